@@ -1,0 +1,152 @@
+/*
+ * chat.h: the chat state machine: every room, message, direct message, like,
+ * topic and known user, built only by applying operations. It does no I/O.
+ *
+ * Convergence contract: applying the same set of operations in any order
+ * (each op possibly several times) gives the same state. Messages are kept in
+ * canonical order (op_cmp); like state is one value per (message, user), the
+ * op with the greatest op_cmp key wins; a topic likewise. A like whose message
+ * has not arrived is kept as a placeholder and counts when the message comes.
+ * A like of one's own message never counts.
+ *
+ * Names: room names and nicks compare case-insensitively with ASCII casemapping
+ * (A-Z fold to a-z); each keeps the spelling of the op with the lowest key.
+ */
+#ifndef CHORUS_CHAT_H
+#define CHORUS_CHAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "op.h"
+
+struct chat;
+struct chat_history;
+
+/* One message (OP_MSG or OP_DM) held in a room's or conversation's history. */
+struct chat_msg {
+	struct op op;               /* the operation itself, lts set */
+	char msgid[OP_MSGID_MAX];   /* op_msgid(&op) */
+	uint32_t likes;             /* users whose like state is "liked" now */
+};
+
+struct chat_room {
+	char *name;                 /* "#room" as first spelled */
+	char *topic;                /* "" when none */
+	char *topic_author;         /* "" when none */
+	int64_t topic_ms;           /* wall time of the topic op, 0 when none */
+	int64_t created_ms;         /* wall time of the earliest op naming the room */
+	struct chat_history *history;
+};
+
+/* What applying one operation changed; the server fans this out. */
+enum chat_change {
+	CHAT_UNCHANGED = 0,   /* already applied, or ignored (e.g. liking one's own line) */
+	CHAT_USER_NEW,        /* OP_USER: a user became known */
+	CHAT_ROOM_NEW,        /* OP_ROOM (or first op naming a room): a room became known */
+	CHAT_MSG_NEW,         /* OP_MSG/OP_DM stored: see msg, index, appended */
+	CHAT_LIKES_CHANGED,   /* OP_LIKE/OP_UNLIKE changed msg->likes */
+	CHAT_LIKE_PENDING,    /* like/unlike kept as a placeholder: message unknown yet */
+	CHAT_LIKE_SAME,       /* like/unlike recorded but the count did not change */
+	CHAT_TOPIC_CHANGED,   /* OP_TOPIC became the room's current topic */
+};
+
+struct chat_effect {
+	enum chat_change change;
+	struct chat_room *room;        /* room concerned, or NULL (DMs, users) */
+	struct chat_history *history;  /* history concerned, or NULL */
+	const struct chat_msg *msg;    /* message stored or liked, or NULL */
+	size_t index;                  /* msg's index in history (CHAT_MSG_NEW) */
+	int appended;                  /* CHAT_MSG_NEW: 1 if it went last, 0 if inserted earlier */
+	int room_created;              /* 1 if this op also made its room known */
+};
+
+struct chat *chat_new(void);
+void chat_free(struct chat *c);
+
+/*
+ * Applies op (copied; the caller keeps its op) and describes what changed in
+ * *eff. Idempotent: a second apply of the same (stream, seq) returns
+ * CHAT_UNCHANGED. Returns 0, or -1 if the op is malformed (unknown kind, empty
+ * author, a room op whose target does not start with '#'), changing nothing.
+ */
+int chat_apply(struct chat *c, const struct op *op, struct chat_effect *eff);
+
+/* Highest lts of any operation applied so far (0 when none). */
+uint64_t chat_max_lts(const struct chat *c);
+
+/* Number of operations applied (duplicates not counted). */
+uint64_t chat_op_count(const struct chat *c);
+
+/* ---- users ---- */
+int chat_user_known(const struct chat *c, const char *nick);
+/* Calls fn for each known user in ascending casefolded order. */
+void chat_users_each(const struct chat *c, void (*fn)(const char *nick, void *arg), void *arg);
+
+/* ---- rooms ---- */
+struct chat_room *chat_room_find(const struct chat *c, const char *name);
+size_t chat_room_count(const struct chat *c);
+/* Calls fn for each room in ascending casefolded name order. */
+void chat_rooms_each(const struct chat *c, void (*fn)(struct chat_room *room, void *arg), void *arg);
+
+/* ---- direct messages ---- */
+/* The conversation between nicks a and b (either order), or NULL if none yet. */
+struct chat_history *chat_dm_history(const struct chat *c, const char *a, const char *b);
+/* Calls fn for every conversation nick takes part in, with the other nick and
+ * the conversation's history. */
+void chat_dm_each(const struct chat *c, const char *nick,
+		  void (*fn)(const char *peer, struct chat_history *h, void *arg), void *arg);
+
+/* ---- messages and likes ---- */
+/* The message with this msgid in any history, or NULL. */
+const struct chat_msg *chat_msg_find(const struct chat *c, const char *msgid);
+/* The history holding msg. */
+struct chat_history *chat_msg_history(const struct chat *c, const struct chat_msg *msg);
+/* 1 if nick's like state of the message msgid is "liked" now, else 0. */
+int chat_liked_by(const struct chat *c, const char *msgid, const char *nick);
+
+/* ---- histories (ordered by op_cmp) ---- */
+size_t chat_history_len(const struct chat_history *h);
+const struct chat_msg *chat_history_at(const struct chat_history *h, size_t i);
+/* Index of msg in h, or -1 if it is not there. */
+long chat_history_index(const struct chat_history *h, const char *msgid);
+
+/* A CHATHISTORY reference point: a msgid, or a wall time. */
+struct chat_anchor {
+	const char *msgid; /* non-NULL: a message reference */
+	int64_t ms;        /* used when msgid is NULL: wall time in ms */
+};
+
+/*
+ * Selections, as draft/chathistory defines them. Each writes at most limit
+ * message pointers to out, in canonical (ascending) order, and returns how
+ * many, or -1 if a msgid anchor is not in h. Time anchors filter by the
+ * messages' wall time (strictly before/after); msgid anchors by position.
+ *   latest:  the last limit messages; with an anchor, only those after it.
+ *   before:  the last limit messages strictly before a.
+ *   after:   the first limit messages strictly after a.
+ *   around:  up to limit messages centred on a (a itself included if a msgid).
+ *   between: messages strictly between a and b (either may be the earlier);
+ *            limit taken from a's side.
+ */
+long chat_select_latest(const struct chat_history *h, const struct chat_anchor *a,
+			size_t limit, const struct chat_msg **out);
+long chat_select_before(const struct chat_history *h, const struct chat_anchor *a,
+			size_t limit, const struct chat_msg **out);
+long chat_select_after(const struct chat_history *h, const struct chat_anchor *a,
+		       size_t limit, const struct chat_msg **out);
+long chat_select_around(const struct chat_history *h, const struct chat_anchor *a,
+			size_t limit, const struct chat_msg **out);
+long chat_select_between(const struct chat_history *h, const struct chat_anchor *a,
+			 const struct chat_anchor *b, size_t limit, const struct chat_msg **out);
+
+/* ---- digest ---- */
+/* SHA-256 of the canonical state (users, rooms with topics, every message in
+ * order with its like count and likers) as 64 hex chars + NUL into out[65].
+ * Equal digests = converged replicas. */
+void chat_digest(const struct chat *c, char out[65]);
+
+/* ASCII casefold of s into a new string. */
+char *chat_casefold(const char *s);
+
+#endif

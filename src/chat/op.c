@@ -1,0 +1,229 @@
+/*
+ * op.c: operation identity, order, copying and the versioned wire codec.
+ */
+#include "op.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/util.h"
+
+/* msgid layout: "<origin>-<incarnation as 16 hex>-<boot>-<seq>". */
+void op_msgid(const struct op *op, char *buf, size_t len)
+{
+	snprintf(buf, len, "%" PRIu32 "-%016" PRIx64 "-%" PRIu32 "-%" PRIu64, op->stream.origin,
+		 op->stream.incarnation, op->stream.boot, op->seq);
+}
+
+int op_msgid_parse(const char *s, struct op_stream *stream, uint64_t *seq)
+{
+	unsigned long origin, boot;
+	unsigned long long inc, sq;
+	int n = 0;
+	if (strlen(s) >= OP_MSGID_MAX)
+		return -1;
+	if (sscanf(s, "%lu-%16llx-%lu-%llu%n", &origin, &inc, &boot, &sq, &n) != 4 || s[n] != '\0')
+		return -1;
+	if (origin > UINT32_MAX || boot > UINT32_MAX || s[0] < '0' || s[0] > '9')
+		return -1;
+	stream->origin = (uint32_t)origin;
+	stream->incarnation = inc;
+	stream->boot = (uint32_t)boot;
+	*seq = sq;
+	return 0;
+}
+
+#define CMP(a, b) ((a) < (b) ? -1 : (a) > (b) ? 1 : 0)
+
+int op_stream_cmp(const struct op_stream *a, const struct op_stream *b)
+{
+	if (a->origin != b->origin)
+		return CMP(a->origin, b->origin);
+	if (a->incarnation != b->incarnation)
+		return CMP(a->incarnation, b->incarnation);
+	return CMP(a->boot, b->boot);
+}
+
+int op_cmp(const struct op *a, const struct op *b)
+{
+	if (a->lts != b->lts)
+		return CMP(a->lts, b->lts);
+	int c = op_stream_cmp(&a->stream, &b->stream);
+	if (c)
+		return c;
+	return CMP(a->seq, b->seq);
+}
+
+static char *dup_or_empty(const char *s)
+{
+	return xstrdup(s ? s : "");
+}
+
+void op_copy(struct op *dst, const struct op *src)
+{
+	*dst = *src;
+	dst->target = dup_or_empty(src->target);
+	dst->author = dup_or_empty(src->author);
+	dst->body = dup_or_empty(src->body);
+	dst->ref = dup_or_empty(src->ref);
+}
+
+void op_clear(struct op *op)
+{
+	free(op->target);
+	free(op->author);
+	free(op->body);
+	free(op->ref);
+	op->target = op->author = op->body = op->ref = NULL;
+}
+
+void op_fill_empty(struct op *op)
+{
+	if (!op->target)
+		op->target = xstrdup("");
+	if (!op->author)
+		op->author = xstrdup("");
+	if (!op->body)
+		op->body = xstrdup("");
+	if (!op->ref)
+		op->ref = xstrdup("");
+}
+
+/* ---- codec: little-endian fixed-width integers, strings as u32 length + bytes ---- */
+
+static void put_bytes(struct op_buf *b, const void *p, size_t n)
+{
+	if (b->len + n > b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+		while (cap < b->len + n)
+			cap *= 2;
+		b->data = xrealloc(b->data, cap);
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+}
+
+static void put_u(struct op_buf *b, uint64_t v, int width)
+{
+	uint8_t tmp[8];
+	for (int i = 0; i < width; i++)
+		tmp[i] = (uint8_t)(v >> (8 * i));
+	put_bytes(b, tmp, (size_t)width);
+}
+
+static void put_str(struct op_buf *b, const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	put_u(b, n, 4);
+	put_bytes(b, s ? s : "", n);
+}
+
+void op_encode(struct op_buf *out, const struct op *ops, size_t n)
+{
+	put_u(out, OP_CODEC_VERSION, 1);
+	put_u(out, n, 4);
+	for (size_t i = 0; i < n; i++) {
+		const struct op *op = &ops[i];
+		put_u(out, op->stream.origin, 4);
+		put_u(out, op->stream.incarnation, 8);
+		put_u(out, op->stream.boot, 4);
+		put_u(out, op->seq, 8);
+		put_u(out, op->lts, 8);
+		put_u(out, (uint64_t)op->wall_ms, 8);
+		put_u(out, op->kind, 1);
+		put_u(out, op->flags, 1);
+		put_str(out, op->target);
+		put_str(out, op->author);
+		put_str(out, op->body);
+		put_str(out, op->ref);
+	}
+}
+
+struct reader {
+	const uint8_t *p;
+	size_t left;
+	int bad;
+};
+
+static uint64_t get_u(struct reader *r, int width)
+{
+	uint64_t v = 0;
+	if (r->bad || r->left < (size_t)width) {
+		r->bad = 1;
+		return 0;
+	}
+	for (int i = 0; i < width; i++)
+		v |= (uint64_t)r->p[i] << (8 * i);
+	r->p += width;
+	r->left -= (size_t)width;
+	return v;
+}
+
+static char *get_str(struct reader *r)
+{
+	uint64_t n = get_u(r, 4);
+	if (r->bad || n > OP_FIELD_MAX || n > r->left || memchr(r->p, '\0', n)) {
+		r->bad = 1;
+		return NULL;
+	}
+	char *s = xstrndup((const char *)r->p, n);
+	r->p += n;
+	r->left -= n;
+	return s;
+}
+
+int op_decode(const uint8_t *data, size_t len, struct op **ops, size_t *n)
+{
+	struct reader r = {data, len, 0};
+	*ops = NULL;
+	*n = 0;
+	if (get_u(&r, 1) != OP_CODEC_VERSION || r.bad)
+		return -1;
+	uint64_t count = get_u(&r, 4);
+	/* Each op takes at least 58 bytes: refuse counts the input cannot hold. */
+	if (r.bad || count > r.left / 58)
+		return -1;
+	struct op *out = xcalloc(count ? count : 1, sizeof *out);
+	size_t i;
+	for (i = 0; i < count && !r.bad; i++) {
+		struct op *op = &out[i];
+		op->stream.origin = (uint32_t)get_u(&r, 4);
+		op->stream.incarnation = get_u(&r, 8);
+		op->stream.boot = (uint32_t)get_u(&r, 4);
+		op->seq = get_u(&r, 8);
+		op->lts = get_u(&r, 8);
+		op->wall_ms = (int64_t)get_u(&r, 8);
+		op->kind = (uint8_t)get_u(&r, 1);
+		op->flags = (uint8_t)get_u(&r, 1);
+		op->target = get_str(&r);
+		op->author = get_str(&r);
+		op->body = get_str(&r);
+		op->ref = get_str(&r);
+	}
+	if (r.bad || r.left != 0) {
+		op_free_array(out, i);
+		return -1;
+	}
+	*ops = out;
+	*n = (size_t)count;
+	return 0;
+}
+
+void op_free_array(struct op *ops, size_t n)
+{
+	if (!ops)
+		return;
+	for (size_t i = 0; i < n; i++)
+		op_clear(&ops[i]);
+	free(ops);
+}
+
+void op_buf_free(struct op_buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = b->cap = 0;
+}

@@ -1,0 +1,114 @@
+/*
+ * op.h: the operation, the unit of every change in chorus.
+ *
+ * Every change a user makes (a room message, a direct message, a like or
+ * unlike, a topic, a room's creation, a user's first appearance) becomes one
+ * operation. Operations are multicast to the group, stored, and applied to the
+ * chat state. Applying one twice changes nothing.
+ *
+ * Identity: an operation is named by its stream and its seq. A stream is one
+ * run of one replica: (origin replica id, incarnation, boot). The incarnation
+ * is random and made with the data directory; boot counts the starts of that
+ * data directory and is stored before the replica multicasts anything, so a
+ * number handed out before a crash is never reused after it (see
+ * docs/DESIGN-NOTES.md). seq counts from 1 within a stream, without gaps.
+ *
+ * Order: rooms are ordered by (lts, origin, incarnation, boot, seq), see op_cmp.
+ */
+#ifndef CHORUS_OP_H
+#define CHORUS_OP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Kinds. The numbers are stored on disk and sent on the wire: never renumber. */
+enum op_kind {
+	OP_USER = 1,     /* a user's first appearance: author; no target */
+	OP_ROOM = 2,     /* a room's creation: target "#room", author creator */
+	OP_MSG = 3,      /* PRIVMSG/NOTICE to a room: target "#room", body text */
+	OP_DM = 4,       /* direct message: target the recipient's nick */
+	OP_LIKE = 5,     /* author likes message ref in room/conversation target; body = reaction */
+	OP_UNLIKE = 6,   /* author removes their like of ref; body = reaction */
+	OP_TOPIC = 7,    /* target's topic becomes body (last writer wins) */
+	OP_FOLLOW = 8,   /* author follows target (a nick) — reserved for follow/timeline */
+	OP_UNFOLLOW = 9, /* author unfollows target — reserved */
+	OP_POST = 10,    /* author posts body to their feed — reserved */
+};
+
+/* Flags carried with an operation. */
+enum op_flag {
+	OP_FLAG_NOTICE = 1, /* OP_MSG/OP_DM that was sent as NOTICE */
+};
+
+/* The identity of one stream: one run of one replica's data directory. */
+struct op_stream {
+	uint32_t origin;      /* replica id, 1..255 */
+	uint64_t incarnation; /* random, made with the data directory */
+	uint32_t boot;        /* start count of that data directory, from 1 */
+};
+
+struct op {
+	struct op_stream stream;
+	uint64_t seq;    /* 1.. within the stream, no gaps */
+	uint64_t lts;    /* Lamport time, assigned at delivery (0 = not yet) */
+	int64_t wall_ms; /* origin's wall clock at creation: display only */
+	uint8_t kind;    /* enum op_kind */
+	uint8_t flags;   /* enum op_flag bits */
+	char *target;    /* "#room", a nick, or "" */
+	char *author;    /* the nick that made it */
+	char *body;      /* text, or "" */
+	char *ref;       /* referenced msgid (likes), or "" */
+};
+
+/* Longest msgid op_msgid writes, with its NUL. */
+#define OP_MSGID_MAX 64
+
+/* Writes the msgid of op into buf (at least OP_MSGID_MAX bytes): a string
+ * unique to (stream, seq), valid as an IRCv3 tag value and as a CHATHISTORY
+ * msgid= reference. */
+void op_msgid(const struct op *op, char *buf, size_t len);
+
+/* Parses a msgid made by op_msgid back into stream and seq. Returns 0, or -1
+ * if s is not one. */
+int op_msgid_parse(const char *s, struct op_stream *stream, uint64_t *seq);
+
+/* Canonical order: by lts, then origin, incarnation, boot, seq. Returns <0, 0, >0. */
+int op_cmp(const struct op *a, const struct op *b);
+
+/* Stream equality and order (origin, incarnation, boot). */
+int op_stream_cmp(const struct op_stream *a, const struct op_stream *b);
+
+/* Deep copy: every string is duplicated. */
+void op_copy(struct op *dst, const struct op *src);
+
+/* Frees the strings of op (not op itself) and zeroes them. */
+void op_clear(struct op *op);
+
+/* Sets every string field to "" (allocated) where it is NULL. */
+void op_fill_empty(struct op *op);
+
+/*
+ * Wire codec: a versioned, bounds-checked binary encoding of a list of
+ * operations, used for group multicast and anywhere ops cross a process.
+ * Layout: u8 version (OP_CODEC_VERSION), u32 count, then each op.
+ */
+#define OP_CODEC_VERSION 1
+#define OP_FIELD_MAX (64 * 1024) /* longest string field accepted by the decoder */
+
+struct op_buf {
+	uint8_t *data;
+	size_t len, cap;
+};
+
+/* Appends the encoding of n ops to out (which may hold earlier bytes). */
+void op_encode(struct op_buf *out, const struct op *ops, size_t n);
+
+/* Decodes a buffer made by op_encode. On success returns 0 and sets *ops to a
+ * new array of *n ops (free with op_free_array). Returns -1 on any malformed,
+ * truncated or wrong-version input, leaving *ops NULL. */
+int op_decode(const uint8_t *data, size_t len, struct op **ops, size_t *n);
+
+void op_free_array(struct op *ops, size_t n);
+void op_buf_free(struct op_buf *b);
+
+#endif

@@ -1,0 +1,150 @@
+/*
+ * util.c: allocation that aborts, logging, clocks and time formatting.
+ */
+#include "util.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+static enum log_level current_level = LOG_INFO;
+static const char *current_tag;
+
+static void out_of_memory(size_t n)
+{
+	fprintf(stderr, "chorus: out of memory allocating %zu bytes\n", n);
+	abort();
+}
+
+void *xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	if (!p)
+		out_of_memory(n);
+	return p;
+}
+
+void *xcalloc(size_t count, size_t n)
+{
+	void *p = calloc(count ? count : 1, n ? n : 1);
+	if (!p)
+		out_of_memory(count * n);
+	return p;
+}
+
+void *xrealloc(void *p, size_t n)
+{
+	void *q = realloc(p, n ? n : 1);
+	if (!q)
+		out_of_memory(n);
+	return q;
+}
+
+char *xstrdup(const char *s)
+{
+	return xstrndup(s, strlen(s));
+}
+
+char *xstrndup(const char *s, size_t n)
+{
+	char *p = xmalloc(n + 1);
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+char *xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		out_of_memory(0);
+	va_end(ap);
+	return s;
+}
+
+void log_set_level(enum log_level level)
+{
+	current_level = level;
+}
+
+int log_level_parse(const char *name)
+{
+	static const char *names[] = {"debug", "info", "warn", "error"};
+	for (int i = 0; i < 4; i++)
+		if (strcasecmp(name, names[i]) == 0)
+			return i;
+	return -1;
+}
+
+void log_set_tag(const char *tag)
+{
+	current_tag = tag;
+}
+
+void log_msg(enum log_level level, const char *fmt, ...)
+{
+	static const char *names[] = {"debug", "info", "warn", "error"};
+	char when[32];
+	va_list ap;
+
+	if (level < current_level)
+		return;
+	format_server_time(wall_ms(), when, sizeof when);
+	fprintf(stderr, "%s %s%s%s: ", when, current_tag ? current_tag : "",
+		current_tag ? " " : "", names[level]);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void format_server_time(int64_t ms, char *buf, size_t len)
+{
+	time_t secs = (time_t)(ms / 1000);
+	struct tm tm;
+	gmtime_r(&secs, &tm);
+	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+}
+
+int parse_server_time(const char *s, int64_t *ms)
+{
+	struct tm tm;
+	int millis = 0, n = 0;
+	memset(&tm, 0, sizeof tm);
+	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+		   &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6)
+		return -1;
+	s += n;
+	if (*s == '.') {
+		int digits = 0;
+		s++;
+		while (*s >= '0' && *s <= '9') {
+			if (digits < 3) {
+				millis = millis * 10 + (*s - '0');
+				digits++;
+			}
+			s++;
+		}
+		while (digits++ < 3)
+			millis *= 10;
+	}
+	if (strcmp(s, "Z") != 0 && *s != '\0')
+		return -1;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	*ms = (int64_t)timegm(&tm) * 1000 + millis;
+	return 0;
+}

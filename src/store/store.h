@@ -1,0 +1,98 @@
+/*
+ * store.h: the durable home of a replica's operations and metadata, behind
+ * one interface with two implementations: SQLite (production) and memory
+ * (the twin for tests, with fault injection).
+ *
+ * Calls on one store come from one thread at a time (the storage thread
+ * while the server runs, the main thread at start-up).
+ */
+#ifndef CHORUS_STORE_H
+#define CHORUS_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../chat/op.h"
+
+/* Storage format version, kept in meta "format"; opening another fails. */
+#define STORE_FORMAT_VERSION 1
+
+enum store_status {
+	STORE_OK = 0,
+	STORE_NOTFOUND = 1,   /* meta_get: no such key */
+	STORE_EFULL = -1,     /* the disk (or the configured size limit) is full */
+	STORE_EIO = -2,       /* any other storage error */
+	STORE_EFORMAT = -3,   /* the data directory holds another format version */
+};
+
+struct store;
+
+struct store_ops {
+	/* Writes n ops in one transaction (group commit); an op already stored
+	 * (same stream and seq) is skipped. All or nothing: on error none is
+	 * stored. Returns a store_status. */
+	int (*append)(struct store *s, const struct op *ops, size_t n);
+	/* Calls fn for every stored op in the order they were appended; stops
+	 * early and returns fn's value if it is non-zero. */
+	int (*load)(struct store *s, int (*fn)(const struct op *op, void *arg), void *arg);
+	/* *value gets a new string (free it). Returns STORE_OK, STORE_NOTFOUND or an error. */
+	int (*meta_get)(struct store *s, const char *key, char **value);
+	/* Durable once it returns STORE_OK. */
+	int (*meta_set)(struct store *s, const char *key, const char *value);
+	/* Human-readable description of the last error (static or owned by s). */
+	const char *(*last_error)(struct store *s);
+	void (*close)(struct store *s);
+};
+
+struct store {
+	const struct store_ops *ops;
+};
+
+/* Convenience wrappers. */
+static inline int store_append(struct store *s, const struct op *ops, size_t n)
+{
+	return s->ops->append(s, ops, n);
+}
+static inline int store_load(struct store *s, int (*fn)(const struct op *, void *), void *arg)
+{
+	return s->ops->load(s, fn, arg);
+}
+static inline int store_meta_get(struct store *s, const char *key, char **value)
+{
+	return s->ops->meta_get(s, key, value);
+}
+static inline int store_meta_set(struct store *s, const char *key, const char *value)
+{
+	return s->ops->meta_set(s, key, value);
+}
+static inline const char *store_last_error(struct store *s)
+{
+	return s->ops->last_error(s);
+}
+static inline void store_close(struct store *s)
+{
+	s->ops->close(s);
+}
+
+enum store_sync { STORE_SYNC_OFF = 0, STORE_SYNC_NORMAL = 1, STORE_SYNC_FULL = 2 };
+
+struct store_sqlite_options {
+	enum store_sync sync;   /* PRAGMA synchronous; default FULL */
+	int64_t max_bytes;      /* 0 = no limit; else the database may not grow past
+				   this (PRAGMA max_page_count): a full disk on demand */
+};
+
+/*
+ * Opens (creating if needed) the SQLite store "chorus.db" in directory dir
+ * (created if missing) in WAL mode. Returns NULL with *err set (a new string)
+ * on failure, including a format version mismatch.
+ */
+struct store *store_sqlite_open(const char *dir, const struct store_sqlite_options *opt,
+				char **err);
+
+/* A store in memory, empty. */
+struct store *store_memory_new(void);
+/* Fault injection for tests: the next n appends (and meta_sets) fail with status. */
+void store_memory_fail(struct store *s, int n, int status);
+
+#endif
