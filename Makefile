@@ -1,0 +1,51 @@
+# chorus: `make run` starts a local chorus you can chat on; `make test` builds
+# and runs every test (unit, fuzz corpus, integration, and the whole suite
+# again under AddressSanitizer+UBSan).
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+JOBS       ?= $(shell nproc)
+PORT       ?= 6667
+DATA       ?= run/r1
+PYTEST     := /usr/bin/python3 -m pytest
+
+.PHONY: all deps build asan run test unit integration test-asan fuzz clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+asan: deps
+	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCHORUS_SANITIZE=ON >/dev/null
+	@cmake --build $(ASAN_BUILD) -j $(JOBS)
+
+# A standalone replica on port $(PORT), data in $(DATA).
+run: build
+	@mkdir -p $(DATA)
+	@echo "chorus: standalone replica on 127.0.0.1:$(PORT) (data in $(DATA)); connect with: irssi -c 127.0.0.1 -p $(PORT)"
+	$(BUILD)/chorusd --port $(PORT) --data-dir $(DATA)
+
+unit: build
+	ctest --test-dir $(BUILD) --output-on-failure
+
+integration: build
+	CHORUSD=$(abspath $(BUILD))/chorusd $(PYTEST) -q tests/integration
+
+test-asan: asan
+	ctest --test-dir $(ASAN_BUILD) --output-on-failure
+	CHORUSD=$(abspath $(ASAN_BUILD))/chorusd CHORUS_SANITIZED=1 $(PYTEST) -q tests/integration
+
+test: unit integration test-asan
+
+fuzz: deps
+	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCHORUS_FUZZ=ON >/dev/null
+	@cmake --build build-fuzz -j $(JOBS)
+	@echo "run e.g.: build-fuzz/fuzz_irc -max_total_time=60 fuzz/corpus/irc"
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz

@@ -1,0 +1,551 @@
+/*
+ * chat.c: the chat state machine's core: applying an operation, and the
+ * users, rooms, DM conversations and messages it builds. Likes live in
+ * likes.c, ordered histories and CHATHISTORY selections in history.c, the
+ * digest in digest.c.
+ *
+ * Convergence: every value that more than one op can decide is decided by the
+ * ops' canonical keys (op_cmp), never by arrival order: a name's spelling and
+ * a room's created_ms come from the lowest-keyed op naming it, a topic from
+ * the highest-keyed OP_TOPIC, a message's place in its history by its key.
+ * Each op is applied once, by (stream, seq); every valid op, even one that is
+ * otherwise ignored, makes its author a known user.
+ */
+#include "chat_impl.h"
+
+#include <string.h>
+
+struct chat *chat_new(void)
+{
+	return xcalloc(1, sizeof(struct chat));
+}
+
+char *chat_casefold(const char *s)
+{
+	char *f = xstrdup(s);
+	for (char *p = f; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	return f;
+}
+
+struct chat_key chat_key_of(const struct op *op)
+{
+	struct chat_key k = {op->lts, op->stream, op->seq};
+	return k;
+}
+
+int chat_key_cmp(const struct chat_key *a, const struct chat_key *b)
+{
+	if (a->lts != b->lts)
+		return a->lts < b->lts ? -1 : 1;
+	int c = op_stream_cmp(&a->stream, &b->stream);
+	if (c)
+		return c;
+	return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+static int is_room_name(const char *s)
+{
+	return s[0] == '#';
+}
+
+/* The strings of op with NULL read as "", so the rest never checks. */
+static struct op op_view(const struct op *op)
+{
+	struct op v = *op;
+	v.target = op->target ? op->target : "";
+	v.author = op->author ? op->author : "";
+	v.body = op->body ? op->body : "";
+	v.ref = op->ref ? op->ref : "";
+	return v;
+}
+
+/* Checks an op's shape (see chat_apply); for likes, writes the canonical form
+ * of ref into msgid. Returns 0 if valid, -1 if not. */
+static int op_check(const struct op *op, char msgid[OP_MSGID_MAX])
+{
+	struct op ref = {0};
+	if (op->author[0] == '\0')
+		return -1;
+	switch (op->kind) {
+	case OP_MSG:
+	case OP_ROOM:
+	case OP_TOPIC:
+		return is_room_name(op->target) ? 0 : -1;
+	case OP_DM:
+		return op->target[0] ? 0 : -1;
+	case OP_LIKE:
+	case OP_UNLIKE:
+		if (op_msgid_parse(op->ref, &ref.stream, &ref.seq) < 0)
+			return -1;
+		op_msgid(&ref, msgid, OP_MSGID_MAX);
+		return 0;
+	case OP_USER:
+	case OP_FOLLOW:
+	case OP_UNFOLLOW:
+	case OP_POST:
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+/* Records op as applied. Returns 1 if it was new, 0 if already applied. */
+static int mark_applied(struct chat *c, const struct op *op)
+{
+	struct applied_id id = {op->stream.incarnation, op->seq, op->stream.origin, op->stream.boot};
+	struct applied *a;
+	HASH_FIND(hh, c->applied, &id, sizeof id, a);
+	if (a)
+		return 0;
+	a = xcalloc(1, sizeof *a);
+	a->id = id;
+	HASH_ADD(hh, c->applied, id, sizeof id, a);
+	c->op_count++;
+	if (op->lts > c->max_lts)
+		c->max_lts = op->lts;
+	return 1;
+}
+
+/* Replaces *spelling by name (and *by by op's key) if op's key is lower than
+ * *by. Returns 1 if it did. */
+static int respell(char **spelling, struct chat_key *by, const char *name, const struct op *op)
+{
+	struct chat_key k = chat_key_of(op);
+	if (chat_key_cmp(&k, by) >= 0)
+		return 0;
+	free(*spelling);
+	*spelling = xstrdup(name);
+	*by = k;
+	return 1;
+}
+
+/* ---- users ---- */
+
+static struct user *user_find(const struct chat *c, const char *nick)
+{
+	char *key = chat_casefold(nick);
+	struct user *u;
+	HASH_FIND_STR(c->users, key, u);
+	free(key);
+	return u;
+}
+
+/* Makes op's author known. Returns 1 if they were not known before. */
+static int user_register(struct chat *c, const struct op *op)
+{
+	struct user *u = user_find(c, op->author);
+	if (u) {
+		respell(&u->nick, &u->spelled_by, op->author, op);
+		return 0;
+	}
+	u = xcalloc(1, sizeof *u);
+	u->key = chat_casefold(op->author);
+	u->nick = xstrdup(op->author);
+	u->spelled_by = chat_key_of(op);
+	HASH_ADD_KEYPTR(hh, c->users, u->key, strlen(u->key), u);
+	return 1;
+}
+
+int chat_user_known(const struct chat *c, const char *nick)
+{
+	return user_find(c, nick) != NULL;
+}
+
+static int user_cmp(const void *a, const void *b)
+{
+	return strcmp((*(struct user *const *)a)->key, (*(struct user *const *)b)->key);
+}
+
+void chat_users_each(const struct chat *c, void (*fn)(const char *nick, void *arg), void *arg)
+{
+	struct user **all;
+	size_t n;
+	CHAT_HASH_SORTED(c->users, struct user, user_cmp, all, n);
+	for (size_t i = 0; i < n; i++)
+		fn(all[i]->nick, arg);
+	free(all);
+}
+
+/* ---- rooms ---- */
+
+static struct room_entry *room_entry_find(const struct chat *c, const char *name)
+{
+	char *key = chat_casefold(name);
+	struct room_entry *r;
+	HASH_FIND_STR(c->rooms, key, r);
+	free(key);
+	return r;
+}
+
+/* Makes the room op->target names known, or lets op respell it. Returns the
+ * room; sets *created to 1 if it was not known before. */
+static struct room_entry *room_register(struct chat *c, const struct op *op, int *created)
+{
+	struct room_entry *r = room_entry_find(c, op->target);
+	*created = r == NULL;
+	if (r) {
+		if (respell(&r->room.name, &r->named_by, op->target, op))
+			r->room.created_ms = op->wall_ms;
+		return r;
+	}
+	r = xcalloc(1, sizeof *r);
+	r->key = chat_casefold(op->target);
+	r->named_by = chat_key_of(op);
+	r->room.name = xstrdup(op->target);
+	r->room.topic = xstrdup("");
+	r->room.topic_author = xstrdup("");
+	r->room.created_ms = op->wall_ms;
+	r->room.history = history_new(c, &r->room);
+	HASH_ADD_KEYPTR(hh, c->rooms, r->key, strlen(r->key), r);
+	return r;
+}
+
+/* Makes op the room's topic if it is the highest-keyed OP_TOPIC so far.
+ * Returns 1 if it did. */
+static int topic_apply(struct room_entry *r, const struct op *op)
+{
+	struct chat_key k = chat_key_of(op);
+	if (r->has_topic && chat_key_cmp(&k, &r->topic_by) <= 0)
+		return 0;
+	free(r->room.topic);
+	free(r->room.topic_author);
+	r->room.topic = xstrdup(op->body);
+	r->room.topic_author = xstrdup(op->author);
+	r->room.topic_ms = op->wall_ms;
+	r->topic_by = k;
+	r->has_topic = 1;
+	return 1;
+}
+
+struct chat_room *chat_room_find(const struct chat *c, const char *name)
+{
+	struct room_entry *r = room_entry_find(c, name);
+	return r ? &r->room : NULL;
+}
+
+size_t chat_room_count(const struct chat *c)
+{
+	return HASH_COUNT(c->rooms);
+}
+
+static int room_cmp(const void *a, const void *b)
+{
+	return strcmp((*(struct room_entry *const *)a)->key, (*(struct room_entry *const *)b)->key);
+}
+
+void chat_rooms_each(const struct chat *c, void (*fn)(struct chat_room *room, void *arg), void *arg)
+{
+	struct room_entry **all;
+	size_t n;
+	CHAT_HASH_SORTED(c->rooms, struct room_entry, room_cmp, all, n);
+	for (size_t i = 0; i < n; i++)
+		fn(&all[i]->room, arg);
+	free(all);
+}
+
+/* ---- DM conversations ---- */
+
+/* The key of the conversation between a and b: the two casefolded nicks in
+ * ascending order, NUL between them. Sets *fa, *fb (new strings, fa <= fb). */
+static char *conv_key(const char *a, const char *b, size_t *len, char **fa, char **fb)
+{
+	char *x = chat_casefold(a), *y = chat_casefold(b);
+	if (strcmp(x, y) > 0) {
+		char *t = x;
+		x = y;
+		y = t;
+	}
+	size_t lx = strlen(x), ly = strlen(y);
+	char *key = xmalloc(lx + 1 + ly + 1);
+	memcpy(key, x, lx + 1);
+	memcpy(key + lx + 1, y, ly + 1);
+	*len = lx + 1 + ly;
+	*fa = x;
+	*fb = y;
+	return key;
+}
+
+static struct conv *conv_find(const struct chat *c, const char *a, const char *b)
+{
+	size_t len;
+	char *fa, *fb;
+	char *key = conv_key(a, b, &len, &fa, &fb);
+	struct conv *cv;
+	HASH_FIND(hh, c->convs, key, len, cv);
+	free(key);
+	free(fa);
+	free(fb);
+	return cv;
+}
+
+/* The peer of nick (casefolded) in cv: the other side. */
+static int conv_side_of_peer(const struct conv *cv, const char *fold)
+{
+	return strcmp(cv->fold[0], fold) == 0 ? 1 : 0;
+}
+
+/* Adds cv to the conversations of the casefolded nick, kept sorted by peer. */
+static void party_add(struct chat *c, const char *fold, struct conv *cv)
+{
+	struct party *p;
+	HASH_FIND_STR(c->parties, fold, p);
+	if (!p) {
+		p = xcalloc(1, sizeof *p);
+		p->key = xstrdup(fold);
+		HASH_ADD_KEYPTR(hh, c->parties, p->key, strlen(p->key), p);
+	}
+	if (p->n == p->cap) {
+		p->cap = p->cap ? p->cap * 2 : 4;
+		p->convs = xrealloc(p->convs, p->cap * sizeof *p->convs);
+	}
+	const char *peer = cv->fold[conv_side_of_peer(cv, fold)];
+	size_t i = p->n;
+	while (i > 0 && strcmp(p->convs[i - 1]->fold[conv_side_of_peer(p->convs[i - 1], fold)], peer) > 0)
+		i--;
+	memmove(p->convs + i + 1, p->convs + i, (p->n - i) * sizeof *p->convs);
+	p->convs[i] = cv;
+	p->n++;
+}
+
+/* The conversation of an OP_DM (author and target), made if new; op may
+ * respell its two names. */
+static struct conv *conv_register(struct chat *c, const struct op *op)
+{
+	size_t len;
+	char *f0, *f1;
+	char *key = conv_key(op->author, op->target, &len, &f0, &f1);
+	char *fa = chat_casefold(op->author);
+	int author_first = strcmp(fa, f0) == 0;
+	const char *n0 = author_first ? op->author : op->target;
+	const char *n1 = author_first ? op->target : op->author;
+	struct conv *cv;
+	free(fa);
+	HASH_FIND(hh, c->convs, key, len, cv);
+	if (cv) {
+		free(key);
+		free(f0);
+		free(f1);
+		if (respell(&cv->name[0], &cv->named_by, n0, op)) {
+			free(cv->name[1]);
+			cv->name[1] = xstrdup(n1);
+		}
+		return cv;
+	}
+	cv = xcalloc(1, sizeof *cv);
+	cv->key = key;
+	cv->keylen = len;
+	cv->fold[0] = f0;
+	cv->fold[1] = f1;
+	cv->name[0] = xstrdup(n0);
+	cv->name[1] = xstrdup(n1);
+	cv->named_by = chat_key_of(op);
+	cv->history = history_new(c, NULL);
+	HASH_ADD_KEYPTR(hh, c->convs, cv->key, cv->keylen, cv);
+	party_add(c, f0, cv);
+	if (strcmp(f0, f1) != 0)
+		party_add(c, f1, cv);
+	return cv;
+}
+
+struct chat_history *chat_dm_history(const struct chat *c, const char *a, const char *b)
+{
+	struct conv *cv = conv_find(c, a, b);
+	return cv ? cv->history : NULL;
+}
+
+void chat_dm_each(const struct chat *c, const char *nick,
+		  void (*fn)(const char *peer, struct chat_history *h, void *arg), void *arg)
+{
+	char *fold = chat_casefold(nick);
+	struct party *p;
+	HASH_FIND_STR(c->parties, fold, p);
+	for (size_t i = 0; p && i < p->n; i++) {
+		struct conv *cv = p->convs[i];
+		fn(cv->name[conv_side_of_peer(cv, fold)], cv->history, arg);
+	}
+	free(fold);
+}
+
+/* ---- messages ---- */
+
+struct msg_entry *chat_msg_entry(const struct chat *c, const char *msgid)
+{
+	struct msg_entry *m;
+	HASH_FIND_STR(c->msgs, msgid, m);
+	return m;
+}
+
+const struct chat_msg *chat_msg_find(const struct chat *c, const char *msgid)
+{
+	struct msg_entry *m = chat_msg_entry(c, msgid);
+	return m ? &m->msg : NULL;
+}
+
+struct chat_history *chat_msg_history(const struct chat *c, const struct chat_msg *msg)
+{
+	return ((const struct msg_entry *)msg)->history;
+}
+
+/* Stores an OP_MSG/OP_DM in h, with the likes already kept for it, and
+ * describes it in eff. */
+static void msg_store(struct chat *c, const struct op *op, struct chat_history *h,
+		      struct chat_effect *eff)
+{
+	struct msg_entry *m = xcalloc(1, sizeof *m);
+	op_copy(&m->msg.op, op);
+	op_msgid(op, m->msg.msgid, sizeof m->msg.msgid);
+	m->history = h;
+	HASH_ADD_KEYPTR(hh, c->msgs, m->msg.msgid, strlen(m->msg.msgid), m);
+	likes_attach(c, &m->msg);
+	eff->change = CHAT_MSG_NEW;
+	eff->history = h;
+	eff->msg = &m->msg;
+	eff->index = history_insert(h, &m->msg, &eff->appended);
+}
+
+/* ---- apply ---- */
+
+/* Whether an op of this kind names the room in its target (if '#'). */
+static int kind_names_room(uint8_t kind)
+{
+	return kind == OP_ROOM || kind == OP_MSG || kind == OP_TOPIC || kind == OP_LIKE ||
+	       kind == OP_UNLIKE;
+}
+
+/* Applies a valid, not yet applied op; see chat_apply. */
+static void apply_new(struct chat *c, const struct op *op, const char *like_msgid,
+		      struct chat_effect *eff)
+{
+	struct room_entry *r = NULL;
+	int user_new = user_register(c, op);
+	if (kind_names_room(op->kind) && is_room_name(op->target)) {
+		r = room_register(c, op, &eff->room_created);
+		eff->room = &r->room;
+	}
+	switch (op->kind) {
+	case OP_USER:
+		eff->change = user_new ? CHAT_USER_NEW : CHAT_UNCHANGED;
+		break;
+	case OP_ROOM:
+		eff->change = eff->room_created ? CHAT_ROOM_NEW : CHAT_UNCHANGED;
+		eff->history = r->room.history;
+		break;
+	case OP_MSG:
+		msg_store(c, op, r->room.history, eff);
+		break;
+	case OP_DM:
+		msg_store(c, op, conv_register(c, op)->history, eff);
+		break;
+	case OP_LIKE:
+	case OP_UNLIKE:
+		likes_apply(c, op, like_msgid, eff);
+		break;
+	case OP_TOPIC:
+		eff->change = topic_apply(r, op) ? CHAT_TOPIC_CHANGED : CHAT_UNCHANGED;
+		break;
+	default: /* OP_FOLLOW, OP_UNFOLLOW, OP_POST: reserved, counted only */
+		break;
+	}
+}
+
+/*
+ * Malformed: unknown kind; empty author; OP_MSG/OP_ROOM/OP_TOPIC whose target
+ * is not "#..."; OP_DM with an empty target; OP_LIKE/OP_UNLIKE whose ref is
+ * not a msgid. Such an op is not even recorded as applied. NULL strings in op
+ * read as "". A like's ref may be any spelling op_msgid_parse accepts: it is
+ * brought to op_msgid's canonical form.
+ */
+int chat_apply(struct chat *c, const struct op *op_in, struct chat_effect *eff)
+{
+	struct op op = op_view(op_in);
+	char like_msgid[OP_MSGID_MAX] = "";
+	memset(eff, 0, sizeof *eff);
+	if (op_check(&op, like_msgid) < 0)
+		return -1;
+	if (mark_applied(c, &op))
+		apply_new(c, &op, like_msgid, eff);
+	return 0;
+}
+
+uint64_t chat_max_lts(const struct chat *c)
+{
+	return c->max_lts;
+}
+
+uint64_t chat_op_count(const struct chat *c)
+{
+	return c->op_count;
+}
+
+/* ---- freeing ---- */
+
+static void free_rooms(struct chat *c)
+{
+	struct room_entry *r, *tmp;
+	HASH_ITER(hh, c->rooms, r, tmp) {
+		HASH_DEL(c->rooms, r);
+		history_free(r->room.history);
+		free(r->room.name);
+		free(r->room.topic);
+		free(r->room.topic_author);
+		free(r->key);
+		free(r);
+	}
+}
+
+static void free_convs(struct chat *c)
+{
+	struct conv *cv, *ctmp;
+	HASH_ITER(hh, c->convs, cv, ctmp) {
+		HASH_DEL(c->convs, cv);
+		history_free(cv->history);
+		for (int i = 0; i < 2; i++) {
+			free(cv->fold[i]);
+			free(cv->name[i]);
+		}
+		free(cv->key);
+		free(cv);
+	}
+	struct party *p, *ptmp;
+	HASH_ITER(hh, c->parties, p, ptmp) {
+		HASH_DEL(c->parties, p);
+		free(p->convs);
+		free(p->key);
+		free(p);
+	}
+}
+
+static void free_users_msgs_applied(struct chat *c)
+{
+	struct user *u, *utmp;
+	HASH_ITER(hh, c->users, u, utmp) {
+		HASH_DEL(c->users, u);
+		free(u->key);
+		free(u->nick);
+		free(u);
+	}
+	struct msg_entry *m, *mtmp;
+	HASH_ITER(hh, c->msgs, m, mtmp) {
+		HASH_DEL(c->msgs, m);
+		op_clear(&m->msg.op);
+		free(m);
+	}
+	struct applied *a, *atmp;
+	HASH_ITER(hh, c->applied, a, atmp) {
+		HASH_DEL(c->applied, a);
+		free(a);
+	}
+}
+
+void chat_free(struct chat *c)
+{
+	if (!c)
+		return;
+	free_rooms(c);
+	free_convs(c);
+	free_users_msgs_applied(c);
+	likes_free_all(c);
+	free(c);
+}

@@ -1,0 +1,165 @@
+/*
+ * chat_impl.h: the private layout of the chat state machine, shared by its
+ * files (chat.c: apply, users, rooms, conversations; likes.c: like states and
+ * placeholders; history.c: ordered histories and CHATHISTORY selections;
+ * digest.c: the canonical digest). Nothing outside src/chat includes it.
+ *
+ * Every table is a uthash keyed by a casefolded name or a msgid; tables are
+ * unordered, so whatever must be ordered (iteration, the digest) sorts on
+ * demand.
+ */
+#ifndef CHORUS_CHAT_IMPL_H
+#define CHORUS_CHAT_IMPL_H
+
+#include <stdlib.h>
+
+#include "../common/util.h"
+#include "chat.h"
+
+/* Allocation failure aborts, as everywhere in chorus. */
+#define uthash_malloc(sz) xmalloc(sz)
+#define uthash_fatal(msg) abort()
+#include <uthash.h>
+
+/* The canonical order key of an op: (lts, stream, seq), as op_cmp orders it. */
+struct chat_key {
+	uint64_t lts;
+	struct op_stream stream;
+	uint64_t seq;
+};
+
+/* The identity of an applied op, the key of the applied set. Laid out without
+ * padding so the bytes uthash hashes are all defined. */
+struct applied_id {
+	uint64_t incarnation;
+	uint64_t seq;
+	uint32_t origin;
+	uint32_t boot;
+};
+
+struct applied {
+	struct applied_id id;
+	UT_hash_handle hh;
+};
+
+/* A known user: casefolded key, spelling from the lowest-keyed op they made. */
+struct user {
+	char *key;
+	char *nick;
+	struct chat_key spelled_by;
+	UT_hash_handle hh;
+};
+
+/* A room; the public part is what callers see. */
+struct room_entry {
+	char *key;
+	struct chat_room room;
+	struct chat_key named_by;  /* lowest op naming it: spelling, created_ms */
+	struct chat_key topic_by;  /* op of the current topic, if has_topic */
+	int has_topic;
+	UT_hash_handle hh;
+};
+
+/* A DM conversation between two users; fold[0] <= fold[1] (they are equal
+ * for a conversation with oneself). The hash key is fold[0] NUL fold[1]. */
+struct conv {
+	char *key;
+	size_t keylen;
+	char *fold[2];
+	char *name[2];             /* spellings from the lowest-keyed op */
+	struct chat_key named_by;
+	struct chat_history *history;
+	UT_hash_handle hh;
+};
+
+/* The conversations one (casefolded) nick takes part in, sorted by peer. */
+struct party {
+	char *key;
+	struct conv **convs;
+	size_t n, cap;
+	UT_hash_handle hh;
+};
+
+/* A stored message; chat_msg is first so a chat_msg pointer leads here. */
+struct msg_entry {
+	struct chat_msg msg;
+	struct chat_history *history;
+	UT_hash_handle hh;
+};
+
+/* One user's like state of one message: last writer wins by key. */
+struct like_state {
+	char *user;                /* casefolded */
+	int liked;
+	struct chat_key set_by;
+	UT_hash_handle hh;
+};
+
+/* The like states of one msgid; a placeholder while the message is unknown. */
+struct like_set {
+	char msgid[OP_MSGID_MAX];
+	struct like_state *states;
+	UT_hash_handle hh;
+};
+
+/* An ordered history: a room's or a conversation's messages by op_cmp. */
+struct chat_history {
+	struct chat *chat;         /* to find messages by msgid */
+	struct chat_room *room;    /* NULL for a conversation */
+	struct chat_msg **msgs;
+	size_t n, cap;
+};
+
+struct chat {
+	struct applied *applied;
+	struct user *users;
+	struct room_entry *rooms;
+	struct conv *convs;
+	struct party *parties;
+	struct msg_entry *msgs;
+	struct like_set *likes;
+	uint64_t max_lts;
+	uint64_t op_count;
+};
+
+/* ---- chat.c ---- */
+struct chat_key chat_key_of(const struct op *op);
+/* Compares keys in op_cmp's order. */
+int chat_key_cmp(const struct chat_key *a, const struct chat_key *b);
+struct msg_entry *chat_msg_entry(const struct chat *c, const char *msgid);
+
+/* ---- likes.c ---- */
+/* Applies an OP_LIKE/OP_UNLIKE whose ref is the canonical msgid; fills the
+ * change, msg and history of eff. */
+void likes_apply(struct chat *c, const struct op *op, const char *msgid, struct chat_effect *eff);
+/* A message arrived: drops its author's state (one's own likes never count)
+ * and sets msg->likes from the states kept for it. */
+void likes_attach(struct chat *c, struct chat_msg *msg);
+/* The like set of msgid, or NULL. */
+struct like_set *likes_find(const struct chat *c, const char *msgid);
+/* New array of the set's states whose value is liked (only_liked) or all of
+ * them, sorted by user; *n is its length. */
+struct like_state **likes_sorted(const struct like_set *s, int only_liked, size_t *n);
+void likes_free_all(struct chat *c);
+
+/* ---- history.c ---- */
+struct chat_history *history_new(struct chat *c, struct chat_room *room);
+/* Inserts msg at its canonical place; returns the index and sets *appended
+ * to 1 if it went last. The history does not own msg. */
+size_t history_insert(struct chat_history *h, struct chat_msg *msg, int *appended);
+void history_free(struct chat_history *h);
+
+/* Collects the items of a uthash table into a new array (of pointers) sorted
+ * by cmp, a qsort comparator over pointers to items. Frees with free(). */
+#define CHAT_HASH_SORTED(head, type, cmp, arr, count)                         \
+	do {                                                                  \
+		type *chat_it_, *chat_tmp_;                                   \
+		size_t chat_i_ = 0;                                           \
+		(count) = HASH_COUNT(head);                                   \
+		(arr) = xcalloc((count), sizeof *(arr));                      \
+		HASH_ITER(hh, (head), chat_it_, chat_tmp_)                    \
+			(arr)[chat_i_++] = chat_it_;                          \
+		qsort((arr), (count), sizeof *(arr), (cmp));                  \
+	} while (0)
+
+#endif

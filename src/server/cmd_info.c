@@ -1,0 +1,53 @@
+/*
+ * cmd_info.c: information about the server and the cluster: MOTD, LUSERS,
+ * VERSION, and LINKS (the replicas in this replica's current view, with id
+ * and client address).
+ */
+#include "server.h"
+
+void cmd_motd(struct session *s, struct irc_msg *m)
+{
+	(void)m;
+	reply_motd(s);
+}
+
+void cmd_lusers(struct session *s, struct irc_msg *m)
+{
+	(void)m;
+	reply_lusers(s);
+}
+
+void cmd_version(struct session *s, struct irc_msg *m)
+{
+	(void)m;
+	reply_num(s, 351, "chorus-%s %s :replicated chat, replica %u", CHORUS_VERSION, s->srv->name,
+		  s->srv->cfg.id);
+}
+
+/* The client address of replica id, from the cluster list (or our own). */
+static void replica_address(struct server *srv, uint32_t id, char *buf, size_t len)
+{
+	for (size_t i = 0; i < srv->cfg.nreplicas; i++)
+		if (srv->cfg.replicas[i].id == id) {
+			snprintf(buf, len, "%s:%d", srv->cfg.replicas[i].host, srv->cfg.replicas[i].port);
+			return;
+		}
+	if (id == srv->cfg.id)
+		snprintf(buf, len, "%s:%d", srv->cfg.listen, srv->cfg.port);
+	else
+		snprintf(buf, len, "unknown");
+}
+
+void cmd_links(struct session *s, struct irc_msg *m)
+{
+	struct server *srv = s->srv;
+	(void)m;
+	for (size_t i = 0; i < srv->view.n; i++) {
+		uint32_t id = srv->view.members[i];
+		char addr[96];
+		replica_address(srv, id, addr, sizeof addr);
+		reply_num(s, 364, "r%u.chorus %s :%d replica %u at %s%s", id, srv->name,
+			  id == srv->cfg.id ? 0 : 1, id, addr, id == srv->cfg.id ? " (this replica)" : "");
+	}
+	reply_num(s, 365, "* :End of /LINKS list.");
+}

@@ -1,0 +1,204 @@
+/*
+ * cmd_message.c: PRIVMSG, NOTICE and TAGMSG. Messages to a room or a user
+ * become operations (stored, replicated, replayable). A TAGMSG carrying
+ * +draft/react or +draft/unreact with +draft/reply (or +reply) is a like or
+ * unlike of that message; any other TAGMSG (typing notices and the like) is
+ * relayed to the room without being stored.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "server.h"
+
+/* Checks that s may send to target; answers the numeric and returns -1 if
+ * not. Room targets need membership; user targets must be known. */
+static int check_target(struct session *s, const char *target, int quiet)
+{
+	struct server *srv = s->srv;
+	if (strchr(target, ',')) {
+		if (!quiet)
+			reply_num(s, 407, "%s :Too many targets", target);
+		return -1;
+	}
+	if (target[0] == '#') {
+		struct room_presence *r = presence_room(srv, target);
+		if (!r && !chat_room_find(srv->chat, target)) {
+			if (!quiet)
+				reply_num(s, 403, "%s :No such channel", target);
+			return -1;
+		}
+		if (!presence_in_room(s->user, r)) {
+			if (!quiet)
+				reply_num(s, 404, "%s :Cannot send to channel (join it first)", target);
+			return -1;
+		}
+		return 0;
+	}
+	if (!valid_nick(target) || (!presence_user(srv, target) && !chat_user_known(srv->chat, target))) {
+		if (!quiet)
+			reply_num(s, 401, "%s :No such nick/channel", target);
+		return -1;
+	}
+	return 0;
+}
+
+/* The target spelled as the replicated state knows it. */
+static const char *canonical_target(struct session *s, const char *target)
+{
+	if (target[0] == '#') {
+		struct chat_room *room = chat_room_find(s->srv->chat, target);
+		struct room_presence *r = presence_room(s->srv, target);
+		return room ? room->name : r ? r->name : target;
+	}
+	struct user *u = presence_user(s->srv, target);
+	return u ? u->nick : target;
+}
+
+static void send_message(struct session *s, struct irc_msg *m, int notice)
+{
+	const char *cmd = notice ? "NOTICE" : "PRIVMSG";
+	if (m->nparams < 1 || !*m->params[0]) {
+		if (!notice)
+			reply_num(s, 411, ":No recipient given (%s)", cmd);
+		return;
+	}
+	if (m->nparams < 2 || !*m->params[1]) {
+		if (!notice)
+			reply_num(s, 412, ":No text to send");
+		return;
+	}
+	const char *target = m->params[0];
+	if (check_target(s, target, notice) < 0)
+		return;
+	struct op op = {0};
+	op.kind = target[0] == '#' ? OP_MSG : OP_DM;
+	op.flags = notice ? OP_FLAG_NOTICE : 0;
+	op.target = xstrdup(canonical_target(s, target));
+	op.author = xstrdup(s->nick);
+	op.body = xstrdup(m->params[1]);
+	if (replica_submit(s->srv, s, cmd, &op) < 0)
+		reply_fail(s, cmd, "STORAGE_ERROR", target,
+			   "Not stored: this replica cannot write to its disk; try again later or another replica");
+}
+
+void cmd_privmsg(struct session *s, struct irc_msg *m)
+{
+	send_message(s, m, 0);
+}
+
+void cmd_notice(struct session *s, struct irc_msg *m)
+{
+	send_message(s, m, 1);
+}
+
+/* 1 if msg belongs to the conversation s names by target (a room, or the
+ * direct conversation between s's user and target). */
+static int in_conversation(struct session *s, const struct chat_msg *msg, const char *target)
+{
+	const struct op *op = &msg->op;
+	if (target[0] == '#')
+		return op->kind == OP_MSG && strcasecmp(op->target, target) == 0;
+	if (op->kind != OP_DM)
+		return 0;
+	return (strcasecmp(op->author, s->nick) == 0 && strcasecmp(op->target, target) == 0) ||
+	       (strcasecmp(op->author, target) == 0 && strcasecmp(op->target, s->nick) == 0);
+}
+
+/* A like (react) or unlike (unreact) of message ref in target. */
+static void like(struct session *s, const char *target, const char *ref, const char *reaction, int on)
+{
+	struct server *srv = s->srv;
+	const struct chat_msg *msg = chat_msg_find(srv->chat, ref);
+	if (!msg || !in_conversation(s, msg, target)) {
+		reply_fail(s, "TAGMSG", "UNKNOWN_MESSAGE", target, "No such message in this conversation");
+		return;
+	}
+	if (strcasecmp(msg->op.author, s->nick) == 0) {
+		reply_fail(s, "TAGMSG", "OWN_MESSAGE", target, "You cannot like your own message");
+		return;
+	}
+	int liked = chat_liked_by(srv->chat, ref, s->nick);
+	if (on && liked) {
+		reply_fail(s, "TAGMSG", "ALREADY_LIKED", target, "You already like this message");
+		return;
+	}
+	if (!on && !liked) {
+		reply_fail(s, "TAGMSG", "NOT_LIKED", target, "You have not liked this message");
+		return;
+	}
+	struct op op = {0};
+	op.kind = on ? OP_LIKE : OP_UNLIKE;
+	op.target = xstrdup(canonical_target(s, target));
+	op.author = xstrdup(s->nick);
+	op.body = xstrdup(reaction);
+	op.ref = xstrdup(ref);
+	if (replica_submit(srv, s, "TAGMSG", &op) < 0)
+		reply_fail(s, "TAGMSG", "STORAGE_ERROR", target,
+			   "Not stored: this replica cannot write to its disk; try again later or another replica");
+}
+
+/* Sends the relayed TAGMSG to u's sessions that have message-tags (the
+ * sender's own session only with echo-message). */
+static void relay_to_user(struct user *u, struct session *sender, const struct line_tags *t,
+			  const char *src, const char *shown)
+{
+	for (struct session *o = u ? u->sessions : NULL; o; o = o->next_of_user)
+		if ((o->caps & CAP_MESSAGE_TAGS) && (o != sender || (o->caps & CAP_ECHO_MESSAGE)))
+			reply_line(o, t, src, "TAGMSG %s", shown);
+}
+
+/* Relays a TAGMSG that is not a like (e.g. +typing) to the target's sessions,
+ * unstored, with a one-off msgid. */
+static void relay_tagmsg(struct session *s, struct irc_msg *m, const char *target)
+{
+	struct server *srv = s->srv;
+	static uint64_t counter;
+	char msgid[OP_MSGID_MAX], src[128], esc[1024];
+	struct buf tags = {0};
+	struct line_tags t = LINE_TAGS_INIT;
+
+	snprintf(msgid, sizeof msgid, "%" PRIu32 "-%016" PRIx64 "-%" PRIu32 "-e%" PRIu64,
+		 srv->stream.origin, srv->stream.incarnation, srv->stream.boot, ++counter);
+	for (size_t i = 0; i < m->ntags; i++) {
+		if (m->tags[i].key[0] != '+' || irc_tag_escape(m->tags[i].value, esc, sizeof esc) < 0)
+			continue;
+		if (tags.len)
+			buf_putc(&tags, ';');
+		buf_printf(&tags, "%s%s%s", m->tags[i].key, *esc ? "=" : "", esc);
+	}
+	t.msgid = msgid;
+	t.client_tags = tags.data;
+	reply_source(s->nick, src, sizeof src);
+	const char *shown = canonical_target(s, target);
+	if (target[0] == '#') {
+		struct room_presence *r = presence_room(srv, target);
+		struct membership *mm, *tmp;
+		HASH_ITER(hh_room, r->members, mm, tmp)
+			relay_to_user(mm->user, s, &t, src, shown);
+	} else {
+		struct user *peer = presence_user(srv, target);
+		relay_to_user(peer, s, &t, src, shown);
+		if (peer != s->user)
+			relay_to_user(s->user, s, &t, src, shown);
+	}
+	buf_free(&tags);
+}
+
+void cmd_tagmsg(struct session *s, struct irc_msg *m)
+{
+	const char *target = m->params[0];
+	const char *react = irc_tag_get(m, "+draft/react");
+	const char *unreact = irc_tag_get(m, "+draft/unreact");
+	const char *ref = irc_tag_get(m, "+draft/reply");
+	if (!ref)
+		ref = irc_tag_get(m, "+reply");
+	if (check_target(s, target, 0) < 0)
+		return;
+	if ((react || unreact) && ref && *ref)
+		like(s, target, ref, react ? react : unreact, react != NULL);
+	else
+		relay_tagmsg(s, m, target);
+}

@@ -1,0 +1,310 @@
+/*
+ * cmd_register.c: connection registration and identity: CAP, PASS, NICK,
+ * USER, PING/PONG, QUIT, SETNAME. A user is a name: a session that registers
+ * (or changes to) a nick already online joins that user, sharing its rooms.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "server.h"
+
+static const struct {
+	const char *name;
+	unsigned bit;
+} caps[] = {
+	{"message-tags", CAP_MESSAGE_TAGS},
+	{"server-time", CAP_SERVER_TIME},
+	{"echo-message", CAP_ECHO_MESSAGE},
+	{"batch", CAP_BATCH},
+	{"labeled-response", CAP_LABELED_RESPONSE},
+	{"draft/chathistory", CAP_CHATHISTORY},
+	{"setname", CAP_SETNAME},
+};
+#define NCAPS (sizeof caps / sizeof caps[0])
+
+static unsigned cap_bit(const char *name, size_t len)
+{
+	for (size_t i = 0; i < NCAPS; i++)
+		if (strlen(caps[i].name) == len && strncasecmp(caps[i].name, name, len) == 0)
+			return caps[i].bit;
+	return 0;
+}
+
+static void cap_list(struct buf *b, unsigned mask)
+{
+	for (size_t i = 0; i < NCAPS; i++) {
+		if (!(mask & caps[i].bit))
+			continue;
+		if (b->len)
+			buf_putc(b, ' ');
+		buf_puts(b, caps[i].name);
+	}
+	if (!b->len)
+		buf_puts(b, "");
+}
+
+/* CAP REQ: all or nothing, "-name" removes. */
+static void cap_req(struct session *s, const char *list)
+{
+	unsigned add = 0, del = 0;
+	const char *p = list;
+	struct line_tags t = LINE_TAGS_INIT;
+	while (*p) {
+		while (*p == ' ')
+			p++;
+		if (!*p)
+			break;
+		int minus = *p == '-';
+		const char *name = p + minus;
+		size_t len = strcspn(name, " ");
+		unsigned bit = cap_bit(name, len);
+		if (!bit) {
+			reply_line(s, &t, s->srv->name, "CAP %s NAK :%s", s->nick ? s->nick : "*", list);
+			return;
+		}
+		*(minus ? &del : &add) |= bit;
+		p = name + len;
+	}
+	s->caps = (s->caps | add) & ~del;
+	reply_line(s, &t, s->srv->name, "CAP %s ACK :%s", s->nick ? s->nick : "*", list);
+}
+
+void cmd_cap(struct session *s, struct irc_msg *m)
+{
+	const char *sub = m->params[0];
+	const char *nick = s->nick ? s->nick : "*";
+	struct line_tags t = LINE_TAGS_INIT;
+	struct buf b = {0};
+
+	if (strcasecmp(sub, "LS") == 0 || strcasecmp(sub, "LIST") == 0) {
+		int ls = strcasecmp(sub, "LS") == 0;
+		if (ls && !s->registered)
+			s->cap_negotiating = 1;
+		cap_list(&b, ls ? ~0u : s->caps);
+		reply_line(s, &t, s->srv->name, "CAP %s %s :%s", nick, ls ? "LS" : "LIST", b.data);
+	} else if (strcasecmp(sub, "REQ") == 0) {
+		if (!s->registered)
+			s->cap_negotiating = 1;
+		cap_req(s, m->nparams > 1 ? m->params[1] : "");
+	} else if (strcasecmp(sub, "END") == 0) {
+		s->cap_negotiating = 0;
+		cmd_try_register(s);
+	} else {
+		reply_num(s, 410, "%s :Invalid CAP command", sub);
+	}
+	buf_free(&b);
+}
+
+void cmd_pass(struct session *s, struct irc_msg *m)
+{
+	if (s->registered) {
+		reply_num(s, 462, ":You may not reregister");
+		return;
+	}
+	s->pass_ok = !s->srv->cfg.password || strcmp(s->srv->cfg.password, m->params[0]) == 0;
+}
+
+int valid_nick(const char *nick)
+{
+	static const char special[] = "[]\\`_^{|}-";
+	size_t len = strlen(nick);
+	if (len == 0 || len > NICK_MAX || (nick[0] >= '0' && nick[0] <= '9') || nick[0] == '-')
+		return 0;
+	for (const char *p = nick; *p; p++) {
+		char c = *p;
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      strchr(special, c)))
+			return 0;
+	}
+	return 1;
+}
+
+/* Sends s the JOIN line and burst of every room its user is in (a session
+ * joining a user already online). */
+static void sync_rooms(struct session *s)
+{
+	struct membership *m, *tmp;
+	char src[128];
+	struct line_tags t = LINE_TAGS_INIT;
+	HASH_ITER(hh_user, s->user->rooms, m, tmp) {
+		reply_line(s, &t, reply_source(s->nick, src, sizeof src), "JOIN %s", m->room->name);
+		cmd_join_burst(s, m->room);
+	}
+}
+
+/* Makes the user known to the cluster the first time it appears. */
+static void announce_user(struct session *s)
+{
+	if (chat_user_known(s->srv->chat, s->nick))
+		return;
+	struct op op = {0};
+	op.kind = OP_USER;
+	op.author = xstrdup(s->nick);
+	replica_submit(s->srv, NULL, "NICK", &op);
+}
+
+void cmd_try_register(struct session *s)
+{
+	if (s->registered || s->cap_negotiating || !s->nick || !s->username)
+		return;
+	if (s->srv->cfg.password && !s->pass_ok) {
+		reply_num(s, 464, ":Password incorrect");
+		session_close(s, "Bad password");
+		return;
+	}
+	s->registered = 1;
+	struct user *u = presence_attach(s->srv, s);
+	/* The user's nick spelling wins for every session of it. */
+	if (strcmp(u->nick, s->nick) != 0) {
+		free(s->nick);
+		s->nick = xstrdup(u->nick);
+	}
+	reply_welcome(s);
+	sync_rooms(s);
+	announce_user(s);
+}
+
+/* Moves a registered session to the identity new_nick. */
+static void change_identity(struct session *s, const char *new_nick)
+{
+	struct server *srv = s->srv;
+	struct user *old = s->user, *target = presence_user(srv, new_nick);
+	char src[128];
+	struct line_tags t = LINE_TAGS_INIT;
+
+	reply_source(s->nick, src, sizeof src);
+	if (target == old || (!target && !old->sessions->next_of_user && old->sessions == s)) {
+		/* A plain rename: tell the user's sessions and everyone sharing a room. */
+		struct session *other;
+		struct membership *m, *tmp, *mm, *tmp2;
+		presence_rename(srv, old, new_nick);
+		for (other = old->sessions; other; other = other->next_of_user) {
+			reply_line(other, &t, src, "NICK :%s", new_nick);
+			free(other->nick);
+			other->nick = xstrdup(new_nick);
+		}
+		HASH_ITER(hh_user, old->rooms, m, tmp)
+			HASH_ITER(hh_room, m->room->members, mm, tmp2)
+				if (mm->user != old)
+					for (other = mm->user->sessions; other; other = other->next_of_user)
+						reply_line(other, &t, src, "NICK :%s", new_nick);
+		announce_user(s);
+		return;
+	}
+	/* Another identity: leave the old user (its rooms stay its own), take the new one's. */
+	reply_line(s, &t, src, "NICK :%s", new_nick);
+	struct membership *m, *tmp;
+	HASH_ITER(hh_user, old->rooms, m, tmp)
+		reply_line(s, &t, src, "PART %s :Changed identity", m->room->name);
+	presence_detach(srv, s, "Changed nick", cmd_user_gone);
+	free(s->nick);
+	s->nick = xstrdup(target ? target->nick : new_nick);
+	presence_attach(srv, s);
+	sync_rooms(s);
+	announce_user(s);
+}
+
+void cmd_nick(struct session *s, struct irc_msg *m)
+{
+	if (m->nparams < 1 || !*m->params[0]) {
+		reply_num(s, 431, ":No nickname given");
+		return;
+	}
+	const char *nick = m->params[0];
+	if (!valid_nick(nick)) {
+		reply_num(s, 432, "%s :Erroneous nickname", nick);
+		return;
+	}
+	if (!s->registered) {
+		free(s->nick);
+		s->nick = xstrdup(nick);
+		cmd_try_register(s);
+		return;
+	}
+	if (strcmp(nick, s->nick) != 0)
+		change_identity(s, nick);
+}
+
+void cmd_user(struct session *s, struct irc_msg *m)
+{
+	if (s->registered) {
+		reply_num(s, 462, ":You may not reregister");
+		return;
+	}
+	free(s->username);
+	free(s->realname);
+	s->username = xstrndup(m->params[0], strnlen(m->params[0], 32));
+	s->realname = xstrndup(m->params[3], strnlen(m->params[3], 200));
+	cmd_try_register(s);
+}
+
+void cmd_ping(struct session *s, struct irc_msg *m)
+{
+	struct line_tags t = LINE_TAGS_INIT;
+	reply_line(s, &t, s->srv->name, "PONG %s :%s", s->srv->name, m->params[0]);
+}
+
+void cmd_pong(struct session *s, struct irc_msg *m)
+{
+	(void)s;
+	(void)m; /* reading any line already counts as a sign of life */
+}
+
+void cmd_quit(struct session *s, struct irc_msg *m)
+{
+	char reason[300];
+	snprintf(reason, sizeof reason, "Quit: %s", m->nparams ? m->params[0] : "");
+	session_close(s, reason);
+}
+
+void cmd_setname(struct session *s, struct irc_msg *m)
+{
+	const char *name = m->params[0];
+	char src[128];
+	struct line_tags t = LINE_TAGS_INIT;
+	if (!*name || strlen(name) > 200) {
+		reply_fail(s, "SETNAME", "INVALID_REALNAME", NULL, "Realname must be 1 to 200 bytes");
+		return;
+	}
+	free(s->user->realname);
+	s->user->realname = xstrdup(name);
+	reply_source(s->nick, src, sizeof src);
+	for (struct session *o = s->user->sessions; o; o = o->next_of_user) {
+		free(o->realname);
+		o->realname = xstrdup(name);
+		if (o->caps & CAP_SETNAME)
+			reply_line(o, &t, src, "SETNAME :%s", name);
+	}
+}
+
+void cmd_user_gone(struct server *srv, struct user *u, const char *reason)
+{
+	struct notified {
+		struct user *u;
+		UT_hash_handle hh;
+	} *seen = NULL, *n, *tmp;
+	struct membership *m, *mt, *mm, *mmt;
+	char src[128];
+	struct line_tags t = LINE_TAGS_INIT;
+
+	reply_source(u->nick, src, sizeof src);
+	HASH_ITER(hh_user, u->rooms, m, mt) {
+		HASH_ITER(hh_room, m->room->members, mm, mmt) {
+			if (mm->user == u)
+				continue;
+			HASH_FIND_PTR(seen, &mm->user, n);
+			if (n)
+				continue;
+			n = xcalloc(1, sizeof *n);
+			n->u = mm->user;
+			HASH_ADD_PTR(seen, u, n);
+			for (struct session *o = mm->user->sessions; o; o = o->next_of_user)
+				reply_line(o, &t, src, "QUIT :%s", reason ? reason : "Client Quit");
+		}
+	}
+	HASH_ITER(hh, seen, n, tmp) {
+		HASH_DEL(seen, n);
+		free(n);
+	}
+}

@@ -1,0 +1,246 @@
+/*
+ * cmd_room.c: rooms: JOIN, PART, NAMES, WHO, LIST, TOPIC. Membership is the
+ * user's (every session of a user is in the same rooms); rooms themselves,
+ * their topics and messages are replicated state (chat).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "server.h"
+
+int valid_room(const char *name)
+{
+	size_t len = strlen(name);
+	if (len < 2 || len > ROOM_MAX || name[0] != '#')
+		return 0;
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		if (*p <= ' ' || *p == ',' || *p == 7 || *p == ':')
+			return 0;
+	return 1;
+}
+
+static void send_names(struct session *s, struct room_presence *r)
+{
+	struct membership *m, *tmp;
+	struct buf b = {0};
+	HASH_ITER(hh_room, r->members, m, tmp) {
+		if (b.len > 400) {
+			reply_num(s, 353, "= %s :%s", r->name, b.data);
+			buf_reset(&b);
+		}
+		if (b.len)
+			buf_putc(&b, ' ');
+		buf_puts(&b, m->user->nick);
+	}
+	if (b.len)
+		reply_num(s, 353, "= %s :%s", r->name, b.data);
+	reply_num(s, 366, "%s :End of /NAMES list.", r->name);
+	buf_free(&b);
+}
+
+static void send_topic(struct session *s, const struct chat_room *room, int always)
+{
+	if (room && room->topic[0]) {
+		reply_num(s, 332, "%s :%s", room->name, room->topic);
+		reply_num(s, 333, "%s %s %lld", room->name, room->topic_author,
+			  (long long)(room->topic_ms / 1000));
+	} else if (always) {
+		reply_num(s, 331, "%s :No topic is set", room ? room->name : "*");
+	}
+}
+
+void cmd_join_burst(struct session *s, struct room_presence *r)
+{
+	struct chat_room *room = chat_room_find(s->srv->chat, r->name);
+	send_topic(s, room, 0);
+	send_names(s, r);
+	if (room && !(s->caps & CAP_CHATHISTORY)) {
+		const struct chat_msg *msgs[REPLAY_ON_JOIN];
+		long n = chat_select_latest(room->history, NULL, REPLAY_ON_JOIN, msgs);
+		if (n > 0)
+			fanout_history(s, room->name, msgs, (size_t)n);
+	}
+}
+
+/* Sends line "<verb> <room>[ :text]" from u to every session in room r. */
+static void tell_room(struct room_presence *r, const char *source, const char *verb,
+		      const char *text)
+{
+	struct membership *m, *tmp;
+	struct line_tags t = LINE_TAGS_INIT;
+	HASH_ITER(hh_room, r->members, m, tmp)
+		for (struct session *o = m->user->sessions; o; o = o->next_of_user) {
+			if (text)
+				reply_line(o, &t, source, "%s %s :%s", verb, r->name, text);
+			else
+				reply_line(o, &t, source, "%s %s", verb, r->name);
+		}
+}
+
+/* Makes a room known to the cluster the first time someone joins it. */
+static void announce_room(struct session *s, const char *name)
+{
+	if (chat_room_find(s->srv->chat, name))
+		return;
+	struct op op = {0};
+	op.kind = OP_ROOM;
+	op.target = xstrdup(name);
+	op.author = xstrdup(s->nick);
+	replica_submit(s->srv, NULL, "JOIN", &op);
+}
+
+static void join_one(struct session *s, const char *name)
+{
+	struct room_presence *r;
+	char src[128];
+	if (!valid_room(name)) {
+		reply_num(s, 403, "%s :No such channel", name);
+		return;
+	}
+	struct chat_room *room = chat_room_find(s->srv->chat, name);
+	if (!presence_join(s->srv, s->user, room ? room->name : name, &r))
+		return; /* already in: nothing to do */
+	announce_room(s, r->name);
+	tell_room(r, reply_source(s->nick, src, sizeof src), "JOIN", NULL);
+	for (struct session *o = s->user->sessions; o; o = o->next_of_user)
+		cmd_join_burst(o, r);
+}
+
+/* Leaves every room (JOIN 0). */
+static void part_all(struct session *s)
+{
+	struct membership *m, *tmp;
+	char src[128];
+	reply_source(s->nick, src, sizeof src);
+	HASH_ITER(hh_user, s->user->rooms, m, tmp) {
+		tell_room(m->room, src, "PART", "Left all channels");
+		presence_part(s->srv, s->user, m->room);
+	}
+}
+
+void cmd_join(struct session *s, struct irc_msg *m)
+{
+	if (strcmp(m->params[0], "0") == 0) {
+		part_all(s);
+		return;
+	}
+	char *list = xstrdup(m->params[0]), *save = NULL;
+	int count = 0;
+	for (char *name = strtok_r(list, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
+		if (++count > 10) {
+			reply_num(s, 407, "%s :Too many targets", name);
+			break;
+		}
+		join_one(s, name);
+	}
+	free(list);
+}
+
+void cmd_part(struct session *s, struct irc_msg *m)
+{
+	char *list = xstrdup(m->params[0]), *save = NULL;
+	const char *reason = m->nparams > 1 ? m->params[1] : "Leaving";
+	char src[128];
+	reply_source(s->nick, src, sizeof src);
+	for (char *name = strtok_r(list, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
+		struct room_presence *r = presence_room(s->srv, name);
+		if (!r && !chat_room_find(s->srv->chat, name)) {
+			reply_num(s, 403, "%s :No such channel", name);
+		} else if (!presence_in_room(s->user, r)) {
+			reply_num(s, 442, "%s :You're not on that channel", name);
+		} else {
+			tell_room(r, src, "PART", reason);
+			presence_part(s->srv, s->user, r);
+		}
+	}
+	free(list);
+}
+
+void cmd_names(struct session *s, struct irc_msg *m)
+{
+	if (m->nparams < 1) {
+		reply_num(s, 366, "* :End of /NAMES list.");
+		return;
+	}
+	struct room_presence *r = presence_room(s->srv, m->params[0]);
+	if (r)
+		send_names(s, r);
+	else
+		reply_num(s, 366, "%s :End of /NAMES list.", m->params[0]);
+}
+
+static void who_user(struct session *s, const char *room, struct user *u)
+{
+	reply_num(s, 352, "%s %s chorus %s %s H :0 %s", room, u->username, s->srv->name, u->nick,
+		  u->realname);
+}
+
+void cmd_who(struct session *s, struct irc_msg *m)
+{
+	const char *mask = m->nparams > 0 ? m->params[0] : "*";
+	if (mask[0] == '#') {
+		struct room_presence *r = presence_room(s->srv, mask);
+		struct membership *mm, *tmp;
+		if (r)
+			HASH_ITER(hh_room, r->members, mm, tmp)
+				who_user(s, r->name, mm->user);
+	} else {
+		struct user *u = presence_user(s->srv, mask);
+		if (u)
+			who_user(s, "*", u);
+	}
+	reply_num(s, 315, "%s :End of WHO list", mask);
+}
+
+struct list_ctx {
+	struct session *s;
+	const char *only; /* a room name, or NULL for all */
+};
+
+static void list_one(struct chat_room *room, void *arg)
+{
+	struct list_ctx *c = arg;
+	if (c->only && strcasecmp(c->only, room->name) != 0)
+		return;
+	struct room_presence *r = presence_room(c->s->srv, room->name);
+	reply_num(c->s, 322, "%s %u :%s", room->name, r ? presence_count(r) : 0, room->topic);
+}
+
+void cmd_list(struct session *s, struct irc_msg *m)
+{
+	struct list_ctx c = {s, m->nparams > 0 && m->params[0][0] == '#' ? m->params[0] : NULL};
+	reply_num(s, 321, "Channel :Users  Name");
+	chat_rooms_each(s->srv->chat, list_one, &c);
+	reply_num(s, 323, ":End of /LIST");
+}
+
+void cmd_topic(struct session *s, struct irc_msg *m)
+{
+	const char *name = m->params[0];
+	struct chat_room *room = chat_room_find(s->srv->chat, name);
+	struct room_presence *r = presence_room(s->srv, name);
+	if (!room && !r) {
+		reply_num(s, 403, "%s :No such channel", name);
+		return;
+	}
+	if (m->nparams < 2) {
+		send_topic(s, room, 1);
+		return;
+	}
+	if (!presence_in_room(s->user, r)) {
+		reply_num(s, 442, "%s :You're not on that channel", name);
+		return;
+	}
+	if (strlen(m->params[1]) > 390) {
+		reply_fail(s, "TOPIC", "TOO_LONG", name, "Topic is longer than TOPICLEN (390)");
+		return;
+	}
+	struct op op = {0};
+	op.kind = OP_TOPIC;
+	op.target = xstrdup(room ? room->name : r->name);
+	op.author = xstrdup(s->nick);
+	op.body = xstrdup(m->params[1]);
+	if (replica_submit(s->srv, s, "TOPIC", &op) < 0)
+		reply_fail(s, "TOPIC", "STORAGE_ERROR", name, "Not stored: this replica cannot write to its disk");
+}

@@ -1,0 +1,353 @@
+/*
+ * config.c: chorusd's settings: built-in defaults, then the configuration
+ * file (libconfig syntax, see docs/CONFIG.md), then command-line flags, each
+ * overriding the one before.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <libconfig.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server.h"
+
+static void config_defaults(struct config *cfg)
+{
+	memset(cfg, 0, sizeof *cfg);
+	cfg->id = 1;
+	cfg->listen = xstrdup("127.0.0.1");
+	cfg->port = 6667;
+	cfg->data_dir = xstrdup("chorus-data");
+	cfg->sync = STORE_SYNC_FULL;
+	cfg->max_clients = 10000;
+	cfg->sendq_max = 1024 * 1024;
+	cfg->recvq_max = 16 * 1024;
+	cfg->flood_rate = 20;
+	cfg->flood_burst = 100;
+	cfg->ping_interval = 90;
+	cfg->ping_timeout = 90;
+	cfg->log_level = LOG_INFO;
+}
+
+static void set_str(char **dst, const char *value)
+{
+	free(*dst);
+	*dst = value ? xstrdup(value) : NULL;
+}
+
+static int parse_sync(const char *s, enum store_sync *out)
+{
+	if (strcmp(s, "off") == 0)
+		*out = STORE_SYNC_OFF;
+	else if (strcmp(s, "normal") == 0)
+		*out = STORE_SYNC_NORMAL;
+	else if (strcmp(s, "full") == 0)
+		*out = STORE_SYNC_FULL;
+	else
+		return -1;
+	return 0;
+}
+
+/* Parses "id=host:port" (a --peer flag) into the cluster list. */
+static int add_peer(struct config *cfg, uint32_t id, const char *host, int port)
+{
+	if (cfg->nreplicas >= CLUSTER_MAX || id == 0 || id > 255 || port <= 0 || port > 65535 ||
+	    strlen(host) >= sizeof cfg->replicas[0].host)
+		return -1;
+	struct replica_addr *r = &cfg->replicas[cfg->nreplicas++];
+	r->id = id;
+	snprintf(r->host, sizeof r->host, "%s", host);
+	r->port = port;
+	return 0;
+}
+
+static int parse_peer(struct config *cfg, const char *spec)
+{
+	unsigned id;
+	char host[64];
+	int port, n = 0;
+	if (sscanf(spec, "%u=%63[^:]:%d%n", &id, host, &port, &n) != 3 || spec[n] != '\0')
+		return -1;
+	return add_peer(cfg, id, host, port);
+}
+
+static void lookup_int(config_t *cf, const char *path, int *out)
+{
+	int v;
+	if (config_lookup_int(cf, path, &v))
+		*out = v;
+}
+
+static void lookup_size(config_t *cf, const char *path, size_t *out)
+{
+	long long v;
+	int i;
+	if (config_lookup_int64(cf, path, &v) && v > 0)
+		*out = (size_t)v;
+	else if (config_lookup_int(cf, path, &i) && i > 0)
+		*out = (size_t)i;
+}
+
+static void lookup_double(config_t *cf, const char *path, double *out)
+{
+	double d;
+	int i;
+	if (config_lookup_float(cf, path, &d))
+		*out = d;
+	else if (config_lookup_int(cf, path, &i))
+		*out = i;
+}
+
+static void lookup_str(config_t *cf, const char *path, char **out)
+{
+	const char *s;
+	if (config_lookup_string(cf, path, &s))
+		set_str(out, s);
+}
+
+/* Reads the cluster list: cluster.replicas = ( { id = 1; host = "..."; port = N; }, ... ) */
+static int read_cluster(config_t *cf, struct config *cfg)
+{
+	config_setting_t *list = config_lookup(cf, "cluster.replicas");
+	if (!list)
+		return 0;
+	for (int i = 0; i < config_setting_length(list); i++) {
+		config_setting_t *r = config_setting_get_elem(list, i);
+		int id = 0, port = 0;
+		const char *host = "127.0.0.1";
+		config_setting_lookup_int(r, "id", &id);
+		config_setting_lookup_int(r, "port", &port);
+		config_setting_lookup_string(r, "host", &host);
+		if (add_peer(cfg, (uint32_t)id, host, port) < 0) {
+			fprintf(stderr, "chorusd: cluster.replicas entry %d is invalid\n", i + 1);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Reads the file at path over cfg. Returns 0 or -1 (error printed). */
+static int read_file(struct config *cfg, const char *path)
+{
+	config_t cf;
+	int id = (int)cfg->id, rc = 0;
+	const char *s;
+
+	config_init(&cf);
+	if (!config_read_file(&cf, path)) {
+		fprintf(stderr, "chorusd: %s:%d: %s\n", config_error_file(&cf) ? config_error_file(&cf) : path,
+			config_error_line(&cf), config_error_text(&cf));
+		config_destroy(&cf);
+		return -1;
+	}
+	lookup_int(&cf, "replica.id", &id);
+	cfg->id = (uint32_t)id;
+	lookup_str(&cf, "replica.listen", &cfg->listen);
+	lookup_int(&cf, "replica.port", &cfg->port);
+	lookup_str(&cf, "replica.data_dir", &cfg->data_dir);
+	lookup_str(&cf, "server.password", &cfg->password);
+	lookup_str(&cf, "server.motd", &cfg->motd);
+	if (config_lookup_string(&cf, "server.log_level", &s) && (cfg->log_level = log_level_parse(s)) < 0) {
+		fprintf(stderr, "chorusd: %s: server.log_level: unknown level %s\n", path, s);
+		rc = -1;
+	}
+	if (config_lookup_string(&cf, "store.sync", &s) && parse_sync(s, &cfg->sync) < 0) {
+		fprintf(stderr, "chorusd: %s: store.sync must be off, normal or full\n", path);
+		rc = -1;
+	}
+	long long max_bytes;
+	if (config_lookup_int64(&cf, "store.max_bytes", &max_bytes))
+		cfg->store_max_bytes = max_bytes;
+	lookup_int(&cf, "limits.max_clients", &cfg->max_clients);
+	lookup_size(&cf, "limits.sendq", &cfg->sendq_max);
+	lookup_size(&cf, "limits.recvq", &cfg->recvq_max);
+	lookup_double(&cf, "limits.flood_rate", &cfg->flood_rate);
+	lookup_double(&cf, "limits.flood_burst", &cfg->flood_burst);
+	lookup_int(&cf, "limits.ping_interval", &cfg->ping_interval);
+	lookup_int(&cf, "limits.ping_timeout", &cfg->ping_timeout);
+	if (rc == 0)
+		rc = read_cluster(&cf, cfg);
+	config_destroy(&cf);
+	return rc;
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: chorusd [options]\n"
+		"A chorus replica: an IRC server whose rooms, messages and likes are stored\n"
+		"durably and (in a cluster) replicated. See docs/CONFIG.md.\n\n"
+		"  -c, --config FILE        read settings from FILE (libconfig syntax)\n"
+		"  -i, --id N               replica id, 1..255 (default 1)\n"
+		"  -l, --listen ADDR        client listener address (default 127.0.0.1)\n"
+		"  -p, --port N             client listener port (default 6667)\n"
+		"  -d, --data-dir DIR       where the store lives (default ./chorus-data)\n"
+		"      --sync MODE          off|normal|full: SQLite synchronous (default full)\n"
+		"      --store-max-bytes N  refuse writes once the store would pass N bytes\n"
+		"      --max-clients N      connections accepted (default 10000)\n"
+		"      --sendq N            bytes queued to a slow client before it is dropped (default 1 MiB)\n"
+		"      --recvq N            unprocessed bytes held from one client (default 16 KiB)\n"
+		"      --flood-rate R       lines per second per client, sustained (default 20)\n"
+		"      --flood-burst B      lines per client at once (default 100)\n"
+		"      --ping-interval S    idle seconds before PING (default 90)\n"
+		"      --ping-timeout S     seconds to answer PING (default 90)\n"
+		"      --password PASS      server password clients must send with PASS\n"
+		"      --motd TEXT          message of the day\n"
+		"      --peer ID=HOST:PORT  a replica of the cluster (repeatable)\n"
+		"      --log-level LEVEL    debug|info|warn|error (default info)\n"
+		"  -h, --help               this text\n"
+		"  -V, --version            the version\n");
+}
+
+enum {
+	OPT_SYNC = 256, OPT_MAXBYTES, OPT_MAXCLIENTS, OPT_SENDQ, OPT_RECVQ, OPT_FLOODRATE,
+	OPT_FLOODBURST, OPT_PINGINT, OPT_PINGTO, OPT_PASSWORD, OPT_MOTD, OPT_PEER, OPT_LOGLEVEL,
+};
+
+static const struct option long_opts[] = {
+	{"config", required_argument, NULL, 'c'},
+	{"id", required_argument, NULL, 'i'},
+	{"listen", required_argument, NULL, 'l'},
+	{"port", required_argument, NULL, 'p'},
+	{"data-dir", required_argument, NULL, 'd'},
+	{"sync", required_argument, NULL, OPT_SYNC},
+	{"store-max-bytes", required_argument, NULL, OPT_MAXBYTES},
+	{"max-clients", required_argument, NULL, OPT_MAXCLIENTS},
+	{"sendq", required_argument, NULL, OPT_SENDQ},
+	{"recvq", required_argument, NULL, OPT_RECVQ},
+	{"flood-rate", required_argument, NULL, OPT_FLOODRATE},
+	{"flood-burst", required_argument, NULL, OPT_FLOODBURST},
+	{"ping-interval", required_argument, NULL, OPT_PINGINT},
+	{"ping-timeout", required_argument, NULL, OPT_PINGTO},
+	{"password", required_argument, NULL, OPT_PASSWORD},
+	{"motd", required_argument, NULL, OPT_MOTD},
+	{"peer", required_argument, NULL, OPT_PEER},
+	{"log-level", required_argument, NULL, OPT_LOGLEVEL},
+	{"help", no_argument, NULL, 'h'},
+	{"version", no_argument, NULL, 'V'},
+	{NULL, 0, NULL, 0},
+};
+
+/* Parses a whole decimal number in [min, max]; returns 0 or -1. */
+static int parse_num(const char *s, long long min, long long max, long long *out)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* Applies one flag; returns 0, or -1 on a bad value. */
+static int apply_flag(struct config *cfg, int c, const char *arg)
+{
+	long long v;
+	char *end;
+	switch (c) {
+	case 'i':
+		if (parse_num(arg, 1, 255, &v) < 0)
+			return -1;
+		cfg->id = (uint32_t)v;
+		return 0;
+	case 'l': set_str(&cfg->listen, arg); return 0;
+	case 'p':
+		if (parse_num(arg, 0, 65535, &v) < 0)
+			return -1;
+		cfg->port = (int)v;
+		return 0;
+	case 'd': set_str(&cfg->data_dir, arg); return 0;
+	case OPT_SYNC: return parse_sync(arg, &cfg->sync);
+	case OPT_MAXBYTES:
+		if (parse_num(arg, 0, INT64_MAX, &v) < 0)
+			return -1;
+		cfg->store_max_bytes = v;
+		return 0;
+	case OPT_MAXCLIENTS:
+		if (parse_num(arg, 1, 10000000, &v) < 0)
+			return -1;
+		cfg->max_clients = (int)v;
+		return 0;
+	case OPT_SENDQ:
+	case OPT_RECVQ:
+		if (parse_num(arg, 1024, 1LL << 32, &v) < 0)
+			return -1;
+		*(c == OPT_SENDQ ? &cfg->sendq_max : &cfg->recvq_max) = (size_t)v;
+		return 0;
+	case OPT_FLOODRATE:
+	case OPT_FLOODBURST: {
+		double d = strtod(arg, &end);
+		if (end == arg || *end || d <= 0)
+			return -1;
+		*(c == OPT_FLOODRATE ? &cfg->flood_rate : &cfg->flood_burst) = d;
+		return 0;
+	}
+	case OPT_PINGINT:
+	case OPT_PINGTO:
+		if (parse_num(arg, 1, 86400, &v) < 0)
+			return -1;
+		*(c == OPT_PINGINT ? &cfg->ping_interval : &cfg->ping_timeout) = (int)v;
+		return 0;
+	case OPT_PASSWORD: set_str(&cfg->password, arg); return 0;
+	case OPT_MOTD: set_str(&cfg->motd, arg); return 0;
+	case OPT_PEER: return parse_peer(cfg, arg);
+	case OPT_LOGLEVEL: return (cfg->log_level = log_level_parse(arg)) < 0 ? -1 : 0;
+	}
+	return -1;
+}
+
+int config_load(struct config *cfg, int argc, char **argv)
+{
+	int c;
+	const char *file = NULL;
+
+	config_defaults(cfg);
+	/* First pass: only --config, --help and --version, so flags override the file. */
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:i:l:p:d:hV", long_opts, NULL)) != -1) {
+		if (c == 'c')
+			file = optarg;
+		else if (c == 'h') {
+			usage(stdout);
+			return 1;
+		} else if (c == 'V') {
+			printf("chorusd %s\n", CHORUS_VERSION);
+			return 1;
+		}
+	}
+	if (file && read_file(cfg, file) < 0)
+		return -1;
+	opterr = 1;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:i:l:p:d:hV", long_opts, NULL)) != -1) {
+		if (c == 'c' || c == 'h' || c == 'V')
+			continue;
+		if (c == '?' || apply_flag(cfg, c, optarg) < 0) {
+			if (c != '?')
+				fprintf(stderr, "chorusd: bad value for an option: %s\n", optarg);
+			usage(stderr);
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "chorusd: unexpected argument: %s\n", argv[optind]);
+		return -1;
+	}
+	if (cfg->id == 0 || cfg->id > 255) {
+		fprintf(stderr, "chorusd: replica id must be 1..255\n");
+		return -1;
+	}
+	return 0;
+}
+
+void config_free(struct config *cfg)
+{
+	free(cfg->listen);
+	free(cfg->data_dir);
+	free(cfg->password);
+	free(cfg->motd);
+	memset(cfg, 0, sizeof *cfg);
+}

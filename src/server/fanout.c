@@ -1,0 +1,191 @@
+/*
+ * fanout.c: what a stored change shows the connected clients. A room message
+ * goes to every session of every member; a direct message to both users'
+ * sessions; a like to the room's message-tags clients as a TAGMSG carrying
+ * the new count. The session that made the change gets it back only with
+ * echo-message (the echo is its "stored" acknowledgement, carrying its
+ * label); with a label but no echo-message it gets an ACK instead.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "server.h"
+
+/* Everything needed to show one op to one session. */
+struct show {
+	const struct op *op;
+	const char *msgid;
+	const char *command;    /* PRIVMSG, NOTICE, TAGMSG, TOPIC */
+	const char *target;     /* as shown on the line */
+	const char *text;       /* trailing text, or NULL */
+	const char *client_tags;
+	int likes;              /* chorus/likes tag, -1 = none */
+	int needs_tags;         /* TAGMSG: only message-tags clients see it */
+	struct session *origin; /* the maker's session, or NULL */
+	const char *label;
+	int origin_done;
+};
+
+static void show_to(struct show *sh, struct session *s)
+{
+	char src[128];
+	struct line_tags t = LINE_TAGS_INIT;
+
+	if (s == sh->origin) {
+		if (sh->origin_done)
+			return;
+		sh->origin_done = 1;
+		if (!(s->caps & CAP_ECHO_MESSAGE) && strcmp(sh->command, "TOPIC") != 0) {
+			if (sh->label) {
+				t.label = sh->label;
+				reply_line(s, &t, s->srv->name, "ACK");
+			}
+			return;
+		}
+		t.label = sh->label;
+	}
+	if (sh->needs_tags && !(s->caps & CAP_MESSAGE_TAGS))
+		return;
+	t.time_ms = sh->op->wall_ms;
+	t.msgid = sh->msgid;
+	t.client_tags = sh->client_tags;
+	t.likes = sh->likes;
+	reply_source(sh->op->author, src, sizeof src);
+	if (sh->text)
+		reply_line(s, &t, src, "%s %s :%s", sh->command, sh->target, sh->text);
+	else
+		reply_line(s, &t, src, "%s %s", sh->command, sh->target);
+}
+
+static void show_to_user(struct show *sh, struct user *u)
+{
+	for (struct session *s = u ? u->sessions : NULL; s; s = s->next_of_user)
+		show_to(sh, s);
+}
+
+static void show_to_room(struct server *srv, struct show *sh, const char *room)
+{
+	struct room_presence *r = presence_room(srv, room);
+	struct membership *m, *tmp;
+	if (r)
+		HASH_ITER(hh_room, r->members, m, tmp)
+			show_to_user(sh, m->user);
+}
+
+/* Shows sh to everyone concerned by op's target (a room, or both sides of a
+ * direct conversation), then to its origin if it was not among them. */
+static void show_everywhere(struct server *srv, struct show *sh, const char *conv_target)
+{
+	if (conv_target[0] == '#') {
+		show_to_room(srv, sh, conv_target);
+	} else {
+		show_to_user(sh, presence_user(srv, sh->op->author));
+		if (strcasecmp(conv_target, sh->op->author) != 0)
+			show_to_user(sh, presence_user(srv, conv_target));
+	}
+	if (sh->origin)
+		show_to(sh, sh->origin);
+}
+
+static void show_message(struct server *srv, const struct op *op, struct show *sh)
+{
+	sh->command = (op->flags & OP_FLAG_NOTICE) ? "NOTICE" : "PRIVMSG";
+	sh->target = op->target;
+	sh->text = op->body;
+	show_everywhere(srv, sh, op->target);
+}
+
+static void show_like(struct server *srv, const struct op *op, const struct chat_effect *eff,
+		      struct show *sh)
+{
+	char tags[1024], esc[512], ref[OP_MSGID_MAX * 2];
+	if (irc_tag_escape(op->body, esc, sizeof esc) < 0)
+		esc[0] = '\0';
+	if (irc_tag_escape(op->ref, ref, sizeof ref) < 0)
+		ref[0] = '\0';
+	snprintf(tags, sizeof tags, "%s=%s;+draft/reply=%s",
+		 op->kind == OP_LIKE ? "+draft/react" : "+draft/unreact", esc, ref);
+	sh->command = "TAGMSG";
+	sh->target = op->target;
+	sh->client_tags = tags;
+	sh->likes = eff->msg ? (int)eff->msg->likes : -1;
+	sh->needs_tags = 1;
+	show_everywhere(srv, sh, op->target);
+}
+
+void fanout_effect(struct server *srv, const struct op *op, const struct chat_effect *eff,
+		   struct pending *p)
+{
+	char msgid[OP_MSGID_MAX];
+	struct show sh = {0};
+	op_msgid(op, msgid, sizeof msgid);
+	sh.op = op;
+	sh.msgid = msgid;
+	sh.likes = -1;
+	sh.origin = p ? session_find(srv, p->session_id) : NULL;
+	sh.label = p ? p->label : NULL;
+
+	switch (eff->change) {
+	case CHAT_MSG_NEW:
+		show_message(srv, op, &sh);
+		return;
+	case CHAT_LIKES_CHANGED:
+	case CHAT_LIKE_SAME:
+	case CHAT_LIKE_PENDING:
+		show_like(srv, op, eff, &sh);
+		return;
+	case CHAT_TOPIC_CHANGED:
+		sh.command = "TOPIC";
+		sh.target = op->target;
+		sh.text = op->body;
+		show_to_room(srv, &sh, op->target);
+		if (sh.origin)
+			show_to(&sh, sh.origin);
+		return;
+	default:
+		/* Nothing to show; still answer a label. */
+		if (sh.origin && sh.label) {
+			struct line_tags t = LINE_TAGS_INIT;
+			t.label = sh.label;
+			reply_line(sh.origin, &t, srv->name, "ACK");
+		}
+		return;
+	}
+}
+
+void fanout_store_failed(struct server *srv, const struct op *op, struct pending *p)
+{
+	struct session *s = p ? session_find(srv, p->session_id) : NULL;
+	struct line_tags t = LINE_TAGS_INIT;
+	if (!s)
+		return;
+	t.label = p->label;
+	reply_line(s, &t, srv->name,
+		   "FAIL %s STORAGE_ERROR %s :Not stored: this replica cannot write to its disk; try again later or another replica",
+		   p->command, op->target[0] ? op->target : "*");
+}
+
+void fanout_history(struct session *s, const char *target, const struct chat_msg **msgs, size_t n)
+{
+	char id[16], src[128];
+	struct line_tags t = LINE_TAGS_INIT;
+	int batched = (s->caps & CAP_BATCH) != 0;
+
+	if (batched) {
+		session_batch_id(s, id, sizeof id);
+		reply_line(s, &t, s->srv->name, "BATCH +%s chathistory %s", id, target);
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct op *op = &msgs[i]->op;
+		struct line_tags m = LINE_TAGS_INIT;
+		m.time_ms = op->wall_ms;
+		m.msgid = msgs[i]->msgid;
+		m.batch = batched ? id : NULL;
+		m.likes = (int)msgs[i]->likes;
+		reply_line(s, &m, reply_source(op->author, src, sizeof src), "%s %s :%s",
+			   (op->flags & OP_FLAG_NOTICE) ? "NOTICE" : "PRIVMSG", op->target, op->body);
+	}
+	if (batched)
+		reply_line(s, &t, s->srv->name, "BATCH -%s", id);
+}

@@ -1,0 +1,62 @@
+/*
+ * main.c: chorusd, one chorus replica. Reads its settings, opens the store
+ * and rebuilds the chat state, joins the group, listens for IRC clients, and
+ * runs the event loop until SIGINT or SIGTERM.
+ */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server.h"
+
+static uv_signal_t sigint, sigterm;
+
+/* Stops taking clients and writes, then closes every handle, so uv_run
+ * returns once the batch being written is done. */
+static void on_signal(uv_signal_t *h, int signum)
+{
+	struct server *srv = h->data;
+	log_info("signal %d: shutting down", signum);
+	session_close_all(srv);
+	replica_stop(srv);
+	uv_close((uv_handle_t *)&sigint, NULL);
+	uv_close((uv_handle_t *)&sigterm, NULL);
+}
+
+int main(int argc, char **argv)
+{
+	static struct server srv;
+	int rc = config_load(&srv.cfg, argc, argv);
+	if (rc != 0)
+		return rc > 0 ? 0 : 2;
+	log_set_level(srv.cfg.log_level);
+	snprintf(srv.name, sizeof srv.name, "r%u.chorus", srv.cfg.id);
+	log_set_tag(srv.name);
+	signal(SIGPIPE, SIG_IGN);
+
+	srv.loop = uv_default_loop();
+	srv.started_ms = wall_ms();
+	if (replica_start(&srv) < 0)
+		return 1;
+	if ((rc = session_listen(&srv)) < 0) {
+		log_error("cannot listen on %s:%d: %s", srv.cfg.listen, srv.cfg.port, uv_strerror(rc));
+		return 1;
+	}
+	log_info("listening on %s:%d", srv.cfg.listen, srv.cfg.port);
+
+	uv_signal_init(srv.loop, &sigint);
+	uv_signal_init(srv.loop, &sigterm);
+	sigint.data = sigterm.data = &srv;
+	uv_signal_start(&sigint, on_signal, SIGINT);
+	uv_signal_start(&sigterm, on_signal, SIGTERM);
+	uv_run(srv.loop, UV_RUN_DEFAULT);
+	if (srv.store)
+		store_close(srv.store);
+	if (srv.chat)
+		chat_free(srv.chat);
+	config_free(&srv.cfg);
+	if (uv_loop_close(srv.loop) != 0)
+		log_warn("event loop closed with handles still open");
+	log_info("stopped");
+	return 0;
+}

@@ -1,0 +1,140 @@
+/*
+ * presence.c: who is online on this replica and in which room. Soft state:
+ * never stored, rebuilt as clients connect. A user is a name: all sessions
+ * with the same nick (any case) are one user, sharing its rooms.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "server.h"
+
+struct user *presence_user(struct server *srv, const char *nick)
+{
+	struct user *u = NULL;
+	char *key = chat_casefold(nick);
+	HASH_FIND_STR(srv->users, key, u);
+	free(key);
+	return u;
+}
+
+struct user *presence_attach(struct server *srv, struct session *s)
+{
+	struct user *u = presence_user(srv, s->nick);
+	if (!u) {
+		u = xcalloc(1, sizeof *u);
+		u->key = chat_casefold(s->nick);
+		u->nick = xstrdup(s->nick);
+		u->username = xstrdup(s->username ? s->username : s->nick);
+		u->realname = xstrdup(s->realname ? s->realname : "");
+		HASH_ADD_KEYPTR(hh, srv->users, u->key, strlen(u->key), u);
+		if (HASH_COUNT(srv->users) > srv->max_users_seen)
+			srv->max_users_seen = HASH_COUNT(srv->users);
+	}
+	s->user = u;
+	s->next_of_user = u->sessions;
+	u->sessions = s;
+	return u;
+}
+
+static void user_free(struct user *u)
+{
+	free(u->key);
+	free(u->nick);
+	free(u->username);
+	free(u->realname);
+	free(u);
+}
+
+int presence_detach(struct server *srv, struct session *s, const char *reason,
+		    void (*gone)(struct server *, struct user *, const char *))
+{
+	struct user *u = s->user;
+	struct session **pp = &u->sessions;
+	while (*pp && *pp != s)
+		pp = &(*pp)->next_of_user;
+	if (*pp)
+		*pp = s->next_of_user;
+	s->user = NULL;
+	s->next_of_user = NULL;
+	if (u->sessions)
+		return 0;
+	if (gone)
+		gone(srv, u, reason);
+	struct membership *m, *tmp;
+	HASH_ITER(hh_user, u->rooms, m, tmp)
+		presence_part(srv, u, m->room);
+	HASH_DEL(srv->users, u);
+	user_free(u);
+	return 1;
+}
+
+struct room_presence *presence_room(struct server *srv, const char *name)
+{
+	struct room_presence *r = NULL;
+	char *key = chat_casefold(name);
+	HASH_FIND_STR(srv->rooms, key, r);
+	free(key);
+	return r;
+}
+
+int presence_in_room(struct user *u, struct room_presence *r)
+{
+	struct membership *m = NULL;
+	if (!r)
+		return 0;
+	HASH_FIND(hh_user, u->rooms, &r, sizeof r, m);
+	return m != NULL;
+}
+
+int presence_join(struct server *srv, struct user *u, const char *name, struct room_presence **out)
+{
+	struct room_presence *r = presence_room(srv, name);
+	if (!r) {
+		r = xcalloc(1, sizeof *r);
+		r->key = chat_casefold(name);
+		r->name = xstrdup(name);
+		HASH_ADD_KEYPTR(hh, srv->rooms, r->key, strlen(r->key), r);
+	}
+	*out = r;
+	if (presence_in_room(u, r))
+		return 0;
+	struct membership *m = xcalloc(1, sizeof *m);
+	m->user = u;
+	m->room = r;
+	HASH_ADD(hh_user, u->rooms, room, sizeof m->room, m);
+	HASH_ADD(hh_room, r->members, user, sizeof m->user, m);
+	return 1;
+}
+
+int presence_part(struct server *srv, struct user *u, struct room_presence *r)
+{
+	struct membership *m = NULL;
+	HASH_FIND(hh_user, u->rooms, &r, sizeof r, m);
+	if (!m)
+		return 0;
+	HASH_DELETE(hh_user, u->rooms, m);
+	HASH_DELETE(hh_room, r->members, m);
+	free(m);
+	if (!r->members) {
+		HASH_DEL(srv->rooms, r);
+		free(r->key);
+		free(r->name);
+		free(r);
+	}
+	return 1;
+}
+
+void presence_rename(struct server *srv, struct user *u, const char *new_nick)
+{
+	HASH_DEL(srv->users, u);
+	free(u->key);
+	free(u->nick);
+	u->key = chat_casefold(new_nick);
+	u->nick = xstrdup(new_nick);
+	HASH_ADD_KEYPTR(hh, srv->users, u->key, strlen(u->key), u);
+}
+
+unsigned presence_count(struct room_presence *r)
+{
+	return HASH_CNT(hh_room, r->members);
+}

@@ -1,0 +1,353 @@
+/*
+ * server.h: what a chorus replica (chorusd) is made of.
+ *
+ *   config.c     configuration file (libconfig) and command-line flags
+ *   main.c       start-up and shutdown
+ *   replica.c    the operation pipeline: session -> op -> group multicast ->
+ *                delivery (lts) -> durable write -> chat_apply -> fan-out
+ *   fanout.c     what each change shows the connected clients
+ *   session.c    one client connection: reading, writing, limits, closing
+ *   presence.c   who is online and in which room (soft state, not stored)
+ *   reply.c      formatting lines: tags per capability, numerics, labels, batches
+ *   cmd.c        the command table and dispatch; cmd_*.c the commands
+ *
+ * Everything runs on one libuv loop; only the store's writes run on the
+ * storage thread (store_writer).
+ */
+#ifndef CHORUS_SERVER_H
+#define CHORUS_SERVER_H
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include <uthash.h>
+
+#include "chat/chat.h"
+#include "common/buf.h"
+#include "common/util.h"
+#include "group/group.h"
+#include "proto/irc.h"
+#include "store/store.h"
+#include "store/store_writer.h"
+
+#define SERVER_NAME_MAX 64
+#define NICK_MAX 30
+#define ROOM_MAX 50
+#define REPLAY_ON_JOIN 25    /* lines replayed on JOIN to clients without chathistory */
+#define CHATHISTORY_MAX 100  /* largest CHATHISTORY limit (ISUPPORT CHATHISTORY) */
+#define CLUSTER_MAX 32
+
+/* ---- configuration (config.c) ---- */
+
+struct replica_addr {
+	uint32_t id;
+	char host[64];
+	int port;
+};
+
+struct config {
+	uint32_t id;             /* this replica's id, 1..255 */
+	char *listen;            /* client listener address */
+	int port;                /* client listener port */
+	char *data_dir;
+	char *password;          /* server password (PASS), NULL = none */
+	char *motd;              /* message of the day text, NULL = none */
+	enum store_sync sync;
+	int64_t store_max_bytes; /* 0 = no limit (tests use it to fill the "disk") */
+	int max_clients;
+	size_t sendq_max;        /* bytes queued to one client before it is dropped */
+	size_t recvq_max;        /* unprocessed bytes held from one client */
+	double flood_rate;       /* lines per second a client may send, sustained */
+	double flood_burst;      /* lines it may send at once */
+	int ping_interval;       /* seconds idle before we PING */
+	int ping_timeout;        /* seconds to answer before we drop */
+	int log_level;
+	size_t nreplicas;        /* the cluster: replicas clients may be sent to */
+	struct replica_addr replicas[CLUSTER_MAX];
+};
+
+/* Fills cfg from defaults, then the file named by --config (if any), then the
+ * other flags. Returns 0; 1 if the program should exit 0 now (--help,
+ * --version); -1 on an error (already printed). */
+int config_load(struct config *cfg, int argc, char **argv);
+void config_free(struct config *cfg);
+
+/* ---- capabilities ---- */
+
+enum cap {
+	CAP_MESSAGE_TAGS = 1 << 0,
+	CAP_SERVER_TIME = 1 << 1,
+	CAP_ECHO_MESSAGE = 1 << 2,
+	CAP_BATCH = 1 << 3,
+	CAP_LABELED_RESPONSE = 1 << 4,
+	CAP_CHATHISTORY = 1 << 5,
+	CAP_SETNAME = 1 << 6,
+	CAP_MSGID_ONLY = 1 << 7, /* placeholder bit kept free; not advertised */
+};
+
+/* ---- sessions (session.c) ---- */
+
+struct user;
+
+/* Lines sent to the session while a labeled command runs are held here and
+ * sent at the end as one labeled line, a labeled-response batch, or ACK. */
+struct capture {
+	const char *label;
+	struct buf lines;   /* formatted lines, each ending in CR LF */
+	int count;
+	int deferred;       /* the answer comes later (after storage): no ACK now */
+};
+
+struct session {
+	uint64_t id;
+	UT_hash_handle hh;       /* server.sessions, by id */
+	struct server *srv;
+	uv_tcp_t tcp;
+	char host[64];           /* peer address */
+	struct irc_reader reader;
+	unsigned caps;           /* enum cap bits */
+	int cap_negotiating;     /* CAP LS/REQ seen, CAP END not yet */
+	int registered;
+	int pass_ok;
+	char *nick;              /* as the client spelled it; NULL before NICK */
+	char *username;
+	char *realname;
+	struct user *user;       /* presence, once registered */
+	struct session *next_of_user; /* the user's other sessions */
+	double tokens;           /* flood control bucket */
+	uint64_t tokens_ms;
+	int throttled;           /* in server.throttled: lines wait for tokens */
+	struct session *next_throttled;
+	uint64_t last_seen_ms;   /* last line received */
+	int ping_sent;
+	size_t sendq;            /* bytes handed to libuv not yet written */
+	int closing;
+	struct session *next_closing;
+	char *close_reason;
+	unsigned batch_seq;      /* for batch ids */
+	struct capture *capture; /* non-NULL while a labeled command runs */
+};
+
+/* Starts listening; returns 0 or a negative libuv error. */
+int session_listen(struct server *srv);
+/* Queues a formatted line (which must end in CR LF) for s, honouring the
+ * capture of a labeled command. A client whose queue passes sendq_max is
+ * closed ("SendQ exceeded"). */
+void session_send_raw(struct session *s, const char *line, size_t len);
+/* Marks s to close with reason (sent as ERROR); the close happens where the
+ * loop is safe, never in the middle of a call chain. Idempotent. */
+void session_close(struct session *s, const char *reason);
+/* Closes every session and the listener (shutdown). */
+void session_close_all(struct server *srv);
+/* A new batch id for s ("1", "2", ...) into buf (at least 16 bytes). */
+void session_batch_id(struct session *s, char *buf, size_t len);
+struct session *session_find(struct server *srv, uint64_t id);
+
+/* ---- presence (presence.c): soft state, rebuilt from sessions ---- */
+
+struct membership {
+	struct user *user;
+	struct room_presence *room;
+	UT_hash_handle hh_user;  /* user->rooms, keyed by room pointer */
+	UT_hash_handle hh_room;  /* room->members, keyed by user pointer */
+};
+
+struct user {
+	char *key;               /* casefolded nick */
+	char *nick;
+	char *username;
+	char *realname;
+	UT_hash_handle hh;       /* server.users */
+	struct session *sessions;/* linked by next_of_user */
+	struct membership *rooms;
+};
+
+struct room_presence {
+	char *key;               /* casefolded room name */
+	char *name;
+	UT_hash_handle hh;       /* server.rooms */
+	struct membership *members;
+};
+
+/* The online user named nick (any case), or NULL. */
+struct user *presence_user(struct server *srv, const char *nick);
+/* Attaches a registered session to the user named s->nick, creating the user
+ * if it is not online. Returns the user. */
+struct user *presence_attach(struct server *srv, struct session *s);
+/* Detaches s from its user; returns 1 if that was the user's last session
+ * (the user is then removed from every room and freed), else 0. Before
+ * freeing, calls gone(srv, user, reason) so the caller can tell co-members. */
+int presence_detach(struct server *srv, struct session *s, const char *reason,
+		    void (*gone)(struct server *, struct user *, const char *));
+/* The room named name if anyone is in it, else NULL. */
+struct room_presence *presence_room(struct server *srv, const char *name);
+/* Adds u to room name; returns 1 if u was not in it, 0 if it was. */
+int presence_join(struct server *srv, struct user *u, const char *name, struct room_presence **out);
+/* Removes u from room r (freeing r when it empties); returns 1 if u was in it. */
+int presence_part(struct server *srv, struct user *u, struct room_presence *r);
+int presence_in_room(struct user *u, struct room_presence *r);
+/* Renames u (no other user may hold new_nick). */
+void presence_rename(struct server *srv, struct user *u, const char *new_nick);
+/* Number of members of r. */
+unsigned presence_count(struct room_presence *r);
+
+/* ---- the replica (replica.c) ---- */
+
+/* Where the answer to an operation goes once it is stored. */
+struct pending {
+	uint64_t seq;            /* key: seq in this replica's current stream */
+	UT_hash_handle hh;
+	uint64_t session_id;
+	char *label;             /* labeled-response label, or NULL */
+	char *command;           /* "PRIVMSG", "NOTICE", "TAGMSG", "TOPIC", ... */
+};
+
+struct server {
+	uv_loop_t *loop;
+	struct config cfg;
+	char name[SERVER_NAME_MAX];  /* "r<id>.chorus" */
+	int64_t started_ms;
+
+	/* replica identity and clocks */
+	struct op_stream stream;
+	uint64_t next_seq;
+	uint64_t clock;              /* Lamport clock */
+	struct group_view view;
+
+	struct chat *chat;
+	struct store *store;
+	struct store_writer *writer;
+	struct group *group;
+	int store_failed;            /* writes refused until the store recovers */
+	uv_timer_t store_retry;
+
+	struct op *outgoing;         /* ops made this loop turn, multicast at its end */
+	size_t outgoing_n, outgoing_cap;
+	uv_check_t flush;
+	struct pending *pending;
+
+	/* clients */
+	uv_tcp_t listener;
+	struct session *sessions;
+	unsigned nsessions;
+	uint64_t next_session_id;
+	struct session *closing;     /* sessions to close at the end of this turn */
+	struct session *throttled;   /* sessions waiting for flood tokens */
+	uv_timer_t throttle_timer;
+	uv_timer_t ping_timer;
+	uv_check_t reaper;
+	struct user *users;
+	struct room_presence *rooms;
+	unsigned max_users_seen;
+	int stopping;
+};
+
+/* Opens the store, takes a new stream (boot), rebuilds chat state from the
+ * store, and joins the group. Returns 0, or -1 with the reason logged. */
+int replica_start(struct server *srv);
+void replica_stop(struct server *srv);
+/*
+ * Makes an operation from a session's command: fills in stream, seq and wall
+ * time, and queues it for multicast at the end of this loop turn. The answer
+ * (echo, label, or FAIL) goes to session s (may be NULL) when the op is
+ * stored. Takes ownership of op's strings. Returns 0, or -1 if the replica
+ * refuses writes now (store failed): the caller answers FAIL.
+ */
+int replica_submit(struct server *srv, struct session *s, const char *command, struct op *op);
+/* 1 if this replica accepts writes now. */
+int replica_writable(struct server *srv);
+
+/* ---- fan-out (fanout.c) ---- */
+
+/* Shows the effect of one stored op to the local clients; p (may be NULL) is
+ * where the op's answer goes. */
+void fanout_effect(struct server *srv, const struct op *op, const struct chat_effect *eff,
+		   struct pending *p);
+/* Tells p's session that its op could not be stored. */
+void fanout_store_failed(struct server *srv, const struct op *op, struct pending *p);
+/* Sends s the replay of msgs (n, ascending) as a chathistory batch for target. */
+void fanout_history(struct session *s, const char *target, const struct chat_msg **msgs, size_t n);
+
+/* ---- formatting (reply.c) ---- */
+
+/* Optional tags of one outgoing line. */
+struct line_tags {
+	int64_t time_ms;         /* server-time; 0 = now */
+	const char *msgid;       /* msgid tag (message-tags clients) */
+	const char *batch;       /* batch reference */
+	const char *client_tags; /* raw already-escaped "+a=b;+c" (message-tags clients) */
+	int likes;               /* chorus/likes=<n> when >= 0 (message-tags clients) */
+	const char *label;       /* label tag */
+};
+
+#define LINE_TAGS_INIT {0, NULL, NULL, NULL, -1, NULL}
+
+/* Sends s one line: tags per its capabilities, ":source " if source is
+ * non-NULL, then the printf-formatted rest. */
+void reply_line(struct session *s, const struct line_tags *t, const char *source,
+		const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Sends a numeric: ":server NNN <nick> " + formatted rest. */
+void reply_num(struct session *s, int num, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Sends "FAIL <command> <code> [context] :text". */
+void reply_fail(struct session *s, const char *command, const char *code, const char *context,
+		const char *text);
+/* "nick!user@host" of a user for line sources, into buf. */
+const char *reply_source(const char *nick, char *buf, size_t len);
+/* Starts a labeled command's capture on s (label may be NULL: no capture). */
+void reply_capture_begin(struct session *s, struct capture *c, const char *label);
+/* Ends the capture and sends its lines as the labeled response. */
+void reply_capture_end(struct session *s, struct capture *c);
+/* Sends the registration burst: 001-005, LUSERS, MOTD. */
+void reply_welcome(struct session *s);
+void reply_lusers(struct session *s);
+void reply_motd(struct session *s);
+
+/* ---- commands (cmd.c, cmd_*.c) ---- */
+
+struct command {
+	const char *name;
+	int min_params;
+	int needs_registration;
+	void (*exec)(struct session *s, struct irc_msg *m);
+};
+
+/* Runs one parsed line from s. */
+void cmd_dispatch(struct session *s, struct irc_msg *m);
+
+/* The commands, by file. */
+void cmd_cap(struct session *s, struct irc_msg *m);
+void cmd_pass(struct session *s, struct irc_msg *m);
+void cmd_nick(struct session *s, struct irc_msg *m);
+void cmd_user(struct session *s, struct irc_msg *m);
+void cmd_ping(struct session *s, struct irc_msg *m);
+void cmd_pong(struct session *s, struct irc_msg *m);
+void cmd_quit(struct session *s, struct irc_msg *m);
+void cmd_setname(struct session *s, struct irc_msg *m);
+void cmd_join(struct session *s, struct irc_msg *m);
+void cmd_part(struct session *s, struct irc_msg *m);
+void cmd_names(struct session *s, struct irc_msg *m);
+void cmd_who(struct session *s, struct irc_msg *m);
+void cmd_list(struct session *s, struct irc_msg *m);
+void cmd_topic(struct session *s, struct irc_msg *m);
+void cmd_privmsg(struct session *s, struct irc_msg *m);
+void cmd_notice(struct session *s, struct irc_msg *m);
+void cmd_tagmsg(struct session *s, struct irc_msg *m);
+void cmd_chathistory(struct session *s, struct irc_msg *m);
+void cmd_motd(struct session *s, struct irc_msg *m);
+void cmd_lusers(struct session *s, struct irc_msg *m);
+void cmd_links(struct session *s, struct irc_msg *m);
+void cmd_version(struct session *s, struct irc_msg *m);
+
+/* Called by cmd_user/cmd_nick/cmd_cap when registration may complete. */
+void cmd_try_register(struct session *s);
+/* Tells every session sharing a room with u that u quit, with reason. */
+void cmd_user_gone(struct server *srv, struct user *u, const char *reason);
+/* Sends s the JOIN burst of room r: topic, names, and (without chathistory)
+ * the last lines. */
+void cmd_join_burst(struct session *s, struct room_presence *r);
+/* Validity of names. */
+int valid_nick(const char *nick);
+int valid_room(const char *name);
+
+#endif

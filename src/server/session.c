@@ -1,0 +1,424 @@
+/*
+ * session.c: one client connection: accepting it, reading lines under flood
+ * control, writing with a bounded send queue, PING for idle clients, and
+ * closing safely.
+ *
+ * Limits (docs/LIMITS.md): max_clients connections; a client's unprocessed
+ * input may not pass recvq_max ("Excess Flood"); lines are processed at
+ * flood_rate per second after a burst of flood_burst (the rest wait, nothing
+ * is dropped); output queued to a client may not pass sendq_max ("SendQ
+ * exceeded"). Closing is deferred to the end of the loop turn (reaper), so a
+ * fan-out never frees a session under the sender.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "server.h"
+
+#define THROTTLE_TICK_MS 50
+#define PING_TICK_MS 5000
+
+static uint64_t now_ms(struct server *srv)
+{
+	return uv_now(srv->loop);
+}
+
+/* One big read buffer for the whole loop: each read is consumed (copied into
+ * the session's reader) before the next, so idle connections hold none. */
+static char read_buffer[64 * 1024];
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	(void)h;
+	(void)suggested;
+	buf->base = read_buffer;
+	buf->len = sizeof read_buffer;
+}
+
+/* ---- writing ---- */
+
+struct write_req {
+	uv_write_t req;
+	struct session *s;
+	size_t len;
+	char data[];
+};
+
+static void on_written(uv_write_t *req, int status)
+{
+	struct write_req *w = (struct write_req *)req;
+	w->s->sendq -= w->len;
+	free(w);
+	(void)status; /* a failed write shows up as a read error or EOF */
+}
+
+/* Writes what the socket takes now and queues the rest. */
+static void session_write(struct session *s, const char *data, size_t len)
+{
+	if (s->closing == 2)
+		return;
+	if (s->sendq == 0) {
+		uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+		int n = uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
+		if (n > 0) {
+			data += n;
+			len -= (size_t)n;
+		}
+		if (len == 0)
+			return;
+	}
+	if (s->sendq + len > s->srv->cfg.sendq_max && !s->closing) {
+		session_close(s, "SendQ exceeded");
+		return;
+	}
+	struct write_req *w = xmalloc(sizeof *w + len);
+	w->s = s;
+	w->len = len;
+	memcpy(w->data, data, len);
+	uv_buf_t b = uv_buf_init(w->data, (unsigned)len);
+	if (uv_write(&w->req, (uv_stream_t *)&s->tcp, &b, 1, on_written) < 0) {
+		free(w);
+		return;
+	}
+	s->sendq += len;
+}
+
+void session_send_raw(struct session *s, const char *line, size_t len)
+{
+	if (s->closing)
+		return;
+	if (s->capture) {
+		buf_append(&s->capture->lines, line, len);
+		s->capture->count++;
+		return;
+	}
+	session_write(s, line, len);
+}
+
+void session_batch_id(struct session *s, char *buf, size_t len)
+{
+	snprintf(buf, len, "%u", ++s->batch_seq);
+}
+
+struct session *session_find(struct server *srv, uint64_t id)
+{
+	struct session *s = NULL;
+	HASH_FIND(hh, srv->sessions, &id, sizeof id, s);
+	return s && !s->closing ? s : NULL;
+}
+
+/* ---- closing ---- */
+
+void session_close(struct session *s, const char *reason)
+{
+	if (s->closing)
+		return;
+	s->closing = 1;
+	s->close_reason = xstrdup(reason);
+	s->next_closing = s->srv->closing;
+	s->srv->closing = s;
+}
+
+static void on_closed(uv_handle_t *h)
+{
+	struct session *s = h->data;
+	irc_reader_free(&s->reader);
+	free(s->nick);
+	free(s->username);
+	free(s->realname);
+	free(s->close_reason);
+	free(s);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+	struct session *s = req->data;
+	(void)status;
+	free(req);
+	uv_close((uv_handle_t *)&s->tcp, on_closed);
+}
+
+static void unthrottle(struct session *s)
+{
+	struct session **pp = &s->srv->throttled;
+	while (*pp && *pp != s)
+		pp = &(*pp)->next_throttled;
+	if (*pp)
+		*pp = s->next_throttled;
+	s->throttled = 0;
+}
+
+/* Really closes s: tells it why, leaves presence, frees it after libuv is done. */
+static void session_finish(struct session *s)
+{
+	struct server *srv = s->srv;
+	char line[600];
+	int n = snprintf(line, sizeof line, "ERROR :Closing Link: %s (%s)\r\n",
+			 s->host, s->close_reason ? s->close_reason : "Client quit");
+	session_write(s, line, (size_t)(n < (int)sizeof line ? n : (int)sizeof line - 1));
+	s->closing = 2;
+	if (s->throttled)
+		unthrottle(s);
+	if (s->user)
+		presence_detach(srv, s, s->close_reason, cmd_user_gone);
+	HASH_DEL(srv->sessions, s);
+	srv->nsessions--;
+	uv_read_stop((uv_stream_t *)&s->tcp);
+	/* Let the queued lines (and the ERROR) go out first, unless the client
+	 * is the reason they pile up. */
+	uv_shutdown_t *req = xmalloc(sizeof *req);
+	req->data = s;
+	if (s->sendq > s->srv->cfg.sendq_max / 2 ||
+	    uv_shutdown(req, (uv_stream_t *)&s->tcp, on_shutdown) < 0) {
+		free(req);
+		uv_close((uv_handle_t *)&s->tcp, on_closed);
+	}
+}
+
+/* End of each loop turn: closes the sessions marked to close. */
+static void on_reap(uv_check_t *h)
+{
+	struct server *srv = h->data;
+	while (srv->closing) {
+		struct session *s = srv->closing;
+		srv->closing = s->next_closing;
+		session_finish(s);
+	}
+}
+
+/* ---- reading ---- */
+
+/* Refills s's flood bucket for the time passed. */
+static void refill(struct session *s)
+{
+	const struct config *cfg = &s->srv->cfg;
+	uint64_t now = now_ms(s->srv);
+	s->tokens += (double)(now - s->tokens_ms) * cfg->flood_rate / 1000.0;
+	if (s->tokens > cfg->flood_burst)
+		s->tokens = cfg->flood_burst;
+	s->tokens_ms = now;
+}
+
+/* Answers a line that could not be parsed. */
+static void reject_line(struct session *s, int status, char *line)
+{
+	const char *cmd = "*";
+	char *sp;
+	/* Name the command when it can be found (after tags and source). */
+	if (line[0] == '@' && (sp = strchr(line, ' ')))
+		line = sp + 1;
+	while (*line == ' ')
+		line++;
+	if (line[0] == ':' && (sp = strchr(line, ' ')))
+		line = sp + 1;
+	while (*line == ' ')
+		line++;
+	if (status == IRC_TOO_LONG) {
+		reply_num(s, 417, ":Input line was too long");
+	} else if (status == IRC_BAD_UTF8) {
+		char name[32];
+		size_t n = strcspn(line, " ");
+		if (n == 0 || n >= sizeof name || !utf8_valid(line, n))
+			snprintf(name, sizeof name, "%s", cmd);
+		else
+			snprintf(name, sizeof name, "%.*s", (int)n, line);
+		reply_fail(s, name, "INVALID_UTF8", NULL, "Message rejected: it is not valid UTF-8");
+	} else {
+		reply_fail(s, "*", "INVALID_MESSAGE", NULL, "Malformed message");
+	}
+}
+
+/* Processes the lines s has sent while its flood bucket allows; returns 1
+ * if lines remain waiting. */
+static int process_lines(struct session *s)
+{
+	char *line;
+	size_t len;
+	int rc;
+
+	refill(s);
+	while (!s->closing && s->tokens >= 1.0) {
+		rc = irc_reader_next(&s->reader, &line, &len);
+		if (rc == 0)
+			return 0;
+		s->tokens -= 1.0;
+		s->last_seen_ms = now_ms(s->srv);
+		s->ping_sent = 0;
+		if (rc == IRC_TOO_LONG) {
+			reply_num(s, 417, ":Input line was too long");
+			continue;
+		}
+		struct irc_msg m;
+		rc = irc_parse(line, len, &m);
+		if (rc == IRC_EMPTY)
+			continue;
+		if (rc != IRC_OK)
+			reject_line(s, rc, line);
+		else
+			cmd_dispatch(s, &m);
+	}
+	return !s->closing && irc_reader_pending(&s->reader) > 0;
+}
+
+static void throttle(struct session *s)
+{
+	if (s->throttled)
+		return;
+	s->throttled = 1;
+	s->next_throttled = s->srv->throttled;
+	s->srv->throttled = s;
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+	struct session *s = stream->data;
+	if (s->closing)
+		return;
+	if (nread < 0) {
+		session_close(s, nread == UV_EOF ? "Connection closed" : uv_strerror((int)nread));
+		return;
+	}
+	if (irc_reader_feed(&s->reader, buf->base, (size_t)nread) < 0) {
+		session_close(s, "Excess Flood");
+		return;
+	}
+	if (!s->throttled && process_lines(s))
+		throttle(s);
+}
+
+/* Every tick: lets throttled sessions go on with their waiting lines. */
+static void on_throttle_tick(uv_timer_t *t)
+{
+	struct server *srv = t->data;
+	struct session *s = srv->throttled, *next;
+	srv->throttled = NULL;
+	for (; s; s = next) {
+		next = s->next_throttled;
+		s->throttled = 0;
+		if (!s->closing && process_lines(s))
+			throttle(s);
+	}
+}
+
+/* Every tick: PINGs idle clients and drops those that did not answer. */
+static void on_ping_tick(uv_timer_t *t)
+{
+	struct server *srv = t->data;
+	struct session *s, *tmp;
+	uint64_t now = now_ms(srv);
+	HASH_ITER(hh, srv->sessions, s, tmp) {
+		uint64_t idle = now - s->last_seen_ms;
+		if (s->ping_sent && idle > (uint64_t)(srv->cfg.ping_interval + srv->cfg.ping_timeout) * 1000) {
+			session_close(s, "Ping timeout");
+		} else if (!s->ping_sent && idle > (uint64_t)srv->cfg.ping_interval * 1000) {
+			char line[128];
+			int n = snprintf(line, sizeof line, "PING :%s\r\n", srv->name);
+			session_write(s, line, (size_t)n);
+			s->ping_sent = 1;
+		}
+	}
+}
+
+/* ---- accepting ---- */
+
+/* The address of a replica other than this one, for "server full", or NULL. */
+static const struct replica_addr *other_replica(struct server *srv)
+{
+	for (size_t i = 0; i < srv->cfg.nreplicas; i++)
+		if (srv->cfg.replicas[i].id != srv->cfg.id)
+			return &srv->cfg.replicas[i];
+	return NULL;
+}
+
+static void refuse_full(struct session *s)
+{
+	const struct replica_addr *other = other_replica(s->srv);
+	char reason[160];
+	if (other)
+		snprintf(reason, sizeof reason, "Server full: try replica %u at %s:%d", other->id,
+			 other->host, other->port);
+	else
+		snprintf(reason, sizeof reason, "Server full");
+	session_close(s, reason);
+}
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+	struct server *srv = listener->data;
+	if (status < 0) {
+		log_warn("accept: %s", uv_strerror(status));
+		return;
+	}
+	struct session *s = xcalloc(1, sizeof *s);
+	s->srv = srv;
+	s->id = ++srv->next_session_id;
+	uv_tcp_init(srv->loop, &s->tcp);
+	s->tcp.data = s;
+	if (uv_accept(listener, (uv_stream_t *)&s->tcp) < 0) {
+		uv_close((uv_handle_t *)&s->tcp, on_closed);
+		return;
+	}
+	uv_tcp_nodelay(&s->tcp, 1);
+	struct sockaddr_storage addr;
+	int alen = sizeof addr;
+	snprintf(s->host, sizeof s->host, "unknown");
+	if (uv_tcp_getpeername(&s->tcp, (struct sockaddr *)&addr, &alen) == 0) {
+		if (addr.ss_family == AF_INET6)
+			uv_ip6_name((struct sockaddr_in6 *)&addr, s->host, sizeof s->host);
+		else
+			uv_ip4_name((struct sockaddr_in *)&addr, s->host, sizeof s->host);
+	}
+	irc_reader_init(&s->reader, srv->cfg.recvq_max);
+	s->tokens = srv->cfg.flood_burst;
+	s->tokens_ms = now_ms(srv);
+	s->last_seen_ms = now_ms(srv);
+	HASH_ADD(hh, srv->sessions, id, sizeof s->id, s);
+	srv->nsessions++;
+	if (srv->nsessions > (unsigned)srv->cfg.max_clients) {
+		refuse_full(s);
+		return;
+	}
+	uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_read);
+}
+
+int session_listen(struct server *srv)
+{
+	struct sockaddr_storage addr;
+	int rc;
+
+	if (strchr(srv->cfg.listen, ':'))
+		rc = uv_ip6_addr(srv->cfg.listen, srv->cfg.port, (struct sockaddr_in6 *)&addr);
+	else
+		rc = uv_ip4_addr(srv->cfg.listen, srv->cfg.port, (struct sockaddr_in *)&addr);
+	if (rc < 0)
+		return rc;
+	uv_tcp_init(srv->loop, &srv->listener);
+	srv->listener.data = srv;
+	if ((rc = uv_tcp_bind(&srv->listener, (struct sockaddr *)&addr, 0)) < 0 ||
+	    (rc = uv_listen((uv_stream_t *)&srv->listener, 511, on_connection)) < 0)
+		return rc;
+
+	uv_check_init(srv->loop, &srv->reaper);
+	srv->reaper.data = srv;
+	uv_check_start(&srv->reaper, on_reap);
+	uv_unref((uv_handle_t *)&srv->reaper);
+	uv_timer_init(srv->loop, &srv->throttle_timer);
+	srv->throttle_timer.data = srv;
+	uv_timer_start(&srv->throttle_timer, on_throttle_tick, THROTTLE_TICK_MS, THROTTLE_TICK_MS);
+	uv_timer_init(srv->loop, &srv->ping_timer);
+	srv->ping_timer.data = srv;
+	uv_timer_start(&srv->ping_timer, on_ping_tick, PING_TICK_MS, PING_TICK_MS);
+	return 0;
+}
+
+void session_close_all(struct server *srv)
+{
+	struct session *s, *tmp;
+	HASH_ITER(hh, srv->sessions, s, tmp)
+		session_close(s, "Server shutting down");
+	on_reap(&srv->reaper);
+	uv_close((uv_handle_t *)&srv->listener, NULL);
+	uv_close((uv_handle_t *)&srv->reaper, NULL);
+	uv_close((uv_handle_t *)&srv->throttle_timer, NULL);
+	uv_close((uv_handle_t *)&srv->ping_timer, NULL);
+}

@@ -1,0 +1,449 @@
+/*
+ * store_sqlite.c: the production store, one SQLite database "chorus.db" in
+ * the replica's data directory, in WAL mode.
+ *
+ * Two tables: meta (key/value strings: the storage format version, the boot
+ * counter and whatever else the replica keeps) and ops (one row per
+ * operation, in append order by rowid, unique on stream and seq so that a
+ * duplicate is skipped by INSERT OR IGNORE). Unsigned 64-bit fields
+ * (incarnation, seq, lts) are stored as SQLite INTEGERs, i.e. cast to int64
+ * and back: values with the top bit set read back unchanged.
+ *
+ * Each append is one transaction (BEGIN IMMEDIATE ... COMMIT) over a prepared
+ * INSERT made once at open: the group commit. On any error the transaction is
+ * rolled back, so a batch is stored whole or not at all.
+ *
+ * A size limit (max_bytes) becomes PRAGMA max_page_count = max_bytes /
+ * page_size; SQLite then answers SQLITE_FULL when the database would grow
+ * past it, which we report as STORE_EFULL: a full disk on demand for tests.
+ * The limit is on the database's pages, not on the WAL file, and SQLite does
+ * not lower the limit below the current page count: a limit smaller than the
+ * database holds it at its present size.
+ */
+#include "store.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "../common/util.h"
+
+#define BUSY_TIMEOUT_MS 5000
+
+struct sqlite_store {
+	struct store base;
+	sqlite3 *db;
+	char *path;              /* dir/chorus.db, for messages */
+	sqlite3_stmt *insert;    /* INSERT OR IGNORE INTO ops */
+	sqlite3_stmt *meta_get;  /* SELECT value FROM meta */
+	sqlite3_stmt *meta_set;  /* INSERT OR REPLACE INTO meta */
+	char err[512];           /* last error, for last_error() */
+};
+
+static const char SCHEMA_SQL[] =
+	"CREATE TABLE IF NOT EXISTS meta("
+	" key TEXT PRIMARY KEY,"
+	" value TEXT NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS ops("
+	" rowid INTEGER PRIMARY KEY,"
+	" origin INTEGER, incarnation INTEGER, boot INTEGER, seq INTEGER,"
+	" lts INTEGER, wall_ms INTEGER, kind INTEGER, flags INTEGER,"
+	" target TEXT, author TEXT, body TEXT, ref TEXT,"
+	" UNIQUE(origin, incarnation, boot, seq));";
+
+static const char INSERT_SQL[] =
+	"INSERT OR IGNORE INTO ops(origin, incarnation, boot, seq, lts, wall_ms, kind, flags,"
+	" target, author, body, ref) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+
+static const char LOAD_SQL[] =
+	"SELECT origin, incarnation, boot, seq, lts, wall_ms, kind, flags,"
+	" target, author, body, ref FROM ops ORDER BY rowid";
+
+static const char META_GET_SQL[] = "SELECT value FROM meta WHERE key = ?1";
+static const char META_SET_SQL[] = "INSERT OR REPLACE INTO meta(key, value) VALUES(?1, ?2)";
+
+static struct sqlite_store *to_sqlite(struct store *base)
+{
+	return (struct sqlite_store *)base;
+}
+
+/* Records "what: <sqlite's message>" as the last error. */
+static void set_error(struct sqlite_store *s, const char *what)
+{
+	snprintf(s->err, sizeof s->err, "%s: %s: %s", s->path ? s->path : "sqlite", what,
+		 s->db ? sqlite3_errmsg(s->db) : "no database");
+}
+
+/* Maps an SQLite result code to a store_status error. */
+static int status_of(int rc)
+{
+	return (rc & 0xff) == SQLITE_FULL ? STORE_EFULL : STORE_EIO;
+}
+
+/* Runs sql (no rows wanted); on error records it and returns the SQLite code. */
+static int exec(struct sqlite_store *s, const char *sql)
+{
+	int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		set_error(s, sql);
+	return rc;
+}
+
+/* Ends an open transaction, if SQLite has not already rolled it back. Keeps
+ * the error message recorded before. */
+static void rollback(struct sqlite_store *s)
+{
+	if (!sqlite3_get_autocommit(s->db))
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* ---- append ---- */
+
+static void bind_text(sqlite3_stmt *st, int i, const char *text)
+{
+	sqlite3_bind_text(st, i, text ? text : "", -1, SQLITE_STATIC);
+}
+
+/* Inserts one op with the prepared statement. Returns SQLITE_OK or the error. */
+static int insert_one(struct sqlite_store *s, const struct op *op)
+{
+	sqlite3_stmt *st = s->insert;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)op->stream.origin);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)op->stream.incarnation);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)op->stream.boot);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)op->seq);
+	sqlite3_bind_int64(st, 5, (sqlite3_int64)op->lts);
+	sqlite3_bind_int64(st, 6, (sqlite3_int64)op->wall_ms);
+	sqlite3_bind_int(st, 7, op->kind);
+	sqlite3_bind_int(st, 8, op->flags);
+	bind_text(st, 9, op->target);
+	bind_text(st, 10, op->author);
+	bind_text(st, 11, op->body);
+	bind_text(st, 12, op->ref);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE)
+		rc = SQLITE_OK;
+	else
+		set_error(s, "insert");
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc;
+}
+
+/* One transaction for the whole batch; rolled back on any error. */
+static int sq_append(struct store *base, const struct op *ops, size_t n)
+{
+	struct sqlite_store *s = to_sqlite(base);
+	if (n == 0)
+		return STORE_OK;
+	int rc = exec(s, "BEGIN IMMEDIATE");
+	for (size_t i = 0; rc == SQLITE_OK && i < n; i++)
+		rc = insert_one(s, &ops[i]);
+	if (rc == SQLITE_OK)
+		rc = exec(s, "COMMIT");
+	if (rc != SQLITE_OK) {
+		rollback(s);
+		return status_of(rc);
+	}
+	return STORE_OK;
+}
+
+/* ---- load ---- */
+
+static char *column_str(sqlite3_stmt *st, int i)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+	return (char *)(t ? (const char *)t : "");
+}
+
+/* Fills op from the current row of a LOAD_SQL statement. The strings point
+ * into the statement's row: valid until the next step. */
+static void row_to_op(sqlite3_stmt *st, struct op *op)
+{
+	memset(op, 0, sizeof *op);
+	op->stream.origin = (uint32_t)sqlite3_column_int64(st, 0);
+	op->stream.incarnation = (uint64_t)sqlite3_column_int64(st, 1);
+	op->stream.boot = (uint32_t)sqlite3_column_int64(st, 2);
+	op->seq = (uint64_t)sqlite3_column_int64(st, 3);
+	op->lts = (uint64_t)sqlite3_column_int64(st, 4);
+	op->wall_ms = (int64_t)sqlite3_column_int64(st, 5);
+	op->kind = (uint8_t)sqlite3_column_int(st, 6);
+	op->flags = (uint8_t)sqlite3_column_int(st, 7);
+	op->target = column_str(st, 8);
+	op->author = column_str(st, 9);
+	op->body = column_str(st, 10);
+	op->ref = column_str(st, 11);
+}
+
+/* Calls fn per row in rowid (append) order. fn must not call into this store. */
+static int sq_load(struct store *base, int (*fn)(const struct op *op, void *arg), void *arg)
+{
+	struct sqlite_store *s = to_sqlite(base);
+	sqlite3_stmt *st = NULL;
+	int ret = STORE_OK;
+	int rc = sqlite3_prepare_v2(s->db, LOAD_SQL, -1, &st, NULL);
+	if (rc != SQLITE_OK) {
+		set_error(s, "load");
+		return STORE_EIO;
+	}
+	while (ret == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct op op;
+		row_to_op(st, &op);
+		ret = fn(&op, arg);
+	}
+	if (ret == 0 && rc != SQLITE_DONE) {
+		set_error(s, "load");
+		ret = STORE_EIO;
+	}
+	sqlite3_finalize(st);
+	return ret;
+}
+
+/* ---- meta ---- */
+
+static int sq_meta_get(struct store *base, const char *key, char **value)
+{
+	struct sqlite_store *s = to_sqlite(base);
+	sqlite3_stmt *st = s->meta_get;
+	int ret;
+	*value = NULL;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*value = xstrdup(column_str(st, 0));
+		ret = STORE_OK;
+	} else if (rc == SQLITE_DONE) {
+		ret = STORE_NOTFOUND;
+	} else {
+		set_error(s, "meta get");
+		ret = status_of(rc);
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return ret;
+}
+
+/* Its own (autocommit) transaction: durable as the sync option allows. */
+static int sq_meta_set(struct store *base, const char *key, const char *value)
+{
+	struct sqlite_store *s = to_sqlite(base);
+	sqlite3_stmt *st = s->meta_set;
+	int ret = STORE_OK;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE) {
+		set_error(s, "meta set");
+		ret = status_of(rc);
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return ret;
+}
+
+static const char *sq_last_error(struct store *base)
+{
+	return to_sqlite(base)->err;
+}
+
+/* Also frees a partly opened store (any of db and statements may be NULL). */
+static void sq_close(struct store *base)
+{
+	struct sqlite_store *s = to_sqlite(base);
+	sqlite3_finalize(s->insert);
+	sqlite3_finalize(s->meta_get);
+	sqlite3_finalize(s->meta_set);
+	if (s->db && sqlite3_close(s->db) != SQLITE_OK)
+		log_warn("store: closing %s: %s", s->path, sqlite3_errmsg(s->db));
+	free(s->path);
+	free(s);
+}
+
+static const struct store_ops sqlite_ops = {
+	.append = sq_append,
+	.load = sq_load,
+	.meta_get = sq_meta_get,
+	.meta_set = sq_meta_set,
+	.last_error = sq_last_error,
+	.close = sq_close,
+};
+
+/* ---- open: each step returns 0, or -1 with *msg set to a new string ---- */
+
+static int fail_db(struct sqlite_store *s, char **msg, const char *what)
+{
+	*msg = xasprintf("%s: %s: %s", s->path, what, s->db ? sqlite3_errmsg(s->db) : "out of memory");
+	return -1;
+}
+
+static int make_dir(const char *dir, char **msg)
+{
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		*msg = xasprintf("cannot create data directory %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int open_db(struct sqlite_store *s, char **msg)
+{
+	int rc = sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	if (rc != SQLITE_OK)
+		return fail_db(s, msg, "open");
+	sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+	return 0;
+}
+
+/* Runs a PRAGMA that answers one row, copying its first column into buf. */
+static int pragma_text(struct sqlite_store *s, const char *sql, char *buf, size_t len, char **msg)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		snprintf(buf, len, "%s", column_str(st, 0));
+		rc = SQLITE_OK;
+	} else if (rc == SQLITE_DONE) {
+		buf[0] = '\0';
+		rc = SQLITE_OK;
+	}
+	if (rc != SQLITE_OK)
+		fail_db(s, msg, sql);
+	sqlite3_finalize(st);
+	return rc == SQLITE_OK ? 0 : -1;
+}
+
+static const char *sync_sql(enum store_sync sync)
+{
+	switch (sync) {
+	case STORE_SYNC_OFF:
+		return "PRAGMA synchronous = OFF";
+	case STORE_SYNC_NORMAL:
+		return "PRAGMA synchronous = NORMAL";
+	case STORE_SYNC_FULL:
+		return "PRAGMA synchronous = FULL";
+	}
+	return NULL;
+}
+
+/* max_bytes > 0: the database may not grow past max_bytes (at least one page). */
+static int set_size_limit(struct sqlite_store *s, int64_t max_bytes, char **msg)
+{
+	char buf[32];
+	if (pragma_text(s, "PRAGMA page_size", buf, sizeof buf, msg) != 0)
+		return -1;
+	long long page_size = atoll(buf);
+	long long pages = page_size > 0 ? max_bytes / page_size : 1;
+	char sql[64];
+	snprintf(sql, sizeof sql, "PRAGMA max_page_count = %lld", pages > 0 ? pages : 1);
+	return pragma_text(s, sql, buf, sizeof buf, msg);
+}
+
+static int configure(struct sqlite_store *s, const struct store_sqlite_options *opt, char **msg)
+{
+	char mode[16];
+	const char *sync = sync_sql(opt->sync);
+	if (!sync) {
+		*msg = xasprintf("%s: bad sync option %d", s->path, (int)opt->sync);
+		return -1;
+	}
+	if (pragma_text(s, "PRAGMA journal_mode = WAL", mode, sizeof mode, msg) != 0)
+		return -1;
+	if (strcmp(mode, "wal") != 0) {
+		*msg = xasprintf("%s: cannot use WAL mode (journal mode is %s)", s->path, mode);
+		return -1;
+	}
+	if (sqlite3_exec(s->db, sync, NULL, NULL, NULL) != SQLITE_OK)
+		return fail_db(s, msg, sync);
+	if (opt->max_bytes > 0)
+		return set_size_limit(s, opt->max_bytes, msg);
+	return 0;
+}
+
+/* Inside the schema transaction: writes the format on a database that has
+ * none (a new one), refuses one that holds another version. */
+static int check_format(struct sqlite_store *s, char **msg)
+{
+	char want[16];
+	char *have = NULL;
+	int rc = 0;
+	snprintf(want, sizeof want, "%d", STORE_FORMAT_VERSION);
+	int st = sq_meta_get(&s->base, "format", &have);
+	if (st == STORE_NOTFOUND)
+		st = sq_meta_set(&s->base, "format", want);
+	if (st < 0) {
+		*msg = xasprintf("%s", s->err);
+		rc = -1;
+	} else if (have && strcmp(have, want) != 0) {
+		*msg = xasprintf("%s: storage format %s, but this chorus reads format %s "
+				 "(STORE_EFORMAT): use a matching version or another data directory",
+				 s->path, have, want);
+		rc = -1;
+	}
+	free(have);
+	return rc;
+}
+
+static int prepare(struct sqlite_store *s, const char *sql, sqlite3_stmt **st, char **msg)
+{
+	if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) != SQLITE_OK)
+		return fail_db(s, msg, "prepare");
+	return 0;
+}
+
+/* Creates the tables if needed, prepares the statements and checks the format,
+ * all in one transaction so a new database is never left half made. */
+static int init_schema(struct sqlite_store *s, char **msg)
+{
+	int rc = 0;
+	if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return fail_db(s, msg, "begin");
+	if (sqlite3_exec(s->db, SCHEMA_SQL, NULL, NULL, NULL) != SQLITE_OK)
+		rc = fail_db(s, msg, "create tables");
+	if (rc == 0)
+		rc = prepare(s, INSERT_SQL, &s->insert, msg);
+	if (rc == 0)
+		rc = prepare(s, META_GET_SQL, &s->meta_get, msg);
+	if (rc == 0)
+		rc = prepare(s, META_SET_SQL, &s->meta_set, msg);
+	if (rc == 0)
+		rc = check_format(s, msg);
+	if (rc == 0 && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		rc = fail_db(s, msg, "commit");
+	if (rc != 0)
+		rollback(s);
+	return rc;
+}
+
+struct store *store_sqlite_open(const char *dir, const struct store_sqlite_options *opt,
+				char **err)
+{
+	static const struct store_sqlite_options defaults = {STORE_SYNC_FULL, 0};
+	struct sqlite_store *s = xcalloc(1, sizeof *s);
+	char *msg = NULL;
+	s->base.ops = &sqlite_ops;
+	s->path = xasprintf("%s/chorus.db", dir);
+	int rc = make_dir(dir, &msg);
+	if (rc == 0)
+		rc = open_db(s, &msg);
+	if (rc == 0)
+		rc = configure(s, opt ? opt : &defaults, &msg);
+	if (rc == 0)
+		rc = init_schema(s, &msg);
+	if (rc != 0) {
+		sq_close(&s->base);
+		if (err)
+			*err = msg;
+		else
+			free(msg);
+		return NULL;
+	}
+	if (err)
+		*err = NULL;
+	return &s->base;
+}
