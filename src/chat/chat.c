@@ -61,11 +61,19 @@ static struct op op_view(const struct op *op)
 	return v;
 }
 
+int chat_msgid_canonical(const char *s, char out[OP_MSGID_MAX])
+{
+	struct op ref = {0};
+	if (op_msgid_parse(s, &ref.stream, &ref.seq) < 0)
+		return -1;
+	op_msgid(&ref, out, OP_MSGID_MAX);
+	return 0;
+}
+
 /* Checks an op's shape (see chat_apply); for likes, writes the canonical form
  * of ref into msgid. Returns 0 if valid, -1 if not. */
 static int op_check(const struct op *op, char msgid[OP_MSGID_MAX])
 {
-	struct op ref = {0};
 	if (op->author[0] == '\0')
 		return -1;
 	switch (op->kind) {
@@ -77,10 +85,7 @@ static int op_check(const struct op *op, char msgid[OP_MSGID_MAX])
 		return op->target[0] ? 0 : -1;
 	case OP_LIKE:
 	case OP_UNLIKE:
-		if (op_msgid_parse(op->ref, &ref.stream, &ref.seq) < 0)
-			return -1;
-		op_msgid(&ref, msgid, OP_MSGID_MAX);
-		return 0;
+		return chat_msgid_canonical(op->ref, msgid);
 	case OP_USER:
 	case OP_FOLLOW:
 	case OP_UNFOLLOW:
@@ -158,11 +163,17 @@ static int user_cmp(const void *a, const void *b)
 	return strcmp((*(struct user *const *)a)->key, (*(struct user *const *)b)->key);
 }
 
-void chat_users_each(const struct chat *c, void (*fn)(const char *nick, void *arg), void *arg)
+struct user **chat_users_sorted(const struct chat *c, size_t *n)
 {
 	struct user **all;
+	CHAT_HASH_SORTED(c->users, struct user, user_cmp, all, *n);
+	return all;
+}
+
+void chat_users_each(const struct chat *c, void (*fn)(const char *nick, void *arg), void *arg)
+{
 	size_t n;
-	CHAT_HASH_SORTED(c->users, struct user, user_cmp, all, n);
+	struct user **all = chat_users_sorted(c, &n);
 	for (size_t i = 0; i < n; i++)
 		fn(all[i]->nick, arg);
 	free(all);
@@ -235,11 +246,17 @@ static int room_cmp(const void *a, const void *b)
 	return strcmp((*(struct room_entry *const *)a)->key, (*(struct room_entry *const *)b)->key);
 }
 
-void chat_rooms_each(const struct chat *c, void (*fn)(struct chat_room *room, void *arg), void *arg)
+struct room_entry **chat_rooms_sorted(const struct chat *c, size_t *n)
 {
 	struct room_entry **all;
+	CHAT_HASH_SORTED(c->rooms, struct room_entry, room_cmp, all, *n);
+	return all;
+}
+
+void chat_rooms_each(const struct chat *c, void (*fn)(struct chat_room *room, void *arg), void *arg)
+{
 	size_t n;
-	CHAT_HASH_SORTED(c->rooms, struct room_entry, room_cmp, all, n);
+	struct room_entry **all = chat_rooms_sorted(c, &n);
 	for (size_t i = 0; i < n; i++)
 		fn(&all[i]->room, arg);
 	free(all);
@@ -379,7 +396,10 @@ struct msg_entry *chat_msg_entry(const struct chat *c, const char *msgid)
 
 const struct chat_msg *chat_msg_find(const struct chat *c, const char *msgid)
 {
-	struct msg_entry *m = chat_msg_entry(c, msgid);
+	char canon[OP_MSGID_MAX];
+	struct msg_entry *m = NULL;
+	if (chat_msgid_canonical(msgid, canon) == 0)
+		m = chat_msg_entry(c, canon);
 	return m ? &m->msg : NULL;
 }
 

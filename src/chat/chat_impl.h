@@ -126,7 +126,15 @@ struct chat {
 struct chat_key chat_key_of(const struct op *op);
 /* Compares keys in op_cmp's order. */
 int chat_key_cmp(const struct chat_key *a, const struct chat_key *b);
+/* The message with this canonical msgid, or NULL. */
 struct msg_entry *chat_msg_entry(const struct chat *c, const char *msgid);
+/* Writes op_msgid's spelling of the msgid s (any spelling op_msgid_parse
+ * accepts) into out. Returns 0, or -1 if s is not a msgid. Public lookups by
+ * msgid go through it, so every spelling of one msgid names one message. */
+int chat_msgid_canonical(const char *s, char out[OP_MSGID_MAX]);
+/* New arrays of all users / rooms sorted by casefolded key; free() them. */
+struct user **chat_users_sorted(const struct chat *c, size_t *n);
+struct room_entry **chat_rooms_sorted(const struct chat *c, size_t *n);
 
 /* ---- likes.c ---- */
 /* Applies an OP_LIKE/OP_UNLIKE whose ref is the canonical msgid; fills the

@@ -76,7 +76,10 @@ const struct chat_msg *chat_history_at(const struct chat_history *h, size_t i)
 
 long chat_history_index(const struct chat_history *h, const char *msgid)
 {
-	struct msg_entry *m = chat_msg_entry(h->chat, msgid);
+	char canon[OP_MSGID_MAX];
+	struct msg_entry *m = NULL;
+	if (chat_msgid_canonical(msgid, canon) == 0)
+		m = chat_msg_entry(h->chat, canon);
 	if (!m || m->history != h)
 		return -1;
 	size_t i = upper_bound(h, &m->msg.op);
@@ -100,7 +103,8 @@ static struct window window_all(const struct chat_history *h)
 
 /* Narrows a window made by window_all (once per side) to the messages
  * strictly after a. Returns -1 if a names no message of h. */
-static int window_after(const struct chat_history *h, struct window *w, const struct chat_anchor *a)
+static int window_after(const struct chat_history *h, struct window *w,
+			const struct chat_anchor *a)
 {
 	if (!a->msgid) {
 		w->after_ms = a->ms;
@@ -116,7 +120,8 @@ static int window_after(const struct chat_history *h, struct window *w, const st
 
 /* Narrows a window made by window_all (once per side) to the messages
  * strictly before a. Returns -1 if a names no message of h. */
-static int window_before(const struct chat_history *h, struct window *w, const struct chat_anchor *a)
+static int window_before(const struct chat_history *h, struct window *w,
+			 const struct chat_anchor *a)
 {
 	if (!a->msgid) {
 		w->before_ms = a->ms;

@@ -11,6 +11,7 @@
  */
 #include "chat_impl.h"
 
+#include <stdio.h>
 #include <string.h>
 
 struct like_set *likes_find(const struct chat *c, const char *msgid)
@@ -114,11 +115,9 @@ void likes_attach(struct chat *c, struct chat_msg *msg)
 
 int chat_liked_by(const struct chat *c, const char *msgid, const char *nick)
 {
-	struct op ref = {0};
 	char canon[OP_MSGID_MAX];
-	if (op_msgid_parse(msgid, &ref.stream, &ref.seq) < 0)
+	if (chat_msgid_canonical(msgid, canon) < 0)
 		return 0;
-	op_msgid(&ref, canon, sizeof canon);
 	struct like_set *s = likes_find(c, canon);
 	if (!s)
 		return 0;

@@ -68,8 +68,16 @@ class Message:
 
 
 class Client:
-    def __init__(self, port, host="127.0.0.1", timeout=10):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+    def __init__(self, port, host="127.0.0.1", timeout=10, rcvbuf=None):
+        if rcvbuf is None:
+            self.sock = socket.create_connection((host, port), timeout=timeout)
+        else:
+            # A small receive buffer, set before connecting so that the
+            # advertised window stays small (a slow reader).
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            self.sock.settimeout(timeout)
+            self.sock.connect((host, port))
         self.sock.settimeout(timeout)
         self.buf = b""
         self.backlog = []
@@ -171,6 +179,43 @@ class Client:
             self.sock.close()
         except OSError:
             pass
+
+    # ---- additions for the feature tests ----
+
+    def sync(self, token=None, timeout=5):
+        """Sends PING and waits for its PONG: everything the server sent
+        before it is then in the backlog (or was consumed)."""
+        Client._sync_counter += 1
+        token = token or "sync%d" % Client._sync_counter
+        self.send("PING :" + token)
+        return self.expect(lambda m: m.command == "PONG" and m.params and m.params[-1] == token,
+                           timeout=timeout)
+
+    def expect_batch(self, kind=None, timeout=5):
+        """Waits for a whole batch (BATCH +ref [kind] ... BATCH -ref); returns
+        (start line, the lines tagged with the batch, in order)."""
+        start = self.expect(lambda m: m.command == "BATCH" and m.params and m.params[0].startswith("+")
+                            and (kind is None or (len(m.params) > 1 and m.params[1] == kind)),
+                            timeout=timeout)
+        ref = start.params[0][1:]
+        self.expect(lambda m: m.command == "BATCH" and m.params and m.params[0] == "-" + ref,
+                    timeout=timeout)
+        inside = [m for m in self.backlog if m.tags.get("batch") == ref]
+        self.backlog = [m for m in self.backlog if m.tags.get("batch") != ref]
+        return start, inside
+
+    def history(self, *args, timeout=5):
+        """CHATHISTORY <args...>; returns the lines of the answering batch
+        (the client needs the batch capability)."""
+        self.send("CHATHISTORY " + " ".join(str(a) for a in args))
+        return self.expect_batch("chathistory", timeout=timeout)[1]
+
+    def drain(self):
+        """Forgets the backlog."""
+        self.backlog = []
+
+
+Client._sync_counter = 0
 
 
 ALL_CAPS = ("message-tags", "server-time", "echo-message", "batch", "labeled-response",

@@ -1,0 +1,185 @@
+/*
+ * digest.c: chat_digest, the SHA-256 of a canonical serialisation of the whole
+ * chat state, so replicas can tell whether they converged.
+ *
+ * Serialisation: integers as 8 little-endian bytes, strings as their length
+ * then their bytes, each section opened by a tag byte and a count. In order:
+ * the number of applied ops and the highest lts; the known users (casefolded
+ * key, spelling) by key; the rooms by key (key, name, created_ms, topic,
+ * topic author, topic time, messages); the DM conversations by key (the two
+ * casefolded nicks, their spellings, messages); then the like placeholders of
+ * messages that have not arrived, by msgid, each with every user's state
+ * (user, liked, the key of the op that set it) by user. A message is written
+ * as msgid, lts, wall_ms, kind, flags, target, author, body, like count and
+ * the casefolded users whose state is liked, in order.
+ */
+#include "chat_impl.h"
+
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <string.h>
+
+static void put_u64(EVP_MD_CTX *ctx, uint64_t v)
+{
+	uint8_t b[8];
+	for (int i = 0; i < 8; i++)
+		b[i] = (uint8_t)(v >> (8 * i));
+	EVP_DigestUpdate(ctx, b, sizeof b);
+}
+
+static void put_str(EVP_MD_CTX *ctx, const char *s)
+{
+	size_t n = strlen(s);
+	put_u64(ctx, n);
+	EVP_DigestUpdate(ctx, s, n);
+}
+
+static void put_section(EVP_MD_CTX *ctx, uint8_t tag, size_t count)
+{
+	EVP_DigestUpdate(ctx, &tag, 1);
+	put_u64(ctx, count);
+}
+
+static void put_key(EVP_MD_CTX *ctx, const struct chat_key *k)
+{
+	put_u64(ctx, k->lts);
+	put_u64(ctx, k->stream.origin);
+	put_u64(ctx, k->stream.incarnation);
+	put_u64(ctx, k->stream.boot);
+	put_u64(ctx, k->seq);
+}
+
+static void put_msg(EVP_MD_CTX *ctx, const struct chat *c, const struct chat_msg *m)
+{
+	const struct op *op = &m->op;
+	put_str(ctx, m->msgid);
+	put_u64(ctx, op->lts);
+	put_u64(ctx, (uint64_t)op->wall_ms);
+	put_u64(ctx, op->kind);
+	put_u64(ctx, op->flags);
+	put_str(ctx, op->target);
+	put_str(ctx, op->author);
+	put_str(ctx, op->body);
+	put_u64(ctx, m->likes);
+	const struct like_set *s = likes_find(c, m->msgid);
+	size_t n = 0;
+	struct like_state **likers = s ? likes_sorted(s, 1, &n) : NULL;
+	put_section(ctx, 'L', n);
+	for (size_t i = 0; i < n; i++)
+		put_str(ctx, likers[i]->user);
+	free(likers);
+}
+
+static void put_history(EVP_MD_CTX *ctx, const struct chat *c, const struct chat_history *h)
+{
+	put_section(ctx, 'H', chat_history_len(h));
+	for (size_t i = 0; i < chat_history_len(h); i++)
+		put_msg(ctx, c, chat_history_at(h, i));
+}
+
+static void put_users(EVP_MD_CTX *ctx, const struct chat *c)
+{
+	size_t n;
+	struct user **all = chat_users_sorted(c, &n);
+	put_section(ctx, 'U', n);
+	for (size_t i = 0; i < n; i++) {
+		put_str(ctx, all[i]->key);
+		put_str(ctx, all[i]->nick);
+	}
+	free(all);
+}
+
+static void put_rooms(EVP_MD_CTX *ctx, const struct chat *c)
+{
+	size_t n;
+	struct room_entry **all = chat_rooms_sorted(c, &n);
+	put_section(ctx, 'R', n);
+	for (size_t i = 0; i < n; i++) {
+		const struct chat_room *r = &all[i]->room;
+		put_str(ctx, all[i]->key);
+		put_str(ctx, r->name);
+		put_u64(ctx, (uint64_t)r->created_ms);
+		put_str(ctx, r->topic);
+		put_str(ctx, r->topic_author);
+		put_u64(ctx, (uint64_t)r->topic_ms);
+		put_history(ctx, c, r->history);
+	}
+	free(all);
+}
+
+static int conv_cmp(const void *a, const void *b)
+{
+	const struct conv *x = *(struct conv *const *)a, *y = *(struct conv *const *)b;
+	int d = strcmp(x->fold[0], y->fold[0]);
+	return d ? d : strcmp(x->fold[1], y->fold[1]);
+}
+
+static void put_convs(EVP_MD_CTX *ctx, const struct chat *c)
+{
+	struct conv **all;
+	size_t n;
+	CHAT_HASH_SORTED(c->convs, struct conv, conv_cmp, all, n);
+	put_section(ctx, 'D', n);
+	for (size_t i = 0; i < n; i++) {
+		for (int side = 0; side < 2; side++) {
+			put_str(ctx, all[i]->fold[side]);
+			put_str(ctx, all[i]->name[side]);
+		}
+		put_history(ctx, c, all[i]->history);
+	}
+	free(all);
+}
+
+static int like_set_cmp(const void *a, const void *b)
+{
+	return strcmp((*(struct like_set *const *)a)->msgid, (*(struct like_set *const *)b)->msgid);
+}
+
+static void put_placeholders(EVP_MD_CTX *ctx, const struct chat *c)
+{
+	struct like_set **all;
+	size_t n, pending = 0;
+	CHAT_HASH_SORTED(c->likes, struct like_set, like_set_cmp, all, n);
+	for (size_t i = 0; i < n; i++)
+		if (!chat_msg_entry(c, all[i]->msgid))
+			all[pending++] = all[i];
+	put_section(ctx, 'P', pending);
+	for (size_t i = 0; i < pending; i++) {
+		size_t k;
+		struct like_state **states = likes_sorted(all[i], 0, &k);
+		put_str(ctx, all[i]->msgid);
+		put_section(ctx, 'S', k);
+		for (size_t j = 0; j < k; j++) {
+			put_str(ctx, states[j]->user);
+			put_u64(ctx, (uint64_t)states[j]->liked);
+			put_key(ctx, &states[j]->set_by);
+		}
+		free(states);
+	}
+	free(all);
+}
+
+void chat_digest(const struct chat *c, char out[65])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int len = 0;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+		fprintf(stderr, "chorus: cannot start SHA-256\n");
+		abort();
+	}
+	put_section(ctx, 'C', c->op_count);
+	put_u64(ctx, c->max_lts);
+	put_users(ctx, c);
+	put_rooms(ctx, c);
+	put_convs(ctx, c);
+	put_placeholders(ctx, c);
+	EVP_DigestFinal_ex(ctx, md, &len);
+	EVP_MD_CTX_free(ctx);
+	for (unsigned int i = 0; i < len; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[2 * len] = '\0';
+}

@@ -1,0 +1,1187 @@
+/*
+ * test_chat.c: the chat state machine's contract (chat.h): idempotence, users
+ * and rooms with case-insensitive names and convergent spellings, canonical
+ * message order, DM conversations, topics and likes (last writer wins, one's
+ * own likes ignored, placeholders for messages not yet arrived), malformed
+ * ops, the CHATHISTORY selections and their edge cases; then a convergence
+ * property test: random op sets applied in shuffled orders with duplicates
+ * must give equal digests and histories, checked against a brute-force oracle.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chat/chat.h"
+#include "check.h"
+#include "common/util.h"
+
+/* ---- helpers ---- */
+
+/* An op of stream (origin, incarnation 0xabc0 + origin, boot 1); its wall
+ * time is lts seconds unless the test changes it. Strings are not copied. */
+static struct op mk(uint32_t origin, uint64_t seq, uint64_t lts, uint8_t kind, const char *author,
+		    const char *target, const char *body, const char *ref)
+{
+	struct op op = {0};
+	op.stream.origin = origin;
+	op.stream.incarnation = 0xabc0 + origin;
+	op.stream.boot = 1;
+	op.seq = seq;
+	op.lts = lts;
+	op.wall_ms = (int64_t)lts * 1000;
+	op.kind = kind;
+	op.author = (char *)author;
+	op.target = (char *)target;
+	op.body = (char *)body;
+	op.ref = (char *)ref;
+	return op;
+}
+
+static struct op msg(uint32_t origin, uint64_t seq, uint64_t lts, const char *author,
+		     const char *room, const char *body)
+{
+	return mk(origin, seq, lts, OP_MSG, author, room, body, "");
+}
+
+/* Applies op, which must be valid; returns its change. */
+static enum chat_change apply(struct chat *c, struct op op)
+{
+	struct chat_effect eff;
+	int rc = chat_apply(c, &op, &eff);
+	CHECK_EQ_INT(rc, 0);
+	return eff.change;
+}
+
+static struct chat_effect apply_eff(struct chat *c, struct op op)
+{
+	struct chat_effect eff;
+	CHECK_EQ_INT(chat_apply(c, &op, &eff), 0);
+	return eff;
+}
+
+struct msgid {
+	char s[OP_MSGID_MAX];
+};
+
+static struct msgid mid(struct op op)
+{
+	struct msgid m;
+	op_msgid(&op, m.s, sizeof m.s);
+	return m;
+}
+
+static struct op like(uint32_t origin, uint64_t seq, uint64_t lts, const char *author,
+		      const char *target, const char *ref)
+{
+	return mk(origin, seq, lts, OP_LIKE, author, target, "+1", ref);
+}
+
+static struct op unlike(uint32_t origin, uint64_t seq, uint64_t lts, const char *author,
+			const char *target, const char *ref)
+{
+	return mk(origin, seq, lts, OP_UNLIKE, author, target, "+1", ref);
+}
+
+static void digest_of(const struct chat *c, char out[65])
+{
+	chat_digest(c, out);
+}
+
+/* Appends each visited name to a comma-separated list in arg (a char[256]). */
+static void add_nick(const char *nick, void *arg)
+{
+	strcat(arg, nick);
+	strcat(arg, ",");
+}
+
+static void add_room(struct chat_room *room, void *arg)
+{
+	strcat(arg, room->name);
+	strcat(arg, ",");
+}
+
+static void add_peer(const char *peer, struct chat_history *h, void *arg)
+{
+	char buf[32];
+	snprintf(buf, sizeof buf, "%s:%zu,", peer, chat_history_len(h));
+	strcat(arg, buf);
+}
+
+/* ---- basics ---- */
+
+TEST(casefold)
+{
+	char *f = chat_casefold("AbZ-[]\\~^{}|az\xc3\x89");
+	CHECK_EQ_STR(f, "abz-[]\\~^{}|az\xc3\x89");
+	free(f);
+	f = chat_casefold("");
+	CHECK_EQ_STR(f, "");
+	free(f);
+}
+
+TEST(empty)
+{
+	struct chat *c = chat_new();
+	char d1[65], d2[65];
+	CHECK_EQ_INT(chat_max_lts(c), 0);
+	CHECK_EQ_INT(chat_op_count(c), 0);
+	CHECK_EQ_INT(chat_room_count(c), 0);
+	CHECK(!chat_user_known(c, "alice"));
+	CHECK(chat_room_find(c, "#x") == NULL);
+	CHECK(chat_msg_find(c, "1-0000000000000001-1-1") == NULL);
+	CHECK(chat_dm_history(c, "a", "b") == NULL);
+	digest_of(c, d1);
+	CHECK_EQ_INT(strlen(d1), 64);
+	chat_free(c);
+	c = chat_new();
+	digest_of(c, d2);
+	CHECK_EQ_STR(d1, d2);
+	chat_free(c);
+	chat_free(NULL);
+}
+
+TEST(idempotence)
+{
+	struct chat *c = chat_new();
+	struct op m = msg(1, 1, 5, "alice", "#r", "hi");
+	char d1[65], d2[65];
+	CHECK_EQ_INT(apply(c, m), CHAT_MSG_NEW);
+	digest_of(c, d1);
+	CHECK_EQ_INT(apply(c, m), CHAT_UNCHANGED);
+	/* Identity is (stream, seq): a copy with other fields is still a duplicate. */
+	struct op again = msg(1, 1, 9, "bob", "#other", "changed");
+	struct chat_effect eff = apply_eff(c, again);
+	CHECK_EQ_INT(eff.change, CHAT_UNCHANGED);
+	CHECK(eff.msg == NULL && eff.room == NULL && !eff.room_created);
+	digest_of(c, d2);
+	CHECK_EQ_STR(d1, d2);
+	CHECK_EQ_INT(chat_op_count(c), 1);
+	CHECK_EQ_INT(chat_max_lts(c), 5);
+	CHECK_EQ_INT(chat_history_len(chat_room_find(c, "#r")->history), 1);
+	CHECK(chat_room_find(c, "#other") == NULL);
+	CHECK(!chat_user_known(c, "bob"));
+
+	/* Another seq, another stream's seq 1, another boot: all distinct. */
+	CHECK_EQ_INT(apply(c, msg(1, 2, 6, "alice", "#r", "x")), CHAT_MSG_NEW);
+	CHECK_EQ_INT(apply(c, msg(2, 1, 6, "alice", "#r", "x")), CHAT_MSG_NEW);
+	struct op boot2 = msg(1, 1, 7, "alice", "#r", "x");
+	boot2.stream.boot = 2;
+	CHECK_EQ_INT(apply(c, boot2), CHAT_MSG_NEW);
+	struct op inc2 = msg(1, 1, 8, "alice", "#r", "x");
+	inc2.stream.incarnation = 77;
+	CHECK_EQ_INT(apply(c, inc2), CHAT_MSG_NEW);
+	CHECK_EQ_INT(chat_op_count(c), 5);
+	CHECK_EQ_INT(chat_max_lts(c), 8);
+	chat_free(c);
+}
+
+TEST(users)
+{
+	struct chat *c = chat_new();
+	char list[256] = "";
+	struct chat_effect eff = apply_eff(c, mk(1, 1, 5, OP_USER, "ALICE", "", "", ""));
+	CHECK_EQ_INT(eff.change, CHAT_USER_NEW);
+	CHECK(eff.room == NULL && eff.history == NULL && eff.msg == NULL);
+	CHECK(chat_user_known(c, "alice"));
+	CHECK(chat_user_known(c, "Alice"));
+	/* Known already (another spelling): no news. */
+	CHECK_EQ_INT(apply(c, mk(1, 2, 6, OP_USER, "alice", "", "", "")), CHAT_UNCHANGED);
+	/* A message author becomes known silently. */
+	CHECK_EQ_INT(apply(c, msg(1, 3, 7, "Zed", "#r", "hi")), CHAT_MSG_NEW);
+	CHECK(chat_user_known(c, "zed"));
+	CHECK_EQ_INT(apply(c, mk(1, 4, 8, OP_USER, "zed", "", "", "")), CHAT_UNCHANGED);
+	/* A DM's target does not become known; its author does. */
+	CHECK_EQ_INT(apply(c, mk(1, 5, 9, OP_DM, "bob", "carol", "psst", "")), CHAT_MSG_NEW);
+	CHECK(chat_user_known(c, "BOB"));
+	CHECK(!chat_user_known(c, "carol"));
+	/* Spelling: the lowest-keyed op wins, whatever the arrival order. */
+	CHECK_EQ_INT(apply(c, mk(2, 1, 1, OP_USER, "Alice", "", "", "")), CHAT_UNCHANGED);
+	chat_users_each(c, add_nick, list);
+	CHECK_EQ_STR(list, "Alice,bob,Zed,");
+	chat_free(c);
+}
+
+/* ---- rooms ---- */
+
+TEST(rooms)
+{
+	struct chat *c = chat_new();
+	char list[256] = "";
+	struct chat_effect eff = apply_eff(c, mk(1, 1, 10, OP_ROOM, "alice", "#Lobby", "", ""));
+	CHECK_EQ_INT(eff.change, CHAT_ROOM_NEW);
+	CHECK(eff.room_created);
+	CHECK(eff.room == chat_room_find(c, "#lobby"));
+	CHECK(eff.history == eff.room->history);
+	CHECK_EQ_STR(eff.room->name, "#Lobby");
+	CHECK_EQ_STR(eff.room->topic, "");
+	CHECK_EQ_STR(eff.room->topic_author, "");
+	CHECK_EQ_INT(eff.room->topic_ms, 0);
+	CHECK_EQ_INT(eff.room->created_ms, 10000);
+	CHECK(chat_user_known(c, "alice"));
+
+	/* Named again, case-insensitively: the same room. */
+	eff = apply_eff(c, mk(1, 2, 11, OP_ROOM, "bob", "#LOBBY", "", ""));
+	CHECK_EQ_INT(eff.change, CHAT_UNCHANGED);
+	CHECK(!eff.room_created);
+	CHECK_EQ_INT(chat_room_count(c), 1);
+
+	/* A lower-keyed op naming it respells it and sets created_ms. */
+	eff = apply_eff(c, msg(2, 1, 3, "bob", "#lobby", "early"));
+	CHECK_EQ_INT(eff.change, CHAT_MSG_NEW);
+	CHECK(!eff.room_created);
+	CHECK_EQ_STR(chat_room_find(c, "#LoBbY")->name, "#lobby");
+	CHECK_EQ_INT(chat_room_find(c, "#lobby")->created_ms, 3000);
+
+	/* First op naming a room makes it: a message, a topic, a like, an unlike. */
+	eff = apply_eff(c, msg(1, 3, 12, "alice", "#b", "x"));
+	CHECK_EQ_INT(eff.change, CHAT_MSG_NEW);
+	CHECK(eff.room_created);
+	CHECK(eff.room == chat_room_find(c, "#b"));
+	eff = apply_eff(c, mk(1, 4, 13, OP_TOPIC, "alice", "#C", "t", ""));
+	CHECK_EQ_INT(eff.change, CHAT_TOPIC_CHANGED);
+	CHECK(eff.room_created);
+	eff = apply_eff(c, like(1, 5, 14, "bob", "#a", "9-0000000000000001-1-1"));
+	CHECK_EQ_INT(eff.change, CHAT_LIKE_PENDING);
+	CHECK(eff.room_created);
+	CHECK(eff.room == chat_room_find(c, "#a"));
+	eff = apply_eff(c, unlike(1, 6, 15, "bob", "#d", "9-0000000000000001-1-1"));
+	CHECK(eff.room_created);
+	/* A like of a DM (nick target) makes no room. */
+	apply(c, like(1, 7, 16, "bob", "carol", "9-0000000000000001-1-2"));
+	CHECK_EQ_INT(chat_room_count(c), 5);
+	chat_rooms_each(c, add_room, list);
+	CHECK_EQ_STR(list, "#a,#b,#C,#d,#lobby,");
+	chat_free(c);
+}
+
+TEST(room_name_converges)
+{
+	struct op ops[] = {
+		mk(1, 1, 5, OP_ROOM, "a", "#Rust", "", ""),
+		msg(2, 1, 4, "b", "#RUST", "x"),
+		mk(3, 1, 4, OP_TOPIC, "c", "#rust", "t", ""),
+	};
+	/* Key order: (4, origin 2) < (4, origin 3) < (5, ...): "#RUST" wins. */
+	int orders[][3] = {{0, 1, 2}, {2, 1, 0}, {1, 0, 2}, {2, 0, 1}};
+	for (size_t k = 0; k < 4; k++) {
+		struct chat *c = chat_new();
+		for (int i = 0; i < 3; i++)
+			apply(c, ops[orders[k][i]]);
+		struct chat_room *r = chat_room_find(c, "#rust");
+		CHECK_EQ_STR(r->name, "#RUST");
+		CHECK_EQ_INT(r->created_ms, 4000);
+		chat_free(c);
+	}
+}
+
+TEST(topic_lww)
+{
+	struct op t1 = mk(1, 1, 5, OP_TOPIC, "alice", "#r", "first", "");
+	struct op t2 = mk(2, 1, 5, OP_TOPIC, "Bob", "#R", "second", ""); /* same lts, higher origin */
+	struct op t3 = mk(1, 2, 3, OP_TOPIC, "carol", "#r", "old", "");
+	t2.wall_ms = 1; /* wall time never decides */
+
+	struct chat *c = chat_new();
+	CHECK_EQ_INT(apply(c, t1), CHAT_TOPIC_CHANGED);
+	CHECK_EQ_INT(apply(c, t2), CHAT_TOPIC_CHANGED);
+	struct chat_effect eff = apply_eff(c, t3);
+	CHECK_EQ_INT(eff.change, CHAT_UNCHANGED);
+	CHECK(eff.room == chat_room_find(c, "#r"));
+	struct chat_room *r = chat_room_find(c, "#r");
+	CHECK_EQ_STR(r->topic, "second");
+	CHECK_EQ_STR(r->topic_author, "Bob");
+	CHECK_EQ_INT(r->topic_ms, 1);
+	char d1[65], d2[65];
+	digest_of(c, d1);
+	chat_free(c);
+
+	c = chat_new();
+	CHECK_EQ_INT(apply(c, t2), CHAT_TOPIC_CHANGED);
+	CHECK_EQ_INT(apply(c, t3), CHAT_UNCHANGED);
+	CHECK_EQ_INT(apply(c, t1), CHAT_UNCHANGED);
+	CHECK_EQ_STR(chat_room_find(c, "#r")->topic, "second");
+	digest_of(c, d2);
+	CHECK_EQ_STR(d1, d2);
+	/* An empty topic clears it, if it is the latest. */
+	CHECK_EQ_INT(apply(c, mk(1, 3, 9, OP_TOPIC, "alice", "#r", "", "")), CHAT_TOPIC_CHANGED);
+	CHECK_EQ_STR(chat_room_find(c, "#r")->topic, "");
+	chat_free(c);
+}
+
+/* ---- messages and order ---- */
+
+TEST(message_order)
+{
+	struct chat *c = chat_new();
+	struct chat_effect eff = apply_eff(c, msg(1, 1, 10, "a", "#r", "ten"));
+	CHECK_EQ_INT(eff.index, 0);
+	CHECK(eff.appended);
+	eff = apply_eff(c, msg(1, 2, 20, "a", "#r", "twenty"));
+	CHECK_EQ_INT(eff.index, 1);
+	CHECK(eff.appended);
+	/* Merged from elsewhere: lower lts goes earlier. */
+	eff = apply_eff(c, msg(2, 1, 15, "b", "#r", "fifteen"));
+	CHECK_EQ_INT(eff.index, 1);
+	CHECK(!eff.appended);
+	eff = apply_eff(c, msg(3, 1, 5, "c", "#r", "five"));
+	CHECK_EQ_INT(eff.index, 0);
+	CHECK(!eff.appended);
+	/* Same lts: origin breaks the tie. */
+	eff = apply_eff(c, msg(0, 1, 10, "d", "#r", "ten-0"));
+	CHECK_EQ_INT(eff.index, 1);
+	eff = apply_eff(c, msg(2, 2, 10, "b", "#r", "ten-2"));
+	CHECK_EQ_INT(eff.index, 3);
+	CHECK(eff.msg == chat_history_at(eff.history, 3));
+	CHECK_EQ_INT(eff.msg->likes, 0);
+
+	struct chat_history *h = chat_room_find(c, "#r")->history;
+	const char *want[] = {"five", "ten-0", "ten", "ten-2", "fifteen", "twenty"};
+	CHECK_EQ_INT(chat_history_len(h), 6);
+	for (size_t i = 0; i < 6; i++) {
+		const struct chat_msg *m = chat_history_at(h, i);
+		CHECK_EQ_STR(m->op.body, want[i]);
+		CHECK_EQ_INT(chat_history_index(h, m->msgid), (long)i);
+		CHECK(chat_msg_find(c, m->msgid) == m);
+		CHECK(chat_msg_history(c, m) == h);
+		struct msgid id = mid(m->op);
+		CHECK_EQ_STR(m->msgid, id.s);
+	}
+	CHECK(chat_history_at(h, 6) == NULL);
+	CHECK_EQ_INT(chat_history_index(h, "nope"), -1);
+	CHECK_EQ_INT(chat_history_index(h, "9-0000000000000001-1-1"), -1);
+
+	/* A message of another history is not in this one. */
+	struct op other = msg(1, 3, 30, "a", "#other", "elsewhere");
+	apply(c, other);
+	CHECK_EQ_INT(chat_history_index(h, mid(other).s), -1);
+	/* The stored op is a copy: body, flags and wall time kept. */
+	struct op notice = msg(1, 4, 31, "a", "#r", "note");
+	notice.flags = OP_FLAG_NOTICE;
+	notice.wall_ms = 123;
+	char body[] = "note";
+	notice.body = body;
+	eff = apply_eff(c, notice);
+	body[0] = 'X';
+	CHECK_EQ_STR(eff.msg->op.body, "note");
+	CHECK_EQ_INT(eff.msg->op.flags, OP_FLAG_NOTICE);
+	CHECK_EQ_INT(eff.msg->op.wall_ms, 123);
+	CHECK_EQ_INT(eff.msg->op.lts, 31);
+	chat_free(c);
+}
+
+TEST(null_strings)
+{
+	struct chat *c = chat_new();
+	struct op u = mk(1, 1, 1, OP_USER, "alice", NULL, NULL, NULL);
+	struct chat_effect eff;
+	CHECK_EQ_INT(chat_apply(c, &u, &eff), 0);
+	CHECK_EQ_INT(eff.change, CHAT_USER_NEW);
+	struct op m = mk(1, 2, 2, OP_MSG, "alice", "#r", NULL, NULL);
+	CHECK_EQ_INT(chat_apply(c, &m, &eff), 0);
+	CHECK_EQ_STR(eff.msg->op.body, "");
+	CHECK_EQ_STR(eff.msg->op.ref, "");
+	struct op bad = mk(1, 3, 3, OP_MSG, NULL, "#r", "x", "");
+	CHECK_EQ_INT(chat_apply(c, &bad, &eff), -1);
+	chat_free(c);
+}
+
+/* ---- DMs ---- */
+
+TEST(dm_conversations)
+{
+	struct chat *c = chat_new();
+	struct chat_effect e1 = apply_eff(c, mk(1, 1, 1, OP_DM, "Alice", "bob", "hi bob", ""));
+	CHECK_EQ_INT(e1.change, CHAT_MSG_NEW);
+	CHECK(e1.room == NULL);
+	CHECK(!e1.room_created);
+	CHECK(e1.history != NULL);
+	struct chat_effect e2 = apply_eff(c, mk(2, 1, 2, OP_DM, "BOB", "alice", "hi alice", ""));
+	CHECK(e2.history == e1.history);
+	CHECK_EQ_INT(e2.index, 1);
+	CHECK(e2.appended);
+	CHECK(chat_dm_history(c, "alice", "bob") == e1.history);
+	CHECK(chat_dm_history(c, "BOB", "ALICE") == e1.history);
+	CHECK(chat_dm_history(c, "alice", "carol") == NULL);
+	CHECK_EQ_INT(chat_history_len(e1.history), 2);
+	CHECK(chat_msg_history(c, e2.msg) == e1.history);
+	CHECK_EQ_INT(chat_room_count(c), 0);
+
+	apply(c, mk(1, 2, 3, OP_DM, "alice", "Carol", "hi carol", ""));
+	apply(c, mk(1, 3, 4, OP_DM, "alice", "ALICE", "note to self", ""));
+	CHECK(chat_dm_history(c, "alice", "alice") != NULL);
+	CHECK(chat_dm_history(c, "alice", "alice") != e1.history);
+
+	char list[256] = "";
+	chat_dm_each(c, "ALICE", add_peer, list);
+	/* Peers by casefolded name, spelled as in the conversation's lowest op. */
+	CHECK_EQ_STR(list, "ALICE:1,bob:2,Carol:1,");
+	list[0] = '\0';
+	chat_dm_each(c, "bob", add_peer, list);
+	CHECK_EQ_STR(list, "Alice:2,");
+	list[0] = '\0';
+	chat_dm_each(c, "carol", add_peer, list);
+	CHECK_EQ_STR(list, "alice:1,");
+	list[0] = '\0';
+	chat_dm_each(c, "nobody", add_peer, list);
+	CHECK_EQ_STR(list, "");
+
+	/* A lower-keyed op respells both sides. */
+	apply(c, mk(3, 1, 0, OP_DM, "CAROL", "ALICE", "earliest", ""));
+	list[0] = '\0';
+	chat_dm_each(c, "bob", add_peer, list);
+	CHECK_EQ_STR(list, "Alice:2,");
+	list[0] = '\0';
+	chat_dm_each(c, "alice", add_peer, list);
+	CHECK_EQ_STR(list, "ALICE:1,bob:2,CAROL:2,");
+	chat_free(c);
+}
+
+/* ---- likes ---- */
+
+TEST(likes_lww)
+{
+	struct op m = msg(1, 1, 1, "alice", "#r", "line");
+	struct msgid id = mid(m);
+	struct op l1 = like(2, 1, 5, "bob", "#r", id.s);
+	struct op u1 = unlike(3, 1, 5, "BOB", "#r", id.s); /* same lts, higher origin: later */
+	struct op l2 = like(2, 2, 4, "Bob", "#r", id.s);  /* earlier than both */
+
+	struct chat *c = chat_new();
+	apply(c, m);
+	struct chat_effect eff = apply_eff(c, l1);
+	CHECK_EQ_INT(eff.change, CHAT_LIKES_CHANGED);
+	CHECK_EQ_INT(eff.msg->likes, 1);
+	CHECK(eff.history == chat_room_find(c, "#r")->history);
+	CHECK(eff.room == chat_room_find(c, "#r"));
+	CHECK(chat_liked_by(c, id.s, "bob"));
+	CHECK(chat_liked_by(c, id.s, "BOB"));
+	eff = apply_eff(c, u1);
+	CHECK_EQ_INT(eff.change, CHAT_LIKES_CHANGED);
+	CHECK_EQ_INT(eff.msg->likes, 0);
+	eff = apply_eff(c, l2); /* older than the unlike: loses */
+	CHECK_EQ_INT(eff.change, CHAT_LIKE_SAME);
+	CHECK_EQ_INT(eff.msg->likes, 0);
+	CHECK(!chat_liked_by(c, id.s, "bob"));
+	char d1[65];
+	digest_of(c, d1);
+
+	/* All six orders of the three like ops converge. */
+	struct op ls[] = {l1, u1, l2};
+	int perms[6][3] = {{0, 1, 2}, {0, 2, 1}, {1, 0, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}};
+	for (int p = 0; p < 6; p++) {
+		struct chat *d = chat_new();
+		char d2[65];
+		for (int i = 0; i < 3; i++)
+			apply(d, ls[perms[p][i]]);
+		apply(d, m);
+		CHECK_EQ_INT(chat_msg_find(d, id.s)->likes, 0);
+		digest_of(d, d2);
+		CHECK_EQ_STR(d1, d2);
+		chat_free(d);
+	}
+
+	/* A later like wins again; a second liker counts; a repeated like is the same. */
+	CHECK_EQ_INT(apply(c, like(2, 3, 9, "bob", "#r", id.s)), CHAT_LIKES_CHANGED);
+	CHECK_EQ_INT(apply(c, like(4, 1, 9, "carol", "#r", id.s)), CHAT_LIKES_CHANGED);
+	CHECK_EQ_INT(apply(c, like(4, 2, 10, "Carol", "#r", id.s)), CHAT_LIKE_SAME);
+	CHECK_EQ_INT(chat_msg_find(c, id.s)->likes, 2);
+	CHECK(chat_liked_by(c, id.s, "carol"));
+	CHECK(!chat_liked_by(c, id.s, "dave"));
+	CHECK(!chat_liked_by(c, "not-a-msgid", "bob"));
+	/* An unlike with no like before is recorded but changes no count. */
+	CHECK_EQ_INT(apply(c, unlike(5, 1, 11, "dave", "#r", id.s)), CHAT_LIKE_SAME);
+	CHECK_EQ_INT(chat_msg_find(c, id.s)->likes, 2);
+	chat_free(c);
+}
+
+TEST(own_likes_ignored)
+{
+	struct chat *c = chat_new();
+	struct op m = msg(1, 1, 1, "Alice", "#r", "mine");
+	struct msgid id = mid(m);
+	char d1[65], d2[65];
+	apply(c, m);
+	digest_of(c, d1);
+	struct chat_effect eff = apply_eff(c, like(1, 2, 2, "ALICE", "#r", id.s));
+	CHECK_EQ_INT(eff.change, CHAT_UNCHANGED);
+	CHECK_EQ_INT(chat_msg_find(c, id.s)->likes, 0);
+	CHECK(!chat_liked_by(c, id.s, "alice"));
+	CHECK_EQ_INT(chat_op_count(c), 2);
+	CHECK_EQ_INT(apply(c, like(1, 2, 2, "ALICE", "#r", id.s)), CHAT_UNCHANGED);
+	CHECK_EQ_INT(chat_op_count(c), 2);
+	CHECK_EQ_INT(apply(c, unlike(1, 3, 3, "alice", "#r", id.s)), CHAT_UNCHANGED);
+	CHECK_EQ_INT(chat_op_count(c), 3);
+	digest_of(c, d2);
+	CHECK(strcmp(d1, d2) != 0); /* the op count is in the digest */
+
+	/* The same ops with the like first: the placeholder state is dropped. */
+	struct chat *e = chat_new();
+	char d3[65];
+	CHECK_EQ_INT(apply(e, unlike(1, 3, 3, "alice", "#r", id.s)), CHAT_LIKE_PENDING);
+	CHECK_EQ_INT(apply(e, like(1, 2, 2, "ALICE", "#r", id.s)), CHAT_LIKE_PENDING);
+	CHECK_EQ_INT(apply(e, m), CHAT_MSG_NEW);
+	CHECK_EQ_INT(chat_msg_find(e, id.s)->likes, 0);
+	digest_of(e, d3);
+	CHECK_EQ_STR(d2, d3);
+	chat_free(e);
+
+	/* An own like still pending when the line arrives never counts. */
+	e = chat_new();
+	CHECK_EQ_INT(apply(e, like(2, 1, 9, "alice", "#r", id.s)), CHAT_LIKE_PENDING);
+	CHECK(chat_liked_by(e, id.s, "alice"));
+	CHECK_EQ_INT(apply(e, like(2, 2, 9, "bob", "#r", id.s)), CHAT_LIKE_PENDING);
+	CHECK_EQ_INT(apply_eff(e, m).msg->likes, 1);
+	CHECK(!chat_liked_by(e, id.s, "alice"));
+	chat_free(e);
+	chat_free(c);
+}
+
+TEST(placeholder_likes)
+{
+	struct op m = msg(1, 1, 1, "alice", "#r", "late");
+	struct msgid id = mid(m);
+	struct chat *c = chat_new();
+	struct chat_effect eff = apply_eff(c, like(2, 1, 2, "bob", "#r", id.s));
+	CHECK_EQ_INT(eff.change, CHAT_LIKE_PENDING);
+	CHECK(eff.msg == NULL);
+	CHECK(chat_liked_by(c, id.s, "bob"));
+	CHECK_EQ_INT(apply(c, like(2, 2, 3, "carol", "#r", id.s)), CHAT_LIKE_PENDING);
+	CHECK_EQ_INT(apply(c, unlike(2, 3, 4, "carol", "#r", id.s)), CHAT_LIKE_PENDING);
+	CHECK_EQ_INT(apply(c, like(2, 4, 5, "dave", "#r", id.s)), CHAT_LIKE_PENDING);
+
+	/* Two replicas with different placeholders differ. */
+	struct chat *d = chat_new();
+	char dc[65], dd[65];
+	apply(d, like(2, 1, 2, "bob", "#r", id.s));
+	apply(d, like(2, 2, 3, "carol", "#r", id.s));
+	apply(d, unlike(9, 3, 4, "carol", "#r", id.s)); /* same count, another op */
+	apply(d, like(2, 4, 5, "dave", "#r", id.s));
+	digest_of(c, dc);
+	digest_of(d, dd);
+	CHECK(strcmp(dc, dd) != 0);
+	chat_free(d);
+
+	eff = apply_eff(c, m);
+	CHECK_EQ_INT(eff.change, CHAT_MSG_NEW);
+	CHECK_EQ_INT(eff.msg->likes, 2); /* bob and dave */
+	CHECK(!eff.room_created);       /* the likes named #r first */
+	CHECK(!chat_liked_by(c, id.s, "carol"));
+	CHECK_EQ_INT(apply(c, unlike(2, 5, 6, "dave", "#r", id.s)), CHAT_LIKES_CHANGED);
+	CHECK_EQ_INT(chat_msg_find(c, id.s)->likes, 1);
+
+	/* A non-canonical spelling of the msgid names the same message. */
+	char loose[OP_MSGID_MAX];
+	snprintf(loose, sizeof loose, "%u-%" PRIX64 "-%u-%" PRIu64, m.stream.origin,
+		 m.stream.incarnation, m.stream.boot, m.seq);
+	CHECK(strcmp(loose, id.s) != 0);
+	eff = apply_eff(c, like(3, 1, 7, "erin", "#r", loose));
+	CHECK_EQ_INT(eff.change, CHAT_LIKES_CHANGED);
+	CHECK(eff.msg == chat_msg_find(c, id.s));
+	CHECK_EQ_INT(eff.msg->likes, 2);
+	CHECK(chat_liked_by(c, loose, "erin"));
+	CHECK(chat_msg_find(c, loose) == eff.msg);
+	CHECK_EQ_INT(chat_history_index(eff.history, loose), 0);
+	chat_free(c);
+}
+
+TEST(dm_likes)
+{
+	struct chat *c = chat_new();
+	struct op dm = mk(1, 1, 1, OP_DM, "alice", "bob", "hey", "");
+	struct msgid id = mid(dm);
+	apply(c, dm);
+	struct chat_effect eff = apply_eff(c, like(2, 1, 2, "bob", "alice", id.s));
+	CHECK_EQ_INT(eff.change, CHAT_LIKES_CHANGED);
+	CHECK(eff.room == NULL);
+	CHECK(eff.history == chat_dm_history(c, "alice", "bob"));
+	CHECK_EQ_INT(eff.msg->likes, 1);
+	CHECK_EQ_INT(apply(c, like(1, 2, 3, "alice", "bob", id.s)), CHAT_UNCHANGED);
+	CHECK_EQ_INT(chat_room_count(c), 0);
+	chat_free(c);
+}
+
+/* ---- malformed and reserved ops ---- */
+
+TEST(malformed)
+{
+	struct chat *c = chat_new();
+	apply(c, msg(1, 1, 1, "alice", "#r", "x"));
+	char before[65], after[65];
+	digest_of(c, before);
+	struct op bad[] = {
+		mk(1, 2, 2, 0, "alice", "#r", "x", ""),
+		mk(1, 2, 2, 11, "alice", "#r", "x", ""),
+		mk(1, 2, 2, 255, "alice", "#r", "x", ""),
+		mk(1, 2, 2, OP_MSG, "", "#r", "x", ""),
+		mk(1, 2, 2, OP_USER, "", "", "", ""),
+		mk(1, 2, 2, OP_MSG, "alice", "r", "x", ""),
+		mk(1, 2, 2, OP_MSG, "alice", "", "x", ""),
+		mk(1, 2, 2, OP_ROOM, "alice", "bob", "", ""),
+		mk(1, 2, 2, OP_TOPIC, "alice", "&r", "t", ""),
+		mk(1, 2, 2, OP_DM, "alice", "", "x", ""),
+		mk(1, 2, 2, OP_LIKE, "alice", "#r", "+1", ""),
+		mk(1, 2, 2, OP_LIKE, "alice", "#r", "+1", "garbage"),
+		mk(1, 2, 2, OP_UNLIKE, "alice", "#r", "+1", "1-2-3"),
+		mk(1, 2, 2, OP_UNLIKE, "alice", "#r", "+1", "1-0000000000000001-1-1x"),
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		struct chat_effect eff;
+		memset(&eff, 0x5a, sizeof eff);
+		CHECK_EQ_INT(chat_apply(c, &bad[i], &eff), -1);
+		CHECK_EQ_INT(eff.change, CHAT_UNCHANGED);
+		CHECK(eff.msg == NULL && eff.room == NULL && eff.history == NULL);
+	}
+	digest_of(c, after);
+	CHECK_EQ_STR(before, after);
+	CHECK_EQ_INT(chat_op_count(c), 1);
+	CHECK_EQ_INT(chat_max_lts(c), 1);
+	CHECK_EQ_INT(chat_room_count(c), 1);
+	/* Not marked applied: a valid op with the same identity still applies. */
+	CHECK_EQ_INT(apply(c, msg(1, 2, 2, "alice", "#r", "y")), CHAT_MSG_NEW);
+	chat_free(c);
+}
+
+TEST(reserved_kinds)
+{
+	struct chat *c = chat_new();
+	char d1[65], d2[65];
+	digest_of(c, d1);
+	CHECK_EQ_INT(apply(c, mk(1, 1, 4, OP_FOLLOW, "alice", "bob", "", "")), CHAT_UNCHANGED);
+	CHECK_EQ_INT(apply(c, mk(1, 2, 5, OP_UNFOLLOW, "alice", "bob", "", "")), CHAT_UNCHANGED);
+	CHECK_EQ_INT(apply(c, mk(1, 3, 6, OP_POST, "alice", "", "a post", "")), CHAT_UNCHANGED);
+	CHECK_EQ_INT(apply(c, mk(1, 3, 6, OP_POST, "alice", "", "a post", "")), CHAT_UNCHANGED);
+	CHECK_EQ_INT(chat_op_count(c), 3);
+	CHECK_EQ_INT(chat_max_lts(c), 6);
+	CHECK(chat_user_known(c, "alice"));
+	CHECK_EQ_INT(chat_room_count(c), 0);
+	CHECK(chat_dm_history(c, "alice", "bob") == NULL);
+	digest_of(c, d2);
+	CHECK(strcmp(d1, d2) != 0);
+	chat_free(c);
+}
+
+/* ---- selections ---- */
+
+/* A room "#h" with messages m0..m9 at lts 1..10; wall time = 100 * index,
+ * except that m5 has wall time 250 (out of order, as clocks may be). */
+static struct chat *selection_chat(struct msgid ids[10])
+{
+	struct chat *c = chat_new();
+	static const char *bodies[] = {"m0", "m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "m9"};
+	for (int i = 0; i < 10; i++) {
+		struct op m = msg(1, (uint64_t)i + 1, (uint64_t)i + 1, "a", "#h", bodies[i]);
+		m.wall_ms = i == 5 ? 250 : 100 * i;
+		ids[i] = mid(m);
+		apply(c, m);
+	}
+	return c;
+}
+
+/* Checks that out[0..n) are the bodies listed in want ("m3 m4"). */
+static int bodies_are(const struct chat_msg **out, long n, const char *want)
+{
+	char got[128] = "";
+	for (long i = 0; i < n; i++) {
+		if (i)
+			strcat(got, " ");
+		strcat(got, out[i]->op.body);
+	}
+	if (strcmp(got, want) != 0) {
+		fprintf(stderr, "  got \"%s\", want \"%s\"\n", got, want);
+		return 0;
+	}
+	return 1;
+}
+
+TEST(select_latest_before_after)
+{
+	struct msgid ids[10];
+	struct chat *c = selection_chat(ids);
+	struct chat_history *h = chat_room_find(c, "#h")->history;
+	const struct chat_msg *out[16];
+	struct chat_anchor at3 = {ids[3].s, 0}, at0 = {ids[0].s, 0}, at9 = {ids[9].s, 0};
+	struct chat_anchor t = {NULL, 400}, unknown = {"1-0000000000000001-1-99", 0};
+	long n;
+
+	n = chat_select_latest(h, NULL, 3, out);
+	CHECK(bodies_are(out, n, "m7 m8 m9"));
+	n = chat_select_latest(h, NULL, 0, out);
+	CHECK_EQ_INT(n, 0);
+	n = chat_select_latest(h, NULL, 16, out);
+	CHECK_EQ_INT(n, 10);
+	n = chat_select_latest(h, &at3, 16, out);
+	CHECK(bodies_are(out, n, "m4 m5 m6 m7 m8 m9"));
+	n = chat_select_latest(h, &at9, 5, out);
+	CHECK_EQ_INT(n, 0);
+	n = chat_select_latest(h, &t, 16, out); /* wall > 400: m6..m9 (m5 is 250) */
+	CHECK(bodies_are(out, n, "m6 m7 m8 m9"));
+	CHECK_EQ_INT(chat_select_latest(h, &unknown, 5, out), -1);
+
+	n = chat_select_before(h, &at3, 2, out);
+	CHECK(bodies_are(out, n, "m1 m2"));
+	n = chat_select_before(h, &at3, 10, out);
+	CHECK(bodies_are(out, n, "m0 m1 m2"));
+	n = chat_select_before(h, &at0, 10, out);
+	CHECK_EQ_INT(n, 0);
+	n = chat_select_before(h, &at9, 0, out);
+	CHECK_EQ_INT(n, 0);
+	n = chat_select_before(h, &t, 3, out); /* wall < 400: m0..m3 and m5 */
+	CHECK(bodies_are(out, n, "m2 m3 m5"));
+	CHECK_EQ_INT(chat_select_before(h, &unknown, 5, out), -1);
+
+	n = chat_select_after(h, &at3, 2, out);
+	CHECK(bodies_are(out, n, "m4 m5"));
+	n = chat_select_after(h, &at9, 10, out);
+	CHECK_EQ_INT(n, 0);
+	n = chat_select_after(h, &at0, 0, out);
+	CHECK_EQ_INT(n, 0);
+	n = chat_select_after(h, &at0, 3, out);
+	CHECK(bodies_are(out, n, "m1 m2 m3"));
+	struct chat_anchor t2 = {NULL, 200};
+	n = chat_select_after(h, &t2, 3, out); /* wall > 200: m3 m4 m5(250) m6 */
+	CHECK(bodies_are(out, n, "m3 m4 m5"));
+	struct chat_anchor late = {NULL, 5000};
+	CHECK_EQ_INT(chat_select_after(h, &late, 3, out), 0);
+	CHECK_EQ_INT(chat_select_after(h, &unknown, 5, out), -1);
+
+	/* An anchor in another history is unknown here. */
+	struct op other = msg(1, 50, 50, "a", "#elsewhere", "x");
+	struct msgid other_id = mid(other);
+	apply(c, other);
+	struct chat_anchor foreign = {other_id.s, 0};
+	CHECK_EQ_INT(chat_select_after(h, &foreign, 5, out), -1);
+	chat_free(c);
+}
+
+TEST(select_around)
+{
+	struct msgid ids[10];
+	struct chat *c = selection_chat(ids);
+	struct chat_history *h = chat_room_find(c, "#h")->history;
+	const struct chat_msg *out[16];
+	struct chat_anchor at4 = {ids[4].s, 0}, at0 = {ids[0].s, 0}, at9 = {ids[9].s, 0};
+	long n;
+
+	n = chat_select_around(h, &at4, 5, out);
+	CHECK(bodies_are(out, n, "m2 m3 m4 m5 m6"));
+	n = chat_select_around(h, &at4, 4, out); /* odd remainder: more before */
+	CHECK(bodies_are(out, n, "m2 m3 m4 m5"));
+	n = chat_select_around(h, &at4, 2, out);
+	CHECK(bodies_are(out, n, "m3 m4"));
+	n = chat_select_around(h, &at4, 1, out);
+	CHECK(bodies_are(out, n, "m4"));
+	n = chat_select_around(h, &at4, 0, out);
+	CHECK_EQ_INT(n, 0);
+	n = chat_select_around(h, &at0, 5, out);
+	CHECK(bodies_are(out, n, "m0 m1 m2"));
+	n = chat_select_around(h, &at9, 5, out);
+	CHECK(bodies_are(out, n, "m7 m8 m9"));
+	n = chat_select_around(h, &at4, 16, out);
+	CHECK_EQ_INT(n, 10);
+
+	/* Time: centre = first message with wall >= T (canonical order). */
+	struct chat_anchor t = {NULL, 300};
+	n = chat_select_around(h, &t, 4, out); /* m3 (300) is the centre */
+	CHECK(bodies_are(out, n, "m1 m2 m3 m4"));
+	struct chat_anchor t0 = {NULL, -5};
+	n = chat_select_around(h, &t0, 4, out);
+	CHECK(bodies_are(out, n, "m0 m1"));
+	struct chat_anchor tend = {NULL, 99999};
+	n = chat_select_around(h, &tend, 3, out);
+	CHECK(bodies_are(out, n, "m9"));
+	struct chat_anchor unknown = {"bogus", 0};
+	CHECK_EQ_INT(chat_select_around(h, &unknown, 3, out), -1);
+	chat_free(c);
+}
+
+TEST(select_between)
+{
+	struct msgid ids[10];
+	struct chat *c = selection_chat(ids);
+	struct chat_history *h = chat_room_find(c, "#h")->history;
+	const struct chat_msg *out[16];
+	struct chat_anchor a2 = {ids[2].s, 0}, a7 = {ids[7].s, 0}, a0 = {ids[0].s, 0},
+			   a9 = {ids[9].s, 0}, a3 = {ids[3].s, 0};
+	struct chat_anchor unknown = {"1-0000000000000001-1-99", 0};
+	long n;
+
+	n = chat_select_between(h, &a2, &a7, 10, out);
+	CHECK(bodies_are(out, n, "m3 m4 m5 m6"));
+	n = chat_select_between(h, &a2, &a7, 2, out);
+	CHECK(bodies_are(out, n, "m3 m4"));
+	n = chat_select_between(h, &a7, &a2, 2, out); /* from a's (the later) side */
+	CHECK(bodies_are(out, n, "m5 m6"));
+	n = chat_select_between(h, &a7, &a2, 10, out);
+	CHECK(bodies_are(out, n, "m3 m4 m5 m6"));
+	n = chat_select_between(h, &a0, &a9, 16, out);
+	CHECK_EQ_INT(n, 8);
+	n = chat_select_between(h, &a2, &a3, 5, out);
+	CHECK_EQ_INT(n, 0);
+	n = chat_select_between(h, &a2, &a2, 5, out);
+	CHECK_EQ_INT(n, 0);
+	n = chat_select_between(h, &a0, &a9, 0, out);
+	CHECK_EQ_INT(n, 0);
+	CHECK_EQ_INT(chat_select_between(h, &a2, &unknown, 5, out), -1);
+	CHECK_EQ_INT(chat_select_between(h, &unknown, &a2, 5, out), -1);
+
+	/* Times: strictly between, canonical order, limited from a's side. */
+	struct chat_anchor t150 = {NULL, 150}, t600 = {NULL, 600};
+	n = chat_select_between(h, &t150, &t600, 10, out); /* 200..500 and m5 at 250 */
+	CHECK(bodies_are(out, n, "m2 m3 m4 m5"));
+	n = chat_select_between(h, &t150, &t600, 2, out);
+	CHECK(bodies_are(out, n, "m2 m3"));
+	n = chat_select_between(h, &t600, &t150, 2, out);
+	CHECK(bodies_are(out, n, "m4 m5"));
+	/* Mixed: a msgid (m2, wall 200) and a time. */
+	n = chat_select_between(h, &a2, &t600, 10, out);
+	CHECK(bodies_are(out, n, "m3 m4 m5"));
+	n = chat_select_between(h, &t600, &a2, 1, out);
+	CHECK(bodies_are(out, n, "m5"));
+	chat_free(c);
+}
+
+TEST(select_empty_history)
+{
+	struct chat *c = chat_new();
+	apply(c, mk(1, 1, 1, OP_ROOM, "a", "#e", "", ""));
+	struct chat_history *h = chat_room_find(c, "#e")->history;
+	const struct chat_msg *out[4];
+	struct chat_anchor t = {NULL, 10}, u = {"1-0000000000000001-1-1", 0};
+	CHECK_EQ_INT(chat_history_len(h), 0);
+	CHECK_EQ_INT(chat_select_latest(h, NULL, 4, out), 0);
+	CHECK_EQ_INT(chat_select_before(h, &t, 4, out), 0);
+	CHECK_EQ_INT(chat_select_after(h, &t, 4, out), 0);
+	CHECK_EQ_INT(chat_select_around(h, &t, 4, out), 0);
+	CHECK_EQ_INT(chat_select_between(h, &t, &t, 4, out), 0);
+	CHECK_EQ_INT(chat_select_before(h, &u, 4, out), -1);
+	chat_free(c);
+}
+
+/* ---- convergence property test ---- */
+
+static uint64_t rng_state;
+
+static uint64_t rng(void)
+{
+	/* splitmix64 */
+	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+static size_t pick(size_t n)
+{
+	return (size_t)(rng() % n);
+}
+
+#define GEN_OPS 300
+#define GEN_STREAMS 4
+#define REPLICAS 5
+
+static const char *gen_nicks[] = {"alice", "Alice", "BOB", "bob", "carol", "Dave", "erin"};
+static const char *gen_rooms[] = {"#a", "#A", "#b", "#Chat", "#chat"};
+
+struct gen_op {
+	struct op op;
+	char ref[OP_MSGID_MAX];
+	char body[24];
+};
+
+/* Fills g with GEN_OPS random ops from GEN_STREAMS streams; each stream's lts
+ * rises, streams interleave and tie. Likes reference messages generated
+ * before or after them (mostly a dozen popular ones), ops that are not
+ * messages, or msgids never used. */
+static void generate(struct gen_op *g)
+{
+	uint64_t seq[GEN_STREAMS] = {0}, lts[GEN_STREAMS] = {0};
+	size_t msgs[GEN_OPS], n_msgs = 0;
+	for (size_t i = 0; i < GEN_OPS; i++) {
+		size_t s = pick(GEN_STREAMS);
+		struct op *op = &g[i].op;
+		memset(&g[i], 0, sizeof g[i]);
+		op->stream.origin = (uint32_t)(s % 3 + 1);
+		op->stream.incarnation = 0x5000 + s % 3;
+		op->stream.boot = s == 3 ? 2 : 1;
+		op->seq = ++seq[s];
+		op->lts = (lts[s] += 1 + pick(3));
+		op->wall_ms = (int64_t)pick(100000);
+		op->author = (char *)gen_nicks[pick(7)];
+		op->target = (char *)gen_rooms[pick(5)];
+		op->body = g[i].body;
+		op->ref = g[i].ref;
+		snprintf(g[i].body, sizeof g[i].body, "b%zu", i);
+		size_t r = pick(100);
+		op->kind = r < 35 ? OP_MSG : r < 50 ? OP_DM : r < 70 ? OP_LIKE : r < 82 ? OP_UNLIKE
+			 : r < 90 ? OP_TOPIC : r < 94 ? OP_ROOM : r < 97 ? OP_USER : OP_FOLLOW;
+		if (op->kind == OP_DM || op->kind == OP_FOLLOW)
+			op->target = (char *)gen_nicks[pick(7)];
+		if (op->kind == OP_MSG || op->kind == OP_DM)
+			msgs[n_msgs++] = i;
+	}
+	for (size_t i = 0; i < GEN_OPS; i++) {
+		struct op *op = &g[i].op;
+		if (op->kind != OP_LIKE && op->kind != OP_UNLIKE)
+			continue;
+		size_t r = pick(100);
+		if (r < 75 && n_msgs > 0) {
+			/* A few popular lines, so users' likes and unlikes collide. */
+			const struct op *m = &g[msgs[pick(n_msgs < 12 ? n_msgs : 12)]].op;
+			op_msgid(m, g[i].ref, sizeof g[i].ref);
+			if (pick(5) == 0)
+				op->author = m->author; /* a like of one's own line */
+		} else if (r < 85) {
+			op_msgid(&g[pick(GEN_OPS)].op, g[i].ref, sizeof g[i].ref);
+		} else {
+			snprintf(g[i].ref, sizeof g[i].ref, "9-0000000000000009-1-%zu", pick(4));
+		}
+	}
+}
+
+/* A random order of all ops with about a fifth of them repeated. */
+static size_t shuffled(size_t *order)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < GEN_OPS; i++) {
+		order[n++] = i;
+		if (pick(5) == 0)
+			order[n++] = i;
+	}
+	for (size_t i = n; i > 1; i--) {
+		size_t j = pick(i), t = order[i - 1];
+		order[i - 1] = order[j];
+		order[j] = t;
+	}
+	return n;
+}
+
+/* Serialises every history (rooms then conversations) as msgids with likes. */
+struct dump {
+	char *buf;
+	size_t len;
+	FILE *f;
+	const struct chat *c;
+};
+
+static void dump_history(FILE *f, const struct chat_history *h)
+{
+	for (size_t i = 0; i < chat_history_len(h); i++) {
+		const struct chat_msg *m = chat_history_at(h, i);
+		fprintf(f, " %s/%u", m->msgid, m->likes);
+	}
+	fputc('\n', f);
+}
+
+static void dump_room(struct chat_room *r, void *arg)
+{
+	struct dump *d = arg;
+	fprintf(d->f, "%s topic=%s by %s:", r->name, r->topic, r->topic_author);
+	dump_history(d->f, r->history);
+}
+
+static void dump_peer(const char *peer, struct chat_history *h, void *arg)
+{
+	struct dump *d = arg;
+	fprintf(d->f, "  dm %s:", peer);
+	dump_history(d->f, h);
+}
+
+static void dump_user(const char *nick, void *arg)
+{
+	struct dump *d = arg;
+	fprintf(d->f, "user %s:\n", nick);
+	chat_dm_each(d->c, nick, dump_peer, d);
+}
+
+static char *dump_chat(const struct chat *c)
+{
+	struct dump d = {NULL, 0, NULL, c};
+	d.f = open_memstream(&d.buf, &d.len);
+	chat_rooms_each(c, dump_room, &d);
+	chat_users_each(c, dump_user, &d);
+	fclose(d.f);
+	return d.buf;
+}
+
+static int same_fold(const char *a, const char *b)
+{
+	char *x = chat_casefold(a), *y = chat_casefold(b);
+	int same = strcmp(x, y) == 0;
+	free(x);
+	free(y);
+	return same;
+}
+
+/* Checks c against brute force over the op set: like counts and likers,
+ * topics, room spellings, message counts and strict canonical order. */
+static void check_oracle(const struct chat *c, const struct gen_op *g)
+{
+	size_t n_msgs = 0;
+	for (size_t i = 0; i < GEN_OPS; i++) {
+		const struct op *m = &g[i].op;
+		if (m->kind != OP_MSG && m->kind != OP_DM)
+			continue;
+		n_msgs++;
+		char id[OP_MSGID_MAX];
+		op_msgid(m, id, sizeof id);
+		uint32_t likes = 0;
+		for (size_t u = 0; u < 7; u++) {
+			const struct op *last = NULL;
+			for (size_t j = 0; j < GEN_OPS; j++) {
+				const struct op *l = &g[j].op;
+				if ((l->kind == OP_LIKE || l->kind == OP_UNLIKE) && strcmp(l->ref, id) == 0 &&
+				    same_fold(l->author, gen_nicks[u]) && (!last || op_cmp(l, last) > 0))
+					last = l;
+			}
+			int liked = last && last->kind == OP_LIKE && !same_fold(m->author, gen_nicks[u]);
+			CHECK_EQ_INT(chat_liked_by(c, id, gen_nicks[u]), liked);
+			if (liked && (u == 0 || !same_fold(gen_nicks[u], gen_nicks[u - 1])))
+				likes++;
+		}
+		const struct chat_msg *cm = chat_msg_find(c, id);
+		CHECK(cm != NULL);
+		if (cm)
+			CHECK_EQ_INT(cm->likes, likes);
+	}
+	for (size_t r = 0; r < 5; r++) {
+		const struct op *topic = NULL, *first = NULL;
+		size_t in_room = 0;
+		for (size_t j = 0; j < GEN_OPS; j++) {
+			const struct op *o = &g[j].op;
+			if (!same_fold(o->target, gen_rooms[r]))
+				continue;
+			if (o->kind == OP_MSG || o->kind == OP_TOPIC || o->kind == OP_ROOM ||
+			    o->kind == OP_LIKE || o->kind == OP_UNLIKE)
+				if (!first || op_cmp(o, first) < 0)
+					first = o;
+			if (o->kind == OP_TOPIC && (!topic || op_cmp(o, topic) > 0))
+				topic = o;
+			in_room += o->kind == OP_MSG;
+		}
+		struct chat_room *room = chat_room_find(c, gen_rooms[r]);
+		CHECK((room != NULL) == (first != NULL));
+		if (!room || !first)
+			continue;
+		CHECK_EQ_STR(room->name, first->target);
+		CHECK_EQ_INT(room->created_ms, first->wall_ms);
+		CHECK_EQ_STR(room->topic, topic ? topic->body : "");
+		CHECK_EQ_STR(room->topic_author, topic ? topic->author : "");
+		CHECK_EQ_INT(chat_history_len(room->history), in_room);
+		for (size_t i = 1; i < chat_history_len(room->history); i++)
+			CHECK(op_cmp(&chat_history_at(room->history, i - 1)->op,
+				     &chat_history_at(room->history, i)->op) < 0);
+	}
+	size_t dm_total = 0;
+	for (size_t a = 0; a < 7; a++)
+		for (size_t b = a; b < 7; b++) {
+			if ((b > a && same_fold(gen_nicks[b], gen_nicks[b - 1])) ||
+			    (a > 0 && same_fold(gen_nicks[a], gen_nicks[a - 1])))
+				continue;
+			const struct chat_history *h = chat_dm_history(c, gen_nicks[a], gen_nicks[b]);
+			dm_total += h ? chat_history_len(h) : 0;
+		}
+	size_t room_total = 0;
+	for (size_t r = 0; r < 5; r++) {
+		const struct chat_room *room = chat_room_find(c, gen_rooms[r]);
+		if (room && (r == 0 || !same_fold(gen_rooms[r], gen_rooms[r - 1])))
+			room_total += chat_history_len(room->history);
+	}
+	CHECK_EQ_INT(dm_total + room_total, n_msgs);
+}
+
+/* Applies one random op set to REPLICAS chats in different orders with
+ * duplicates; returns 1 if they all converged. */
+static int converge_once(uint64_t seed)
+{
+	struct gen_op *g = xcalloc(GEN_OPS, sizeof *g);
+	size_t *order = xcalloc(2 * GEN_OPS, sizeof *order);
+	struct chat *c[REPLICAS];
+	char digest[REPLICAS][65];
+	char *dumps[REPLICAS];
+	int before = check_failures;
+
+	rng_state = seed;
+	generate(g);
+	for (int r = 0; r < REPLICAS; r++) {
+		c[r] = chat_new();
+		size_t n = shuffled(order);
+		for (size_t i = 0; i < n; i++) {
+			struct chat_effect eff;
+			CHECK_EQ_INT(chat_apply(c[r], &g[order[i]].op, &eff), 0);
+		}
+		chat_digest(c[r], digest[r]);
+		dumps[r] = dump_chat(c[r]);
+		CHECK_EQ_INT(chat_op_count(c[r]), GEN_OPS);
+	}
+	check_oracle(c[0], g);
+	for (int r = 1; r < REPLICAS; r++) {
+		CHECK_EQ_STR(digest[r], digest[0]);
+		CHECK_EQ_STR(dumps[r], dumps[0]);
+		CHECK_EQ_INT(chat_max_lts(c[r]), chat_max_lts(c[0]));
+		CHECK_EQ_INT(chat_room_count(c[r]), chat_room_count(c[0]));
+	}
+	for (int r = 0; r < REPLICAS; r++) {
+		free(dumps[r]);
+		chat_free(c[r]);
+	}
+	free(order);
+	free(g);
+	return check_failures == before;
+}
+
+TEST(convergence)
+{
+	for (uint64_t seed = 1; seed <= 50; seed++)
+		if (!converge_once(seed))
+			fprintf(stderr, "  convergence failed with seed %" PRIu64 "\n", seed);
+}
+
+/* A missing op makes replicas differ. */
+TEST(divergence_detected)
+{
+	struct gen_op *g = xcalloc(GEN_OPS, sizeof *g);
+	rng_state = 7;
+	generate(g);
+	struct chat *full = chat_new(), *partial = chat_new();
+	char d1[65], d2[65];
+	for (size_t i = 0; i < GEN_OPS; i++) {
+		struct chat_effect eff;
+		chat_apply(full, &g[i].op, &eff);
+		if (g[i].op.kind != OP_LIKE || i < GEN_OPS / 2)
+			chat_apply(partial, &g[i].op, &eff);
+	}
+	chat_digest(full, d1);
+	chat_digest(partial, d2);
+	CHECK(strcmp(d1, d2) != 0);
+	chat_free(full);
+	chat_free(partial);
+	free(g);
+}
+
+int main(void)
+{
+	RUN(casefold);
+	RUN(empty);
+	RUN(idempotence);
+	RUN(users);
+	RUN(rooms);
+	RUN(room_name_converges);
+	RUN(topic_lww);
+	RUN(message_order);
+	RUN(null_strings);
+	RUN(dm_conversations);
+	RUN(likes_lww);
+	RUN(own_likes_ignored);
+	RUN(placeholder_likes);
+	RUN(dm_likes);
+	RUN(malformed);
+	RUN(reserved_kinds);
+	RUN(select_latest_before_after);
+	RUN(select_around);
+	RUN(select_between);
+	RUN(select_empty_history);
+	RUN(convergence);
+	RUN(divergence_detected);
+	return CHECK_DONE();
+}
