@@ -43,7 +43,8 @@ test-asan: asan
 test: unit integration test-asan
 
 fuzz: deps
-	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCHORUS_FUZZ=ON >/dev/null
+	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCHORUS_FUZZ=ON \
+		-DCMAKE_C_FLAGS="-fsanitize=fuzzer-no-link,address,undefined" >/dev/null
 	@cmake --build build-fuzz -j $(JOBS)
 	@echo "run e.g.: build-fuzz/fuzz_irc -max_total_time=60 fuzz/corpus/irc"
 

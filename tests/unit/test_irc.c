@@ -272,14 +272,12 @@ TEST(tag_section_limit)
 	CHECK_EQ_INT(parse(line, sizeof line, big, &m), IRC_MALFORMED); /* no command */
 }
 
-/* "PRIVMSG #a :" padded with 'x' to a body of n bytes, after prefix. */
+/* prefix, then "PRIVMSG #a :" padded with 'x' to a body of n bytes. */
 static void body_of_len(const char *prefix, size_t n)
 {
-	size_t p = strlen(prefix);
 	strcpy(big, prefix);
 	strcat(big, "PRIVMSG #a :");
 	repeat(big + strlen(big), 'x', n - 12);
-	(void)p;
 }
 
 TEST(body_limit)
