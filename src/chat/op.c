@@ -93,7 +93,7 @@ void op_fill_empty(struct op *op)
 
 /* ---- codec: little-endian fixed-width integers, strings as u32 length + bytes ---- */
 
-static void put_bytes(struct op_buf *b, const void *p, size_t n)
+void op_buf_put_bytes(struct op_buf *b, const void *p, size_t n)
 {
 	if (b->len + n > b->cap) {
 		size_t cap = b->cap ? b->cap : 256;
@@ -106,35 +106,35 @@ static void put_bytes(struct op_buf *b, const void *p, size_t n)
 	b->len += n;
 }
 
-static void put_u(struct op_buf *b, uint64_t v, int width)
+void op_buf_put_u(struct op_buf *b, uint64_t v, int width)
 {
 	uint8_t tmp[8];
 	for (int i = 0; i < width; i++)
 		tmp[i] = (uint8_t)(v >> (8 * i));
-	put_bytes(b, tmp, (size_t)width);
+	op_buf_put_bytes(b, tmp, (size_t)width);
 }
 
 static void put_str(struct op_buf *b, const char *s)
 {
 	size_t n = s ? strlen(s) : 0;
-	put_u(b, n, 4);
-	put_bytes(b, s ? s : "", n);
+	op_buf_put_u(b, n, 4);
+	op_buf_put_bytes(b, s ? s : "", n);
 }
 
 void op_encode(struct op_buf *out, const struct op *ops, size_t n)
 {
-	put_u(out, OP_CODEC_VERSION, 1);
-	put_u(out, n, 4);
+	op_buf_put_u(out, OP_CODEC_VERSION, 1);
+	op_buf_put_u(out, n, 4);
 	for (size_t i = 0; i < n; i++) {
 		const struct op *op = &ops[i];
-		put_u(out, op->stream.origin, 4);
-		put_u(out, op->stream.incarnation, 8);
-		put_u(out, op->stream.boot, 4);
-		put_u(out, op->seq, 8);
-		put_u(out, op->lts, 8);
-		put_u(out, (uint64_t)op->wall_ms, 8);
-		put_u(out, op->kind, 1);
-		put_u(out, op->flags, 1);
+		op_buf_put_u(out, op->stream.origin, 4);
+		op_buf_put_u(out, op->stream.incarnation, 8);
+		op_buf_put_u(out, op->stream.boot, 4);
+		op_buf_put_u(out, op->seq, 8);
+		op_buf_put_u(out, op->lts, 8);
+		op_buf_put_u(out, (uint64_t)op->wall_ms, 8);
+		op_buf_put_u(out, op->kind, 1);
+		op_buf_put_u(out, op->flags, 1);
 		put_str(out, op->target);
 		put_str(out, op->author);
 		put_str(out, op->body);
@@ -142,13 +142,7 @@ void op_encode(struct op_buf *out, const struct op *ops, size_t n)
 	}
 }
 
-struct reader {
-	const uint8_t *p;
-	size_t left;
-	int bad;
-};
-
-static uint64_t get_u(struct reader *r, int width)
+uint64_t op_read_u(struct op_reader *r, int width)
 {
 	uint64_t v = 0;
 	if (r->bad || r->left < (size_t)width) {
@@ -162,9 +156,9 @@ static uint64_t get_u(struct reader *r, int width)
 	return v;
 }
 
-static char *get_str(struct reader *r)
+static char *get_str(struct op_reader *r)
 {
-	uint64_t n = get_u(r, 4);
+	uint64_t n = op_read_u(r, 4);
 	if (r->bad || n > OP_FIELD_MAX || n > r->left || memchr(r->p, '\0', n)) {
 		r->bad = 1;
 		return NULL;
@@ -177,12 +171,12 @@ static char *get_str(struct reader *r)
 
 int op_decode(const uint8_t *data, size_t len, struct op **ops, size_t *n)
 {
-	struct reader r = {data, len, 0};
+	struct op_reader r = {data, len, 0};
 	*ops = NULL;
 	*n = 0;
-	if (get_u(&r, 1) != OP_CODEC_VERSION || r.bad)
+	if (op_read_u(&r, 1) != OP_CODEC_VERSION || r.bad)
 		return -1;
-	uint64_t count = get_u(&r, 4);
+	uint64_t count = op_read_u(&r, 4);
 	/* Each op takes at least 58 bytes: refuse counts the input cannot hold. */
 	if (r.bad || count > r.left / 58)
 		return -1;
@@ -190,14 +184,14 @@ int op_decode(const uint8_t *data, size_t len, struct op **ops, size_t *n)
 	size_t i;
 	for (i = 0; i < count && !r.bad; i++) {
 		struct op *op = &out[i];
-		op->stream.origin = (uint32_t)get_u(&r, 4);
-		op->stream.incarnation = get_u(&r, 8);
-		op->stream.boot = (uint32_t)get_u(&r, 4);
-		op->seq = get_u(&r, 8);
-		op->lts = get_u(&r, 8);
-		op->wall_ms = (int64_t)get_u(&r, 8);
-		op->kind = (uint8_t)get_u(&r, 1);
-		op->flags = (uint8_t)get_u(&r, 1);
+		op->stream.origin = (uint32_t)op_read_u(&r, 4);
+		op->stream.incarnation = op_read_u(&r, 8);
+		op->stream.boot = (uint32_t)op_read_u(&r, 4);
+		op->seq = op_read_u(&r, 8);
+		op->lts = op_read_u(&r, 8);
+		op->wall_ms = (int64_t)op_read_u(&r, 8);
+		op->kind = (uint8_t)op_read_u(&r, 1);
+		op->flags = (uint8_t)op_read_u(&r, 1);
 		op->target = get_str(&r);
 		op->author = get_str(&r);
 		op->body = get_str(&r);

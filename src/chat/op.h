@@ -109,6 +109,18 @@ void op_encode(struct op_buf *out, const struct op *ops, size_t n);
 int op_decode(const uint8_t *data, size_t len, struct op **ops, size_t *n);
 
 void op_free_array(struct op *ops, size_t n);
+
+/* Little-endian building blocks of the codec, for other wire formats. */
+void op_buf_put_bytes(struct op_buf *b, const void *p, size_t n);
+void op_buf_put_u(struct op_buf *b, uint64_t v, int width);
+
+struct op_reader {
+	const uint8_t *p;
+	size_t left;
+	int bad; /* set once a read ran past the end; later reads return 0 */
+};
+/* Reads a width-byte little-endian number, or sets r->bad. */
+uint64_t op_read_u(struct op_reader *r, int width);
 void op_buf_free(struct op_buf *b);
 
 #endif

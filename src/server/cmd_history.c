@@ -55,7 +55,9 @@ static struct chat_history *history_for(struct session *s, const char *sub, cons
 		*empty = h == NULL;
 		return h;
 	}
-	reply_fail(s, "CHATHISTORY", "INVALID_TARGET", sub, "No such room or user");
+	char ctx[600]; /* the spec's context: <subcommand> <target> */
+	snprintf(ctx, sizeof ctx, "%s %s", sub, target);
+	reply_fail(s, "CHATHISTORY", "INVALID_TARGET", ctx, "No such room or user");
 	return NULL;
 }
 

@@ -41,9 +41,10 @@ static void replica_address(struct server *srv, uint32_t id, char *buf, size_t l
 void cmd_links(struct session *s, struct irc_msg *m)
 {
 	struct server *srv = s->srv;
+	const struct group_view *v = repl_current_view(srv->repl);
 	(void)m;
-	for (size_t i = 0; i < srv->view.n; i++) {
-		uint32_t id = srv->view.members[i];
+	for (size_t i = 0; i < v->n; i++) {
+		uint32_t id = v->members[i];
 		char addr[96];
 		replica_address(srv, id, addr, sizeof addr);
 		reply_num(s, 364, "r%u.chorus %s :%d replica %u at %s%s", id, srv->name,

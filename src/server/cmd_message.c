@@ -79,9 +79,9 @@ static void send_message(struct session *s, struct irc_msg *m, int notice)
 	op.target = xstrdup(canonical_target(s, target));
 	op.author = xstrdup(s->nick);
 	op.body = xstrdup(m->params[1]);
-	if (replica_submit(s->srv, s, cmd, &op) < 0)
-		reply_fail(s, cmd, "STORAGE_ERROR", target,
-			   "Not stored: this replica cannot write to its disk; try again later or another replica");
+	int why = replica_submit(s->srv, s, cmd, &op);
+	if (why)
+		reply_refused(s, cmd, target, why);
 }
 
 void cmd_privmsg(struct session *s, struct irc_msg *m)
@@ -135,9 +135,9 @@ static void like(struct session *s, const char *target, const char *ref, const c
 	op.author = xstrdup(s->nick);
 	op.body = xstrdup(reaction);
 	op.ref = xstrdup(ref);
-	if (replica_submit(srv, s, "TAGMSG", &op) < 0)
-		reply_fail(s, "TAGMSG", "STORAGE_ERROR", target,
-			   "Not stored: this replica cannot write to its disk; try again later or another replica");
+	int why = replica_submit(srv, s, "TAGMSG", &op);
+	if (why)
+		reply_refused(s, "TAGMSG", target, why);
 }
 
 /* Sends the relayed TAGMSG to u's sessions that have message-tags (the
@@ -156,12 +156,13 @@ static void relay_tagmsg(struct session *s, struct irc_msg *m, const char *targe
 {
 	struct server *srv = s->srv;
 	static uint64_t counter;
-	char msgid[OP_MSGID_MAX], src[128], esc[1024];
+	char msgid[OP_MSGID_MAX], src[128], esc[2 * IRC_CLIENT_TAGS_MAX + 1]; /* escaping at most doubles */
 	struct buf tags = {0};
 	struct line_tags t = LINE_TAGS_INIT;
 
 	snprintf(msgid, sizeof msgid, "%" PRIu32 "-%016" PRIx64 "-%" PRIu32 "-e%" PRIu64,
-		 srv->stream.origin, srv->stream.incarnation, srv->stream.boot, ++counter);
+		 repl_stream(srv->repl)->origin, repl_stream(srv->repl)->incarnation,
+		 repl_stream(srv->repl)->boot, ++counter);
 	for (size_t i = 0; i < m->ntags; i++) {
 		if (m->tags[i].key[0] != '+' || irc_tag_escape(m->tags[i].value, esc, sizeof esc) < 0)
 			continue;

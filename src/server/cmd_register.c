@@ -165,6 +165,37 @@ void cmd_try_register(struct session *s)
 	announce_user(s);
 }
 
+/* Sends "<source> <text>" once to each session (having every cap bit in caps)
+ * of every other user sharing a room with u, however many rooms they share. */
+static void tell_co_members(struct user *u, unsigned caps, const char *src, const char *text)
+{
+	struct notified {
+		struct user *u;
+		UT_hash_handle hh;
+	} *seen = NULL, *n, *tmp;
+	struct membership *m, *mt, *mm, *mmt;
+	struct line_tags t = LINE_TAGS_INIT;
+	HASH_ITER(hh_user, u->rooms, m, mt) {
+		HASH_ITER(hh_room, m->room->members, mm, mmt) {
+			if (mm->user == u)
+				continue;
+			HASH_FIND_PTR(seen, &mm->user, n);
+			if (n)
+				continue;
+			n = xcalloc(1, sizeof *n);
+			n->u = mm->user;
+			HASH_ADD_PTR(seen, u, n);
+			for (struct session *o = mm->user->sessions; o; o = o->next_of_user)
+				if ((o->caps & caps) == caps)
+					reply_line(o, &t, src, "%s", text);
+		}
+	}
+	HASH_ITER(hh, seen, n, tmp) {
+		HASH_DEL(seen, n);
+		free(n);
+	}
+}
+
 /* Moves a registered session to the identity new_nick. */
 static void change_identity(struct session *s, const char *new_nick)
 {
@@ -177,18 +208,15 @@ static void change_identity(struct session *s, const char *new_nick)
 	if (target == old || (!target && !old->sessions->next_of_user && old->sessions == s)) {
 		/* A plain rename: tell the user's sessions and everyone sharing a room. */
 		struct session *other;
-		struct membership *m, *tmp, *mm, *tmp2;
+		char text[NICK_MAX + 16];
 		presence_rename(srv, old, new_nick);
 		for (other = old->sessions; other; other = other->next_of_user) {
 			reply_line(other, &t, src, "NICK :%s", new_nick);
 			free(other->nick);
 			other->nick = xstrdup(new_nick);
 		}
-		HASH_ITER(hh_user, old->rooms, m, tmp)
-			HASH_ITER(hh_room, m->room->members, mm, tmp2)
-				if (mm->user != old)
-					for (other = mm->user->sessions; other; other = other->next_of_user)
-						reply_line(other, &t, src, "NICK :%s", new_nick);
+		snprintf(text, sizeof text, "NICK :%s", new_nick);
+		tell_co_members(old, 0, src, text);
 		announce_user(s);
 		return;
 	}
@@ -276,6 +304,9 @@ void cmd_setname(struct session *s, struct irc_msg *m)
 		if (o->caps & CAP_SETNAME)
 			reply_line(o, &t, src, "SETNAME :%s", name);
 	}
+	char text[220]; /* the setname spec: co-members with the cap are told too */
+	snprintf(text, sizeof text, "SETNAME :%s", name);
+	tell_co_members(s->user, CAP_SETNAME, src, text);
 }
 
 void cmd_user_gone(struct server *srv, struct user *u, const char *reason)

@@ -225,7 +225,10 @@ void cmd_topic(struct session *s, struct irc_msg *m)
 		return;
 	}
 	if (m->nparams < 2) {
-		send_topic(s, room, 1);
+		if (room)
+			send_topic(s, room, 1);
+		else /* joined, but the room's op is not stored yet */
+			reply_num(s, 331, "%s :No topic is set", r->name);
 		return;
 	}
 	if (!presence_in_room(s->user, r)) {
@@ -241,6 +244,7 @@ void cmd_topic(struct session *s, struct irc_msg *m)
 	op.target = xstrdup(room ? room->name : r->name);
 	op.author = xstrdup(s->nick);
 	op.body = xstrdup(m->params[1]);
-	if (replica_submit(s->srv, s, "TOPIC", &op) < 0)
-		reply_fail(s, "TOPIC", "STORAGE_ERROR", name, "Not stored: this replica cannot write to its disk");
+	int why = replica_submit(s->srv, s, "TOPIC", &op);
+	if (why)
+		reply_refused(s, "TOPIC", name, why);
 }

@@ -28,6 +28,7 @@ static void config_defaults(struct config *cfg)
 	cfg->ping_interval = 90;
 	cfg->ping_timeout = 90;
 	cfg->log_level = LOG_INFO;
+	cfg->group_name = xstrdup("chorus");
 }
 
 static void set_str(char **dst, const char *value)
@@ -44,6 +45,28 @@ static int parse_sync(const char *s, enum store_sync *out)
 		*out = STORE_SYNC_NORMAL;
 	else if (strcmp(s, "full") == 0)
 		*out = STORE_SYNC_FULL;
+	else
+		return -1;
+	return 0;
+}
+
+static int parse_mode(const char *s, enum repl_mode *out)
+{
+	if (strcmp(s, "available") == 0)
+		*out = REPL_AVAILABLE;
+	else if (strcmp(s, "majority") == 0)
+		*out = REPL_MAJORITY;
+	else
+		return -1;
+	return 0;
+}
+
+static int parse_group(const char *s, struct config *cfg)
+{
+	if (strcmp(s, "solo") == 0)
+		cfg->group = GROUP_SOLO;
+	else if (strcmp(s, "corosync") == 0)
+		cfg->group = GROUP_COROSYNC;
 	else
 		return -1;
 	return 0;
@@ -166,6 +189,15 @@ static int read_file(struct config *cfg, const char *path)
 	lookup_double(&cf, "limits.flood_burst", &cfg->flood_burst);
 	lookup_int(&cf, "limits.ping_interval", &cfg->ping_interval);
 	lookup_int(&cf, "limits.ping_timeout", &cfg->ping_timeout);
+	if (config_lookup_string(&cf, "cluster.mode", &s) && parse_mode(s, &cfg->mode) < 0) {
+		fprintf(stderr, "chorusd: %s: cluster.mode must be available or majority\n", path);
+		rc = -1;
+	}
+	if (config_lookup_string(&cf, "cluster.group", &s) && parse_group(s, cfg) < 0) {
+		fprintf(stderr, "chorusd: %s: cluster.group must be solo or corosync\n", path);
+		rc = -1;
+	}
+	lookup_str(&cf, "cluster.group_name", &cfg->group_name);
 	if (rc == 0)
 		rc = read_cluster(&cf, cfg);
 	config_destroy(&cf);
@@ -195,6 +227,9 @@ static void usage(FILE *out)
 		"      --password PASS      server password clients must send with PASS\n"
 		"      --motd TEXT          message of the day\n"
 		"      --peer ID=HOST:PORT  a replica of the cluster (repeatable)\n"
+		"      --group KIND         solo (one standalone replica, default) or corosync\n"
+		"      --group-name NAME    the Corosync process group (default chorus)\n"
+		"      --mode MODE          available (default) or majority\n"
 		"      --log-level LEVEL    debug|info|warn|error (default info)\n"
 		"  -h, --help               this text\n"
 		"  -V, --version            the version\n");
@@ -203,6 +238,7 @@ static void usage(FILE *out)
 enum {
 	OPT_SYNC = 256, OPT_MAXBYTES, OPT_MAXCLIENTS, OPT_SENDQ, OPT_RECVQ, OPT_FLOODRATE,
 	OPT_FLOODBURST, OPT_PINGINT, OPT_PINGTO, OPT_PASSWORD, OPT_MOTD, OPT_PEER, OPT_LOGLEVEL,
+	OPT_GROUP, OPT_GROUPNAME, OPT_MODE,
 };
 
 static const struct option long_opts[] = {
@@ -224,6 +260,9 @@ static const struct option long_opts[] = {
 	{"motd", required_argument, NULL, OPT_MOTD},
 	{"peer", required_argument, NULL, OPT_PEER},
 	{"log-level", required_argument, NULL, OPT_LOGLEVEL},
+	{"group", required_argument, NULL, OPT_GROUP},
+	{"group-name", required_argument, NULL, OPT_GROUPNAME},
+	{"mode", required_argument, NULL, OPT_MODE},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
 	{NULL, 0, NULL, 0},
@@ -294,6 +333,9 @@ static int apply_flag(struct config *cfg, int c, const char *arg)
 	case OPT_MOTD: set_str(&cfg->motd, arg); return 0;
 	case OPT_PEER: return parse_peer(cfg, arg);
 	case OPT_LOGLEVEL: return (cfg->log_level = log_level_parse(arg)) < 0 ? -1 : 0;
+	case OPT_GROUP: return parse_group(arg, cfg);
+	case OPT_GROUPNAME: set_str(&cfg->group_name, arg); return 0;
+	case OPT_MODE: return parse_mode(arg, &cfg->mode);
 	}
 	return -1;
 }
@@ -349,5 +391,6 @@ void config_free(struct config *cfg)
 	free(cfg->data_dir);
 	free(cfg->password);
 	free(cfg->motd);
+	free(cfg->group_name);
 	memset(cfg, 0, sizeof *cfg);
 }

@@ -99,7 +99,9 @@ static void show_message(struct server *srv, const struct op *op, struct show *s
 static void show_like(struct server *srv, const struct op *op, const struct chat_effect *eff,
 		      struct show *sh)
 {
-	char tags[1024], esc[512], ref[OP_MSGID_MAX * 2];
+	/* A reaction may be as long as a client tag can be (escaping doubles it at most). */
+	char tags[2 * IRC_CLIENT_TAGS_MAX + 2 * OP_MSGID_MAX + 64], esc[2 * IRC_CLIENT_TAGS_MAX + 1],
+		ref[OP_MSGID_MAX * 2];
 	if (irc_tag_escape(op->body, esc, sizeof esc) < 0)
 		esc[0] = '\0';
 	if (irc_tag_escape(op->ref, ref, sizeof ref) < 0)

@@ -105,6 +105,32 @@ void reply_fail(struct session *s, const char *command, const char *code, const 
 		reply_line(s, &t, s->srv->name, "FAIL %s %s :%s", command, code, text);
 }
 
+void reply_refused(struct session *s, const char *command, const char *target, int why)
+{
+	struct server *srv = s->srv;
+	const struct group_view *v = repl_current_view(srv->repl);
+	struct buf others = {0};
+	if (why != REPL_MINORITY) {
+		reply_fail(s, command, "STORAGE_ERROR", target,
+			   "Not stored: this replica cannot write to its disk; try again later or another replica");
+		return;
+	}
+	/* Name the replicas outside our view: the majority is among them. */
+	for (size_t i = 0; i < srv->cfg.nreplicas; i++) {
+		const struct replica_addr *a = &srv->cfg.replicas[i];
+		int inside = 0;
+		for (size_t j = 0; j < v->n; j++)
+			inside |= v->members[j] == a->id;
+		if (!inside)
+			buf_printf(&others, "%sreplica %u at %s:%d", others.len ? ", " : "", a->id, a->host, a->port);
+	}
+	char text[700];
+	snprintf(text, sizeof text, "Not stored: this replica is cut off from the majority; reconnect to %s",
+		 others.len ? others.data : "another replica");
+	reply_fail(s, command, "MAJORITY_REQUIRED", target, text);
+	buf_free(&others);
+}
+
 const char *reply_source(const char *nick, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s!%s@chorus", nick, nick);
@@ -234,10 +260,10 @@ void reply_lusers(struct session *s)
 	struct server *srv = s->srv;
 	unsigned users = HASH_COUNT(srv->users);
 	reply_num(s, 251, ":There are %u users and 0 invisible on %zu servers", users,
-		  srv->view.n ? srv->view.n : 1);
+		  repl_current_view(srv->repl)->n ? repl_current_view(srv->repl)->n : 1);
 	reply_num(s, 254, "%zu :channels formed", chat_room_count(srv->chat));
 	reply_num(s, 255, ":I have %u clients and %zu servers", srv->nsessions,
-		  srv->view.n ? srv->view.n - 1 : 0);
+		  repl_current_view(srv->repl)->n ? repl_current_view(srv->repl)->n - 1 : 0);
 	reply_num(s, 265, "%u %u :Current local users %u, max %u", users, srv->max_users_seen, users,
 		  srv->max_users_seen);
 }

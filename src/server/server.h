@@ -28,6 +28,7 @@
 #include "common/util.h"
 #include "group/group.h"
 #include "proto/irc.h"
+#include "repl/repl.h"
 #include "store/store.h"
 #include "store/store_writer.h"
 
@@ -63,6 +64,9 @@ struct config {
 	int ping_interval;       /* seconds idle before we PING */
 	int ping_timeout;        /* seconds to answer before we drop */
 	int log_level;
+	enum repl_mode mode;     /* available (default) or majority */
+	enum { GROUP_SOLO = 0, GROUP_COROSYNC = 1 } group;
+	char *group_name;        /* the Corosync CPG group (default "chorus") */
 	size_t nreplicas;        /* the cluster: replicas clients may be sent to */
 	struct replica_addr replicas[CLUSTER_MAX];
 };
@@ -209,22 +213,13 @@ struct server {
 	char name[SERVER_NAME_MAX];  /* "r<id>.chorus" */
 	int64_t started_ms;
 
-	/* replica identity and clocks */
-	struct op_stream stream;
-	uint64_t next_seq;
-	uint64_t clock;              /* Lamport clock */
-	struct group_view view;
-
-	struct chat *chat;
+	struct repl *repl;           /* the replica core: ops, clock, views, sync */
+	struct chat *chat;           /* repl_chat(repl) */
 	struct store *store;
 	struct store_writer *writer;
 	struct group *group;
-	int store_failed;            /* writes refused until the store recovers */
-	uv_timer_t store_retry;
-
-	struct op *outgoing;         /* ops made this loop turn, multicast at its end */
-	size_t outgoing_n, outgoing_cap;
-	uv_check_t flush;
+	uv_timer_t store_retry;      /* retries a failed store */
+	uv_check_t flush;            /* multicasts each loop turn's ops */
 	struct pending *pending;
 
 	/* clients */
@@ -248,15 +243,13 @@ struct server {
 int replica_start(struct server *srv);
 void replica_stop(struct server *srv);
 /*
- * Makes an operation from a session's command: fills in stream, seq and wall
- * time, and queues it for multicast at the end of this loop turn. The answer
- * (echo, label, or FAIL) goes to session s (may be NULL) when the op is
- * stored. Takes ownership of op's strings. Returns 0, or -1 if the replica
- * refuses writes now (store failed): the caller answers FAIL.
+ * Makes an operation from a session's command (repl_submit) and queues it for
+ * multicast at the end of this loop turn. The answer (echo, label, or FAIL)
+ * goes to session s (may be NULL) when the op is stored. Takes ownership of
+ * op's strings. Returns 0, or an enum repl_refusal if this replica refuses
+ * writes now: the caller answers with reply_refused.
  */
 int replica_submit(struct server *srv, struct session *s, const char *command, struct op *op);
-/* 1 if this replica accepts writes now. */
-int replica_writable(struct server *srv);
 
 /* ---- fan-out (fanout.c) ---- */
 
@@ -289,6 +282,8 @@ void reply_line(struct session *s, const struct line_tags *t, const char *source
 		const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* Sends a numeric: ":server NNN <nick> " + formatted rest. */
 void reply_num(struct session *s, int num, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Answers a write refused by replica_submit (why: enum repl_refusal). */
+void reply_refused(struct session *s, const char *command, const char *target, int why);
 /* Sends "FAIL <command> <code> [context] :text". */
 void reply_fail(struct session *s, const char *command, const char *code, const char *context,
 		const char *text);

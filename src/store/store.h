@@ -33,8 +33,18 @@ struct store_ops {
 	 * stored. Returns a store_status. */
 	int (*append)(struct store *s, const struct op *ops, size_t n);
 	/* Calls fn for every stored op in the order they were appended; stops
-	 * early and returns fn's value if it is non-zero. */
+	 * early and returns fn's value if it is non-zero. The op's strings are
+	 * valid only during the call (copy what you keep), and fn must not call
+	 * into the same store. */
 	int (*load)(struct store *s, int (*fn)(const struct op *op, void *arg), void *arg);
+	/* Calls fn for every stored op of stream with from <= seq <= to, in
+	 * ascending seq order (whatever the append order); stops early and
+	 * returns fn's value if it is non-zero. Seqs not stored are skipped; an
+	 * empty range (from > to) calls nothing. Returns STORE_OK or an error
+	 * status. Same rules for fn as for load: strings valid only during the
+	 * call, no calls into the same store. */
+	int (*load_range)(struct store *s, const struct op_stream *stream, uint64_t from,
+			  uint64_t to, int (*fn)(const struct op *op, void *arg), void *arg);
 	/* *value gets a new string (free it). Returns STORE_OK, STORE_NOTFOUND or an error. */
 	int (*meta_get)(struct store *s, const char *key, char **value);
 	/* Durable once it returns STORE_OK. */
@@ -56,6 +66,12 @@ static inline int store_append(struct store *s, const struct op *ops, size_t n)
 static inline int store_load(struct store *s, int (*fn)(const struct op *, void *), void *arg)
 {
 	return s->ops->load(s, fn, arg);
+}
+static inline int store_load_range(struct store *s, const struct op_stream *stream,
+				   uint64_t from, uint64_t to,
+				   int (*fn)(const struct op *, void *), void *arg)
+{
+	return s->ops->load_range(s, stream, from, to, fn, arg);
 }
 static inline int store_meta_get(struct store *s, const char *key, char **value)
 {

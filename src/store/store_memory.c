@@ -10,7 +10,10 @@
  *
  * Each stored op is one uthash entry keyed on (origin, incarnation, boot,
  * seq); uthash keeps its entries in insertion order as well, which gives load
- * its append order without a second structure.
+ * its append order without a second structure. load_range looks the range up
+ * seq by seq when it is no longer than the store holds ops, and otherwise
+ * (a huge range) collects the stream's ops in it by one pass and sorts them:
+ * either way bounded by the store's size.
  */
 #include "store.h"
 
@@ -106,6 +109,56 @@ static int mem_load(struct store *base, int (*fn)(const struct op *op, void *arg
 	return rc;
 }
 
+static int by_seq(const void *a, const void *b)
+{
+	uint64_t x = (*(struct mem_op *const *)a)->op.seq;
+	uint64_t y = (*(struct mem_op *const *)b)->op.seq;
+	return x < y ? -1 : x > y;
+}
+
+/* The huge range case: one pass over the store, then sort by seq. */
+static int range_scan(struct memory_store *s, const struct op_stream *stream, uint64_t from,
+		      uint64_t to, int (*fn)(const struct op *op, void *arg), void *arg)
+{
+	size_t n = 0;
+	struct mem_op **v = xmalloc((HASH_COUNT(s->ops) + 1) * sizeof *v);
+	int rc = 0;
+	for (struct mem_op *e = s->ops; e; e = e->hh.next)
+		if (op_stream_cmp(&e->op.stream, stream) == 0 && e->op.seq >= from &&
+		    e->op.seq <= to)
+			v[n++] = e;
+	qsort(v, n, sizeof *v, by_seq);
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = fn(&v[i]->op, arg);
+	free(v);
+	return rc;
+}
+
+static int mem_load_range(struct store *base, const struct op_stream *stream, uint64_t from,
+			  uint64_t to, int (*fn)(const struct op *op, void *arg), void *arg)
+{
+	struct memory_store *s = to_memory(base);
+	struct op probe = {0};
+	struct mem_key key;
+	int rc = 0;
+	if (from > to || !s->ops)
+		return STORE_OK;
+	if (to - from >= HASH_COUNT(s->ops))
+		return range_scan(s, stream, from, to, fn, arg);
+	probe.stream = *stream;
+	for (uint64_t seq = from; rc == 0; seq++) {
+		struct mem_op *e;
+		probe.seq = seq;
+		key_of(&probe, &key);
+		HASH_FIND(hh, s->ops, &key, sizeof key, e);
+		if (e)
+			rc = fn(&e->op, arg);
+		if (seq == to)
+			break;
+	}
+	return rc;
+}
+
 static int mem_meta_get(struct store *base, const char *key, char **value)
 {
 	struct memory_store *s = to_memory(base);
@@ -160,6 +213,7 @@ static void mem_close(struct store *base)
 static const struct store_ops memory_ops = {
 	.append = mem_append,
 	.load = mem_load,
+	.load_range = mem_load_range,
 	.meta_get = mem_meta_get,
 	.meta_set = mem_meta_set,
 	.last_error = mem_last_error,

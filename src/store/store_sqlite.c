@@ -13,6 +13,13 @@
  * INSERT made once at open: the group commit. On any error the transaction is
  * rolled back, so a batch is stored whole or not at all.
  *
+ * load_range reuses one prepared SELECT made at open, which the UNIQUE(origin,
+ * incarnation, boot, seq) index answers as a range search in seq order
+ * (EXPLAIN QUERY PLAN: "SEARCH ops USING INDEX sqlite_autoindex_ops_1
+ * (origin=? AND incarnation=? AND boot=? AND seq>? AND seq<?)", no table scan
+ * and no sort). As seqs are stored as int64, a range that crosses 2^63 is
+ * read in two parts: the seqs below it, then those above (stored negative).
+ *
  * A size limit (max_bytes) becomes PRAGMA max_page_count = max_bytes /
  * page_size; SQLite then answers SQLITE_FULL when the database would grow
  * past it, which we report as STORE_EFULL: a full disk on demand for tests.
@@ -39,6 +46,7 @@ struct sqlite_store {
 	sqlite3 *db;
 	char *path;              /* dir/chorus.db, for messages */
 	sqlite3_stmt *insert;    /* INSERT OR IGNORE INTO ops */
+	sqlite3_stmt *range;     /* SELECT one stream's ops by seq range */
 	sqlite3_stmt *meta_get;  /* SELECT value FROM meta */
 	sqlite3_stmt *meta_set;  /* INSERT OR REPLACE INTO meta */
 	char err[512];           /* last error, for last_error() */
@@ -62,6 +70,12 @@ static const char INSERT_SQL[] =
 static const char LOAD_SQL[] =
 	"SELECT origin, incarnation, boot, seq, lts, wall_ms, kind, flags,"
 	" target, author, body, ref FROM ops ORDER BY rowid";
+
+static const char RANGE_SQL[] =
+	"SELECT origin, incarnation, boot, seq, lts, wall_ms, kind, flags,"
+	" target, author, body, ref FROM ops"
+	" WHERE origin = ?1 AND incarnation = ?2 AND boot = ?3 AND seq >= ?4 AND seq <= ?5"
+	" ORDER BY seq";
 
 static const char META_GET_SQL[] = "SELECT value FROM meta WHERE key = ?1";
 static const char META_SET_SQL[] = "INSERT OR REPLACE INTO meta(key, value) VALUES(?1, ?2)";
@@ -160,7 +174,7 @@ static char *column_str(sqlite3_stmt *st, int i)
 	return (char *)(t ? (const char *)t : "");
 }
 
-/* Fills op from the current row of a LOAD_SQL statement. The strings point
+/* Fills op from the current row of a LOAD_SQL or RANGE_SQL statement. The strings point
  * into the statement's row: valid until the next step. */
 static void row_to_op(sqlite3_stmt *st, struct op *op)
 {
@@ -200,6 +214,53 @@ static int sq_load(struct store *base, int (*fn)(const struct op *op, void *arg)
 		ret = STORE_EIO;
 	}
 	sqlite3_finalize(st);
+	return ret;
+}
+
+/* Calls fn per row of the stream with lo <= seq <= hi as stored (int64), in
+ * that order, with the prepared range statement. Returns STORE_OK, fn's
+ * non-zero value, or an error status. */
+static int range_part(struct sqlite_store *s, const struct op_stream *stream, int64_t lo,
+		      int64_t hi, int (*fn)(const struct op *op, void *arg), void *arg)
+{
+	sqlite3_stmt *st = s->range;
+	int ret = STORE_OK;
+	int rc = SQLITE_DONE;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)stream->origin);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)stream->incarnation);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)stream->boot);
+	sqlite3_bind_int64(st, 4, lo);
+	sqlite3_bind_int64(st, 5, hi);
+	while (ret == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct op op;
+		row_to_op(st, &op);
+		ret = fn(&op, arg);
+	}
+	if (ret == 0 && rc != SQLITE_DONE) {
+		set_error(s, "load range");
+		ret = status_of(rc);
+	}
+	/* Also ends the read transaction when fn stopped early. */
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return ret;
+}
+
+/* seq is unsigned, stored as int64: [from, to] is the stored range [from,
+ * INT64_MAX] followed by the (negative) stored range of seqs past INT64_MAX. */
+static int sq_load_range(struct store *base, const struct op_stream *stream, uint64_t from,
+			 uint64_t to, int (*fn)(const struct op *op, void *arg), void *arg)
+{
+	struct sqlite_store *s = to_sqlite(base);
+	const uint64_t top = (uint64_t)INT64_MAX;
+	int ret = STORE_OK;
+	if (from > to)
+		return STORE_OK;
+	if (from <= top)
+		ret = range_part(s, stream, (int64_t)from, (int64_t)(to < top ? to : top), fn, arg);
+	if (ret == 0 && to > top)
+		ret = range_part(s, stream, (int64_t)(from > top ? from : top + 1), (int64_t)to, fn,
+				 arg);
 	return ret;
 }
 
@@ -255,6 +316,7 @@ static void sq_close(struct store *base)
 {
 	struct sqlite_store *s = to_sqlite(base);
 	sqlite3_finalize(s->insert);
+	sqlite3_finalize(s->range);
 	sqlite3_finalize(s->meta_get);
 	sqlite3_finalize(s->meta_set);
 	if (s->db && sqlite3_close(s->db) != SQLITE_OK)
@@ -266,6 +328,7 @@ static void sq_close(struct store *base)
 static const struct store_ops sqlite_ops = {
 	.append = sq_append,
 	.load = sq_load,
+	.load_range = sq_load_range,
 	.meta_get = sq_meta_get,
 	.meta_set = sq_meta_set,
 	.last_error = sq_last_error,
@@ -407,6 +470,8 @@ static int init_schema(struct sqlite_store *s, char **msg)
 		rc = fail_db(s, msg, "create tables");
 	if (rc == 0)
 		rc = prepare(s, INSERT_SQL, &s->insert, msg);
+	if (rc == 0)
+		rc = prepare(s, RANGE_SQL, &s->range, msg);
 	if (rc == 0)
 		rc = prepare(s, META_GET_SQL, &s->meta_get, msg);
 	if (rc == 0)

@@ -1,25 +1,30 @@
 /*
- * store_writer.c: durable writes off the event loop, with group commit.
+ * store_writer.c: durable writes (and reads that must see them) off the event
+ * loop, with group commit.
  *
- * The loop thread appends copies of submitted ops to `pending`. A check
- * handle (run once per loop turn, after that turn's I/O callbacks) starts a
- * batch when pending is non-empty and nothing is in flight: pending moves to
- * `inflight` and store_append runs on libuv's threadpool (uv_queue_work).
- * The after-work callback, back on the loop thread, reports the batch to
- * done(), frees it, and starts the next batch at once if more is pending.
- * So at most one transaction is in flight, completions come in submission
- * order, and everything submitted during one turn is committed together (or
- * with later turns' ops if a transaction was still running). One batch holds
- * at most BATCH_MAX ops; the rest waits for the next transaction.
+ * The loop thread keeps one FIFO of jobs: a write job holds copies of
+ * submitted ops, a read job a stream and seq range. A submitted op joins the
+ * last job if that is a write, else starts a new write job; a read always
+ * starts a new job. A check handle (run once per loop turn, after that turn's
+ * I/O callbacks) starts the head job when nothing is in flight: it leaves the
+ * queue and runs on libuv's threadpool (uv_queue_work), as store_append or as
+ * store_load_range collecting copies. The after-work callback, back on the
+ * loop thread, reports the job (to done() or to the read's own callback),
+ * frees it, and starts the next job at once if there is one. So at most one
+ * job is in flight, completions come in submission order, a read sees every
+ * write submitted before it, and everything submitted during one turn without
+ * a read in between is committed together (or with later turns' ops if a
+ * transaction was still running). One transaction holds at most BATCH_MAX
+ * ops; the rest of the job waits for the next one.
  *
  * The check handle alone does not keep the loop alive (it is unref'd); an
- * in-flight work request does. Ops submitted outside the I/O phase (from a
- * timer, say) would otherwise wait for the poll to return, so while ops are
- * pending and nothing is in flight an idle handle runs, which makes that
- * poll not block.
+ * in-flight work request does. Jobs queued outside the I/O phase (from a
+ * timer, say) would otherwise wait for the poll to return, so while jobs are
+ * queued and nothing is in flight an idle handle runs, which makes that poll
+ * not block.
  *
- * The store is used only from the threadpool while the writer runs a batch,
- * and only one batch runs at a time, which is the store's threading rule.
+ * The store is used only from the threadpool while the writer runs a job,
+ * and only one job runs at a time, which is the store's threading rule.
  */
 #include "store_writer.h"
 
@@ -35,20 +40,32 @@ struct op_array {
 	size_t n, cap;
 };
 
+/* One queued or running job: a write (ops to append) or a read (ops found). */
+struct job {
+	struct job *next;
+	int is_read;
+	struct op_array ops;     /* write: the batch; read: the result */
+	struct op_stream stream; /* read only: what to read */
+	uint64_t from, to;
+	store_read_fn read_done;
+	void *read_arg;
+	int status;              /* the store's answer, set on the storage thread */
+};
+
 struct store_writer {
 	uv_loop_t *loop;
 	struct store *store;
 	store_done_fn done;
 	void *arg;
 
-	uv_check_t check; /* starts batches, once per turn */
-	uv_idle_t idle;   /* active while pending waits for the check: no blocking poll */
-	uv_work_t work;   /* the batch in flight */
+	uv_check_t check; /* starts jobs, once per turn */
+	uv_idle_t idle;   /* active while jobs wait for the check: no blocking poll */
+	uv_work_t work;   /* the job in flight */
 
-	struct op_array pending;  /* submitted, not yet started */
-	struct op_array inflight; /* the batch being written */
-	int busy;                 /* work is queued or running */
-	int status;               /* store_append's answer for inflight */
+	struct job *head, *tail; /* queued, not yet started */
+	size_t queued_ops;       /* ops in the queued write jobs */
+	struct job *inflight;    /* the job being run, or NULL */
+	int busy;                /* work is queued or running */
 
 	int closing;          /* store_writer_close was called */
 	int handles_closing;  /* uv_close was called on check and idle */
@@ -66,7 +83,7 @@ static void array_push(struct op_array *a, const struct op *op)
 	op_copy(&a->v[a->n++], op);
 }
 
-/* Frees the ops' strings and empties a (keeps the allocation for reuse). */
+/* Frees the ops' strings and empties a (keeps the allocation). */
 static void array_clear(struct op_array *a)
 {
 	for (size_t i = 0; i < a->n; i++)
@@ -81,63 +98,112 @@ static void array_free(struct op_array *a)
 	memset(a, 0, sizeof *a);
 }
 
-/* Moves the first BATCH_MAX ops (or all) of pending into the empty inflight. */
-static void take_batch(struct store_writer *w)
+static void job_free(struct job *j)
 {
-	struct op_array *p = &w->pending, *f = &w->inflight;
-	if (p->n <= BATCH_MAX) {
-		struct op_array t = *f;
-		*f = *p;
-		*p = t;
-		return;
-	}
-	if (f->cap < BATCH_MAX) {
-		f->cap = BATCH_MAX;
-		f->v = xrealloc(f->v, f->cap * sizeof *f->v);
-	}
-	memcpy(f->v, p->v, BATCH_MAX * sizeof *p->v);
-	f->n = BATCH_MAX;
-	memmove(p->v, p->v + BATCH_MAX, (p->n - BATCH_MAX) * sizeof *p->v);
-	p->n -= BATCH_MAX;
+	array_free(&j->ops);
+	free(j);
 }
 
-/* Threadpool: writes the batch in flight. */
+static void enqueue(struct store_writer *w, struct job *j)
+{
+	if (w->tail)
+		w->tail->next = j;
+	else
+		w->head = j;
+	w->tail = j;
+}
+
+/* Takes the head job off the queue; a write of more than BATCH_MAX ops gives
+ * up only its first BATCH_MAX, as a job of their own. */
+static struct job *dequeue(struct store_writer *w)
+{
+	struct job *j = w->head;
+	if (!j->is_read && j->ops.n > BATCH_MAX) {
+		struct job *part = xcalloc(1, sizeof *part);
+		struct op_array *p = &j->ops;
+		part->ops.cap = part->ops.n = BATCH_MAX;
+		part->ops.v = xmalloc(BATCH_MAX * sizeof *p->v);
+		memcpy(part->ops.v, p->v, BATCH_MAX * sizeof *p->v);
+		memmove(p->v, p->v + BATCH_MAX, (p->n - BATCH_MAX) * sizeof *p->v);
+		p->n -= BATCH_MAX;
+		w->queued_ops -= BATCH_MAX;
+		return part;
+	}
+	w->head = j->next;
+	if (!w->head)
+		w->tail = NULL;
+	j->next = NULL;
+	if (!j->is_read)
+		w->queued_ops -= j->ops.n;
+	return j;
+}
+
+/* Tells the job's owner how it went (loop thread); a failed read reports no ops. */
+static void report(struct store_writer *w, struct job *j, int status)
+{
+	if (j->is_read)
+		j->read_done(j->read_arg, status, j->ops.v, status == STORE_OK ? j->ops.n : 0);
+	else
+		w->done(w->arg, status, j->ops.v, j->ops.n);
+}
+
+/* Storage thread: keeps a copy of each op a read finds. */
+static int collect_cb(const struct op *op, void *arg)
+{
+	array_push(arg, op);
+	return 0;
+}
+
+/* Threadpool: runs the job in flight. */
 static void work_cb(uv_work_t *req)
 {
 	struct store_writer *w = req->data;
-	w->status = store_append(w->store, w->inflight.v, w->inflight.n);
+	struct job *j = w->inflight;
+	if (!j->is_read) {
+		j->status = store_append(w->store, j->ops.v, j->ops.n);
+		return;
+	}
+	j->status = store_load_range(w->store, &j->stream, j->from, j->to, collect_cb, &j->ops);
+	if (j->status > 0) /* collect_cb never stops the load: not a status we know */
+		j->status = STORE_EIO;
 }
 
 static void after_work_cb(uv_work_t *req, int uvstatus);
 
-/* Starts the next batch if there is one and nothing is in flight. */
-static void start_batch(struct store_writer *w)
+/* Starts the next job if there is one and nothing is in flight. */
+static void start_job(struct store_writer *w)
 {
-	if (w->busy || w->closing || w->pending.n == 0)
+	if (w->busy || w->closing || !w->head)
 		return;
-	take_batch(w);
+	w->inflight = dequeue(w);
 	w->busy = 1;
 	w->work.data = w;
 	int rc = uv_queue_work(w->loop, &w->work, work_cb, after_work_cb);
 	if (rc != 0) {
-		/* Cannot happen with valid arguments; fail the batch the normal way. */
+		/* Cannot happen with valid arguments; fail the job the normal way. */
+		struct job *j = w->inflight;
 		log_error("store writer: uv_queue_work: %s", uv_strerror(rc));
 		w->busy = 0;
-		w->status = STORE_EIO;
-		w->done(w->arg, STORE_EIO, w->inflight.v, w->inflight.n);
-		array_clear(&w->inflight);
+		report(w, j, STORE_EIO);
+		w->inflight = NULL;
+		job_free(j);
 	}
 }
 
-/* Reports every pending op as failed (closing), including any that done()
- * submits while being told. */
+/* Reports every queued job as failed (closing), in order, including any
+ * that a callback adds while being told. */
 static void fail_pending(struct store_writer *w)
 {
-	while (w->pending.n > 0) {
-		struct op_array batch = w->pending;
-		memset(&w->pending, 0, sizeof w->pending);
-		w->done(w->arg, STORE_EIO, batch.v, batch.n);
-		array_free(&batch);
+	while (w->head) {
+		struct job *j = w->head;
+		w->head = j->next;
+		if (!w->head)
+			w->tail = NULL;
+		if (!j->is_read)
+			w->queued_ops -= j->ops.n;
+		j->next = NULL;
+		report(w, j, STORE_EIO);
+		job_free(j);
 	}
 }
 
@@ -147,8 +213,6 @@ static void handle_closed_cb(uv_handle_t *h)
 	if (--w->handles_open > 0)
 		return;
 	fail_pending(w);
-	array_free(&w->pending);
-	array_free(&w->inflight);
 	if (w->closed)
 		w->closed(w->closed_arg);
 	free(w);
@@ -166,22 +230,25 @@ static void close_handles(struct store_writer *w)
 	uv_close((uv_handle_t *)&w->idle, handle_closed_cb);
 }
 
-/* Loop thread: the batch in flight is done. Reports it, then goes on. */
+/* Loop thread: the job in flight is done. Reports it, then goes on. */
 static void after_work_cb(uv_work_t *req, int uvstatus)
 {
 	struct store_writer *w = req->data;
-	int status = uvstatus == 0 ? w->status : STORE_EIO;
+	struct job *j = w->inflight;
+	int status = uvstatus == 0 ? j->status : STORE_EIO;
 	w->busy = 0;
 	if (status < 0)
-		log_warn("store writer: batch of %zu ops failed (%d): %s", w->inflight.n, status,
+		log_warn("store writer: %s failed (%d): %s",
+			 j->is_read ? "read" : "batch", status,
 			 uvstatus == 0 ? store_last_error(w->store) : uv_strerror(uvstatus));
-	w->done(w->arg, status, w->inflight.v, w->inflight.n);
-	array_clear(&w->inflight);
+	report(w, j, status);
+	w->inflight = NULL;
+	job_free(j);
 	if (w->closing) {
 		close_handles(w);
 		return;
 	}
-	start_batch(w);
+	start_job(w);
 	if (w->busy)
 		uv_idle_stop(&w->idle);
 }
@@ -190,8 +257,8 @@ static void after_work_cb(uv_work_t *req, int uvstatus)
 static void check_cb(uv_check_t *h)
 {
 	struct store_writer *w = h->data;
-	start_batch(w);
-	if (w->busy || w->pending.n == 0)
+	start_job(w);
+	if (w->busy || !w->head)
 		uv_idle_stop(&w->idle);
 }
 
@@ -217,17 +284,47 @@ struct store_writer *store_writer_new(uv_loop_t *loop, struct store *s, store_do
 	return w;
 }
 
-/* After close the op is still accepted, and reported failed before closed(). */
-void store_writer_submit(struct store_writer *w, const struct op *op)
+/* A job was queued: make sure a check runs soon. */
+static void wake(struct store_writer *w)
 {
-	array_push(&w->pending, op);
 	if (!w->busy && !w->closing)
 		uv_idle_start(&w->idle, idle_cb);
 }
 
+/* After close the op is still accepted, and reported failed before closed(). */
+void store_writer_submit(struct store_writer *w, const struct op *op)
+{
+	struct job *j = w->tail;
+	if (!j || j->is_read) {
+		j = xcalloc(1, sizeof *j);
+		enqueue(w, j);
+	}
+	array_push(&j->ops, op);
+	w->queued_ops++;
+	wake(w);
+}
+
+/* After close the read is still accepted, and reported failed before closed(). */
+void store_writer_read(struct store_writer *w, const struct op_stream *stream, uint64_t from,
+		       uint64_t to, store_read_fn done, void *arg)
+{
+	struct job *j = xcalloc(1, sizeof *j);
+	j->is_read = 1;
+	j->stream = *stream;
+	j->from = from;
+	j->to = to;
+	j->read_done = done;
+	j->read_arg = arg;
+	enqueue(w, j);
+	wake(w);
+}
+
 size_t store_writer_backlog(const struct store_writer *w)
 {
-	return w->pending.n + w->inflight.n;
+	size_t n = w->queued_ops;
+	if (w->inflight && !w->inflight->is_read)
+		n += w->inflight->ops.n;
+	return n;
 }
 
 /* A second call is ignored. */

@@ -6,6 +6,11 @@
  * transaction (store_append). While one transaction is being written, newly
  * submitted operations gather for the next. Completions come back to the
  * loop thread, in submission order, through done().
+ *
+ * Reads (store_writer_read) go through the same queue: a read runs on the
+ * storage thread after every write submitted before it, so it sees them, and
+ * its result comes back on the loop thread in the same order as the writes'
+ * completions. Writes submitted between two reads still form one transaction.
  */
 #ifndef CHORUS_STORE_WRITER_H
 #define CHORUS_STORE_WRITER_H
@@ -21,15 +26,26 @@ struct store_writer;
  * writer's copies, valid only during the call. */
 typedef void (*store_done_fn)(void *arg, int status, const struct op *ops, size_t n);
 
+/* Called on the loop thread with the result of a read: status STORE_OK and
+ * the n ops found (ascending seq; n = 0 for an empty range or none stored),
+ * or status < 0 with n = 0. ops are copies, valid only during the call. */
+typedef void (*store_read_fn)(void *arg, int status, const struct op *ops, size_t n);
+
 struct store_writer *store_writer_new(uv_loop_t *loop, struct store *s, store_done_fn done,
 				      void *arg);
 /* Queues a copy of op for the next transaction. */
 void store_writer_submit(struct store_writer *w, const struct op *op);
-/* Operations submitted but not yet reported done. */
+/* Queues a read of stream's stored ops with from <= seq <= to (see
+ * store_load_range) behind everything submitted so far; done(arg, ...) gets
+ * the result. */
+void store_writer_read(struct store_writer *w, const struct op_stream *stream, uint64_t from,
+		       uint64_t to, store_read_fn done, void *arg);
+/* Operations submitted but not yet reported done (reads not counted). */
 size_t store_writer_backlog(const struct store_writer *w);
 /* Stops taking new batches; calls closed(arg) on the loop thread once the
- * batch in flight (if any) is done and every handle is closed. Ops still
- * queued are reported to done() with status STORE_EIO first. */
+ * batch or read in flight (if any) is done and every handle is closed. Ops
+ * and reads still queued are reported first, in queue order, with status
+ * STORE_EIO (reads with n = 0). */
 void store_writer_close(struct store_writer *w, void (*closed)(void *arg), void *arg);
 
 #endif

@@ -1,0 +1,688 @@
+/*
+ * repl.c: the replica core (see repl.h): identity and streams, the Lamport
+ * clock, per-stream knowledge, the per-view sync round and resends, and the
+ * path from a submitted op to its applied effect.
+ *
+ * Group messages: u8 REPL_WIRE_VERSION, u8 type, then
+ *   MSG_OPS: an op_encode list (new ops with lts 0, or resent ops with lts);
+ *   MSG_ROW: u64 clock, u32 count, count x (u32 origin, u64 incarnation,
+ *            u32 boot, u32 nranges, nranges x (u64 first, u64 last)):
+ *            the sender's knowledge row: every seq range it holds.
+ */
+#include "repl.h"
+
+#include <inttypes.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+
+#define uthash_malloc(sz) xmalloc(sz)
+#define uthash_fatal(msg) abort()
+#include <uthash.h>
+
+enum { MSG_OPS = 1, MSG_ROW = 2 };
+
+#define MULTICAST_BYTES_MAX (256 * 1024) /* soft cap on one multicast's ops */
+
+/* What this replica has of one stream: delivered to it and handed to the
+ * writer (the writer stores in order, and a resend read queues behind those
+ * writes, so delivered is what it can resend). */
+struct know {
+	struct op_stream stream; /* key */
+	UT_hash_handle hh;
+	uint64_t hi;             /* every seq 1..hi is stored */
+	uint64_t *above;         /* stored seqs > hi + 1, ascending */
+	size_t nabove, capabove;
+};
+
+/* One seq range [a, b] of a stream that member holds. */
+struct held {
+	uint32_t member;
+	uint64_t a, b;
+};
+
+/* One stream in this view's rows: who holds which ranges. */
+struct row_entry {
+	struct op_stream stream; /* key */
+	UT_hash_handle hh;
+	struct held *held;
+	size_t nheld, capheld;
+};
+
+struct resend_task {
+	struct op_stream stream;
+	uint64_t from, to;
+	struct resend_task *next;
+};
+
+struct repl {
+	uint32_t self;
+	enum repl_mode mode;
+	unsigned cluster_size;
+	struct repl_callbacks cb;
+	struct chat *chat;
+	struct group *group;
+	struct repl_io io;
+
+	struct op_stream stream;
+	uint64_t next_seq;
+	uint64_t clock;
+	struct know *know;
+	int store_failed;
+	size_t unstored;
+
+	/* this view's sync */
+	struct group_view view;
+	uint64_t sync_gen;
+	int rows_complete;
+	uint32_t rows_from[GROUP_MAX_MEMBERS];
+	size_t nrows;
+	uint64_t rows_clock;
+	struct row_entry *rows;
+	struct resend_task *tasks;
+	int reading;             /* a resend read is outstanding */
+	uint64_t reading_gen;
+	int awaiting;            /* our last resend batch has not come back yet */
+	struct op_stream await_stream;
+	uint64_t await_seq;
+
+	/* ops submitted and not yet multicast */
+	struct op *out;
+	size_t nout, capout;
+};
+
+/* ---- knowledge ---- */
+
+static struct know *know_get(struct repl *r, const struct op_stream *s, int create)
+{
+	struct know *k = NULL;
+	HASH_FIND(hh, r->know, s, sizeof *s, k);
+	if (!k && create) {
+		k = xcalloc(1, sizeof *k);
+		k->stream = *s;
+		HASH_ADD(hh, r->know, stream, sizeof k->stream, k);
+	}
+	return k;
+}
+
+/* 1 if seq of stream s is stored here. */
+static int know_has(struct repl *r, const struct op_stream *s, uint64_t seq)
+{
+	struct know *k = know_get(r, s, 0);
+	if (!k)
+		return 0;
+	if (seq <= k->hi)
+		return 1;
+	for (size_t i = 0; i < k->nabove; i++)
+		if (k->above[i] == seq)
+			return 1;
+	return 0;
+}
+
+/* Records that seq of stream s is stored, advancing hi over any run. */
+static void know_add(struct repl *r, const struct op_stream *s, uint64_t seq)
+{
+	struct know *k = know_get(r, s, 1);
+	if (seq <= k->hi)
+		return;
+	if (seq == k->hi + 1) {
+		k->hi = seq;
+		size_t i = 0;
+		while (i < k->nabove && k->above[i] == k->hi + 1) {
+			k->hi++;
+			i++;
+		}
+		memmove(k->above, k->above + i, (k->nabove - i) * sizeof *k->above);
+		k->nabove -= i;
+		return;
+	}
+	size_t pos = 0;
+	while (pos < k->nabove && k->above[pos] < seq)
+		pos++;
+	if (pos < k->nabove && k->above[pos] == seq)
+		return;
+	if (k->nabove == k->capabove) {
+		k->capabove = k->capabove ? k->capabove * 2 : 8;
+		k->above = xrealloc(k->above, k->capabove * sizeof *k->above);
+	}
+	memmove(k->above + pos + 1, k->above + pos, (k->nabove - pos) * sizeof *k->above);
+	k->above[pos] = seq;
+	k->nabove++;
+}
+
+/* ---- life ---- */
+
+struct repl *repl_new(uint32_t self, enum repl_mode mode, unsigned cluster_size,
+		      const struct repl_callbacks *cb)
+{
+	struct repl *r = xcalloc(1, sizeof *r);
+	r->self = self;
+	r->mode = mode;
+	r->cluster_size = cluster_size ? cluster_size : 1;
+	r->cb = *cb;
+	r->chat = chat_new();
+	return r;
+}
+
+static void clear_sync(struct repl *r)
+{
+	struct row_entry *e, *tmp;
+	HASH_ITER(hh, r->rows, e, tmp) {
+		HASH_DEL(r->rows, e);
+		free(e->held);
+		free(e);
+	}
+	while (r->tasks) {
+		struct resend_task *t = r->tasks;
+		r->tasks = t->next;
+		free(t);
+	}
+	r->nrows = 0;
+	r->rows_clock = 0;
+	r->rows_complete = 0;
+	r->awaiting = 0;
+}
+
+void repl_free(struct repl *r)
+{
+	struct know *k, *tmp;
+	if (!r)
+		return;
+	clear_sync(r);
+	HASH_ITER(hh, r->know, k, tmp) {
+		HASH_DEL(r->know, k);
+		free(k->above);
+		free(k);
+	}
+	for (size_t i = 0; i < r->nout; i++)
+		op_clear(&r->out[i]);
+	free(r->out);
+	chat_free(r->chat);
+	free(r);
+}
+
+/* ---- identity ---- */
+
+static int meta_u64(struct store *st, const char *key, uint64_t *out, int hex)
+{
+	char *v = NULL;
+	int rc = store_meta_get(st, key, &v);
+	*out = 0;
+	if (rc == STORE_NOTFOUND)
+		return 0;
+	if (rc != STORE_OK)
+		return -1;
+	*out = strtoull(v, NULL, hex ? 16 : 10);
+	free(v);
+	return 0;
+}
+
+static int meta_put_u64(struct store *st, const char *key, uint64_t v, int hex)
+{
+	char tmp[32];
+	snprintf(tmp, sizeof tmp, hex ? "%016" PRIx64 : "%" PRIu64, v);
+	return store_meta_set(st, key, tmp) == STORE_OK ? 0 : -1;
+}
+
+int repl_new_stream(struct repl *r, struct store *st)
+{
+	uint64_t boot;
+	if (meta_u64(st, "boot", &boot, 0) < 0 || meta_put_u64(st, "boot", boot + 1, 0) < 0)
+		return -1;
+	r->stream.boot = (uint32_t)(boot + 1);
+	r->next_seq = 1;
+	r->store_failed = 0;
+	return 0;
+}
+
+static int load_one(const struct op *op, void *arg)
+{
+	struct repl *r = arg;
+	struct chat_effect eff;
+	if (chat_apply(r->chat, op, &eff) == 0)
+		know_add(r, &op->stream, op->seq);
+	return 0;
+}
+
+int repl_open(struct repl *r, struct store *st, char **err)
+{
+	uint64_t id, inc;
+	*err = NULL;
+	if (meta_u64(st, "replica_id", &id, 0) < 0 || meta_u64(st, "incarnation", &inc, 1) < 0) {
+		*err = xasprintf("cannot read identity: %s", store_last_error(st));
+		return -1;
+	}
+	if (id && id != r->self) {
+		*err = xasprintf("data directory belongs to replica %" PRIu64 ", not %" PRIu32, id, r->self);
+		return -1;
+	}
+	if (!inc) {
+		while (!inc)
+			if (RAND_bytes((unsigned char *)&inc, sizeof inc) != 1) {
+				*err = xstrdup("no randomness for the incarnation");
+				return -1;
+			}
+		if (meta_put_u64(st, "replica_id", r->self, 0) < 0 || meta_put_u64(st, "incarnation", inc, 1) < 0) {
+			*err = xasprintf("cannot write identity: %s", store_last_error(st));
+			return -1;
+		}
+	}
+	r->stream.origin = r->self;
+	r->stream.incarnation = inc;
+	if (repl_new_stream(r, st) < 0) {
+		*err = xasprintf("cannot store boot: %s", store_last_error(st));
+		return -1;
+	}
+	if (store_load(st, load_one, r) != 0) {
+		*err = xasprintf("cannot load: %s", store_last_error(st));
+		return -1;
+	}
+	r->clock = chat_max_lts(r->chat);
+	return 0;
+}
+
+void repl_attach(struct repl *r, struct group *g, const struct repl_io *io)
+{
+	r->group = g;
+	r->io = *io;
+}
+
+/* ---- submitting and multicasting ---- */
+
+int repl_writable(const struct repl *r)
+{
+	if (r->store_failed)
+		return REPL_STORE_FAILED;
+	if (r->mode == REPL_MAJORITY && r->view.n * 2 <= r->cluster_size)
+		return REPL_MINORITY;
+	return REPL_OK;
+}
+
+int repl_store_failed(const struct repl *r)
+{
+	return r->store_failed;
+}
+
+int repl_submit(struct repl *r, struct op *op)
+{
+	if (repl_writable(r) != REPL_OK) {
+		op_clear(op);
+		return -1;
+	}
+	op->stream = r->stream;
+	op->seq = r->next_seq++;
+	op->lts = 0;
+	op->wall_ms = wall_ms();
+	op_fill_empty(op);
+	if (r->nout == r->capout) {
+		r->capout = r->capout ? r->capout * 2 : 64;
+		r->out = xrealloc(r->out, r->capout * sizeof *r->out);
+	}
+	r->out[r->nout++] = *op; /* takes the strings */
+	op->target = op->author = op->body = op->ref = NULL;
+	return 0;
+}
+
+/* Multicasts ops[0..n) as MSG_OPS messages of bounded size. Returns 0 or -1. */
+static int multicast_ops(struct repl *r, const struct op *ops, size_t n)
+{
+	struct op_buf buf = {0};
+	size_t i = 0;
+	int rc = 0;
+	while (i < n && rc == 0) {
+		size_t j = i, bytes = 0;
+		while (j < n && j - i < REPL_MULTICAST_OPS && bytes < MULTICAST_BYTES_MAX) {
+			bytes += 64 + strlen(ops[j].target) + strlen(ops[j].author) + strlen(ops[j].body) +
+				 strlen(ops[j].ref);
+			j++;
+		}
+		buf.len = 0;
+		op_buf_put_u(&buf, REPL_WIRE_VERSION, 1);
+		op_buf_put_u(&buf, MSG_OPS, 1);
+		op_encode(&buf, ops + i, j - i);
+		rc = group_multicast(r->group, buf.data, buf.len);
+		i = j;
+	}
+	op_buf_free(&buf);
+	return rc;
+}
+
+void repl_flush(struct repl *r)
+{
+	if (!r->nout || !r->rows_complete || !r->group)
+		return;
+	if (multicast_ops(r, r->out, r->nout) < 0) {
+		log_error("group: multicast of %zu operations failed", r->nout);
+		for (size_t i = 0; i < r->nout; i++)
+			r->cb.failed(r->cb.arg, &r->out[i]);
+	}
+	for (size_t i = 0; i < r->nout; i++)
+		op_clear(&r->out[i]);
+	r->nout = 0;
+}
+
+/* ---- views and rows ---- */
+
+/* Appends k's holdings as ranges: [1, hi] then the runs of above. */
+static void put_ranges(struct op_buf *buf, const struct know *k)
+{
+	size_t count_at = buf->len, n = 0;
+	op_buf_put_u(buf, 0, 4);
+	if (k->hi) {
+		op_buf_put_u(buf, 1, 8);
+		op_buf_put_u(buf, k->hi, 8);
+		n++;
+	}
+	for (size_t i = 0; i < k->nabove;) {
+		size_t j = i;
+		while (j + 1 < k->nabove && k->above[j + 1] == k->above[j] + 1)
+			j++;
+		op_buf_put_u(buf, k->above[i], 8);
+		op_buf_put_u(buf, k->above[j], 8);
+		n++;
+		i = j + 1;
+	}
+	for (int b = 0; b < 4; b++)
+		buf->data[count_at + b] = (uint8_t)(n >> (8 * b));
+}
+
+static void send_row(struct repl *r)
+{
+	struct op_buf buf = {0};
+	struct know *k, *tmp;
+	op_buf_put_u(&buf, REPL_WIRE_VERSION, 1);
+	op_buf_put_u(&buf, MSG_ROW, 1);
+	op_buf_put_u(&buf, r->clock, 8);
+	op_buf_put_u(&buf, HASH_COUNT(r->know), 4);
+	HASH_ITER(hh, r->know, k, tmp) {
+		op_buf_put_u(&buf, k->stream.origin, 4);
+		op_buf_put_u(&buf, k->stream.incarnation, 8);
+		op_buf_put_u(&buf, k->stream.boot, 4);
+		put_ranges(&buf, k);
+	}
+	if (group_multicast(r->group, buf.data, buf.len) < 0)
+		log_error("group: cannot multicast the knowledge row");
+	op_buf_free(&buf);
+}
+
+void repl_view(struct repl *r, const struct group_view *v)
+{
+	r->view = *v;
+	r->sync_gen++;
+	clear_sync(r);
+	if (r->cb.view)
+		r->cb.view(r->cb.arg, v);
+	send_row(r);
+}
+
+static int in_view(const struct repl *r, uint32_t id)
+{
+	for (size_t i = 0; i < r->view.n; i++)
+		if (r->view.members[i] == id)
+			return 1;
+	return 0;
+}
+
+static void pump_resends(struct repl *r);
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Adds a resend of [a, b] of stream to the end of our tasks, joining it to
+ * the last task when they touch. */
+static void add_task(struct repl *r, const struct op_stream *s, uint64_t a, uint64_t b)
+{
+	struct resend_task **pp = &r->tasks, *last = NULL;
+	while (*pp) {
+		last = *pp;
+		pp = &last->next;
+	}
+	if (last && op_stream_cmp(&last->stream, s) == 0 && last->to + 1 == a) {
+		last->to = b;
+		return;
+	}
+	struct resend_task *t = xcalloc(1, sizeof *t);
+	t->stream = *s;
+	t->from = a;
+	t->to = b;
+	*pp = t;
+}
+
+/*
+ * Plans one stream: cuts the seqs anyone holds into segments at every range
+ * boundary; a segment that some member lacks is resent by the lowest-id
+ * member holding it. Every member computes the same plan from the same rows.
+ */
+static void plan_stream(struct repl *r, struct row_entry *e)
+{
+	uint64_t *cuts = xmalloc(2 * e->nheld * sizeof *cuts);
+	size_t n = 0;
+	for (size_t i = 0; i < e->nheld; i++) {
+		cuts[n++] = e->held[i].a;
+		cuts[n++] = e->held[i].b + 1;
+	}
+	qsort(cuts, n, sizeof *cuts, cmp_u64);
+	for (size_t c = 0; c + 1 < n; c++) {
+		uint64_t a = cuts[c], b = cuts[c + 1] - 1;
+		if (cuts[c + 1] == cuts[c])
+			continue;
+		unsigned holders = 0;
+		uint32_t lowest = UINT32_MAX;
+		for (size_t i = 0; i < e->nheld; i++)
+			if (e->held[i].a <= a && b <= e->held[i].b) {
+				holders++;
+				if (e->held[i].member < lowest)
+					lowest = e->held[i].member;
+			}
+		if (holders && holders < r->view.n && lowest == r->self)
+			add_task(r, &e->stream, a, b);
+	}
+	free(cuts);
+}
+
+/* All rows are in: agree on the clock, plan what we resend, release new ops. */
+static void rows_done(struct repl *r)
+{
+	struct row_entry *e, *tmp;
+	r->rows_complete = 1;
+	if (r->rows_clock > r->clock)
+		r->clock = r->rows_clock;
+	log_debug("repl %" PRIu32 ": rows done in view %" PRIu64 " (%zu members), clock %" PRIu64, r->self,
+		  r->view.id, r->view.n, r->clock);
+	HASH_ITER(hh, r->rows, e, tmp)
+		plan_stream(r, e);
+	pump_resends(r);
+	repl_flush(r);
+}
+
+static void add_held(struct repl *r, const struct op_stream *s, uint32_t member, uint64_t a, uint64_t b)
+{
+	struct row_entry *e = NULL;
+	HASH_FIND(hh, r->rows, s, sizeof *s, e);
+	if (!e) {
+		e = xcalloc(1, sizeof *e);
+		e->stream = *s;
+		HASH_ADD(hh, r->rows, stream, sizeof e->stream, e);
+	}
+	if (e->nheld == e->capheld) {
+		e->capheld = e->capheld ? e->capheld * 2 : 8;
+		e->held = xrealloc(e->held, e->capheld * sizeof *e->held);
+	}
+	e->held[e->nheld++] = (struct held){member, a, b};
+}
+
+static void on_row(struct repl *r, uint32_t sender, struct op_reader *rd)
+{
+	for (size_t i = 0; i < r->nrows; i++)
+		if (r->rows_from[i] == sender)
+			return;
+	if (!in_view(r, sender) || r->nrows >= GROUP_MAX_MEMBERS)
+		return;
+	uint64_t clock = op_read_u(rd, 8);
+	uint64_t count = op_read_u(rd, 4);
+	for (uint64_t i = 0; i < count && !rd->bad; i++) {
+		struct op_stream s;
+		memset(&s, 0, sizeof s);
+		s.origin = (uint32_t)op_read_u(rd, 4);
+		s.incarnation = op_read_u(rd, 8);
+		s.boot = (uint32_t)op_read_u(rd, 4);
+		uint64_t nranges = op_read_u(rd, 4);
+		for (uint64_t j = 0; j < nranges && !rd->bad; j++) {
+			uint64_t a = op_read_u(rd, 8), b = op_read_u(rd, 8);
+			if (!rd->bad && a >= 1 && a <= b)
+				add_held(r, &s, sender, a, b);
+		}
+	}
+	if (rd->bad)
+		log_error("repl: malformed row from replica %" PRIu32, sender);
+	r->rows_from[r->nrows++] = sender;
+	if (clock > r->rows_clock)
+		r->rows_clock = clock;
+	if (r->nrows == r->view.n)
+		rows_done(r);
+}
+
+/* ---- resends ---- */
+
+/* Starts the next resend read if nothing is in flight. */
+static void pump_resends(struct repl *r)
+{
+	if (r->reading || r->awaiting || !r->tasks)
+		return;
+	struct resend_task *t = r->tasks;
+	uint64_t to = t->from + REPL_RESEND_BATCH - 1;
+	if (to > t->to)
+		to = t->to;
+	struct op_stream s = t->stream;
+	uint64_t from = t->from;
+	t->from = to + 1;
+	if (t->from > t->to) {
+		r->tasks = t->next;
+		free(t);
+	}
+	r->reading = 1;
+	r->reading_gen = r->sync_gen;
+	r->io.read(r->io.ctx, &s, from, to);
+}
+
+void repl_read_done(struct repl *r, const struct op *ops, size_t n)
+{
+	r->reading = 0;
+	if (r->reading_gen != r->sync_gen)
+		return; /* the view changed meanwhile: that plan is void */
+	if (n) {
+		if (multicast_ops(r, ops, n) == 0) {
+			r->awaiting = 1;
+			r->await_stream = ops[n - 1].stream;
+			r->await_seq = ops[n - 1].seq;
+			return;
+		}
+		log_error("group: resend multicast failed");
+	}
+	pump_resends(r);
+}
+
+/* ---- delivery and storage ---- */
+
+static void on_ops(struct repl *r, uint32_t sender, const uint8_t *data, size_t len)
+{
+	struct op *ops;
+	size_t n;
+	if (op_decode(data, len, &ops, &n) < 0) {
+		log_error("repl: undecodable ops from replica %" PRIu32 " (%zu bytes)", sender, len);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct op *op = &ops[i];
+		if (r->awaiting && sender == r->self && op->seq == r->await_seq &&
+		    op_stream_cmp(&op->stream, &r->await_stream) == 0)
+			r->awaiting = 0;
+		if (op->lts == 0) {
+			if (!r->rows_complete)
+				log_warn("repl: new op from replica %" PRIu32 " before the view's rows", sender);
+			op->lts = ++r->clock;
+		} else {
+			if (op->lts > r->clock)
+				r->clock = op->lts;
+			if (know_has(r, &op->stream, op->seq))
+				continue; /* a resend of what we already store */
+		}
+		know_add(r, &op->stream, op->seq);
+		r->unstored++;
+		r->io.write(r->io.ctx, op);
+	}
+	op_free_array(ops, n);
+	if (!r->awaiting)
+		pump_resends(r);
+}
+
+void repl_deliver(struct repl *r, uint32_t sender, const void *data, size_t len)
+{
+	struct op_reader rd = {data, len, 0};
+	uint64_t version = op_read_u(&rd, 1), type = op_read_u(&rd, 1);
+	if (rd.bad || version != REPL_WIRE_VERSION) {
+		log_error("repl: message of unknown version from replica %" PRIu32, sender);
+		return;
+	}
+	if (type == MSG_OPS)
+		on_ops(r, sender, rd.p, rd.left);
+	else if (type == MSG_ROW)
+		on_row(r, sender, &rd);
+	else
+		log_error("repl: message of unknown type %" PRIu64 " from replica %" PRIu32, type, sender);
+}
+
+void repl_stored(struct repl *r, int status, const struct op *ops, size_t n)
+{
+	r->unstored -= n < r->unstored ? n : r->unstored;
+	if (status != STORE_OK) {
+		if (!r->store_failed)
+			log_error("store: write failed: refusing writes until a new stream");
+		r->store_failed = 1;
+		for (size_t i = 0; i < n; i++)
+			if (op_stream_cmp(&ops[i].stream, &r->stream) == 0)
+				r->cb.failed(r->cb.arg, &ops[i]);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct chat_effect eff;
+		if (chat_apply(r->chat, &ops[i], &eff) < 0) {
+			log_warn("repl: dropping a malformed operation of kind %d", ops[i].kind);
+			continue;
+		}
+		r->cb.effect(r->cb.arg, &ops[i], &eff, op_stream_cmp(&ops[i].stream, &r->stream) == 0);
+	}
+}
+
+/* ---- queries ---- */
+
+struct chat *repl_chat(const struct repl *r)
+{
+	return r->chat;
+}
+
+const struct op_stream *repl_stream(const struct repl *r)
+{
+	return &r->stream;
+}
+
+const struct group_view *repl_current_view(const struct repl *r)
+{
+	return &r->view;
+}
+
+int repl_syncing(const struct repl *r)
+{
+	return !r->rows_complete || r->tasks || r->reading || r->awaiting;
+}
+
+size_t repl_backlog(const struct repl *r)
+{
+	return r->nout + r->unstored + (r->tasks != NULL) + r->reading + r->awaiting;
+}

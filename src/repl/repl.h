@@ -1,0 +1,127 @@
+/*
+ * repl.h: the replica core: one replica's operations, clock, knowledge and
+ * view synchronisation, without sockets, threads or timers, so the server
+ * and the simulation test drive the very same code.
+ *
+ * The owner wires three things to it:
+ *   - a group (src/group): its deliver/view callbacks call repl_deliver and
+ *     repl_view; repl multicasts through it;
+ *   - an io: durable writes and range reads, completed later (in order) by
+ *     calling repl_stored and repl_read_done;
+ *   - callbacks: what each stored op changed (for fan-out), own ops that
+ *     could not be stored, view changes.
+ *
+ * Flow of one op: repl_submit (seq from this replica's stream) -> held until
+ * repl_flush -> group multicast -> repl_deliver (agreed order: lts =
+ * ++clock) -> io write -> repl_stored -> chat_apply -> effect callback.
+ *
+ * Views (DESIGN.md 4.3): on every view each member multicasts its knowledge
+ * row (per stream, the highest seq it has stored without a gap) and its
+ * clock. Once every member's row has been delivered, all set clock = max, and
+ * for each stream the member holding the most of it (ties: lowest replica id)
+ * re-multicasts what the others lack, in bounded batches, one batch in flight
+ * at a time (the next goes once the previous one has come back in order).
+ * New ops wait only for the rows.
+ */
+#ifndef CHORUS_REPL_H
+#define CHORUS_REPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "chat/chat.h"
+#include "group/group.h"
+#include "store/store.h"
+
+#define REPL_RESEND_BATCH 256   /* ops per resend multicast */
+#define REPL_MULTICAST_OPS 512  /* new ops per multicast */
+#define REPL_WIRE_VERSION 1
+
+enum repl_mode {
+	REPL_AVAILABLE = 0, /* every view accepts writes */
+	REPL_MAJORITY = 1,  /* only a view with a majority of cluster_size does */
+};
+
+struct repl_io {
+	/* Queues a copy of op for durable writing; every op written is later
+	 * reported through repl_stored, in the order written. */
+	void (*write)(void *ctx, const struct op *op);
+	/* After the writes queued before it, reads the ops of stream with seq in
+	 * [from, to], ascending, and reports them through repl_read_done. */
+	void (*read)(void *ctx, const struct op_stream *stream, uint64_t from, uint64_t to);
+	void *ctx;
+};
+
+struct repl_callbacks {
+	/* op is stored and applied; own = 1 if it is from this replica's
+	 * current stream (its seq names the answer to send). */
+	void (*effect)(void *arg, const struct op *op, const struct chat_effect *eff, int own);
+	/* An op of this replica's stream could not be stored. */
+	void (*failed)(void *arg, const struct op *op);
+	/* The view changed (members in v). */
+	void (*view)(void *arg, const struct group_view *v);
+	void *arg;
+};
+
+struct repl;
+
+/* A replica with id self; cluster_size is the number of configured replicas
+ * (for majority mode). */
+struct repl *repl_new(uint32_t self, enum repl_mode mode, unsigned cluster_size,
+		      const struct repl_callbacks *cb);
+void repl_free(struct repl *r);
+
+/*
+ * Takes the identity stored in st (making it on first use; a data directory
+ * of another replica id is refused), stores the next boot, then rebuilds the
+ * chat state and knowledge from st. Call before repl_attach, on the owner's
+ * thread, with nothing else using st. Returns 0 or -1 with *err set (a new
+ * string).
+ */
+int repl_open(struct repl *r, struct store *st, char **err);
+
+/* Starts a new stream (boot + 1 stored in st), e.g. after a failed write.
+ * Returns 0 or -1 (st unusable: stay refusing writes). */
+int repl_new_stream(struct repl *r, struct store *st);
+
+/* Connects the group and io; the owner then calls group_join. */
+void repl_attach(struct repl *r, struct group *g, const struct repl_io *io);
+
+/*
+ * A change from a local client: gives op this replica's stream, the next seq
+ * and the wall time, and holds it for the next repl_flush. Takes op's strings
+ * (op is zeroed but keeps stream and seq for the caller). Returns 0, or -1 if
+ * this replica does not accept writes now (see repl_writable).
+ */
+int repl_submit(struct repl *r, struct op *op);
+
+/* Multicasts the held ops (unless the view's rows are still coming). */
+void repl_flush(struct repl *r);
+
+/* Group callbacks. */
+void repl_deliver(struct repl *r, uint32_t sender, const void *data, size_t len);
+void repl_view(struct repl *r, const struct group_view *v);
+
+/* io completions. status is a store_status for the whole batch. */
+void repl_stored(struct repl *r, int status, const struct op *ops, size_t n);
+void repl_read_done(struct repl *r, const struct op *ops, size_t n);
+
+/* 0 = writable; else why not: */
+enum repl_refusal {
+	REPL_OK = 0,
+	REPL_STORE_FAILED = 1, /* the store refused a write: until a new stream */
+	REPL_MINORITY = 2,     /* majority mode and this view is a minority */
+};
+int repl_writable(const struct repl *r);
+/* Marks the store failed (refusing writes) — done by repl_stored on errors. */
+int repl_store_failed(const struct repl *r);
+
+struct chat *repl_chat(const struct repl *r);
+const struct op_stream *repl_stream(const struct repl *r);
+const struct group_view *repl_current_view(const struct repl *r);
+/* 1 while this view's sync (rows and resends) is still going on. */
+int repl_syncing(const struct repl *r);
+/* Ops held, delivered-but-unstored, and resends outstanding (for tests). */
+size_t repl_backlog(const struct repl *r);
+
+#endif

@@ -1,0 +1,642 @@
+/*
+ * test_sim.c: the simulation test. Five real replica cores (src/repl) over
+ * in-memory stores, joined by a simulated group, run thousands of seeded
+ * schedules of client writes, partitions, merges, crashes, restarts and
+ * wiped disks. Each schedule ends with a full heal and checks that
+ *   (a) every replica holds the same canonical state (equal digests),
+ *   (b) every acknowledged message is present everywhere,
+ *   (c) messages appended during one view kept their relative order.
+ *
+ * The group keeps extended virtual synchrony: each component (replicas that
+ * can talk) has one agreed queue; a message goes to every current member of
+ * its component in queue order; before a component's membership changes its
+ * queue is drained to the members it had, so a message is delivered in the
+ * view it was sent in (to those that stayed).
+ *
+ * usage: test_sim [--seeds N] [--first S] [--seed S (one, verbose)]
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "repl/repl.h"
+
+
+enum { N = 5, STEPS = 160, ROOMS = 3 };
+
+static const char *rooms[ROOMS] = {"#a", "#b", "#c"};
+static const char *nicks[] = {"ann", "bob", "cy", "dee"};
+
+struct msg {
+	struct msg *next;
+	uint32_t sender;
+	size_t len;
+	unsigned char data[];
+};
+
+struct job {
+	struct job *next;
+	int is_read;
+	struct op op;
+	struct op_stream stream;
+	uint64_t from, to;
+};
+
+/* One msgid appended during one view on one replica, for check (c). */
+struct appended {
+	char msgid[OP_MSGID_MAX];
+	uint64_t view_gen;
+	uint32_t replica;
+};
+
+struct world;
+
+struct replica {
+	struct world *w;
+	uint32_t id;
+	int alive;
+	int component;
+	struct store *store;
+	struct repl *repl;
+	struct group group;
+	struct job *jobs, *jobs_tail;
+	uint64_t view_gen;
+};
+
+struct world {
+	uint64_t rng;
+	int verbose;
+	struct replica r[N];
+	struct msg *queue[N], *tail[N];
+	uint64_t view_id;
+	char (*acked)[OP_MSGID_MAX];
+	char *excused;           /* acked[i] was stored only on a disk that was wiped */
+	size_t nacked, capacked;
+	struct appended *app;
+	size_t napp, capapp;
+};
+
+static uint64_t rnd(struct world *w, uint64_t n)
+{
+	/* xorshift64*: deterministic per seed */
+	w->rng ^= w->rng >> 12;
+	w->rng ^= w->rng << 25;
+	w->rng ^= w->rng >> 27;
+	return (w->rng * 2685821657736338717ULL) % n;
+}
+
+/* ---- the simulated group ---- */
+
+static int sim_join(struct group *g)
+{
+	(void)g;
+	return 0; /* views are installed by the world */
+}
+
+static int sim_multicast(struct group *g, const void *data, size_t len)
+{
+	struct replica *r = (struct replica *)((char *)g - offsetof(struct replica, group));
+	struct world *w = r->w;
+	struct msg *m = xmalloc(sizeof *m + len);
+	m->next = NULL;
+	m->sender = r->id;
+	m->len = len;
+	memcpy(m->data, data, len);
+	int c = r->component;
+	if (w->tail[c])
+		w->tail[c]->next = m;
+	else
+		w->queue[c] = m;
+	w->tail[c] = m;
+	return 0;
+}
+
+static void sim_close(struct group *g)
+{
+	(void)g;
+}
+
+static const struct group_ops sim_group_ops = {sim_join, sim_multicast, sim_close};
+
+/* Delivers the head of component c's queue to its live members. Returns 0
+ * if the queue was empty. */
+static int deliver_one(struct world *w, int c)
+{
+	struct msg *m = w->queue[c];
+	if (!m)
+		return 0;
+	w->queue[c] = m->next;
+	if (!w->queue[c])
+		w->tail[c] = NULL;
+	for (int i = 0; i < N; i++)
+		if (w->r[i].alive && w->r[i].component == c)
+			repl_deliver(w->r[i].repl, m->sender, m->data, m->len);
+	free(m);
+	return 1;
+}
+
+static void drain(struct world *w, int c)
+{
+	while (deliver_one(w, c))
+		;
+}
+
+/* Installs the current membership of component c as a new view. */
+static void install_view(struct world *w, int c)
+{
+	struct group_view v = {0};
+	v.id = ++w->view_id;
+	for (int i = 0; i < N; i++)
+		if (w->r[i].alive && w->r[i].component == c)
+			v.members[v.n++] = w->r[i].id;
+	for (int i = 0; i < N; i++)
+		if (w->r[i].alive && w->r[i].component == c) {
+			w->r[i].view_gen++;
+			repl_view(w->r[i].repl, &v);
+		}
+}
+
+/* ---- io ---- */
+
+static void io_write(void *ctx, const struct op *op)
+{
+	struct replica *r = ctx;
+	struct job *j = xcalloc(1, sizeof *j);
+	op_copy(&j->op, op);
+	if (r->jobs_tail)
+		r->jobs_tail->next = j;
+	else
+		r->jobs = j;
+	r->jobs_tail = j;
+}
+
+static void io_read(void *ctx, const struct op_stream *s, uint64_t from, uint64_t to)
+{
+	struct replica *r = ctx;
+	struct job *j = xcalloc(1, sizeof *j);
+	j->is_read = 1;
+	j->stream = *s;
+	j->from = from;
+	j->to = to;
+	if (r->jobs_tail)
+		r->jobs_tail->next = j;
+	else
+		r->jobs = j;
+	r->jobs_tail = j;
+}
+
+static struct job *pop_job(struct replica *r)
+{
+	struct job *j = r->jobs;
+	if (j) {
+		r->jobs = j->next;
+		if (!r->jobs)
+			r->jobs_tail = NULL;
+	}
+	return j;
+}
+
+struct collect {
+	struct op *ops;
+	size_t n, cap;
+};
+
+static int collect_op(const struct op *op, void *arg)
+{
+	struct collect *c = arg;
+	if (c->n == c->cap) {
+		c->cap = c->cap ? c->cap * 2 : 64;
+		c->ops = xrealloc(c->ops, c->cap * sizeof *c->ops);
+	}
+	op_copy(&c->ops[c->n++], op);
+	return 0;
+}
+
+/* Completes r's next io job: a batch of up to max consecutive writes (one
+ * transaction), or a read. Returns 0 if r had none. */
+static int complete_io(struct replica *r, size_t max)
+{
+	struct collect c = {0};
+	if (!r->jobs)
+		return 0;
+	if (r->jobs->is_read) {
+		struct job *j = pop_job(r);
+		store_load_range(r->store, &j->stream, j->from, j->to, collect_op, &c);
+		repl_read_done(r->repl, c.ops, c.n);
+		free(j);
+	} else {
+		while (r->jobs && !r->jobs->is_read && c.n < max) {
+			struct job *j = pop_job(r);
+			if (c.n == c.cap) {
+				c.cap = c.cap ? c.cap * 2 : 64;
+				c.ops = xrealloc(c.ops, c.cap * sizeof *c.ops);
+			}
+			c.ops[c.n++] = j->op;
+			free(j);
+		}
+		int status = store_append(r->store, c.ops, c.n);
+		repl_stored(r->repl, status, c.ops, c.n);
+	}
+	op_free_array(c.ops, c.n);
+	return 1;
+}
+
+/* ---- replicas ---- */
+
+static void on_effect(void *arg, const struct op *op, const struct chat_effect *eff, int own)
+{
+	struct replica *r = arg;
+	struct world *w = r->w;
+	if (eff->change != CHAT_MSG_NEW)
+		return;
+	if (own) {
+		if (w->nacked == w->capacked) {
+			w->capacked = w->capacked ? w->capacked * 2 : 256;
+			w->acked = xrealloc(w->acked, w->capacked * sizeof *w->acked);
+			w->excused = xrealloc(w->excused, w->capacked);
+		}
+		w->excused[w->nacked] = 0;
+		op_msgid(op, w->acked[w->nacked++], OP_MSGID_MAX);
+	}
+	if (eff->appended && op->kind == OP_MSG) {
+		if (w->napp == w->capapp) {
+			w->capapp = w->capapp ? w->capapp * 2 : 256;
+			w->app = xrealloc(w->app, w->capapp * sizeof *w->app);
+		}
+		struct appended *a = &w->app[w->napp++];
+		op_msgid(op, a->msgid, sizeof a->msgid);
+		a->view_gen = r->view_gen;
+		a->replica = r->id;
+	}
+}
+
+static void on_failed(void *arg, const struct op *op)
+{
+	(void)arg;
+	(void)op;
+}
+
+static void drop_jobs(struct replica *r)
+{
+	struct job *j;
+	while ((j = pop_job(r))) {
+		op_clear(&j->op);
+		free(j);
+	}
+}
+
+/* Starts replica r from its store, alone in component c (no view yet). */
+static void start(struct world *w, struct replica *r, int c)
+{
+	struct repl_callbacks cb = {on_effect, on_failed, NULL, r};
+	struct repl_io io = {io_write, io_read, r};
+	char *err = NULL;
+	r->repl = repl_new(r->id, REPL_AVAILABLE, N, &cb);
+	if (repl_open(r->repl, r->store, &err) < 0) {
+		fprintf(stderr, "sim: repl_open: %s\n", err);
+		abort();
+	}
+	r->group.ops = &sim_group_ops;
+	r->group.self = r->id;
+	repl_attach(r->repl, &r->group, &io);
+	r->alive = 1;
+	r->component = c;
+	(void)w;
+}
+
+static void crash(struct world *w, struct replica *r)
+{
+	int c = r->component;
+	drain(w, c); /* what it sent before dying reaches the others in this view */
+	r->alive = 0;
+	repl_free(r->repl);
+	r->repl = NULL;
+	drop_jobs(r);
+	install_view(w, c);
+}
+
+/* A free component id (no live member, empty queue). */
+static int free_component(struct world *w)
+{
+	for (int c = 0; c < N; c++) {
+		int used = 0;
+		for (int i = 0; i < N; i++)
+			used |= w->r[i].alive && w->r[i].component == c;
+		if (!used && !w->queue[c])
+			return c;
+	}
+	abort();
+}
+
+/* Before r's disk is wiped: an acknowledged message that no other replica
+ * has stored can no longer be expected anywhere. */
+static void excuse_wiped(struct world *w, struct replica *r)
+{
+	for (size_t a = 0; a < w->nacked; a++) {
+		int elsewhere = 0;
+		for (int i = 0; i < N; i++) {
+			struct replica *o = &w->r[i];
+			struct repl *probe;
+			if (o == r)
+				continue;
+			if (o->alive) {
+				elsewhere |= chat_msg_find(repl_chat(o->repl), w->acked[a]) != NULL;
+				continue;
+			}
+			/* a crashed replica keeps what its store has */
+			struct repl_callbacks cb = {on_effect, on_failed, NULL, o};
+			probe = repl_new(o->id, REPL_AVAILABLE, N, &cb);
+			char *err = NULL;
+			if (repl_open(probe, o->store, &err) == 0)
+				elsewhere |= chat_msg_find(repl_chat(probe), w->acked[a]) != NULL;
+			free(err);
+			repl_free(probe);
+		}
+		if (!elsewhere)
+			w->excused[a] = 1;
+	}
+}
+
+static void restart(struct world *w, struct replica *r, int wipe)
+{
+	if (wipe) {
+		excuse_wiped(w, r);
+		store_close(r->store);
+		r->store = store_memory_new();
+	}
+	/* joins a random live component, or alone */
+	int c = -1;
+	int pick = (int)rnd(w, N);
+	if (w->r[pick].alive)
+		c = w->r[pick].component;
+	else
+		c = free_component(w);
+	drain(w, c);
+	start(w, r, c);
+	install_view(w, c);
+}
+
+/* Splits the live replicas into two random components. */
+static void partition(struct world *w)
+{
+	int c0 = -1;
+	for (int c = 0; c < N; c++)
+		drain(w, c);
+	for (int i = 0; i < N; i++)
+		if (w->r[i].alive) {
+			w->r[i].component = (int)rnd(w, 2) ? N - 1 : 0;
+		}
+	(void)c0;
+	for (int c = 0; c < N; c++)
+		for (int i = 0; i < N; i++)
+			if (w->r[i].alive && w->r[i].component == c) {
+				install_view(w, c);
+				break;
+			}
+}
+
+/* Joins every live replica into component 0. */
+static void merge(struct world *w)
+{
+	for (int c = 0; c < N; c++)
+		drain(w, c);
+	for (int i = 0; i < N; i++)
+		if (w->r[i].alive)
+			w->r[i].component = 0;
+	install_view(w, 0);
+}
+
+/* ---- client writes ---- */
+
+static void client_write(struct world *w, struct replica *r)
+{
+	struct chat *chat = repl_chat(r->repl);
+	struct op op = {0};
+	const char *author = nicks[rnd(w, 4)];
+	uint64_t k = rnd(w, 100);
+	op.author = xstrdup(author);
+	if (k < 60) {
+		op.kind = OP_MSG;
+		op.target = xstrdup(rooms[rnd(w, ROOMS)]);
+		op.body = xasprintf("m%" PRIu64, rnd(w, 1000000));
+	} else if (k < 70) {
+		op.kind = OP_DM;
+		op.target = xstrdup(nicks[rnd(w, 4)]);
+		op.body = xstrdup("dm");
+	} else if (k < 90) {
+		struct chat_room *room = chat_room_find(chat, rooms[rnd(w, ROOMS)]);
+		size_t len = room ? chat_history_len(room->history) : 0;
+		if (!len) {
+			op_clear(&op);
+			return;
+		}
+		const struct chat_msg *m = chat_history_at(room->history, rnd(w, len));
+		op.kind = rnd(w, 3) ? OP_LIKE : OP_UNLIKE;
+		op.target = xstrdup(room->name);
+		op.ref = xstrdup(m->msgid);
+		op.body = xstrdup("+1");
+	} else {
+		op.kind = OP_TOPIC;
+		op.target = xstrdup(rooms[rnd(w, ROOMS)]);
+		op.body = xasprintf("topic %" PRIu64, rnd(w, 100));
+	}
+	repl_submit(r->repl, &op);
+	op_clear(&op);
+}
+
+/* ---- one schedule ---- */
+
+static int any_work(struct world *w)
+{
+	for (int c = 0; c < N; c++)
+		if (w->queue[c])
+			return 1;
+	for (int i = 0; i < N; i++)
+		if (w->r[i].alive && (w->r[i].jobs || repl_backlog(w->r[i].repl)))
+			return 1;
+	return 0;
+}
+
+static void step(struct world *w)
+{
+	struct replica *r = &w->r[rnd(w, N)];
+	uint64_t k = rnd(w, 1000);
+	if (k < 300) {
+		if (r->alive)
+			client_write(w, r);
+	} else if (k < 450) {
+		if (r->alive)
+			repl_flush(r->repl);
+	} else if (k < 700) {
+		deliver_one(w, (int)rnd(w, N));
+	} else if (k < 900) {
+		if (r->alive)
+			complete_io(r, 1 + rnd(w, 8));
+	} else if (k < 930) {
+		if (w->verbose)
+			fprintf(stderr, "step: partition\n");
+		partition(w);
+	} else if (k < 960) {
+		if (w->verbose)
+			fprintf(stderr, "step: merge\n");
+		merge(w);
+	} else if (k < 980) {
+		if (w->verbose && r->alive)
+			fprintf(stderr, "step: crash %u\n", r->id);
+		if (r->alive)
+			crash(w, r);
+	} else if (!r->alive) {
+		int wipe = rnd(w, 4) == 0;
+		if (w->verbose)
+			fprintf(stderr, "step: restart %u%s\n", r->id, wipe ? " wiped" : "");
+		restart(w, r, wipe);
+	}
+}
+
+/* Everyone back, one component, then run until nothing is left to do. */
+static void heal(struct world *w)
+{
+	for (int i = 0; i < N; i++)
+		if (!w->r[i].alive) {
+			drain(w, 0);
+			start(w, &w->r[i], 0);
+		}
+	merge(w);
+	for (int round = 0; round < 1000000 && any_work(w); round++) {
+		for (int i = 0; i < N; i++)
+			if (w->r[i].alive) {
+				repl_flush(w->r[i].repl);
+				complete_io(&w->r[i], 64);
+			}
+		for (int c = 0; c < N; c++)
+			deliver_one(w, c);
+	}
+}
+
+/* ---- checks ---- */
+
+static int check(struct world *w, uint64_t seed)
+{
+	char d0[65], d[65];
+	int ok = 1;
+	chat_digest(repl_chat(w->r[0].repl), d0);
+	for (int i = 1; i < N; i++) {
+		chat_digest(repl_chat(w->r[i].repl), d);
+		if (strcmp(d, d0) != 0) {
+			fprintf(stderr, "seed %" PRIu64 ": replica %d digest %s != replica 1 %s\n", seed, i + 1, d, d0);
+			ok = 0;
+		}
+	}
+	for (size_t a = 0; a < w->nacked && ok; a++)
+		for (int i = 0; i < N && !w->excused[a]; i++)
+			if (!chat_msg_find(repl_chat(w->r[i].repl), w->acked[a])) {
+				fprintf(stderr, "seed %" PRIu64 ": acknowledged %s missing on replica %d\n", seed,
+					w->acked[a], i + 1);
+				ok = 0;
+				break;
+			}
+	/* (c): consecutive appends of one replica in one view stay in order. */
+	struct chat *chat = repl_chat(w->r[0].repl);
+	for (size_t a = 1; a < w->napp && ok; a++) {
+		struct appended *x = &w->app[a - 1], *y = &w->app[a];
+		if (x->replica != y->replica || x->view_gen != y->view_gen)
+			continue;
+		const struct chat_msg *mx = chat_msg_find(chat, x->msgid), *my = chat_msg_find(chat, y->msgid);
+		if (!mx || !my || strcmp(mx->op.target, my->op.target) != 0)
+			continue;
+		struct chat_history *h = chat_msg_history(chat, mx);
+		if (chat_history_index(h, x->msgid) > chat_history_index(h, y->msgid)) {
+			fprintf(stderr, "seed %" PRIu64 ": %s and %s changed order after view %" PRIu64 "\n", seed,
+				x->msgid, y->msgid, x->view_gen);
+			ok = 0;
+		}
+	}
+	return ok;
+}
+
+static void world_free(struct world *w)
+{
+	for (int i = 0; i < N; i++) {
+		if (w->r[i].repl)
+			repl_free(w->r[i].repl);
+		drop_jobs(&w->r[i]);
+		store_close(w->r[i].store);
+	}
+	for (int c = 0; c < N; c++)
+		while (w->queue[c]) {
+			struct msg *m = w->queue[c];
+			w->queue[c] = m->next;
+			free(m);
+		}
+	free(w->acked);
+	free(w->excused);
+	free(w->app);
+}
+
+static int dump_op(const struct op *op, void *arg)
+{
+	fprintf(stderr, "  r%d op %u/%u/%" PRIu64 " lts %" PRIu64 " kind %d %s\n", *(int *)arg, op->stream.origin,
+		op->stream.boot, op->seq, op->lts, op->kind, op->target);
+	return 0;
+}
+
+/* Runs one schedule; returns 1 if every check held. */
+static int run_seed(uint64_t seed, int verbose)
+{
+	struct world w;
+	memset(&w, 0, sizeof w);
+	w.rng = seed * 0x9E3779B97F4A7C15ULL + 1;
+	w.verbose = verbose;
+	for (int i = 0; i < N; i++) {
+		w.r[i].w = &w;
+		w.r[i].id = (uint32_t)i + 1;
+		w.r[i].store = store_memory_new();
+		start(&w, &w.r[i], 0);
+	}
+	install_view(&w, 0);
+	for (int s = 0; s < STEPS; s++)
+		step(&w);
+	heal(&w);
+	int ok = !any_work(&w) && check(&w, seed);
+	if (any_work(&w))
+		fprintf(stderr, "seed %" PRIu64 ": work left after heal\n", seed);
+	if (verbose)
+		for (int i = 0; i < N; i++) {
+			int id = i + 1;
+			store_load(w.r[i].store, dump_op, &id);
+		}
+	if (verbose)
+		for (int i = 0; i < N; i++)
+			fprintf(stderr, "seed %" PRIu64 ": replica %d: %" PRIu64 " ops, max lts %" PRIu64 "\n", seed,
+				i + 1, chat_op_count(repl_chat(w.r[i].repl)), chat_max_lts(repl_chat(w.r[i].repl)));
+	world_free(&w);
+	return ok;
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t seeds = 2000, first = 1;
+	int one = 0;
+	for (int i = 1; i + 1 < argc; i += 2) {
+		if (strcmp(argv[i], "--seeds") == 0)
+			seeds = strtoull(argv[i + 1], NULL, 10);
+		else if (strcmp(argv[i], "--first") == 0)
+			first = strtoull(argv[i + 1], NULL, 10);
+		else if (strcmp(argv[i], "--seed") == 0) {
+			first = strtoull(argv[i + 1], NULL, 10);
+			seeds = 1;
+			one = 1;
+		}
+	}
+	log_set_level(one ? LOG_DEBUG : LOG_ERROR + 1);
+	uint64_t failed = 0;
+	for (uint64_t s = first; s < first + seeds; s++)
+		if (!run_seed(s, one)) {
+			failed++;
+			fprintf(stderr, "FAILED seed %" PRIu64 " (replay: test_sim --seed %" PRIu64 ")\n", s, s);
+		}
+	printf("simulation: %" PRIu64 " schedules, %" PRIu64 " failed\n", seeds, failed);
+	return failed != 0;
+}
