@@ -1,10 +1,11 @@
 /*
  * test_store.c: the store contract, run against both implementations (memory
  * and SQLite in a temporary directory), the SQLite store's own promises
- * (persistence, format check, size limit) and the memory store's fault
- * injection; then the store writer on a real libuv loop: submission order,
- * group commit per turn, the batch cap, a failing batch, closing with work
- * pending, and a loop that closes clean.
+ * (persistence, format check, size limit, the range query's plan) and the
+ * memory store's fault injection; then the store writer on a real libuv loop:
+ * submission order, group commit per turn, the batch cap, a failing batch,
+ * closing with work pending, a loop that closes clean, and reads queued
+ * among the writes (they see earlier writes, FIFO completions, close).
  */
 #include <ftw.h>
 #include <inttypes.h>
@@ -232,6 +233,129 @@ static void contract_load_stops(const struct impl *im)
 	store_close(s);
 }
 
+static const char *const range_bodies[] = {"", "a1", "a2", "a3", "a4", "a5",
+					     "a6", "a7", "a8", "a9", "a10"};
+
+/* Checks that l holds exactly the ops of stream (1, 7, 1) with seqs lo..hi. */
+static void check_range(const struct op_list *l, uint64_t lo, uint64_t hi)
+{
+	CHECK_EQ_INT(l->n, hi >= lo ? hi - lo + 1 : 0);
+	for (size_t i = 0; i < l->n; i++) {
+		struct op want = make_op(1, 7, 1, lo + i, (char *)range_bodies[lo + i]);
+		CHECK(op_same(&l->v[i], &want));
+	}
+}
+
+static void contract_load_range(const struct impl *im)
+{
+	struct store *s = im->open("load_range");
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	/* Stream (1, 7, 1), seqs 1..10 appended out of order, and its neighbours
+	 * (another boot, incarnation, origin) with the same seqs. */
+	static const uint64_t order[] = {5, 3, 9, 1, 10, 2, 4, 8, 6, 7};
+	const struct op_stream mine = {1, 7, 1};
+	const struct op_stream others[] = {{1, 7, 2}, {1, 8, 1}, {2, 7, 1}, {1, 6, 1}};
+	for (size_t i = 0; i < 10; i++) {
+		uint64_t seq = order[i];
+		struct op batch[5];
+		batch[0] = make_op(1, 7, 1, seq, (char *)range_bodies[seq]);
+		for (size_t k = 0; k < 4; k++)
+			batch[k + 1] = make_op(others[k].origin, others[k].incarnation,
+					       others[k].boot, seq, "other");
+		CHECK_EQ_INT(store_append(s, batch, i % 2 ? 5 : 1), STORE_OK);
+		if (i % 2 == 0)
+			CHECK_EQ_INT(store_append(s, &batch[1], 4), STORE_OK);
+	}
+	struct op_list l = {0};
+	/* Inside. */
+	CHECK_EQ_INT(store_load_range(s, &mine, 3, 7, collect_fn, &l), STORE_OK);
+	check_range(&l, 3, 7);
+	list_free(&l);
+	CHECK_EQ_INT(store_load_range(s, &mine, 6, 6, collect_fn, &l), STORE_OK);
+	check_range(&l, 6, 6);
+	list_free(&l);
+	/* Partly outside, either end. */
+	CHECK_EQ_INT(store_load_range(s, &mine, 8, 20, collect_fn, &l), STORE_OK);
+	check_range(&l, 8, 10);
+	list_free(&l);
+	CHECK_EQ_INT(store_load_range(s, &mine, 0, 2, collect_fn, &l), STORE_OK);
+	check_range(&l, 1, 2);
+	list_free(&l);
+	/* All of it, by a range larger than the store. */
+	CHECK_EQ_INT(store_load_range(s, &mine, 0, UINT64_MAX, collect_fn, &l), STORE_OK);
+	check_range(&l, 1, 10);
+	list_free(&l);
+	/* Empty: past the end, reversed, an unknown stream. */
+	CHECK_EQ_INT(store_load_range(s, &mine, 11, 1000, collect_fn, &l), STORE_OK);
+	CHECK_EQ_INT(l.n, 0);
+	CHECK_EQ_INT(store_load_range(s, &mine, 5, 4, collect_fn, &l), STORE_OK);
+	CHECK_EQ_INT(l.n, 0);
+	CHECK_EQ_INT(store_load_range(s, &mine, UINT64_MAX, 0, collect_fn, &l), STORE_OK);
+	CHECK_EQ_INT(l.n, 0);
+	const struct op_stream unknown = {9, 7, 1};
+	CHECK_EQ_INT(store_load_range(s, &unknown, 0, UINT64_MAX, collect_fn, &l), STORE_OK);
+	CHECK_EQ_INT(l.n, 0);
+	/* A neighbour gets its own ops only. */
+	CHECK_EQ_INT(store_load_range(s, &others[0], 2, 4, collect_fn, &l), STORE_OK);
+	CHECK_EQ_INT(l.n, 3);
+	for (size_t i = 0; i < l.n; i++) {
+		CHECK(op_stream_cmp(&l.v[i].stream, &others[0]) == 0);
+		CHECK_EQ_INT(l.v[i].seq, 2 + i);
+		CHECK_EQ_STR(l.v[i].body, "other");
+	}
+	list_free(&l);
+	/* Stops early with fn's value. */
+	int seen = 0;
+	CHECK_EQ_INT(store_load_range(s, &mine, 1, 10, stop_after_two, &seen), 42);
+	CHECK_EQ_INT(seen, 2);
+	seen = 0;
+	CHECK_EQ_INT(store_load_range(s, &mine, 0, UINT64_MAX, stop_after_two, &seen), 42);
+	CHECK_EQ_INT(seen, 2);
+	/* The store is still usable after a stopped read. */
+	struct op more = make_op(1, 7, 1, 11, "a11");
+	CHECK_EQ_INT(store_append(s, &more, 1), STORE_OK);
+
+	/* Gaps are skipped; seqs with the top bit set sort as unsigned. */
+	const struct op_stream big = {3, 3, 3};
+	static const uint64_t big_seqs[] = {UINT64_MAX, 1ull << 63, 5, (uint64_t)INT64_MAX, 1,
+					    3, UINT64_MAX - 1};
+	static const uint64_t big_sorted[] = {1, 3, 5, (uint64_t)INT64_MAX, 1ull << 63,
+					      UINT64_MAX - 1, UINT64_MAX};
+	for (size_t i = 0; i < 7; i++) {
+		struct op op = make_op(3, 3, 3, 1, "big");
+		op.seq = big_seqs[i];
+		CHECK_EQ_INT(store_append(s, &op, 1), STORE_OK);
+	}
+	CHECK_EQ_INT(store_load_range(s, &big, 0, UINT64_MAX, collect_fn, &l), STORE_OK);
+	CHECK_EQ_INT(l.n, 7);
+	for (size_t i = 0; i < l.n && i < 7; i++)
+		CHECK(l.v[i].seq == big_sorted[i]);
+	list_free(&l);
+	CHECK_EQ_INT(store_load_range(s, &big, 1, 5, collect_fn, &l), STORE_OK);
+	CHECK_EQ_INT(l.n, 3);
+	if (l.n == 3)
+		CHECK(l.v[0].seq == 1 && l.v[1].seq == 3 && l.v[2].seq == 5);
+	list_free(&l);
+	CHECK_EQ_INT(store_load_range(s, &big, (uint64_t)INT64_MAX, 1ull << 63, collect_fn, &l),
+		     STORE_OK);
+	CHECK_EQ_INT(l.n, 2);
+	if (l.n == 2)
+		CHECK(l.v[0].seq == (uint64_t)INT64_MAX && l.v[1].seq == 1ull << 63);
+	list_free(&l);
+	CHECK_EQ_INT(store_load_range(s, &big, 1ull << 63, UINT64_MAX, collect_fn, &l), STORE_OK);
+	CHECK_EQ_INT(l.n, 3);
+	if (l.n == 3)
+		CHECK(l.v[0].seq == 1ull << 63 && l.v[2].seq == UINT64_MAX);
+	list_free(&l);
+	CHECK_EQ_INT(store_load_range(s, &big, UINT64_MAX, UINT64_MAX, collect_fn, &l), STORE_OK);
+	CHECK_EQ_INT(l.n, 1);
+	list_free(&l);
+	CHECK_EQ_INT(count_ops(s), 10 * 5 + 1 + 7);
+	store_close(s);
+}
+
 static void contract_meta(const struct impl *im)
 {
 	struct store *s = im->open("meta");
@@ -284,6 +408,7 @@ static void run_contract(const struct impl *im)
 	contract_duplicates(im);
 	contract_order(im);
 	contract_load_stops(im);
+	contract_load_range(im);
 	contract_meta(im);
 	contract_many(im);
 }
@@ -330,6 +455,12 @@ TEST(sqlite_persists)
 	CHECK_EQ_INT(store_meta_get(s, "format", &v), STORE_OK);
 	CHECK_EQ_INT(atoi(v ? v : "0"), STORE_FORMAT_VERSION);
 	free(v);
+	const struct op_stream st = {1, 0x8000000000000000ull, 3};
+	CHECK_EQ_INT(store_load_range(s, &st, 2, 9, collect_fn, &l), STORE_OK);
+	CHECK_EQ_INT(l.n, 1);
+	if (l.n == 1)
+		CHECK(op_same(&l.v[0], &ops[1]));
+	list_free(&l);
 	/* Appending what is already there is still a no-op after reopening. */
 	CHECK_EQ_INT(store_append(s, ops, 2), STORE_OK);
 	CHECK_EQ_INT(count_ops(s), 2);
@@ -446,6 +577,41 @@ TEST(sqlite_full)
 	free(body);
 }
 
+/* The range read is an index search on UNIQUE(origin, incarnation, boot,
+ * seq), in index order: no table scan, no sort. The query mirrors RANGE_SQL
+ * in store_sqlite.c; this guards the schema it relies on. */
+TEST(sqlite_range_plan)
+{
+	struct store *s = open_sqlite_dir("plan", NULL);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	store_close(s);
+	char *path = tmp_path("plan/chorus.db");
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	CHECK_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
+	CHECK_EQ_INT(sqlite3_prepare_v2(db,
+					"EXPLAIN QUERY PLAN SELECT origin, incarnation, boot, seq,"
+					" lts, wall_ms, kind, flags, target, author, body, ref"
+					" FROM ops WHERE origin = ?1 AND incarnation = ?2"
+					" AND boot = ?3 AND seq >= ?4 AND seq <= ?5 ORDER BY seq",
+					-1, &st, NULL),
+		     SQLITE_OK);
+	int rows = 0;
+	while (st && sqlite3_step(st) == SQLITE_ROW) {
+		const char *detail = (const char *)sqlite3_column_text(st, 3);
+		rows++;
+		CHECK(detail && strstr(detail, "SEARCH") && strstr(detail, "USING INDEX") &&
+		      strstr(detail, "seq>? AND seq<?"));
+		CHECK(detail && !strstr(detail, "SCAN") && !strstr(detail, "TEMP B-TREE"));
+	}
+	CHECK_EQ_INT(rows, 1);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	free(path);
+}
+
 /* ---- memory only ---- */
 
 TEST(memory_fault_injection)
@@ -499,6 +665,20 @@ static int slow_load(struct store *base, int (*fn)(const struct op *, void *), v
 	return store_load(((struct slow_store *)base)->inner, fn, arg);
 }
 
+/* Slow, and counted as a use of the store like an append. */
+static int slow_load_range(struct store *base, const struct op_stream *stream, uint64_t from,
+			   uint64_t to, int (*fn)(const struct op *, void *), void *arg)
+{
+	struct slow_store *s = (struct slow_store *)base;
+	int now = atomic_fetch_add(&s->active, 1) + 1;
+	if (now > atomic_load(&s->max_active))
+		atomic_store(&s->max_active, now);
+	usleep((useconds_t)s->delay_ms * 1000);
+	int rc = store_load_range(s->inner, stream, from, to, fn, arg);
+	atomic_fetch_sub(&s->active, 1);
+	return rc;
+}
+
 static int slow_meta_get(struct store *base, const char *key, char **value)
 {
 	return store_meta_get(((struct slow_store *)base)->inner, key, value);
@@ -520,8 +700,15 @@ static void slow_close(struct store *base)
 	free(base);
 }
 
-static const struct store_ops slow_ops = {slow_append,     slow_load,       slow_meta_get,
-					  slow_meta_set,   slow_last_error, slow_close};
+static const struct store_ops slow_ops = {
+	.append = slow_append,
+	.load = slow_load,
+	.load_range = slow_load_range,
+	.meta_get = slow_meta_get,
+	.meta_set = slow_meta_set,
+	.last_error = slow_last_error,
+	.close = slow_close,
+};
 
 static struct slow_store *slow_new(int delay_ms)
 {
@@ -552,6 +739,9 @@ struct wtest {
 	int order_ok;
 	int closed;
 	int calls_at_close;     /* ncalls when closed() ran */
+	char events[64];        /* 'w' per done(), a read's tag per read callback */
+	int nevents;
+	int events_at_close;    /* nevents when closed() ran */
 	void (*on_done)(struct wtest *t, int status, size_t n); /* optional extra step */
 };
 
@@ -570,6 +760,13 @@ static void closed_cb(void *arg)
 	struct wtest *t = arg;
 	t->closed++;
 	t->calls_at_close = t->ncalls;
+	t->events_at_close = t->nevents;
+}
+
+static void add_event(struct wtest *t, char tag)
+{
+	if (t->nevents < (int)sizeof t->events - 1)
+		t->events[t->nevents++] = tag;
 }
 
 static void done_cb(void *arg, int status, const struct op *ops, size_t n)
@@ -580,6 +777,7 @@ static void done_cb(void *arg, int status, const struct op *ops, size_t n)
 		t->size[t->ncalls] = n;
 	}
 	t->ncalls++;
+	add_event(t, 'w');
 	for (size_t i = 0; i < n; i++)
 		if (ops[i].seq != t->next_done++)
 			t->order_ok = 0;
@@ -811,6 +1009,223 @@ TEST(writer_sqlite)
 	free(t);
 }
 
+/* ---- writer reads ---- */
+
+/* One store_writer_read and what its callback was told. */
+struct rtest {
+	struct wtest *t;
+	char tag;         /* its event in t->events */
+	int close_after;  /* close the writer from the callback */
+	int calls;
+	int status;
+	size_t n;
+	uint64_t seq[16];
+	int ops_ok;       /* every op of the wanted stream, with its strings */
+	struct op_stream stream;
+};
+
+static void read_cb(void *arg, int status, const struct op *ops, size_t n)
+{
+	struct rtest *r = arg;
+	r->calls++;
+	r->status = status;
+	r->n = n;
+	r->ops_ok = 1;
+	for (size_t i = 0; i < n; i++) {
+		if (i < 16)
+			r->seq[i] = ops[i].seq;
+		if (op_stream_cmp(&ops[i].stream, &r->stream) != 0 || !ops[i].target ||
+		    !ops[i].author || strcmp(ops[i].body, "w") != 0 || !ops[i].ref)
+			r->ops_ok = 0;
+	}
+	add_event(r->t, r->tag);
+	if (r->close_after)
+		store_writer_close(r->t->w, closed_cb, r->t);
+}
+
+static void read_start(struct rtest *r, struct wtest *t, char tag, uint32_t boot, uint64_t from,
+		       uint64_t to)
+{
+	memset(r, 0, sizeof *r);
+	r->t = t;
+	r->tag = tag;
+	r->stream = (struct op_stream){1, 42, boot};
+	store_writer_read(t->w, &r->stream, from, to, read_cb, r);
+}
+
+/* Checks a read's answer: status, and seqs lo..hi (none if hi < lo). */
+static void check_read(const struct rtest *r, int status, uint64_t lo, uint64_t hi)
+{
+	CHECK_EQ_INT(r->calls, 1);
+	CHECK_EQ_INT(r->status, status);
+	CHECK_EQ_INT(r->n, hi >= lo ? hi - lo + 1 : 0);
+	CHECK(r->ops_ok);
+	for (size_t i = 0; i < r->n && i < 16; i++)
+		CHECK_EQ_INT(r->seq[i], lo + i);
+}
+
+/* Reads submitted right after writes, in the same turn, see them. */
+static void read_sees_writes(struct store *s)
+{
+	struct wtest *t = xmalloc(sizeof *t);
+	struct rtest r[4];
+	wtest_init(t, s);
+	submit_n(t, 5);
+	read_start(&r[0], t, 'a', 1, 2, 4);
+	submit_n(t, 1);
+	read_start(&r[1], t, 'b', 1, 5, 20); /* partly past the end */
+	read_start(&r[2], t, 'c', 1, 4, 3);  /* empty */
+	read_start(&r[3], t, 'd', 2, 1, 6);  /* another stream */
+	r[3].close_after = 1;
+	CHECK_EQ_INT(store_writer_backlog(t->w), 6);
+	wtest_finish(t);
+	CHECK(t->order_ok);
+	CHECK_EQ_STR(t->events, "wawbcd");
+	CHECK_EQ_INT(t->ncalls, 2);
+	CHECK_EQ_INT(t->status[0], STORE_OK);
+	CHECK_EQ_INT(t->size[0], 5);
+	CHECK_EQ_INT(t->status[1], STORE_OK);
+	CHECK_EQ_INT(t->size[1], 1);
+	check_read(&r[0], STORE_OK, 2, 4);
+	check_read(&r[1], STORE_OK, 5, 6);
+	check_read(&r[2], STORE_OK, 1, 0);
+	check_read(&r[3], STORE_OK, 1, 0);
+	CHECK_EQ_INT(t->events_at_close, 6);
+	CHECK_EQ_INT(count_ops(s), 6);
+	free(t);
+}
+
+TEST(writer_read_memory)
+{
+	struct store *s = store_memory_new();
+	read_sees_writes(s);
+	store_close(s);
+}
+
+TEST(writer_read_sqlite)
+{
+	struct store *s = open_sqlite_dir("writer_read", NULL);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	read_sees_writes(s);
+	store_close(s);
+}
+
+/* Writes and reads form one FIFO; consecutive writes still go together. */
+struct fifo_test {
+	struct wtest t;
+	struct rtest r[4];
+};
+
+static void fifo_tick(uv_timer_t *timer)
+{
+	struct fifo_test *f = timer->data;
+	submit_n(&f->t, 2);
+	read_start(&f->r[3], &f->t, 'd', 1, 7, 8);
+	f->r[3].close_after = 1;
+}
+
+TEST(writer_read_fifo)
+{
+	struct slow_store *slow = slow_new(20);
+	struct fifo_test *f = xmalloc(sizeof *f);
+	struct wtest *t = &f->t;
+	wtest_init(t, &slow->base);
+	t->timer.data = f;
+	submit_n(t, 3);
+	read_start(&f->r[0], t, 'a', 1, 1, 100);
+	submit_n(t, 2);
+	submit_n(t, 1);
+	read_start(&f->r[1], t, 'b', 1, 0, 100);
+	read_start(&f->r[2], t, 'c', 1, 4, 6);
+	CHECK_EQ_INT(store_writer_backlog(t->w), 6);
+	uv_timer_start(&t->timer, fifo_tick, 5, 0);
+	wtest_finish(t);
+	CHECK(t->order_ok);
+	CHECK_EQ_STR(t->events, "wawbcwd");
+	CHECK_EQ_INT(t->ncalls, 3);
+	CHECK_EQ_INT(t->size[0], 3);
+	CHECK_EQ_INT(t->size[1], 3);
+	CHECK_EQ_INT(t->size[2], 2);
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ_INT(t->status[i], STORE_OK);
+	check_read(&f->r[0], STORE_OK, 1, 3);
+	check_read(&f->r[1], STORE_OK, 1, 6);
+	check_read(&f->r[2], STORE_OK, 4, 6);
+	check_read(&f->r[3], STORE_OK, 7, 8);
+	CHECK_EQ_INT(atomic_load(&slow->max_active), 1);
+	store_close(&slow->base);
+	free(f);
+}
+
+/* Closed while a write is in flight: reads queued behind it (and one made
+ * after close) are reported failed, in order, before closed(). */
+static void close_read_tick(uv_timer_t *timer)
+{
+	struct fifo_test *f = timer->data;
+	struct wtest *t = &f->t;
+	CHECK_EQ_INT(store_writer_backlog(t->w), 2);
+	submit_n(t, 1);
+	read_start(&f->r[1], t, 'b', 1, 1, 10);
+	store_writer_close(t->w, closed_cb, t);
+	read_start(&f->r[2], t, 'c', 1, 1, 10);
+	CHECK_EQ_INT(t->nevents, 0);
+}
+
+TEST(writer_read_close)
+{
+	struct slow_store *slow = slow_new(200);
+	struct fifo_test *f = xmalloc(sizeof *f);
+	struct wtest *t = &f->t;
+	wtest_init(t, &slow->base);
+	t->timer.data = f;
+	submit_n(t, 2);
+	read_start(&f->r[0], t, 'a', 1, 1, 10);
+	uv_timer_start(&t->timer, close_read_tick, 10, 0);
+	wtest_finish(t);
+	CHECK(t->order_ok);
+	CHECK_EQ_STR(t->events, "wawbc");
+	CHECK_EQ_INT(t->events_at_close, 5);
+	CHECK_EQ_INT(t->ncalls, 2);
+	CHECK_EQ_INT(t->status[0], STORE_OK);
+	CHECK_EQ_INT(t->size[0], 2);
+	CHECK_EQ_INT(t->status[1], STORE_EIO);
+	CHECK_EQ_INT(t->size[1], 1);
+	for (int i = 0; i < 3; i++)
+		check_read(&f->r[i], STORE_EIO, 1, 0);
+	CHECK_EQ_INT(count_ops(&slow->base), 2);
+	store_close(&slow->base);
+	free(f);
+}
+
+/* A read in flight at close completes normally; what is queued fails. */
+static void close_inflight_tick(uv_timer_t *timer)
+{
+	struct wtest *t = timer->data;
+	store_writer_close(t->w, closed_cb, t);
+}
+
+TEST(writer_read_close_inflight)
+{
+	struct slow_store *slow = slow_new(200);
+	struct wtest *t = xmalloc(sizeof *t);
+	struct rtest r;
+	wtest_init(t, &slow->base);
+	read_start(&r, t, 'a', 1, 1, 10);
+	submit_n(t, 2);
+	uv_timer_start(&t->timer, close_inflight_tick, 10, 0);
+	wtest_finish(t);
+	CHECK_EQ_STR(t->events, "aw");
+	check_read(&r, STORE_OK, 1, 0);
+	CHECK_EQ_INT(t->status[0], STORE_EIO);
+	CHECK_EQ_INT(t->size[0], 2);
+	CHECK_EQ_INT(t->events_at_close, 2);
+	CHECK_EQ_INT(count_ops(&slow->base), 0);
+	store_close(&slow->base);
+	free(t);
+}
+
 /* ---- main ---- */
 
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -831,6 +1246,7 @@ int main(void)
 	RUN(sqlite_format_mismatch);
 	RUN(sqlite_open_errors);
 	RUN(sqlite_full);
+	RUN(sqlite_range_plan);
 	RUN(memory_fault_injection);
 	RUN(writer_group_commit);
 	RUN(writer_batch_cap);
@@ -839,6 +1255,11 @@ int main(void)
 	RUN(writer_close_before_run);
 	RUN(writer_idle);
 	RUN(writer_sqlite);
+	RUN(writer_read_memory);
+	RUN(writer_read_sqlite);
+	RUN(writer_read_fifo);
+	RUN(writer_read_close);
+	RUN(writer_read_close_inflight);
 	nftw(tmp_root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 	return CHECK_DONE();
 }
