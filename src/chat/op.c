@@ -114,7 +114,7 @@ void op_buf_put_u(struct op_buf *b, uint64_t v, int width)
 	op_buf_put_bytes(b, tmp, (size_t)width);
 }
 
-static void put_str(struct op_buf *b, const char *s)
+void op_buf_put_str(struct op_buf *b, const char *s)
 {
 	size_t n = s ? strlen(s) : 0;
 	op_buf_put_u(b, n, 4);
@@ -135,10 +135,10 @@ void op_encode(struct op_buf *out, const struct op *ops, size_t n)
 		op_buf_put_u(out, (uint64_t)op->wall_ms, 8);
 		op_buf_put_u(out, op->kind, 1);
 		op_buf_put_u(out, op->flags, 1);
-		put_str(out, op->target);
-		put_str(out, op->author);
-		put_str(out, op->body);
-		put_str(out, op->ref);
+		op_buf_put_str(out, op->target);
+		op_buf_put_str(out, op->author);
+		op_buf_put_str(out, op->body);
+		op_buf_put_str(out, op->ref);
 	}
 }
 
@@ -156,7 +156,7 @@ uint64_t op_read_u(struct op_reader *r, int width)
 	return v;
 }
 
-static char *get_str(struct op_reader *r)
+char *op_read_str(struct op_reader *r)
 {
 	uint64_t n = op_read_u(r, 4);
 	if (r->bad || n > OP_FIELD_MAX || n > r->left || memchr(r->p, '\0', n)) {
@@ -192,10 +192,10 @@ int op_decode(const uint8_t *data, size_t len, struct op **ops, size_t *n)
 		op->wall_ms = (int64_t)op_read_u(&r, 8);
 		op->kind = (uint8_t)op_read_u(&r, 1);
 		op->flags = (uint8_t)op_read_u(&r, 1);
-		op->target = get_str(&r);
-		op->author = get_str(&r);
-		op->body = get_str(&r);
-		op->ref = get_str(&r);
+		op->target = op_read_str(&r);
+		op->author = op_read_str(&r);
+		op->body = op_read_str(&r);
+		op->ref = op_read_str(&r);
 	}
 	if (r.bad || r.left != 0) {
 		op_free_array(out, i);

@@ -121,6 +121,10 @@ struct op_reader {
 };
 /* Reads a width-byte little-endian number, or sets r->bad. */
 uint64_t op_read_u(struct op_reader *r, int width);
+/* Strings: u32 length then the bytes (no NUL; at most OP_FIELD_MAX). */
+void op_buf_put_str(struct op_buf *b, const char *s);
+/* A new string, or NULL with r->bad set if malformed. */
+char *op_read_str(struct op_reader *r);
 void op_buf_free(struct op_buf *b);
 
 #endif

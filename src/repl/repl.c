@@ -7,7 +7,8 @@
  *   MSG_OPS: an op_encode list (new ops with lts 0, or resent ops with lts);
  *   MSG_ROW: u64 clock, u32 count, count x (u32 origin, u64 incarnation,
  *            u32 boot, u32 nranges, nranges x (u64 first, u64 last)):
- *            the sender's knowledge row: every seq range it holds.
+ *            the sender's knowledge row: every seq range it holds;
+ *   MSG_SOFT: the owner's soft-state bytes (presence).
  */
 #include "repl.h"
 
@@ -23,7 +24,7 @@
 #define uthash_fatal(msg) abort()
 #include <uthash.h>
 
-enum { MSG_OPS = 1, MSG_ROW = 2 };
+enum { MSG_OPS = 1, MSG_ROW = 2, MSG_SOFT = 3 };
 
 #define MULTICAST_BYTES_MAX (256 * 1024) /* soft cap on one multicast's ops */
 
@@ -364,6 +365,17 @@ void repl_flush(struct repl *r)
 	r->nout = 0;
 }
 
+int repl_send_soft(struct repl *r, const void *data, size_t len)
+{
+	struct op_buf buf = {0};
+	op_buf_put_u(&buf, REPL_WIRE_VERSION, 1);
+	op_buf_put_u(&buf, MSG_SOFT, 1);
+	op_buf_put_bytes(&buf, data, len);
+	int rc = r->group ? group_multicast(r->group, buf.data, buf.len) : -1;
+	op_buf_free(&buf);
+	return rc;
+}
+
 /* ---- views and rows ---- */
 
 /* Appends k's holdings as ranges: [1, hi] then the runs of above. */
@@ -634,6 +646,10 @@ void repl_deliver(struct repl *r, uint32_t sender, const void *data, size_t len)
 		on_ops(r, sender, rd.p, rd.left);
 	else if (type == MSG_ROW)
 		on_row(r, sender, &rd);
+	else if (type == MSG_SOFT) {
+		if (sender != r->self && r->cb.soft)
+			r->cb.soft(r->cb.arg, sender, rd.p, rd.left);
+	}
 	else
 		log_error("repl: message of unknown type %" PRIu64 " from replica %" PRIu32, type, sender);
 }

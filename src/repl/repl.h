@@ -15,6 +15,8 @@
  * repl_flush -> group multicast -> repl_deliver (agreed order: lts =
  * ++clock) -> io write -> repl_stored -> chat_apply -> effect callback.
  *
+ * Soft state (presence) rides the same group in its own message type.
+ *
  * Views (DESIGN.md 4.3): on every view each member multicasts its knowledge
  * row (per stream, the highest seq it has stored without a gap) and its
  * clock. Once every member's row has been delivered, all set clock = max, and
@@ -60,6 +62,9 @@ struct repl_callbacks {
 	void (*failed)(void *arg, const struct op *op);
 	/* The view changed (members in v). */
 	void (*view)(void *arg, const struct group_view *v);
+	/* A soft-state message (repl_send_soft) from another member, in agreed
+	 * order. */
+	void (*soft)(void *arg, uint32_t sender, const void *data, size_t len);
 	void *arg;
 };
 
@@ -94,6 +99,10 @@ void repl_attach(struct repl *r, struct group *g, const struct repl_io *io);
  * this replica does not accept writes now (see repl_writable).
  */
 int repl_submit(struct repl *r, struct op *op);
+
+/* Multicasts soft state (presence: never stored, not part of the sync):
+ * delivered to the other members' soft callback. Returns 0 or -1. */
+int repl_send_soft(struct repl *r, const void *data, size_t len);
 
 /* Multicasts the held ops (unless the view's rows are still coming). */
 void repl_flush(struct repl *r);

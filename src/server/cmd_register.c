@@ -208,8 +208,13 @@ static void change_identity(struct session *s, const char *new_nick)
 	if (target == old || (!target && !old->sessions->next_of_user && old->sessions == s)) {
 		/* A plain rename: tell the user's sessions and everyone sharing a room. */
 		struct session *other;
+		struct membership *m, *tmp;
 		char text[NICK_MAX + 16];
+		presence_send_offline(srv, old->nick, "Changed nick");
 		presence_rename(srv, old, new_nick);
+		presence_send_online(srv, old);
+		HASH_ITER(hh_user, old->rooms, m, tmp)
+			presence_send_join(srv, old, m->room);
 		for (other = old->sessions; other; other = other->next_of_user) {
 			reply_line(other, &t, src, "NICK :%s", new_nick);
 			free(other->nick);
@@ -225,7 +230,7 @@ static void change_identity(struct session *s, const char *new_nick)
 	struct membership *m, *tmp;
 	HASH_ITER(hh_user, old->rooms, m, tmp)
 		reply_line(s, &t, src, "PART %s :Changed identity", m->room->name);
-	presence_detach(srv, s, "Changed nick", cmd_user_gone);
+	presence_detach(srv, s, "Changed nick");
 	free(s->nick);
 	s->nick = xstrdup(target ? target->nick : new_nick);
 	presence_attach(srv, s);
@@ -309,7 +314,7 @@ void cmd_setname(struct session *s, struct irc_msg *m)
 	tell_co_members(s->user, CAP_SETNAME, src, text);
 }
 
-void cmd_user_gone(struct server *srv, struct user *u, const char *reason)
+void cmd_user_gone(struct server *srv, struct user *u, const char *reason, struct batch_set *b)
 {
 	struct notified {
 		struct user *u;
@@ -330,8 +335,10 @@ void cmd_user_gone(struct server *srv, struct user *u, const char *reason)
 			n = xcalloc(1, sizeof *n);
 			n->u = mm->user;
 			HASH_ADD_PTR(seen, u, n);
-			for (struct session *o = mm->user->sessions; o; o = o->next_of_user)
+			for (struct session *o = mm->user->sessions; o; o = o->next_of_user) {
+				t.batch = batch_for(b, o);
 				reply_line(o, &t, src, "QUIT :%s", reason ? reason : "Client Quit");
+			}
 		}
 	}
 	HASH_ITER(hh, seen, n, tmp) {

@@ -90,10 +90,32 @@ static void announce_room(struct session *s, const char *name)
 	replica_submit(s->srv, NULL, "JOIN", &op);
 }
 
+void cmd_room_joined(struct server *srv, struct user *u, struct room_presence *r, struct batch_set *b)
+{
+	struct membership *m, *tmp;
+	char src[128];
+	struct line_tags t = LINE_TAGS_INIT;
+	(void)srv;
+	reply_source(u->nick, src, sizeof src);
+	HASH_ITER(hh_room, r->members, m, tmp)
+		for (struct session *o = m->user->sessions; o; o = o->next_of_user) {
+			t.batch = batch_for(b, o);
+			reply_line(o, &t, src, "JOIN %s", r->name);
+		}
+	for (struct session *o = u->sessions; o; o = o->next_of_user)
+		cmd_join_burst(o, r);
+}
+
+void cmd_room_parted(struct server *srv, struct user *u, struct room_presence *r, const char *reason)
+{
+	char src[128];
+	tell_room(r, reply_source(u->nick, src, sizeof src), "PART", reason && *reason ? reason : "Leaving");
+	presence_part(srv, u, r);
+}
+
 static void join_one(struct session *s, const char *name)
 {
 	struct room_presence *r;
-	char src[128];
 	if (!valid_room(name)) {
 		reply_num(s, 403, "%s :No such channel", name);
 		return;
@@ -102,21 +124,23 @@ static void join_one(struct session *s, const char *name)
 	if (!presence_join(s->srv, s->user, room ? room->name : name, &r))
 		return; /* already in: nothing to do */
 	announce_room(s, r->name);
-	tell_room(r, reply_source(s->nick, src, sizeof src), "JOIN", NULL);
-	for (struct session *o = s->user->sessions; o; o = o->next_of_user)
-		cmd_join_burst(o, r);
+	presence_send_join(s->srv, s->user, r);
+	cmd_room_joined(s->srv, s->user, r, NULL);
+}
+
+/* Leaves r, telling everyone. */
+static void part_one(struct session *s, struct room_presence *r, const char *reason)
+{
+	presence_send_part(s->srv, s->user, r, reason);
+	cmd_room_parted(s->srv, s->user, r, reason);
 }
 
 /* Leaves every room (JOIN 0). */
 static void part_all(struct session *s)
 {
 	struct membership *m, *tmp;
-	char src[128];
-	reply_source(s->nick, src, sizeof src);
-	HASH_ITER(hh_user, s->user->rooms, m, tmp) {
-		tell_room(m->room, src, "PART", "Left all channels");
-		presence_part(s->srv, s->user, m->room);
-	}
+	HASH_ITER(hh_user, s->user->rooms, m, tmp)
+		part_one(s, m->room, "Left all channels");
 }
 
 void cmd_join(struct session *s, struct irc_msg *m)
@@ -141,8 +165,6 @@ void cmd_part(struct session *s, struct irc_msg *m)
 {
 	char *list = xstrdup(m->params[0]), *save = NULL;
 	const char *reason = m->nparams > 1 ? m->params[1] : "Leaving";
-	char src[128];
-	reply_source(s->nick, src, sizeof src);
 	for (char *name = strtok_r(list, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
 		struct room_presence *r = presence_room(s->srv, name);
 		if (!r && !chat_room_find(s->srv->chat, name)) {
@@ -150,8 +172,7 @@ void cmd_part(struct session *s, struct irc_msg *m)
 		} else if (!presence_in_room(s->user, r)) {
 			reply_num(s, 442, "%s :You're not on that channel", name);
 		} else {
-			tell_room(r, src, "PART", reason);
-			presence_part(s->srv, s->user, r);
+			part_one(s, r, reason);
 		}
 	}
 	free(list);

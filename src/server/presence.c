@@ -1,7 +1,9 @@
 /*
- * presence.c: who is online on this replica and in which room. Soft state:
- * never stored, rebuilt as clients connect. A user is a name: all sessions
- * with the same nick (any case) are one user, sharing its rooms.
+ * presence.c: who is online in this replica's view and in which room. Soft
+ * state: never stored. A user is a name: all sessions with the same nick (any
+ * case), on any replica, are one user sharing one set of rooms. A user exists
+ * here while it is online on at least one replica of the view (its `on` set);
+ * presence_sync.c keeps the other replicas' part of it up to date.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -17,23 +19,38 @@ struct user *presence_user(struct server *srv, const char *nick)
 	return u;
 }
 
-struct user *presence_attach(struct server *srv, struct session *s)
+struct user *presence_user_make(struct server *srv, const char *nick)
 {
-	struct user *u = presence_user(srv, s->nick);
-	if (!u) {
-		u = xcalloc(1, sizeof *u);
-		u->key = chat_casefold(s->nick);
-		u->nick = xstrdup(s->nick);
-		u->username = xstrdup(s->username ? s->username : s->nick);
-		u->realname = xstrdup(s->realname ? s->realname : "");
-		HASH_ADD_KEYPTR(hh, srv->users, u->key, strlen(u->key), u);
-		if (HASH_COUNT(srv->users) > srv->max_users_seen)
-			srv->max_users_seen = HASH_COUNT(srv->users);
-	}
-	s->user = u;
-	s->next_of_user = u->sessions;
-	u->sessions = s;
+	struct user *u = presence_user(srv, nick);
+	if (u)
+		return u;
+	u = xcalloc(1, sizeof *u);
+	u->key = chat_casefold(nick);
+	u->nick = xstrdup(nick);
+	u->username = xstrdup(nick);
+	u->realname = xstrdup("");
+	HASH_ADD_KEYPTR(hh, srv->users, u->key, strlen(u->key), u);
+	if (HASH_COUNT(srv->users) > srv->max_users_seen)
+		srv->max_users_seen = HASH_COUNT(srv->users);
 	return u;
+}
+
+int presence_is_on(const struct user *u, uint32_t id)
+{
+	return (u->on[(id & 255) / 64] >> (id % 64)) & 1;
+}
+
+static int online_anywhere(const struct user *u)
+{
+	return (u->on[0] | u->on[1] | u->on[2] | u->on[3]) != 0;
+}
+
+/* 1 if u is online on a replica other than id. */
+static int online_elsewhere(const struct user *u, uint32_t id)
+{
+	struct user copy = *u;
+	copy.on[(id & 255) / 64] &= ~(1ULL << (id % 64));
+	return online_anywhere(&copy);
 }
 
 static void user_free(struct user *u)
@@ -45,8 +62,53 @@ static void user_free(struct user *u)
 	free(u);
 }
 
-int presence_detach(struct server *srv, struct session *s, const char *reason,
-		    void (*gone)(struct server *, struct user *, const char *))
+/* u is online nowhere: co-members see it quit, it leaves every room. */
+static void user_gone(struct server *srv, struct user *u, const char *reason, struct batch_set *b)
+{
+	struct membership *m, *tmp;
+	cmd_user_gone(srv, u, reason, b);
+	HASH_ITER(hh_user, u->rooms, m, tmp)
+		presence_part(srv, u, m->room);
+	HASH_DEL(srv->users, u);
+	user_free(u);
+}
+
+void presence_set_on(struct server *srv, struct user *u, uint32_t id, int on, const char *reason,
+		     struct batch_set *b)
+{
+	uint64_t bit = 1ULL << (id % 64);
+	if (on) {
+		u->on[(id & 255) / 64] |= bit;
+		if (!u->sessions)
+			u->home = id;
+		return;
+	}
+	u->on[(id & 255) / 64] &= ~bit;
+	if (!online_anywhere(u))
+		user_gone(srv, u, reason, b);
+}
+
+struct user *presence_attach(struct server *srv, struct session *s)
+{
+	struct user *u = presence_user_make(srv, s->nick);
+	int first_here = u->sessions == NULL;
+	if (first_here) {
+		free(u->username);
+		free(u->realname);
+		u->username = xstrdup(s->username ? s->username : s->nick);
+		u->realname = xstrdup(s->realname ? s->realname : "");
+	}
+	s->user = u;
+	s->next_of_user = u->sessions;
+	u->sessions = s;
+	u->home = srv->cfg.id;
+	presence_set_on(srv, u, srv->cfg.id, 1, NULL, NULL);
+	if (first_here)
+		presence_send_online(srv, u);
+	return u;
+}
+
+int presence_detach(struct server *srv, struct session *s, const char *reason)
 {
 	struct user *u = s->user;
 	struct session **pp = &u->sessions;
@@ -58,14 +120,10 @@ int presence_detach(struct server *srv, struct session *s, const char *reason,
 	s->next_of_user = NULL;
 	if (u->sessions)
 		return 0;
-	if (gone)
-		gone(srv, u, reason);
-	struct membership *m, *tmp;
-	HASH_ITER(hh_user, u->rooms, m, tmp)
-		presence_part(srv, u, m->room);
-	HASH_DEL(srv->users, u);
-	user_free(u);
-	return 1;
+	presence_send_offline(srv, u->nick, reason);
+	int gone = !online_elsewhere(u, srv->cfg.id);
+	presence_set_on(srv, u, srv->cfg.id, 0, reason, NULL);
+	return gone;
 }
 
 struct room_presence *presence_room(struct server *srv, const char *name)

@@ -53,8 +53,16 @@ static void on_failed(void *arg, const struct op *op)
 
 static void on_view(void *arg, const struct group_view *v)
 {
-	(void)arg;
+	struct server *srv = arg;
+	struct group_view old = srv->view;
 	log_info("view %" PRIu64 ": %zu replica(s)", v->id, v->n);
+	srv->view = *v;
+	presence_view(srv, &old, v);
+}
+
+static void on_soft(void *arg, uint32_t sender, const void *data, size_t len)
+{
+	presence_receive(arg, sender, data, len);
 }
 
 /* ---- io: the store writer ---- */
@@ -122,7 +130,7 @@ int replica_start(struct server *srv)
 {
 	struct store_sqlite_options opt = {srv->cfg.sync, srv->cfg.store_max_bytes};
 	static const struct group_callbacks gcb = {on_deliver, on_group_view};
-	struct repl_callbacks cb = {on_effect, on_failed, on_view, srv};
+	struct repl_callbacks cb = {on_effect, on_failed, on_view, on_soft, srv};
 	struct repl_io io = {io_write, io_read, srv};
 	char *err = NULL;
 

@@ -137,6 +137,43 @@ const char *reply_source(const char *nick, char *buf, size_t len)
 	return buf;
 }
 
+/* ---- batches opened per session ---- */
+
+struct batch_open {
+	struct session *s; /* key */
+	UT_hash_handle hh;
+	char id[16];
+};
+
+const char *batch_for(struct batch_set *b, struct session *s)
+{
+	struct batch_open *o = NULL;
+	if (!b || !(s->caps & CAP_BATCH))
+		return NULL;
+	HASH_FIND_PTR(b->open, &s, o);
+	if (!o) {
+		struct line_tags t = LINE_TAGS_INIT;
+		o = xcalloc(1, sizeof *o);
+		o->s = s;
+		session_batch_id(s, o->id, sizeof o->id);
+		HASH_ADD_PTR(b->open, s, o);
+		reply_line(s, &t, s->srv->name, "BATCH +%s %s%s%s", o->id, b->type, b->params ? " " : "",
+			   b->params ? b->params : "");
+	}
+	return o->id;
+}
+
+void batch_set_close(struct batch_set *b)
+{
+	struct batch_open *o, *tmp;
+	HASH_ITER(hh, b->open, o, tmp) {
+		struct line_tags t = LINE_TAGS_INIT;
+		reply_line(o->s, &t, o->s->srv->name, "BATCH -%s", o->id);
+		HASH_DEL(b->open, o);
+		free(o);
+	}
+}
+
 /* ---- labeled-response ---- */
 
 void reply_capture_begin(struct session *s, struct capture *c, const char *label)

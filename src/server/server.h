@@ -93,6 +93,7 @@ enum cap {
 /* ---- sessions (session.c) ---- */
 
 struct user;
+struct batch_set;
 
 /* Lines sent to the session while a labeled command runs are held here and
  * sent at the end as one labeled line, a labeled-response batch, or ACK. */
@@ -148,7 +149,7 @@ void session_close_all(struct server *srv);
 void session_batch_id(struct session *s, char *buf, size_t len);
 struct session *session_find(struct server *srv, uint64_t id);
 
-/* ---- presence (presence.c): soft state, rebuilt from sessions ---- */
+/* ---- presence (presence.c, presence_sync.c): soft state, never stored ---- */
 
 struct membership {
 	struct user *user;
@@ -157,14 +158,18 @@ struct membership {
 	UT_hash_handle hh_room;  /* room->members, keyed by user pointer */
 };
 
+/* A user online somewhere in this replica's view. Room membership is the
+ * user's, shared by all its connections on every replica. */
 struct user {
 	char *key;               /* casefolded nick */
 	char *nick;
 	char *username;
 	char *realname;
 	UT_hash_handle hh;       /* server.users */
-	struct session *sessions;/* linked by next_of_user */
+	struct session *sessions;/* local sessions, linked by next_of_user */
 	struct membership *rooms;
+	uint64_t on[4];          /* bit i: online on replica i (0..255) */
+	uint32_t home;           /* a replica it is on (for WHO), this one if local */
 };
 
 struct room_presence {
@@ -174,16 +179,22 @@ struct room_presence {
 	struct membership *members;
 };
 
-/* The online user named nick (any case), or NULL. */
+/* The user named nick (any case) if online in the view, else NULL. */
 struct user *presence_user(struct server *srv, const char *nick);
-/* Attaches a registered session to the user named s->nick, creating the user
- * if it is not online. Returns the user. */
+/* The user named nick, created (online nowhere yet) if absent. */
+struct user *presence_user_make(struct server *srv, const char *nick);
+/* Attaches a registered session to the user named s->nick; the first local
+ * session tells the other replicas. Returns the user. */
 struct user *presence_attach(struct server *srv, struct session *s);
-/* Detaches s from its user; returns 1 if that was the user's last session
- * (the user is then removed from every room and freed), else 0. Before
- * freeing, calls gone(srv, user, reason) so the caller can tell co-members. */
-int presence_detach(struct server *srv, struct session *s, const char *reason,
-		    void (*gone)(struct server *, struct user *, const char *));
+/* Detaches s from its user. The last local session tells the other
+ * replicas; if the user is then online nowhere, co-members get QUIT with
+ * reason and the user is freed. Returns 1 if the user is gone. */
+int presence_detach(struct server *srv, struct session *s, const char *reason);
+/* Marks u online (on = 1) or not on replica id; a user online nowhere is
+ * removed (co-members get QUIT with reason, inside batch b if given). */
+void presence_set_on(struct server *srv, struct user *u, uint32_t id, int on, const char *reason,
+		     struct batch_set *b);
+int presence_is_on(const struct user *u, uint32_t id);
 /* The room named name if anyone is in it, else NULL. */
 struct room_presence *presence_room(struct server *srv, const char *name);
 /* Adds u to room name; returns 1 if u was not in it, 0 if it was. */
@@ -195,6 +206,17 @@ int presence_in_room(struct user *u, struct room_presence *r);
 void presence_rename(struct server *srv, struct user *u, const char *new_nick);
 /* Number of members of r. */
 unsigned presence_count(struct room_presence *r);
+
+/* Telling the other replicas (presence_sync.c). Each is a no-op alone. */
+void presence_send_online(struct server *srv, struct user *u);
+void presence_send_offline(struct server *srv, const char *nick, const char *reason);
+void presence_send_join(struct server *srv, struct user *u, struct room_presence *r);
+void presence_send_part(struct server *srv, struct user *u, struct room_presence *r, const char *reason);
+/* The view changed: users of replicas that left quit (netsplit batch), and
+ * this replica announces its users and their rooms to the view. */
+void presence_view(struct server *srv, const struct group_view *old, const struct group_view *v);
+/* A presence message from replica sender. */
+void presence_receive(struct server *srv, uint32_t sender, const void *data, size_t len);
 
 /* ---- the replica (replica.c) ---- */
 
@@ -214,6 +236,7 @@ struct server {
 	int64_t started_ms;
 
 	struct repl *repl;           /* the replica core: ops, clock, views, sync */
+	struct group_view view;      /* the current view, as presence last saw it */
 	struct chat *chat;           /* repl_chat(repl) */
 	struct store *store;
 	struct store_writer *writer;
@@ -276,6 +299,20 @@ struct line_tags {
 
 #define LINE_TAGS_INIT {0, NULL, NULL, NULL, -1, NULL}
 
+/* A batch opened lazily per session (netsplit, netjoin): batch_for opens
+ * it on first use for a session with the batch capability. */
+struct batch_set {
+	const char *type;      /* "netsplit", "netjoin", "chathistory" */
+	const char *params;    /* after the type, e.g. "r1.chorus r2.chorus" */
+	struct batch_open *open;
+};
+
+/* The batch id to tag lines to s with (opening it), or NULL when s has no
+ * batch capability or b is NULL. */
+const char *batch_for(struct batch_set *b, struct session *s);
+/* Closes every batch opened in b. */
+void batch_set_close(struct batch_set *b);
+
 /* Sends s one line: tags per its capabilities, ":source " if source is
  * non-NULL, then the printf-formatted rest. */
 void reply_line(struct session *s, const struct line_tags *t, const char *source,
@@ -336,8 +373,14 @@ void cmd_version(struct session *s, struct irc_msg *m);
 
 /* Called by cmd_user/cmd_nick/cmd_cap when registration may complete. */
 void cmd_try_register(struct session *s);
-/* Tells every session sharing a room with u that u quit, with reason. */
-void cmd_user_gone(struct server *srv, struct user *u, const char *reason);
+/* Tells every session sharing a room with u that u quit, with reason,
+ * inside batch b if given. */
+void cmd_user_gone(struct server *srv, struct user *u, const char *reason, struct batch_set *b);
+/* u joined room r (locally or on another replica): its members see JOIN
+ * (inside batch b if given) and u's local sessions get the burst. */
+void cmd_room_joined(struct server *srv, struct user *u, struct room_presence *r, struct batch_set *b);
+/* u left room r: its members see PART; then u is removed from r. */
+void cmd_room_parted(struct server *srv, struct user *u, struct room_presence *r, const char *reason);
 /* Sends s the JOIN burst of room r: topic, names, and (without chathistory)
  * the last lines. */
 void cmd_join_burst(struct session *s, struct room_presence *r);

@@ -160,7 +160,7 @@ static void session_finish(struct session *s)
 	if (s->throttled)
 		unthrottle(s);
 	if (s->user)
-		presence_detach(srv, s, s->close_reason, cmd_user_gone);
+		presence_detach(srv, s, s->close_reason);
 	HASH_DEL(srv->sessions, s);
 	srv->nsessions--;
 	uv_read_stop((uv_stream_t *)&s->tcp);

@@ -214,6 +214,20 @@ class Client:
         """Forgets the backlog."""
         self.backlog = []
 
+    def settle(self):
+        """Waits until the server has sent everything caused so far (a PING
+        round trip) and forgets it all."""
+        self.sync()
+        self.drain()
+        return self
+
+    def login(self, nick, caps=(), user=None):
+        """register() and forget the welcome burst, so that later expects
+        only see what comes after it."""
+        self.register(nick, caps, user)
+        self.drain()
+        return self
+
 
 Client._sync_counter = 0
 

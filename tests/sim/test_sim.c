@@ -290,7 +290,7 @@ static void drop_jobs(struct replica *r)
 /* Starts replica r from its store, alone in component c (no view yet). */
 static void start(struct world *w, struct replica *r, int c)
 {
-	struct repl_callbacks cb = {on_effect, on_failed, NULL, r};
+	struct repl_callbacks cb = {on_effect, on_failed, NULL, NULL, r};
 	struct repl_io io = {io_write, io_read, r};
 	char *err = NULL;
 	r->repl = repl_new(r->id, REPL_AVAILABLE, N, &cb);
@@ -346,7 +346,7 @@ static void excuse_wiped(struct world *w, struct replica *r)
 				continue;
 			}
 			/* a crashed replica keeps what its store has */
-			struct repl_callbacks cb = {on_effect, on_failed, NULL, o};
+			struct repl_callbacks cb = {on_effect, on_failed, NULL, NULL, o};
 			probe = repl_new(o->id, REPL_AVAILABLE, N, &cb);
 			char *err = NULL;
 			if (repl_open(probe, o->store, &err) == 0)

@@ -1,0 +1,883 @@
+/*
+ * group_corosync.c: the cluster group, on Corosync's closed process groups
+ * (libcpg). CPG gives membership and agreed (total) order; this file maps CPG
+ * members to chorus replica ids, turns CPG configurations into group views,
+ * queues multicasts through CPG's flow control, and keeps the replica serving
+ * alone while Corosync is away.
+ *
+ * Wire: every CPG message starts with an 8-byte envelope: version (1), type
+ * (HELLO or DATA), two zero bytes, and the sender's replica id (big-endian).
+ * A DATA message carries the upper layer's bytes after it. A HELLO carries
+ * what its sender knows of the configuration: a count, then (nodeid, pid,
+ * replica id) triples, all big-endian, itself included.
+ *
+ * Views. CPG names members (nodeid, pid); chorus needs replica ids. After
+ * every CPG configuration change each member multicasts a HELLO, and the view
+ * of that configuration is reported as soon as the HELLOs delivered after the
+ * change name every member. Only HELLOs delivered after the latest change
+ * count, so the moment a view is reported depends on the agreed message stream
+ * alone, and every member of the configuration reports it at the same place.
+ * As HELLOs also vouch for the members their senders already knew, a member
+ * that is stopped (alive for CPG but not running) holds up no view but the
+ * one of its own join. DATA delivered between the change and that moment is
+ * held and delivered right after the view callback, in order; so every member
+ * delivers the same DATA, in the same order, in the view. If another change
+ * comes before the view is complete, the held DATA stays held and follows the
+ * next view (members that joined in between do not get it; the upper layer's
+ * sync repairs that, as for any change). A configuration still incomplete
+ * after STALL_MS is logged, naming the silent members.
+ *
+ * Loss of Corosync (dispatch or send fails, the socket hangs up): the
+ * connection is torn down outside any CPG call, the view {self} is reported,
+ * queued multicasts and later ones are delivered locally, and a timer tries
+ * to reconnect every second. Held DATA and messages already handed to
+ * Corosync are not delivered here (see group.h).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <corosync/cpg.h>
+
+#include "../common/util.h"
+#include "group.h"
+
+#define ENV_VERSION 1
+#define ENV_HELLO 1
+#define ENV_DATA 2
+#define ENV_LEN 8
+#define RETRY_MS 5         /* resend period while Corosync applies flow control */
+#define RECONNECT_MS 1000  /* reconnect period while Corosync is away */
+#define STALL_MS 5000      /* period of the warning about a view kept waiting */
+
+/* One message: on the send queue (envelope included), held, or local
+ * (payload only). */
+struct cs_msg {
+	struct cs_msg *next;
+	uint32_t nodeid, pid;  /* CPG sender (held messages) */
+	uint32_t sender;       /* replica id */
+	size_t len;
+	unsigned char data[];
+};
+
+struct cs_fifo {
+	struct cs_msg *head, *tail;
+	size_t n;
+};
+
+/* A member of the current CPG configuration. */
+struct cs_member {
+	uint32_t nodeid, pid;
+	uint32_t id;       /* replica id, valid once known */
+	int known;         /* we know its replica id (from any time) */
+	int heard;         /* a HELLO delivered after the latest change named it */
+	int excluded;      /* its replica id belongs to a lower member */
+};
+
+enum cs_state {
+	CS_IDLE,    /* made, not joined */
+	CS_UP,      /* connected and joined */
+	CS_LOST,    /* connection failed; torn down on the next timer turn */
+	CS_DOWN,    /* alone, reconnecting */
+	CS_CLOSED,  /* closed; waiting for the handles to close */
+};
+
+struct group_corosync {
+	struct group base;
+	uv_loop_t *loop;
+	struct group_callbacks cb;
+	void *arg;
+	struct cpg_name name;
+	enum cs_state state;
+	size_t max_len;             /* longest payload accepted */
+
+	cpg_handle_t handle;        /* valid while CS_UP or CS_LOST */
+	uv_poll_t *poll;            /* the connection's fd; NULL when none */
+	uint32_t nodeid, pid;       /* our CPG address */
+	int dispatching;            /* inside cpg_dispatch */
+
+	struct cs_member conf[CPG_MEMBERS_MAX];
+	size_t nconf;
+	int round;                  /* the configuration waits for HELLOs */
+	int isolated;               /* our replica id belongs to a lower member */
+	int blocked;                /* the last send met CS_ERR_TRY_AGAIN */
+
+	struct cs_fifo out;         /* to send, oldest first */
+	struct cs_fifo held;        /* delivered by CPG before the view was known */
+	struct cs_fifo local;       /* own messages to deliver while alone */
+
+	uv_timer_t retry, reconnect, kick, stall;
+	int handles;                /* open uv handles; the group is freed at 0 */
+	int down_logged;
+
+	uint64_t view_id;
+	struct group_corosync_stats stats;
+};
+
+/* ---- small helpers ---- */
+
+static void put_be32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)(v >> 24);
+	p[1] = (unsigned char)(v >> 16);
+	p[2] = (unsigned char)(v >> 8);
+	p[3] = (unsigned char)v;
+}
+
+static uint32_t get_be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static const char *cs_err(cs_error_t err)
+{
+	static char buf[32];
+	switch (err) {
+	case CS_OK: return "ok";
+	case CS_ERR_LIBRARY: return "connection to Corosync failed";
+	case CS_ERR_TRY_AGAIN: return "try again";
+	case CS_ERR_INVALID_PARAM: return "invalid parameter";
+	case CS_ERR_BAD_HANDLE: return "bad handle";
+	case CS_ERR_BUSY: return "busy";
+	case CS_ERR_ACCESS: return "access denied";
+	case CS_ERR_NOT_EXIST: return "does not exist";
+	case CS_ERR_NAME_TOO_LONG: return "name too long";
+	case CS_ERR_EXIST: return "already exists";
+	case CS_ERR_TOO_BIG: return "too big";
+	case CS_ERR_NO_MEMORY: return "no memory";
+	case CS_ERR_SECURITY: return "security (connection refused)";
+	default:
+		snprintf(buf, sizeof buf, "error %d", (int)err);
+		return buf;
+	}
+}
+
+static struct cs_msg *msg_new(uint32_t sender, size_t len)
+{
+	struct cs_msg *m = xmalloc(sizeof *m + len);
+	m->next = NULL;
+	m->nodeid = m->pid = 0;
+	m->sender = sender;
+	m->len = len;
+	return m;
+}
+
+static void fifo_push(struct cs_fifo *q, struct cs_msg *m)
+{
+	m->next = NULL;
+	if (q->tail)
+		q->tail->next = m;
+	else
+		q->head = m;
+	q->tail = m;
+	q->n++;
+}
+
+static void fifo_push_front(struct cs_fifo *q, struct cs_msg *m)
+{
+	m->next = q->head;
+	q->head = m;
+	if (!q->tail)
+		q->tail = m;
+	q->n++;
+}
+
+static struct cs_msg *fifo_pop(struct cs_fifo *q)
+{
+	struct cs_msg *m = q->head;
+	if (!m)
+		return NULL;
+	q->head = m->next;
+	if (!q->head)
+		q->tail = NULL;
+	q->n--;
+	m->next = NULL;
+	return m;
+}
+
+static void fifo_clear(struct cs_fifo *q)
+{
+	struct cs_msg *m;
+	while ((m = fifo_pop(q)))
+		free(m);
+}
+
+static int is_hello(const struct cs_msg *m)
+{
+	return m->len >= ENV_LEN && m->data[1] == ENV_HELLO;
+}
+
+static struct group_corosync *from_handle(cpg_handle_t h)
+{
+	void *ctx = NULL;
+	if (cpg_context_get(h, &ctx) != CS_OK)
+		return NULL;
+	return ctx;
+}
+
+static struct cs_member *conf_find(struct group_corosync *g, uint32_t nodeid, uint32_t pid)
+{
+	for (size_t i = 0; i < g->nconf; i++)
+		if (g->conf[i].nodeid == nodeid && g->conf[i].pid == pid)
+			return &g->conf[i];
+	return NULL;
+}
+
+static int is_self(const struct group_corosync *g, uint32_t nodeid, uint32_t pid)
+{
+	return nodeid == g->nodeid && pid == g->pid;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* (nodeid, pid) order: which of two members claiming one id keeps it. */
+static int addr_less(const struct cs_member *a, const struct cs_member *b)
+{
+	return a->nodeid != b->nodeid ? a->nodeid < b->nodeid : a->pid < b->pid;
+}
+
+/* ---- views ---- */
+
+/* Reports view v under the next view id. */
+static void report_view(struct group_corosync *g, struct group_view *v)
+{
+	v->id = ++g->view_id;
+	g->cb.view(g->arg, v);
+}
+
+static void report_solo_view(struct group_corosync *g)
+{
+	struct group_view v = {.n = 1, .members = {g->base.self}};
+	report_view(g, &v);
+}
+
+/* Marks members whose replica id a lower (nodeid, pid) also claims. */
+static void mark_duplicates(struct group_corosync *g)
+{
+	g->isolated = 0;
+	for (size_t i = 0; i < g->nconf; i++) {
+		struct cs_member *a = &g->conf[i];
+		a->excluded = 0;
+		for (size_t j = 0; j < g->nconf; j++) {
+			struct cs_member *b = &g->conf[j];
+			if (i == j || a->id != b->id || !addr_less(b, a))
+				continue;
+			a->excluded = 1;
+			log_error("group: replica id %" PRIu32 " is claimed by CPG members %" PRIu32
+				  "/%" PRIu32 " and %" PRIu32 "/%" PRIu32 "; %" PRIu32 "/%" PRIu32
+				  " keeps it, the other is left out (two replicas share one id: fix the "
+				  "configuration)",
+				  a->id, b->nodeid, b->pid, a->nodeid, a->pid, b->nodeid, b->pid);
+			break;
+		}
+		if (a->excluded && is_self(g, a->nodeid, a->pid))
+			g->isolated = 1;
+	}
+}
+
+static void build_view(struct group_corosync *g, struct group_view *v)
+{
+	memset(v, 0, sizeof *v);
+	if (g->isolated) {
+		v->n = 1;
+		v->members[0] = g->base.self;
+		return;
+	}
+	uint32_t ids[CPG_MEMBERS_MAX];
+	size_t n = 0;
+	for (size_t i = 0; i < g->nconf; i++)
+		if (!g->conf[i].excluded)
+			ids[n++] = g->conf[i].id;
+	qsort(ids, n, sizeof ids[0], cmp_u32);
+	if (n > GROUP_MAX_MEMBERS) {
+		log_error("group: %zu members, more than %d; the view lists the lowest ids", n,
+			  GROUP_MAX_MEMBERS);
+		n = GROUP_MAX_MEMBERS;
+	}
+	memcpy(v->members, ids, n * sizeof ids[0]);
+	v->n = n;
+}
+
+/* Whether DATA sent as replica id by CPG member (nodeid, pid) is delivered
+ * in the current view. */
+static int accept_sender(struct group_corosync *g, uint32_t nodeid, uint32_t pid, uint32_t id)
+{
+	if (g->isolated)
+		return is_self(g, nodeid, pid);
+	const struct cs_member *m = conf_find(g, nodeid, pid);
+	if (!m)
+		return 1;  /* it left since; it was a member when CPG delivered it */
+	if (m->excluded)
+		return 0;
+	if (m->id != id) {
+		log_error("group: CPG member %" PRIu32 "/%" PRIu32 " announced replica id %" PRIu32
+			  " but sends as %" PRIu32 "; message dropped",
+			  nodeid, pid, m->id, id);
+		return 0;
+	}
+	return 1;
+}
+
+/* Delivers the held DATA, oldest first, until closed. */
+static void flush_held(struct group_corosync *g)
+{
+	struct cs_msg *m;
+	while (g->state == CS_UP && (m = fifo_pop(&g->held))) {
+		if (accept_sender(g, m->nodeid, m->pid, m->sender))
+			g->cb.deliver(g->arg, m->sender, m->data, m->len);
+		free(m);
+	}
+}
+
+/* Every member has announced itself: report the view, then the held DATA. */
+static void complete_round(struct group_corosync *g)
+{
+	struct group_view v;
+	g->round = 0;
+	uv_timer_stop(&g->stall);
+	mark_duplicates(g);
+	build_view(g, &v);
+	report_view(g, &v);
+	if (g->state == CS_UP)
+		flush_held(g);
+}
+
+static int all_heard(const struct group_corosync *g)
+{
+	for (size_t i = 0; i < g->nconf; i++)
+		if (!g->conf[i].heard)
+			return 0;
+	return g->nconf > 0;
+}
+
+/* ---- sending ---- */
+
+static void conn_lost(struct group_corosync *g);
+static void on_retry(uv_timer_t *t);
+
+/* Sends queued messages in order until the queue is empty or Corosync
+ * pushes back (then the retry timer resumes). */
+static void try_send(struct group_corosync *g)
+{
+	while (g->state == CS_UP && g->out.head) {
+		struct cs_msg *m = g->out.head;
+		struct iovec iov = {m->data, m->len};
+		cs_error_t err = cpg_mcast_joined(g->handle, CPG_TYPE_AGREED, &iov, 1);
+		if (err == CS_ERR_TRY_AGAIN) {
+			if (!g->blocked)
+				g->stats.flow_waits++;
+			g->blocked = 1;
+			if (!uv_is_active((uv_handle_t *)&g->retry))
+				uv_timer_start(&g->retry, on_retry, RETRY_MS, 0);
+			return;
+		}
+		if (err != CS_OK) {
+			log_error("group: cpg_mcast_joined: %s", cs_err(err));
+			conn_lost(g);
+			return;
+		}
+		free(fifo_pop(&g->out));
+		g->stats.sent++;
+		g->blocked = 0;
+	}
+	uv_timer_stop(&g->retry);
+}
+
+static void on_retry(uv_timer_t *t)
+{
+	try_send(t->data);
+}
+
+/* Queues our HELLO, naming every member we know, ahead of unsent DATA (an
+ * unsent HELLO, always at the head, is replaced). */
+static void queue_hello(struct group_corosync *g)
+{
+	if (g->out.head && is_hello(g->out.head))
+		free(fifo_pop(&g->out));
+	struct cs_msg *m = msg_new(g->base.self, ENV_LEN + 4 + g->nconf * 12);
+	unsigned char *p = m->data + ENV_LEN + 4;
+	uint32_t n = 0;
+	memset(m->data, 0, ENV_LEN);
+	m->data[0] = ENV_VERSION;
+	m->data[1] = ENV_HELLO;
+	put_be32(m->data + 4, g->base.self);
+	for (size_t i = 0; i < g->nconf; i++) {
+		const struct cs_member *c = &g->conf[i];
+		if (!c->known)
+			continue;
+		put_be32(p, c->nodeid);
+		put_be32(p + 4, c->pid);
+		put_be32(p + 8, c->id);
+		p += 12;
+		n++;
+	}
+	put_be32(m->data + ENV_LEN, n);
+	m->len = ENV_LEN + 4 + n * 12;
+	fifo_push_front(&g->out, m);
+}
+
+/* ---- CPG callbacks (inside cpg_dispatch) ---- */
+
+/* Learns that member (nodeid, pid) of the configuration is replica id. */
+static void learn(struct group_corosync *g, uint32_t nodeid, uint32_t pid, uint32_t id)
+{
+	struct cs_member *m = conf_find(g, nodeid, pid);
+	if (!m)
+		return;  /* gone since the sender wrote its HELLO */
+	if (m->known && m->id != id) {
+		log_error("group: CPG member %" PRIu32 "/%" PRIu32 " announced as replica %" PRIu32
+			  " and as %" PRIu32 "; keeping %" PRIu32, nodeid, pid, m->id, id, m->id);
+	} else {
+		m->id = id;
+		m->known = 1;
+	}
+	m->heard = 1;
+}
+
+static void on_hello(struct group_corosync *g, struct cs_member *m, uint32_t id,
+		     const unsigned char *p, size_t len)
+{
+	uint32_t n = len >= 4 ? get_be32(p) : 0;
+	if (len < 4 || (len - 4) / 12 < n) {
+		log_warn("group: dropped a malformed HELLO from %" PRIu32 "/%" PRIu32, m->nodeid,
+			 m->pid);
+		return;
+	}
+	learn(g, m->nodeid, m->pid, id);
+	for (const unsigned char *e = p + 4; n > 0; n--, e += 12)
+		learn(g, get_be32(e), get_be32(e + 4), get_be32(e + 8));
+	if (g->round && all_heard(g))
+		complete_round(g);
+}
+
+static void on_data(struct group_corosync *g, struct cs_member *m, uint32_t id,
+		    const unsigned char *data, size_t len)
+{
+	if (g->round) {
+		struct cs_msg *h = msg_new(id, len);
+		h->nodeid = m->nodeid;
+		h->pid = m->pid;
+		memcpy(h->data, data, len);
+		fifo_push(&g->held, h);
+		return;
+	}
+	if (accept_sender(g, m->nodeid, m->pid, id))
+		g->cb.deliver(g->arg, id, data, len);
+}
+
+static void cs_on_deliver(cpg_handle_t h, const struct cpg_name *name, uint32_t nodeid,
+			  uint32_t pid, void *msg, size_t len)
+{
+	struct group_corosync *g = from_handle(h);
+	const unsigned char *p = msg;
+	if (!g || g->state != CS_UP)
+		return;
+	if (len < ENV_LEN || p[0] != ENV_VERSION) {
+		log_warn("group: dropped a message from CPG member %" PRIu32 "/%" PRIu32
+			 " with an unknown envelope (%zu bytes, version %d)",
+			 nodeid, pid, len, len ? p[0] : -1);
+		return;
+	}
+	struct cs_member *m = conf_find(g, nodeid, pid);
+	if (!m) {
+		log_warn("group: dropped a message from %" PRIu32 "/%" PRIu32
+			 ", not in the current CPG membership", nodeid, pid);
+		return;
+	}
+	uint32_t id = get_be32(p + 4);
+	if (p[1] == ENV_HELLO)
+		on_hello(g, m, id, p + ENV_LEN, len - ENV_LEN);
+	else if (p[1] == ENV_DATA)
+		on_data(g, m, id, p + ENV_LEN, len - ENV_LEN);
+	else
+		log_warn("group: dropped a message of unknown type %d from %" PRIu32 "/%" PRIu32,
+			 p[1], nodeid, pid);
+}
+
+static void on_stall(uv_timer_t *t);
+
+/* Keeps what we know of the members that stay; only what is heard from now
+ * on counts for the view. */
+static void conf_replace(struct group_corosync *g, const struct cpg_address *members, size_t n)
+{
+	struct cs_member old[CPG_MEMBERS_MAX];
+	size_t nold = g->nconf;
+	memcpy(old, g->conf, nold * sizeof old[0]);
+	g->nconf = n < CPG_MEMBERS_MAX ? n : CPG_MEMBERS_MAX;
+	for (size_t i = 0; i < g->nconf; i++) {
+		struct cs_member *c = &g->conf[i];
+		*c = (struct cs_member){.nodeid = members[i].nodeid, .pid = members[i].pid};
+		for (size_t j = 0; j < nold; j++)
+			if (old[j].known && old[j].nodeid == c->nodeid && old[j].pid == c->pid) {
+				c->id = old[j].id;
+				c->known = 1;
+			}
+		if (is_self(g, c->nodeid, c->pid)) {
+			c->id = g->base.self;
+			c->known = 1;
+		}
+	}
+}
+
+/* A new CPG configuration: announce what we know, wait to hear of everyone. */
+static void cs_on_confchg(cpg_handle_t h, const struct cpg_name *name,
+			  const struct cpg_address *members, size_t n,
+			  const struct cpg_address *left, size_t nleft,
+			  const struct cpg_address *joined, size_t njoined)
+{
+	struct group_corosync *g = from_handle(h);
+	int self_in = 0;
+	if (!g || g->state != CS_UP)
+		return;
+	for (size_t i = 0; i < n; i++)
+		self_in |= is_self(g, members[i].nodeid, members[i].pid);
+	if (!self_in)
+		return;  /* our own leave, or a configuration before our join */
+	conf_replace(g, members, n);
+	log_info("group: CPG configuration of %zu member(s) (%zu joined, %zu left)", n, njoined,
+		 nleft);
+	g->round = 1;
+	g->isolated = 0;
+	uv_timer_start(&g->stall, on_stall, STALL_MS, STALL_MS);
+	queue_hello(g);
+	if (!uv_is_active((uv_handle_t *)&g->retry))
+		try_send(g);
+}
+
+/* A view waits too long: name the members nobody has vouched for. */
+static void on_stall(uv_timer_t *t)
+{
+	struct group_corosync *g = t->data;
+	char names[256] = "";
+	size_t used = 0;
+	if (g->state != CS_UP || !g->round) {
+		uv_timer_stop(t);
+		return;
+	}
+	for (size_t i = 0; i < g->nconf && used < sizeof names - 24; i++)
+		if (!g->conf[i].heard)
+			used += (size_t)snprintf(names + used, sizeof names - used, " %" PRIu32 "/%" PRIu32,
+						 g->conf[i].nodeid, g->conf[i].pid);
+	log_warn("group: the view of CPG group %.*s waits for the replica id of member(s)%s "
+		 "(not a chorus replica, or not running?)",
+		 (int)g->name.length, g->name.value, names);
+}
+
+/* ---- the connection ---- */
+
+static void on_handle_closed(uv_handle_t *h);
+
+static void on_poll_closed(uv_handle_t *h)
+{
+	struct group_corosync *g = h->data;
+	free(h);
+	if (--g->handles == 0 && g->state == CS_CLOSED)
+		free(g);
+}
+
+/* Stops polling and ends the CPG connection (the poll handle is closed
+ * before cpg_finalize closes its fd). */
+static void conn_teardown(struct group_corosync *g, int leave)
+{
+	if (g->poll) {
+		uv_close((uv_handle_t *)g->poll, on_poll_closed);
+		g->poll = NULL;
+	}
+	if (leave)
+		cpg_leave(g->handle, &g->name);
+	cpg_finalize(g->handle);
+	g->handle = 0;
+}
+
+static void on_poll(uv_poll_t *p, int status, int events)
+{
+	struct group_corosync *g = p->data;
+	if (g->state != CS_UP || p != g->poll)
+		return;
+	if (status < 0) {
+		log_warn("group: polling Corosync: %s", uv_strerror(status));
+		conn_lost(g);
+		return;
+	}
+	g->dispatching = 1;
+	cs_error_t err = cpg_dispatch(g->handle, CS_DISPATCH_ALL);
+	g->dispatching = 0;
+	if (g->state == CS_CLOSED) {
+		conn_teardown(g, 1);
+		return;
+	}
+	if (err != CS_OK && err != CS_ERR_TRY_AGAIN) {
+		log_warn("group: cpg_dispatch: %s", cs_err(err));
+		conn_lost(g);
+	} else if (events & UV_DISCONNECT) {
+		log_warn("group: Corosync hung up");
+		conn_lost(g);
+	}
+}
+
+/* Connects and joins. Returns 0, -1 if Corosync is not usable now, or -2 if
+ * joining can never work. */
+static int conn_open(struct group_corosync *g)
+{
+	cpg_model_v1_data_t model = {
+		.model = CPG_MODEL_V1,
+		.cpg_deliver_fn = cs_on_deliver,
+		.cpg_confchg_fn = cs_on_confchg,
+	};
+	cpg_handle_t h;
+	unsigned int nodeid;
+	uint32_t atomic;
+	int fd;
+	cs_error_t err = cpg_model_initialize(&h, CPG_MODEL_V1, (cpg_model_data_t *)&model, g);
+	if (err != CS_OK)
+		return -1;
+	err = cpg_local_get(h, &nodeid);
+	if (err == CS_OK)
+		err = cpg_fd_get(h, &fd);
+	if (err == CS_OK)
+		err = cpg_max_atomic_msgsize_get(h, &atomic);
+	if (err == CS_OK)
+		err = cpg_join(h, &g->name);
+	if (err != CS_OK) {
+		cpg_finalize(h);
+		if (err == CS_ERR_EXIST) {
+			log_error("group: cannot join CPG group %.*s: this process is already a "
+				  "member (one replica per process)", (int)g->name.length, g->name.value);
+			return -2;
+		}
+		log_debug("group: joining CPG group: %s", cs_err(err));
+		return -1;
+	}
+	g->max_len = GROUP_MSG_MAX;
+	if (atomic < GROUP_MSG_MAX + ENV_LEN) {
+		log_warn("group: Corosync sends at most %" PRIu32 " bytes unfragmented; "
+			 "multicasts are limited to %" PRIu32 " bytes", atomic, atomic - ENV_LEN);
+		g->max_len = atomic - ENV_LEN;
+	}
+	g->handle = h;
+	g->nodeid = nodeid;
+	g->pid = (uint32_t)getpid();
+	g->poll = xmalloc(sizeof *g->poll);
+	uv_poll_init(g->loop, g->poll, fd);
+	g->poll->data = g;
+	g->handles++;
+	uv_poll_start(g->poll, UV_READABLE | UV_DISCONNECT, on_poll);
+	g->state = CS_UP;
+	g->nconf = 0;
+	g->round = 1;  /* until our first configuration is announced */
+	g->isolated = 0;
+	return 0;
+}
+
+static void on_reconnect(uv_timer_t *t);
+
+/* Marks the connection failed; it is torn down from a timer, outside any
+ * CPG call. */
+static void conn_lost(struct group_corosync *g)
+{
+	if (g->state != CS_UP)
+		return;
+	g->state = CS_LOST;
+	uv_poll_stop(g->poll);
+	uv_timer_start(&g->reconnect, on_reconnect, 0, RECONNECT_MS);
+}
+
+static void on_kick(uv_timer_t *t);
+
+/* Delivers our own messages made while alone, oldest first, until closed. */
+static void flush_local(struct group_corosync *g)
+{
+	struct cs_msg *m;
+	while (g->state == CS_DOWN && (m = fifo_pop(&g->local))) {
+		g->cb.deliver(g->arg, g->base.self, m->data, m->len);
+		free(m);
+	}
+}
+
+static void on_kick(uv_timer_t *t)
+{
+	flush_local(t->data);
+}
+
+/* Moves the unsent DATA (without envelopes) to the local queue. */
+static void unsent_to_local(struct group_corosync *g)
+{
+	struct cs_msg *m;
+	while ((m = fifo_pop(&g->out))) {
+		if (is_hello(m)) {
+			free(m);
+			continue;
+		}
+		struct cs_msg *l = msg_new(g->base.self, m->len - ENV_LEN);
+		memcpy(l->data, m->data + ENV_LEN, l->len);
+		fifo_push(&g->local, l);
+		free(m);
+	}
+	if (g->local.head)
+		uv_timer_start(&g->kick, on_kick, 0, 0);
+}
+
+/* Corosync is away: serve alone. */
+static void go_alone(struct group_corosync *g, const char *why)
+{
+	if (!g->down_logged)
+		log_warn("group: %s; serving alone, reconnecting every %d ms", why, RECONNECT_MS);
+	g->down_logged = 1;
+	if (g->held.n)
+		log_warn("group: %zu message(s) delivered by Corosync before the view was known are "
+			 "not delivered here", g->held.n);
+	fifo_clear(&g->held);
+	uv_timer_stop(&g->retry);
+	uv_timer_stop(&g->stall);
+	g->state = CS_DOWN;
+	g->nconf = 0;
+	g->round = 0;
+	g->isolated = 0;
+	unsent_to_local(g);
+	report_solo_view(g);
+}
+
+static void on_reconnect(uv_timer_t *t)
+{
+	struct group_corosync *g = t->data;
+	if (g->state == CS_LOST) {
+		conn_teardown(g, 0);
+		go_alone(g, "lost Corosync");
+		return;
+	}
+	if (g->state != CS_DOWN)
+		return;
+	flush_local(g);
+	if (g->state != CS_DOWN)
+		return;
+	int rc = conn_open(g);
+	if (rc == -1)
+		return;
+	uv_timer_stop(&g->reconnect);
+	if (rc == -2)
+		return;  /* logged; stay alone */
+	g->stats.reconnects++;
+	g->down_logged = 0;
+	log_info("group: connected to Corosync again; joined CPG group %.*s", (int)g->name.length,
+		 g->name.value);
+}
+
+/* ---- the group interface ---- */
+
+static int cs_join(struct group *base)
+{
+	struct group_corosync *g = (struct group_corosync *)base;
+	if (g->state != CS_IDLE)
+		return -EALREADY;
+	int rc = conn_open(g);
+	if (rc == -2)
+		return -EEXIST;
+	if (rc == 0) {
+		log_info("group: joined CPG group %.*s as replica %" PRIu32, (int)g->name.length,
+			 g->name.value, base->self);
+		return 0;
+	}
+	go_alone(g, "Corosync is not running");
+	if (g->state == CS_DOWN)
+		uv_timer_start(&g->reconnect, on_reconnect, RECONNECT_MS, RECONNECT_MS);
+	return 0;
+}
+
+static int cs_multicast(struct group *base, const void *data, size_t len)
+{
+	struct group_corosync *g = (struct group_corosync *)base;
+	if (g->state == CS_IDLE || g->state == CS_CLOSED)
+		return -ENOTCONN;
+	if (len > g->max_len)
+		return -EMSGSIZE;
+	if (g->state == CS_DOWN) {
+		struct cs_msg *l = msg_new(base->self, len);
+		memcpy(l->data, data, len);
+		fifo_push(&g->local, l);
+		if (!uv_is_active((uv_handle_t *)&g->kick))
+			uv_timer_start(&g->kick, on_kick, 0, 0);
+		return 0;
+	}
+	struct cs_msg *m = msg_new(base->self, ENV_LEN + len);
+	m->data[0] = ENV_VERSION;
+	m->data[1] = ENV_DATA;
+	m->data[2] = m->data[3] = 0;
+	put_be32(m->data + 4, base->self);
+	memcpy(m->data + ENV_LEN, data, len);
+	fifo_push(&g->out, m);
+	if (g->state == CS_UP && !uv_is_active((uv_handle_t *)&g->retry))
+		try_send(g);
+	return 0;
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+	struct group_corosync *g = h->data;
+	if (--g->handles == 0)
+		free(g);
+}
+
+/* Leaves (now, or after the running dispatch returns) and frees once every
+ * handle is closed. Callbacks check the state, so none is made after this. */
+static void cs_close(struct group *base)
+{
+	struct group_corosync *g = (struct group_corosync *)base;
+	enum cs_state was = g->state;
+	g->state = CS_CLOSED;
+	fifo_clear(&g->out);
+	fifo_clear(&g->held);
+	fifo_clear(&g->local);
+	if ((was == CS_UP || was == CS_LOST) && !g->dispatching)
+		conn_teardown(g, was == CS_UP);
+	uv_close((uv_handle_t *)&g->retry, on_handle_closed);
+	uv_close((uv_handle_t *)&g->reconnect, on_handle_closed);
+	uv_close((uv_handle_t *)&g->kick, on_handle_closed);
+	uv_close((uv_handle_t *)&g->stall, on_handle_closed);
+}
+
+static const struct group_ops corosync_ops = {
+	.join = cs_join,
+	.multicast = cs_multicast,
+	.close = cs_close,
+};
+
+struct group *group_corosync_new(uv_loop_t *loop, uint32_t self, const char *group_name,
+				 const struct group_callbacks *cb, void *arg)
+{
+	size_t n = group_name ? strlen(group_name) : 0;
+	if (n == 0 || n >= CPG_MAX_NAME_LENGTH) {
+		log_error("group: CPG group name must be 1 to %d bytes", CPG_MAX_NAME_LENGTH - 1);
+		return NULL;
+	}
+	struct group_corosync *g = xcalloc(1, sizeof *g);
+	g->base.ops = &corosync_ops;
+	g->base.self = self;
+	g->loop = loop;
+	g->cb = *cb;
+	g->arg = arg;
+	g->name.length = (uint32_t)n;
+	memcpy(g->name.value, group_name, n);
+	g->max_len = GROUP_MSG_MAX;
+	uv_timer_init(loop, &g->retry);
+	uv_timer_init(loop, &g->reconnect);
+	uv_timer_init(loop, &g->kick);
+	uv_timer_init(loop, &g->stall);
+	g->retry.data = g->reconnect.data = g->kick.data = g->stall.data = g;
+	g->handles = 4;
+	return &g->base;
+}
+
+void group_corosync_stats(struct group *base, struct group_corosync_stats *out)
+{
+	struct group_corosync *g = (struct group_corosync *)base;
+	*out = g->stats;
+	out->queued = g->out.n;
+}

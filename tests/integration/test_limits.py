@@ -1,0 +1,272 @@
+"""Limits (docs/LIMITS.md): line and tag lengths, UTF-8, flood control,
+receive and send queues, connection count, a full store."""
+import time
+
+from ircclient import ALL_CAPS, Client
+
+HIST = ("batch", "message-tags", "server-time", "draft/chathistory")
+
+
+def room_with(server, room="#lim"):
+    a = server.client().login("limiter", ALL_CAPS)
+    a.join(room)
+    a.settle()
+    return a
+
+
+def test_body_of_511_bytes_gets_417_and_510_works(server):
+    a = room_with(server)
+    prefix = "PRIVMSG #lim :"
+    too_long = prefix + "x" * (511 - len(prefix))
+    just_right = prefix + "y" * (510 - len(prefix))
+    assert len(too_long.encode()) == 511 and len(just_right.encode()) == 510
+    a.send(too_long)
+    err = a.expect(lambda m: m.command in ("417", "PRIVMSG"))
+    assert err.command == "417", err
+    a.send(just_right)
+    echo = a.expect(lambda m: m.command in ("417", "PRIVMSG"))
+    assert echo.command == "PRIVMSG" and echo.params[-1] == "y" * (510 - len(prefix)), echo
+    h = a.history("LATEST", "#lim", "*", 10)
+    assert [m.params[-1] for m in h] == [echo.params[-1]]
+    # Tags do not count toward the 512 bytes: the same body with tags is fine.
+    a.send("@+some/tag=" + "v" * 200 + " " + just_right.replace("y", "z"))
+    echo = a.expect(lambda m: m.command in ("417", "PRIVMSG"))
+    assert echo.command == "PRIVMSG", echo
+    # Far too long (longer than any buffer): 417 once, connection fine.
+    a.send(prefix + "w" * 20000)
+    assert a.expect(lambda m: m.command in ("417", "PRIVMSG")).command == "417"
+    a.sync()
+    h = a.history("LATEST", "#lim", "*", 10)
+    assert len(h) == 2 and not any(m.params[-1].startswith(("x", "w")) for m in h)
+
+
+def test_client_tags_over_4094_bytes_get_417(server):
+    a = room_with(server)
+    b = server.client().login("tagreader", ("message-tags",))
+    b.join("#lim")
+    b.settle()
+    ok = "+t=" + "a" * (4094 - 3)
+    bad = "+t=" + "a" * (4095 - 3)
+    a.send("@%s TAGMSG #lim" % bad)
+    assert a.expect(lambda m: m.command in ("417", "TAGMSG")).command == "417"
+    a.send("@%s TAGMSG #lim" % ok)
+    echo = a.expect(lambda m: m.command in ("417", "TAGMSG"))
+    assert echo.command == "TAGMSG" and echo.tags["+t"] == "a" * 4091, echo.raw[:100]
+    got = b.expect("TAGMSG")
+    assert got.tags["+t"] == "a" * 4091
+    a.send("@%s PRIVMSG #lim :with big tags" % bad)
+    assert a.expect(lambda m: m.command in ("417", "PRIVMSG")).command == "417"
+    h = a.history("LATEST", "#lim", "*", 10)
+    assert h == []
+
+
+def test_bad_utf8_is_refused_and_connection_stays(server):
+    a = room_with(server)
+    b = server.client().login("utfreader")
+    b.join("#lim")
+    b.settle()
+    a.send(b"PRIVMSG #lim :caf\xc3 broken \xff\xfe")
+    f = a.expect(lambda m: m.command in ("FAIL", "PRIVMSG"))
+    assert f.command == "FAIL" and f.params[:2] == ["PRIVMSG", "INVALID_UTF8"], f
+    a.send(b"@+x=\xc0\xaf TAGMSG #lim")  # an overlong encoding in a tag value
+    f = a.expect(lambda m: m.command in ("FAIL", "TAGMSG"))
+    assert f.command == "FAIL" and f.params[1] == "INVALID_UTF8", f
+    a.send(b"PRIVMSG #lim :\xed\xa0\x80")  # a surrogate
+    f = a.expect(lambda m: m.command in ("FAIL", "PRIVMSG"))
+    assert f.command == "FAIL" and f.params[1] == "INVALID_UTF8", f
+    a.send("PRIVMSG #lim :caf\u00e9 is fine")
+    echo = a.expect(lambda m: m.command in ("FAIL", "PRIVMSG"))
+    assert echo.command == "PRIVMSG" and echo.params[-1] == "caf\u00e9 is fine"
+    got = b.expect("PRIVMSG")
+    assert got.params[-1] == "caf\u00e9 is fine"
+    h = a.history("LATEST", "#lim", "*", 10)
+    assert [m.params[-1] for m in h] == ["caf\u00e9 is fine"]
+
+
+def test_too_many_params_or_tags(server):
+    a = room_with(server)
+    a.send("PRIVMSG " + " ".join("p%d" % i for i in range(16)))
+    f = a.expect(lambda m: m.command in ("FAIL", "PRIVMSG") or m.command.isdigit())
+    assert f.command == "FAIL" and f.params[:2] == ["*", "INVALID_MESSAGE"], f
+    a.send("@" + ";".join("+t%d=v" % i for i in range(65)) + " PRIVMSG #lim :many tags")
+    f = a.expect(lambda m: m.command in ("FAIL", "PRIVMSG") or m.command.isdigit())
+    assert f.command == "FAIL" and f.params[:2] == ["*", "INVALID_MESSAGE"], f
+    a.send("@" + ";".join("+t%d=v" % i for i in range(64)) + " PRIVMSG #lim :64 tags")
+    assert a.expect(lambda m: m.command in ("FAIL", "PRIVMSG")).command == "PRIVMSG"
+
+
+def test_garbage_never_stalls_the_server(server):
+    a = room_with(server)
+    b = server.client().login("witness", ALL_CAPS)
+    garbage = [b"@", b"@ ", b":", b": ", b":src", b"@a=b", b"@a=b :src", b" ", b"\t", b"\x00\x01\x02",
+               b"PRIVMSG\x00 #lim :nul", b"@;;; PING :x", b"@=v PING :x", b"\r", b"\r\r\r",
+               b":" + b"s" * 600, b"@" + b"k" * 5000, b"\xff" * 1000, b"PING " + b"x " * 300,
+               b"CAP REQ :" + b"message-tags " * 100, b"CHATHISTORY BETWEEN #lim msgid= msgid= 1",
+               b"CHATHISTORY AROUND #lim timestamp=9999-99-99T99:99:99.999Z 10",
+               b"TAGMSG #lim", b"@+draft/reply= TAGMSG #lim", b"@+draft/react=;+draft/reply=x TAGMSG #lim",
+               b"JOIN ,,,,", b"PART ,,,", b"NICK :", b"USER", b"PASS", b"WHO ,", b"LIST ,"]
+    for g in garbage:
+        a.send_raw(g + b"\r\n")
+    a.send_raw(b"PRIVMSG #lim :bare LF\n")
+    a.sync(timeout=10)
+    assert not a.closed
+    a.send("PRIVMSG #lim :still fine")
+    a.expect(lambda m: m.command == "PRIVMSG" and m.params[-1] == "still fine")
+    texts = [m.params[-1] for m in b.history("LATEST", "#lim", "*", 10)]
+    assert texts[-1] == "still fine" and "bare LF" in texts, texts
+
+
+def test_flood_lines_wait_none_dropped(make_server):
+    srv = make_server(["--flood-burst", "5", "--flood-rate", "5"])
+    a = srv.client().login("flooder")
+    time.sleep(1.0)  # let the bucket fill again after registration
+    t0 = time.monotonic()
+    a.send_raw(b"".join(b"PING :p%d\r\n" % i for i in range(30)))
+    arrivals = []
+    for i in range(30):
+        pong = a.expect("PONG", timeout=10)
+        assert pong.params[-1] == "p%d" % i, pong  # in order, none missing
+        arrivals.append(time.monotonic() - t0)
+    assert arrivals[4] < 1.0, arrivals  # the burst goes at once
+    # 25 more lines at 5 per second: about 5 seconds.
+    assert arrivals[-1] >= 4.0, arrivals
+    a.sync(timeout=10)
+    assert not a.backlog
+
+
+def test_recvq_excess_flood(make_server):
+    srv = make_server(["--recvq", "4096"])
+    victim = srv.client().login("greedy")
+    other = srv.client().login("bystander")
+    victim.join("#flood")
+    other.join("#flood")
+    other.settle()
+    data = b"".join(b"PRIVMSG #flood :flood line %06d padding padding padding\r\n" % i
+                    for i in range(1200))
+    assert len(data) >= 64 * 1024
+    try:
+        victim.send_raw(data)
+    except OSError:
+        pass  # the server may close before all of it is sent
+    lines = victim.expect_closed(timeout=10)
+    errors = [m for m in lines if m.command == "ERROR"]
+    assert errors and "Excess Flood" in errors[-1].params[-1], lines[-5:]
+    q = other.expect("QUIT", timeout=10)
+    assert q.nick == "greedy" and "Excess Flood" in q.params[-1]
+    # The server serves others.
+    other.sync()
+    srv.client().login("newcomer").sync()
+
+
+def test_slow_reader_is_dropped_on_sendq(make_server):
+    srv = make_server(["--sendq", "65536", "--recvq", "1048576",
+                       "--flood-burst", "100000", "--flood-rate", "100000"])
+    slow = Client(srv.port, rcvbuf=4096)
+    srv.clients.append(slow)
+    slow.login("sloth")
+    slow.join("#big")
+    slow.settle()
+    fast = srv.client().login("flooder", ALL_CAPS)
+    fast.join("#big")
+    fast.settle()
+    body = "z" * 400
+    sent = 0
+    quit_msg = None
+    # The kernel's socket buffers take a few MB first; then the server's
+    # queue for the slow reader grows past 64 KiB.
+    while sent < 40000 and quit_msg is None:
+        fast.send_raw(b"".join(b"PRIVMSG #big :%d %s\r\n" % (sent + i, body.encode()) for i in range(200)))
+        sent += 200
+        # The echo of the last line: every line of the batch has been fanned out.
+        fast.expect(lambda m, last="%d " % (sent - 1): m.command == "PRIVMSG" and m.params[-1].startswith(last),
+                    timeout=10)
+        for m in fast.backlog:
+            if m.command == "QUIT" and m.nick == "sloth":
+                quit_msg = m
+        fast.drain()
+    assert quit_msg is not None, "the slow reader was never dropped (%d lines sent)" % sent
+    assert "SendQ exceeded" in quit_msg.params[-1], quit_msg
+    # Its connection is closed (after whatever was already in flight).
+    slow.expect_closed(timeout=10)
+    # The server keeps serving the others.
+    fast.send("PRIVMSG #big :after the drop")
+    fast.expect(lambda m: m.command == "PRIVMSG" and m.params[-1] == "after the drop")
+    late = srv.client().login("latecomer", HIST)
+    late.join("#big")
+    h = late.history("LATEST", "#big", "*", 1)
+    assert h[0].params[-1] == "after the drop"
+    fast.sync()
+
+
+def test_max_clients(make_server):
+    srv = make_server(["--max-clients", "2"])
+    a = srv.client().login("one")
+    srv.client().login("two")
+    third = srv.client()
+    lines = third.expect_closed()
+    errors = [m for m in lines if m.command == "ERROR"]
+    assert errors and "Server full" in errors[0].params[-1], lines
+    # A slot frees up when someone leaves.
+    a.send("QUIT")
+    a.expect_closed()
+    srv.client().login("three")
+
+
+def test_max_clients_names_another_replica(make_server):
+    srv = make_server(["--max-clients", "2", "--peer", "2=127.0.0.1:7002"])
+    srv.client().login("one")
+    srv.client().login("two")
+    third = srv.client()
+    lines = third.expect_closed()
+    errors = [m for m in lines if m.command == "ERROR"]
+    assert errors, lines
+    text = errors[0].params[-1]
+    assert "Server full" in text and "127.0.0.1:7002" in text and "replica 2" in text, text
+
+
+def test_store_full(make_server):
+    srv = make_server(["--store-max-bytes", "200000", "--recvq", "1048576",
+                       "--flood-burst", "100000", "--flood-rate", "100000"])
+    a = srv.client().login("filler", ALL_CAPS)
+    a.join("#full")
+    a.settle()
+    body = "f" * 380
+    echoed = []
+    failed = None
+    n = 0
+    while failed is None and n < 5000:
+        for i in range(50):
+            a.send("PRIVMSG #full :%d %s" % (n + i, body))
+        for i in range(50):
+            m = a.expect(lambda m: m.command in ("PRIVMSG", "FAIL"), timeout=10)
+            if m.command == "PRIVMSG":
+                assert failed is None, "an echo after a FAIL: %r" % m
+                echoed.append(m)
+            else:
+                assert m.params[:3] == ["PRIVMSG", "STORAGE_ERROR", "#full"], m
+                failed = failed or m
+        n += 50
+    assert failed is not None, "the store never filled (%d messages)" % n
+    assert echoed, "nothing was stored before the store filled up"
+    # Still alive: PING, history reads.
+    a.sync()
+    h = a.history("LATEST", "#full", "*", 5)
+    assert [m.tags["msgid"] for m in h] == [m.tags["msgid"] for m in echoed[-5:]]
+    # Writes are refused with a FAIL (not silently dropped).
+    a.send("PRIVMSG #full :one more")
+    m = a.expect(lambda m: m.command in ("PRIVMSG", "FAIL"))
+    assert m.command == "FAIL" and m.params[1] == "STORAGE_ERROR", m
+    # Everything echoed is there after a restart, in order.
+    srv.close_clients()
+    srv.restart()
+    r = srv.client().login("reader", HIST)
+    got = []
+    ref = "*"
+    while True:
+        page = r.history("BEFORE" if ref != "*" else "LATEST", "#full", ref, 100)
+        if not page:
+            break
+        got = page + got
+        ref = "msgid=" + page[0].tags["msgid"]
+    assert [m.tags["msgid"] for m in got] == [m.tags["msgid"] for m in echoed]
+    assert [m.params[-1] for m in got] == [m.params[-1] for m in echoed]
