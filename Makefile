@@ -6,7 +6,8 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 PORT       ?= 6667
-DATA       ?= run/r1
+REPLICAS   ?= 5
+DIR        ?= run
 PYTEST     := /usr/bin/python3 -m pytest
 
 .PHONY: all deps build asan run test unit integration test-asan fuzz clean
@@ -24,11 +25,12 @@ asan: deps
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCHORUS_SANITIZE=ON >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 
-# A standalone replica on port $(PORT), data in $(DATA).
+# A local cluster: a private Corosync and $(REPLICAS) replicas on ports
+# $(PORT).., data in $(DIR)/, supervised until Ctrl-C (needs root).
 run: build
-	@mkdir -p $(DATA)
-	@echo "chorus: standalone replica on 127.0.0.1:$(PORT) (data in $(DATA)); connect with: irssi -c 127.0.0.1 -p $(PORT)"
-	$(BUILD)/chorusd --port $(PORT) --data-dir $(DATA)
+	@echo "chorus: $(REPLICAS) replicas on 127.0.0.1 ports $(PORT)-$$(($(PORT)+$(REPLICAS)-1)), data in $(DIR)/"
+	@echo "        connect with any IRC client, e.g. irssi -c 127.0.0.1 -p $(PORT); Ctrl-C stops the cluster"
+	$(BUILD)/chorusctl up -n $(REPLICAS) --dir $(DIR) --port $(PORT)
 
 unit: build
 	ctest --test-dir $(BUILD) --output-on-failure

@@ -5,9 +5,11 @@
  *
  * Group messages: u8 REPL_WIRE_VERSION, u8 type, then
  *   MSG_OPS: an op_encode list (new ops with lts 0, or resent ops with lts);
- *   MSG_ROW: u64 clock, u32 count, count x (u32 origin, u64 incarnation,
- *            u32 boot, u32 nranges, nranges x (u64 first, u64 last)):
- *            the sender's knowledge row: every seq range it holds;
+ *   MSG_ROW: u64 clock, u8 final, u32 count, count x (u32 origin,
+ *            u64 incarnation, u32 boot, u32 nranges, nranges x (u64 first,
+ *            u64 last)): (part of) the sender's knowledge row: every seq
+ *            range it holds; a row may span several messages, the last
+ *            marked final;
  *   MSG_SOFT: the owner's soft-state bytes (presence).
  */
 #include "repl.h"
@@ -26,7 +28,7 @@
 
 enum { MSG_OPS = 1, MSG_ROW = 2, MSG_SOFT = 3 };
 
-#define MULTICAST_BYTES_MAX (256 * 1024) /* soft cap on one multicast's ops */
+#define MULTICAST_BYTES_MAX (GROUP_MSG_MAX - 4096) /* cap on one multicast's ops */
 
 /* What this replica has of one stream: delivered to it and handed to the
  * writer (the writer stores in order, and a resend read queues behind those
@@ -335,9 +337,12 @@ static int multicast_ops(struct repl *r, const struct op *ops, size_t n)
 	int rc = 0;
 	while (i < n && rc == 0) {
 		size_t j = i, bytes = 0;
-		while (j < n && j - i < REPL_MULTICAST_OPS && bytes < MULTICAST_BYTES_MAX) {
-			bytes += 64 + strlen(ops[j].target) + strlen(ops[j].author) + strlen(ops[j].body) +
-				 strlen(ops[j].ref);
+		while (j < n && j - i < REPL_MULTICAST_OPS) {
+			size_t size = 64 + strlen(ops[j].target) + strlen(ops[j].author) +
+				      strlen(ops[j].body) + strlen(ops[j].ref);
+			if (j > i && bytes + size > MULTICAST_BYTES_MAX)
+				break;
+			bytes += size;
 			j++;
 		}
 		buf.len = 0;
@@ -401,22 +406,46 @@ static void put_ranges(struct op_buf *buf, const struct know *k)
 		buf->data[count_at + b] = (uint8_t)(n >> (8 * b));
 }
 
+static void row_begin(struct repl *r, struct op_buf *buf)
+{
+	buf->len = 0;
+	op_buf_put_u(buf, REPL_WIRE_VERSION, 1);
+	op_buf_put_u(buf, MSG_ROW, 1);
+	op_buf_put_u(buf, r->clock, 8);
+	op_buf_put_u(buf, 0, 1); /* final: patched by row_send */
+	op_buf_put_u(buf, 0, 4); /* count: patched by row_send */
+}
+
+static void row_send(struct repl *r, struct op_buf *buf, uint32_t count, int final)
+{
+	buf->data[10] = (uint8_t)final;
+	for (int b = 0; b < 4; b++)
+		buf->data[11 + b] = (uint8_t)(count >> (8 * b));
+	if (group_multicast(r->group, buf->data, buf->len) < 0)
+		log_error("group: cannot multicast the knowledge row");
+}
+
+/* Multicasts our knowledge row, in as many messages as GROUP_MSG_MAX needs;
+ * the last one is marked final. */
 static void send_row(struct repl *r)
 {
 	struct op_buf buf = {0};
 	struct know *k, *tmp;
-	op_buf_put_u(&buf, REPL_WIRE_VERSION, 1);
-	op_buf_put_u(&buf, MSG_ROW, 1);
-	op_buf_put_u(&buf, r->clock, 8);
-	op_buf_put_u(&buf, HASH_COUNT(r->know), 4);
+	uint32_t count = 0;
+	row_begin(r, &buf);
 	HASH_ITER(hh, r->know, k, tmp) {
+		if (buf.len + 20 + 16 * (k->nabove + 1) > GROUP_MSG_MAX - 1024 && count) {
+			row_send(r, &buf, count, 0);
+			row_begin(r, &buf);
+			count = 0;
+		}
 		op_buf_put_u(&buf, k->stream.origin, 4);
 		op_buf_put_u(&buf, k->stream.incarnation, 8);
 		op_buf_put_u(&buf, k->stream.boot, 4);
 		put_ranges(&buf, k);
+		count++;
 	}
-	if (group_multicast(r->group, buf.data, buf.len) < 0)
-		log_error("group: cannot multicast the knowledge row");
+	row_send(r, &buf, count, 1);
 	op_buf_free(&buf);
 }
 
@@ -537,6 +566,7 @@ static void on_row(struct repl *r, uint32_t sender, struct op_reader *rd)
 	if (!in_view(r, sender) || r->nrows >= GROUP_MAX_MEMBERS)
 		return;
 	uint64_t clock = op_read_u(rd, 8);
+	uint64_t final = op_read_u(rd, 1);
 	uint64_t count = op_read_u(rd, 4);
 	for (uint64_t i = 0; i < count && !rd->bad; i++) {
 		struct op_stream s;
@@ -553,9 +583,11 @@ static void on_row(struct repl *r, uint32_t sender, struct op_reader *rd)
 	}
 	if (rd->bad)
 		log_error("repl: malformed row from replica %" PRIu32, sender);
-	r->rows_from[r->nrows++] = sender;
 	if (clock > r->rows_clock)
 		r->rows_clock = clock;
+	if (!final)
+		return;
+	r->rows_from[r->nrows++] = sender;
 	if (r->nrows == r->view.n)
 		rows_done(r);
 }

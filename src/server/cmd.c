@@ -29,7 +29,8 @@ static const struct command commands[] = {
 	{"CHATHISTORY", 1, 1, cmd_chathistory},
 	{"MOTD", 0, 1, cmd_motd},
 	{"LUSERS", 0, 1, cmd_lusers},
-	{"LINKS", 0, 1, cmd_links},
+	{"LINKS", 0, 0, cmd_links},
+	{"DIGEST", 0, 0, cmd_digest},
 	{"VERSION", 0, 1, cmd_version},
 };
 

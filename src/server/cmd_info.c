@@ -1,8 +1,12 @@
 /*
  * cmd_info.c: information about the server and the cluster: MOTD, LUSERS,
- * VERSION, and LINKS (the replicas in this replica's current view, with id
- * and client address).
+ * VERSION, LINKS (the replicas in this replica's current view, with id and
+ * client address) and DIGEST (our verb: the digest of this replica's
+ * canonical state, for chorusctl and the cluster tests). LINKS and DIGEST
+ * work before registration, so tools need not log in.
  */
+#include <inttypes.h>
+
 #include "server.h"
 
 void cmd_motd(struct session *s, struct irc_msg *m)
@@ -51,4 +55,17 @@ void cmd_links(struct session *s, struct irc_msg *m)
 			  id == srv->cfg.id ? 0 : 1, id, addr, id == srv->cfg.id ? " (this replica)" : "");
 	}
 	reply_num(s, 365, "* :End of /LINKS list.");
+}
+
+/* DIGEST: "NOTE DIGEST OK <hex> <ops> <syncing> :..." where syncing is 1
+ * while this replica is still catching up after a view change. */
+void cmd_digest(struct session *s, struct irc_msg *m)
+{
+	struct server *srv = s->srv;
+	struct line_tags t = LINE_TAGS_INIT;
+	char hex[65];
+	(void)m;
+	chat_digest(srv->chat, hex);
+	reply_line(s, &t, srv->name, "NOTE DIGEST OK %s %" PRIu64 " %d :canonical state of replica %u", hex,
+		   chat_op_count(srv->chat), repl_syncing(srv->repl), srv->cfg.id);
 }

@@ -75,19 +75,36 @@ void presence_send_part(struct server *srv, struct user *u, struct room_presence
 	send_buf(srv, &b);
 }
 
-/* Announces every user with a session here, with its rooms. */
+static void state_send(struct server *srv, struct op_buf *b, uint32_t n)
+{
+	for (int i = 0; i < 4; i++)
+		b->data[2 + i] = (uint8_t)(n >> (8 * i));
+	if (repl_send_soft(srv->repl, b->data, b->len) < 0)
+		log_warn("presence: multicast failed");
+	b->len = 0;
+	begin(b, P_STATE);
+	op_buf_put_u(b, 0, 4);
+}
+
+/* Announces every user with a session here, with its rooms, in messages
+ * that stay well under GROUP_MSG_MAX. */
 static void send_state(struct server *srv)
 {
 	struct op_buf b = {0};
 	struct user *u, *tmp;
 	struct membership *m, *mt;
 	uint32_t n = 0;
+	if (repl_current_view(srv->repl)->n < 2)
+		return;
 	begin(&b, P_STATE);
-	size_t count_at = b.len;
 	op_buf_put_u(&b, 0, 4);
 	HASH_ITER(hh, srv->users, u, tmp) {
 		if (!u->sessions)
 			continue;
+		if (b.len > GROUP_MSG_MAX / 2) {
+			state_send(srv, &b, n);
+			n = 0;
+		}
 		n++;
 		op_buf_put_str(&b, u->nick);
 		op_buf_put_str(&b, u->username);
@@ -96,9 +113,9 @@ static void send_state(struct server *srv)
 		HASH_ITER(hh_user, u->rooms, m, mt)
 			op_buf_put_str(&b, m->room->name);
 	}
-	for (int i = 0; i < 4; i++)
-		b.data[count_at + i] = (uint8_t)(n >> (8 * i));
-	send_buf(srv, &b);
+	if (n)
+		state_send(srv, &b, n);
+	op_buf_free(&b);
 }
 
 static int in_view(const struct group_view *v, uint32_t id)

@@ -369,6 +369,7 @@ void cmd_chathistory(struct session *s, struct irc_msg *m);
 void cmd_motd(struct session *s, struct irc_msg *m);
 void cmd_lusers(struct session *s, struct irc_msg *m);
 void cmd_links(struct session *s, struct irc_msg *m);
+void cmd_digest(struct session *s, struct irc_msg *m);
 void cmd_version(struct session *s, struct irc_msg *m);
 
 /* Called by cmd_user/cmd_nick/cmd_cap when registration may complete. */

@@ -99,6 +99,10 @@ static int sim_multicast(struct group *g, const void *data, size_t len)
 {
 	struct replica *r = (struct replica *)((char *)g - offsetof(struct replica, group));
 	struct world *w = r->w;
+	if (len > GROUP_MSG_MAX) {
+		fprintf(stderr, "sim: a %zu-byte multicast passes GROUP_MSG_MAX\n", len);
+		abort();
+	}
 	struct msg *m = xmalloc(sizeof *m + len);
 	m->next = NULL;
 	m->sender = r->id;
