@@ -1,6 +1,7 @@
-# chorus: `make run` starts a local chorus you can chat on; `make test` builds
-# and runs every test (unit, fuzz corpus, integration, and the whole suite
-# again under AddressSanitizer+UBSan).
+# chorus: `make run` starts a local chorus cluster you can chat on; `make test`
+# builds and runs every test (unit, simulation, fuzz corpus, integration,
+# cluster on real Corosync in network namespaces, and the whole suite again
+# under AddressSanitizer+UBSan).
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
@@ -36,11 +37,11 @@ unit: build
 	ctest --test-dir $(BUILD) --output-on-failure
 
 integration: build
-	CHORUSD=$(abspath $(BUILD))/chorusd $(PYTEST) -q tests/integration
+	CHORUSD=$(abspath $(BUILD))/chorusd $(PYTEST) -q tests/integration tests/cluster
 
 test-asan: asan
 	ctest --test-dir $(ASAN_BUILD) --output-on-failure
-	CHORUSD=$(abspath $(ASAN_BUILD))/chorusd CHORUS_SANITIZED=1 $(PYTEST) -q tests/integration
+	CHORUSD=$(abspath $(ASAN_BUILD))/chorusd CHORUS_SANITIZED=1 $(PYTEST) -q tests/integration tests/cluster
 
 test: unit integration test-asan
 

@@ -1,0 +1,31 @@
+"""The cluster tests need root and Corosync; elsewhere they are skipped with
+a loud message (never silently)."""
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from netcluster import Cluster, usable  # noqa: E402
+
+
+def pytest_collection_modifyitems(config, items):
+    why = usable()
+    if why:
+        sys.stderr.write("\n*** CLUSTER TESTS SKIPPED: %s ***\n" % why)
+        for item in items:
+            item.add_marker(pytest.mark.skip(reason="cluster tests " + why))
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    c = Cluster(tmp_path / "cluster").up()
+    yield c
+    c.down()
+
+
+@pytest.fixture
+def majority_cluster(tmp_path):
+    c = Cluster(tmp_path / "cluster", mode="majority").up()
+    yield c
+    c.down()

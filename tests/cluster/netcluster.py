@@ -1,0 +1,249 @@
+"""A chorus cluster of real hosts for the cluster tests: one network
+namespace per replica, joined by a bridge, each with its own Corosync (in a
+private mount namespace, the recipe of shared/DESIGN.md section 7) and its
+own chorusd. Partitions are made by nftables rules inside the namespaces
+(dropping traffic to and from the peers on the other side, both ways); the
+test process reaches every replica's IRC port through the bridge.
+
+Addresses: 10.77.0.<i> for replica i, 10.77.0.254 for the host side. Every
+address is on this machine, inside namespaces this harness made.
+"""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
+from ircclient import Client  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CHORUSD = os.environ.get("CHORUSD", os.path.join(ROOT, "build", "chorusd"))
+BRIDGE = "chorusbr0"
+NET = "10.77.0"
+PORT = 6667
+
+
+def sh(cmd, check=True, **kw):
+    return subprocess.run(cmd, shell=True, check=check, capture_output=True, text=True, **kw)
+
+
+def usable():
+    """Why the cluster tests cannot run here, or None."""
+    if os.geteuid() != 0:
+        return "needs root (network namespaces, mounts)"
+    for tool in ("corosync", "nft", "ip", "nsenter", "unshare"):
+        if not shutil.which(tool):
+            return "needs %s" % tool
+    return None
+
+
+class Node:
+    def __init__(self, cluster, i):
+        self.c = cluster
+        self.i = i
+        self.ns = "chorus-n%d" % i
+        self.addr = "%s.%d" % (NET, i)
+        self.dir = os.path.join(cluster.dir, "n%d" % i)
+        self.corosync = None
+        self.chorusd = None
+        self.logs = 0
+
+    def ns_exec(self, cmd, check=True):
+        return sh("ip netns exec %s %s" % (self.ns, cmd), check=check)
+
+    def setup_net(self):
+        sh("ip netns add %s" % self.ns)
+        sh("ip link add ch%dh type veth peer name ch%dn" % (self.i, self.i))
+        sh("ip link set ch%dh master %s up" % (self.i, BRIDGE))
+        sh("ip link set ch%dn netns %s" % (self.i, self.ns))
+        self.ns_exec("ip link set lo up")
+        self.ns_exec("ip addr add %s/24 dev ch%dn" % (self.addr, self.i))
+        self.ns_exec("ip link set ch%dn up" % self.i)
+
+    def write_conf(self):
+        for d in ("run", "lib", "shm", "data"):
+            os.makedirs(os.path.join(self.dir, d), exist_ok=True)
+        nodes = "".join("  node {\n    ring0_addr: %s.%d\n    nodeid: %d\n  }\n" % (NET, j, j)
+                        for j in range(1, self.c.n + 1))
+        with open(os.path.join(self.dir, "corosync.conf"), "w") as f:
+            f.write("totem {\n  version: 2\n  cluster_name: chorustest\n  transport: knet\n"
+                    "  token: 1000\n  token_coefficient: 0\n  crypto_cipher: none\n  crypto_hash: none\n}\n"
+                    "nodelist {\n%s}\n"
+                    "logging {\n  to_logfile: yes\n  logfile: %s/corosync.log\n  to_stderr: no\n  to_syslog: no\n}\n"
+                    % (nodes, self.dir))
+        replicas = ",\n".join('    { id = %d; host = "%s.%d"; port = %d; }' % (j, NET, j, PORT)
+                              for j in range(1, self.c.n + 1))
+        with open(os.path.join(self.dir, "cluster.conf"), "w") as f:
+            f.write('cluster = {\n  mode = "%s";\n  replicas = (\n%s\n  );\n};\n' % (self.c.mode, replicas))
+
+    def start_corosync(self):
+        """Corosync in a new mount namespace with this node's /run,
+        /var/lib/corosync and /dev/shm bound over the machine's."""
+        d = self.dir
+        script = ("mount --make-rprivate / && mount --bind {d}/run /run && "
+                  "mount --bind {d}/lib /var/lib/corosync && mount --bind {d}/shm /dev/shm && "
+                  "exec corosync -f -c {d}/corosync.conf").format(d=d)
+        self.corosync = subprocess.Popen(
+            ["ip", "netns", "exec", self.ns, "unshare", "-m", "sh", "-c", script],
+            stdout=subprocess.DEVNULL, stderr=open(os.path.join(d, "corosync.out"), "a"))
+
+    def start_chorusd(self, wipe=False):
+        if wipe:
+            shutil.rmtree(os.path.join(self.dir, "data"))
+        pid = self.corosync.pid
+        # the unshare'd child of `ip netns exec` holds the namespaces: find corosync itself
+        out = sh("pgrep -P %d" % pid, check=False).stdout.split() or [str(pid)]
+        target = out[0]
+        self.logs += 1
+        log = open(os.path.join(self.dir, "chorusd-%d.log" % self.logs), "w")
+        cmd = ["nsenter", "-t", target, "-m", "-n", CHORUSD, "--config", os.path.join(self.dir, "cluster.conf"),
+               "--id", str(self.i), "--listen", self.addr, "--port", str(PORT),
+               "--data-dir", os.path.join(self.dir, "data"), "--group", "corosync",
+               "--flood-rate", "1000", "--flood-burst", "1000", "--log-level", "debug"]
+        self.chorusd = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection((self.addr, PORT), timeout=0.3).close()
+                return
+            except OSError:
+                if self.chorusd.poll() is not None:
+                    raise AssertionError("chorusd %d exited: %s" % (self.i, self.log()[-2000:]))
+                time.sleep(0.05)
+        raise AssertionError("chorusd %d did not listen" % self.i)
+
+    def kill9(self):
+        self.chorusd.send_signal(signal.SIGKILL)
+        self.chorusd.wait()
+
+    def log(self):
+        out = ""
+        for k in range(1, self.logs + 1):
+            p = os.path.join(self.dir, "chorusd-%d.log" % k)
+            if os.path.exists(p):
+                out += open(p, errors="replace").read()
+        return out
+
+    def client(self, nick, caps=("echo-message", "server-time", "message-tags", "batch",
+                                 "draft/chathistory", "labeled-response")):
+        return Client(PORT, host=self.addr).register(nick, caps)
+
+    def ask(self, line, until, timeout=3):
+        s = socket.create_connection((self.addr, PORT), timeout=timeout)
+        s.sendall(line.encode() + b"\r\n")
+        data = b""
+        deadline = time.monotonic() + timeout
+        while until.encode() not in data and time.monotonic() < deadline:
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                break
+            if not chunk:
+                break
+            data += chunk
+        s.close()
+        return data.decode(errors="replace")
+
+    def digest(self):
+        """(hex, ops, syncing) or None if unreachable."""
+        try:
+            text = self.ask("DIGEST", "NOTE DIGEST")
+        except OSError:
+            return None
+        for line in text.splitlines():
+            parts = line.split()
+            if len(parts) >= 7 and parts[1] == "NOTE" and parts[2] == "DIGEST":
+                return parts[4], int(parts[5]), parts[6] == "1"
+        return None
+
+    def view(self):
+        text = self.ask("LINKS", " 365 ")
+        return sorted(int(l.split("replica ")[1].split()[0]) for l in text.splitlines() if " 364 " in l)
+
+
+class Cluster:
+    def __init__(self, workdir, n=5, mode="available"):
+        self.dir = str(workdir)
+        self.n = n
+        self.mode = mode
+        self.nodes = [Node(self, i) for i in range(1, n + 1)]
+
+    def up(self):
+        self.teardown_net()
+        sh("ip link add %s type bridge" % BRIDGE)
+        sh("ip addr add %s.254/24 dev %s" % (NET, BRIDGE))
+        sh("ip link set %s up" % BRIDGE)
+        for node in self.nodes:
+            node.setup_net()
+            node.write_conf()
+            node.start_corosync()
+        time.sleep(1.0)
+        for node in self.nodes:
+            node.start_chorusd()
+        self.wait_view([node.i for node in self.nodes])
+        return self
+
+    def wait_view(self, members, nodes=None, timeout=20):
+        nodes = nodes or [self.nodes[m - 1] for m in members]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if all(node.view() == sorted(members) for node in nodes):
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError("view %s not reached: %s" % (members, [(n.i, n.view()) for n in nodes]))
+
+    def partition(self, *groups):
+        """Cuts every link between replicas of different groups (lists of ids)."""
+        self.heal()
+        for g in groups:
+            others = [j for h in groups if h is not g for j in h]
+            if not others:
+                continue
+            addrs = ", ".join("%s.%d" % (NET, j) for j in others)
+            rules = ("table inet chorus {\n chain input { type filter hook input priority 0; "
+                     "ip saddr { %s } drop; }\n chain output { type filter hook output priority 0; "
+                     "ip daddr { %s } drop; }\n}\n" % (addrs, addrs))
+            for i in g:
+                path = os.path.join(self.dir, "rules-%d.nft" % i)
+                with open(path, "w") as f:
+                    f.write(rules)
+                self.nodes[i - 1].ns_exec("nft -f %s" % path)
+
+    def heal(self):
+        for node in self.nodes:
+            node.ns_exec("nft delete table inet chorus", check=False)
+
+    def wait_converged(self, timeout=10):
+        """Waits until every replica reports the same digest, not syncing.
+        Returns the seconds it took."""
+        start = time.monotonic()
+        last = None
+        while time.monotonic() - start < timeout:
+            last = [node.digest() for node in self.nodes]
+            if all(d and not d[2] for d in last) and len({d[0] for d in last}) == 1:
+                return time.monotonic() - start
+            time.sleep(0.1)
+        raise AssertionError("not converged within %ss: %s" % (timeout, last))
+
+    def teardown_net(self):
+        for i in range(1, 33):
+            sh("ip netns del chorus-n%d" % i, check=False)
+        sh("ip link del %s" % BRIDGE, check=False)
+
+    def down(self):
+        for node in self.nodes:
+            for p in (node.chorusd, node.corosync):
+                if p and p.poll() is None:
+                    p.send_signal(signal.SIGKILL)
+                    p.wait()
+        # corosync runs as a child of unshare; kill what is left in each namespace
+        for node in self.nodes:
+            sh("ip netns pids %s | xargs -r kill -9" % node.ns, check=False)
+        time.sleep(0.2)
+        self.teardown_net()

@@ -1,0 +1,157 @@
+"""Cluster tests on real Corosync: five replicas, each in its own network
+namespace, with writers on every replica while links are cut and healed,
+replicas killed with SIGKILL, and a replica restarted with a wiped disk.
+After each heal all five digests must be equal within 10 s, and no message
+that a client was told is stored (its echo) may be missing anywhere."""
+import threading
+import time
+
+ROOM = "#general"
+
+
+class Writer(threading.Thread):
+    """Sends numbered messages to ROOM on one replica; records each msgid
+    whose echo came back (= acknowledged as stored)."""
+
+    def __init__(self, node, nick, count, pause=0.01):
+        super().__init__(daemon=True)
+        self.node, self.nick, self.count, self.pause = node, nick, count, pause
+        self.acked = []
+        self.error = None
+
+    def run(self):
+        try:
+            c = self.node.client(self.nick)
+            c.join(ROOM)
+            for k in range(self.count):
+                c.send("PRIVMSG %s :%s %d" % (ROOM, self.nick, k))
+                echo = c.expect(lambda m: m.command == "PRIVMSG" and m.nick == self.nick, timeout=10)
+                self.acked.append(echo.tags["msgid"])
+                time.sleep(self.pause)
+            c.close()
+        except Exception as e:  # a killed replica ends its writer: what was acked counts
+            self.error = e
+
+
+def write_everywhere(cluster, tag, count=15, nodes=None):
+    ws = [Writer(n, "%s%d" % (tag, n.i), count) for n in (nodes or cluster.nodes)]
+    for w in ws:
+        w.start()
+    return ws
+
+
+def join_all(writers):
+    acked = []
+    for w in writers:
+        w.join(60)
+        acked += w.acked
+    return acked
+
+
+def history(node):
+    """Every msgid of ROOM on node, in order, through CHATHISTORY."""
+    c = node.client("checker%d" % node.i)
+    ids, ref = [], "*"
+    while True:
+        if ref == "*":
+            c.send("CHATHISTORY LATEST %s * 100" % ROOM)
+        else:
+            c.send("CHATHISTORY BEFORE %s msgid=%s 100" % (ROOM, ref))
+        start = c.expect("BATCH")
+        batch = start.params[0][1:]
+        page = []
+        while True:
+            m = c.expect(lambda m: m.command in ("PRIVMSG", "BATCH"))
+            if m.command == "BATCH" and m.params[0] == "-" + batch:
+                break
+            if m.command == "PRIVMSG":
+                page.append(m.tags["msgid"])
+        if not page:
+            break
+        ids = page + ids
+        ref = page[0]
+    c.close()
+    return ids
+
+
+def check_no_loss(cluster, acked):
+    orders = [history(n) for n in cluster.nodes]
+    for n, order in zip(cluster.nodes, orders):
+        missing = set(acked) - set(order)
+        assert not missing, "replica %d lacks %d acknowledged messages: %s" % (n.i, len(missing), sorted(missing)[:5])
+        assert len(order) == len(set(order)), "replica %d shows a message twice" % n.i
+    assert all(o == orders[0] for o in orders), "replicas disagree on the order"
+
+
+def test_partition_2_3_and_heal(cluster):
+    acked = join_all(write_everywhere(cluster, "pre", 5))
+    cluster.partition([1, 2], [3, 4, 5])
+    cluster.wait_view([1, 2], [cluster.nodes[0], cluster.nodes[1]])
+    cluster.wait_view([3, 4, 5], cluster.nodes[2:])
+    acked += join_all(write_everywhere(cluster, "split", 15))
+    cluster.heal()
+    cluster.wait_view([1, 2, 3, 4, 5])
+    took = cluster.wait_converged(10)
+    print("2+3 heal: converged %.2fs after the view formed" % took)
+    check_no_loss(cluster, acked)
+
+
+def test_partition_1_4_while_writing(cluster):
+    writers = write_everywhere(cluster, "w", 40)
+    time.sleep(0.3)
+    cluster.partition([5], [1, 2, 3, 4])
+    time.sleep(3)
+    cluster.heal()
+    acked = join_all(writers)
+    cluster.wait_view([1, 2, 3, 4, 5])
+    cluster.wait_converged(10)
+    check_no_loss(cluster, acked)
+
+
+def test_kill9_during_writes_and_wiped_disk(cluster):
+    writers = write_everywhere(cluster, "k", 30)
+    time.sleep(0.3)
+    cluster.nodes[1].kill9()
+    cluster.nodes[3].kill9()
+    acked = join_all(writers)
+    cluster.nodes[1].start_chorusd()
+    cluster.nodes[3].start_chorusd(wipe=True)
+    cluster.wait_view([1, 2, 3, 4, 5])
+    cluster.wait_converged(10)
+    check_no_loss(cluster, acked)
+
+
+def test_netsplit_and_netjoin_seen_by_clients(cluster):
+    a = cluster.nodes[0].client("alice")
+    b = cluster.nodes[4].client("bob")
+    a.join(ROOM)
+    b.join(ROOM)
+    a.expect(lambda m: m.command == "JOIN" and m.nick == "bob")
+    cluster.partition([1, 2, 3], [4, 5])
+    quit_ = a.expect(lambda m: m.command == "QUIT" and m.nick == "bob", timeout=10)
+    assert quit_.params[0] == "*.net *.split" and "batch" in quit_.tags
+    b.send("PRIVMSG %s :written in the minority" % ROOM)
+    sent = b.expect("PRIVMSG")
+    cluster.heal()
+    join = a.expect(lambda m: m.command == "JOIN" and m.nick == "bob", timeout=15)
+    assert "batch" in join.tags
+    merged = a.expect(lambda m: m.command == "PRIVMSG" and m.nick == "bob", timeout=15)
+    assert merged.tags["msgid"] == sent.tags["msgid"]
+    assert merged.tags["time"] == sent.tags["time"]
+
+
+def test_majority_mode_minority_refuses(majority_cluster):
+    c = majority_cluster
+    c.partition([1, 2], [3, 4, 5])
+    c.wait_view([1, 2], c.nodes[:2])
+    c.wait_view([3, 4, 5], c.nodes[2:])
+    minority = c.nodes[0].client("min")
+    minority.join(ROOM)
+    minority.send("PRIVMSG %s :should be refused" % ROOM)
+    fail = minority.expect("FAIL")
+    assert fail.params[1] == "MAJORITY_REQUIRED" and "replica 3" in fail.params[-1]
+    acked = join_all(write_everywhere(c, "maj", 10, nodes=c.nodes[2:]))
+    c.heal()
+    c.wait_view([1, 2, 3, 4, 5])
+    c.wait_converged(10)
+    check_no_loss(c, acked)
