@@ -242,8 +242,12 @@ class Cluster:
                 if p and p.poll() is None:
                     p.send_signal(signal.SIGKILL)
                     p.wait()
-        # corosync runs as a child of unshare; kill what is left in each namespace
+        # kill whatever is left in each namespace
         for node in self.nodes:
             sh("ip netns pids %s | xargs -r kill -9" % node.ns, check=False)
         time.sleep(0.2)
         self.teardown_net()
+        for node in self.nodes:
+            text = node.log()
+            for mark in ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer"):
+                assert mark not in text, "sanitizer report in replica %d's log:\n%s" % (node.i, text[-4000:])
