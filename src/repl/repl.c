@@ -138,8 +138,10 @@ static void know_add(struct repl *r, const struct op_stream *s, uint64_t seq)
 			k->hi++;
 			i++;
 		}
-		memmove(k->above, k->above + i, (k->nabove - i) * sizeof *k->above);
-		k->nabove -= i;
+		if (i) {
+			memmove(k->above, k->above + i, (k->nabove - i) * sizeof *k->above);
+			k->nabove -= i;
+		}
 		return;
 	}
 	size_t pos = 0;
@@ -151,7 +153,8 @@ static void know_add(struct repl *r, const struct op_stream *s, uint64_t seq)
 		k->capabove = k->capabove ? k->capabove * 2 : 8;
 		k->above = xrealloc(k->above, k->capabove * sizeof *k->above);
 	}
-	memmove(k->above + pos + 1, k->above + pos, (k->nabove - pos) * sizeof *k->above);
+	if (pos < k->nabove)
+		memmove(k->above + pos + 1, k->above + pos, (k->nabove - pos) * sizeof *k->above);
 	k->above[pos] = seq;
 	k->nabove++;
 }
@@ -189,17 +192,14 @@ static void clear_sync(struct repl *r)
 	r->awaiting = 0;
 }
 
+static void know_clear(struct repl *r);
+
 void repl_free(struct repl *r)
 {
-	struct know *k, *tmp;
 	if (!r)
 		return;
 	clear_sync(r);
-	HASH_ITER(hh, r->know, k, tmp) {
-		HASH_DEL(r->know, k);
-		free(k->above);
-		free(k);
-	}
+	know_clear(r);
 	for (size_t i = 0; i < r->nout; i++)
 		op_clear(&r->out[i]);
 	free(r->out);
@@ -284,6 +284,33 @@ int repl_open(struct repl *r, struct store *st, char **err)
 		return -1;
 	}
 	r->clock = chat_max_lts(r->chat);
+	return 0;
+}
+
+static void know_clear(struct repl *r)
+{
+	struct know *k, *tmp;
+	HASH_ITER(hh, r->know, k, tmp) {
+		HASH_DEL(r->know, k);
+		free(k->above);
+		free(k);
+	}
+}
+
+static int know_one(const struct op *op, void *arg)
+{
+	know_add(arg, &op->stream, op->seq);
+	return 0;
+}
+
+int repl_recover(struct repl *r, struct store *st)
+{
+	know_clear(r);
+	if (store_load(st, know_one, r) != 0 || repl_new_stream(r, st) < 0)
+		return -1;
+	r->sync_gen++;
+	clear_sync(r);
+	r->unstored = 0;
 	return 0;
 }
 
@@ -693,6 +720,7 @@ void repl_stored(struct repl *r, int status, const struct op *ops, size_t n)
 		if (!r->store_failed)
 			log_error("store: write failed: refusing writes until a new stream");
 		r->store_failed = 1;
+		r->cb.failed(r->cb.arg, NULL);
 		for (size_t i = 0; i < n; i++)
 			if (op_stream_cmp(&ops[i].stream, &r->stream) == 0)
 				r->cb.failed(r->cb.arg, &ops[i]);

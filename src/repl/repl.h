@@ -58,7 +58,9 @@ struct repl_callbacks {
 	/* op is stored and applied; own = 1 if it is from this replica's
 	 * current stream (its seq names the answer to send). */
 	void (*effect)(void *arg, const struct op *op, const struct chat_effect *eff, int own);
-	/* An op of this replica's stream could not be stored. */
+	/* A write failed: called once with op NULL (the store failed; writes are
+	 * refused until repl_recover), then for each op of this replica's stream
+	 * in the failed batch. */
 	void (*failed)(void *arg, const struct op *op);
 	/* The view changed (members in v). */
 	void (*view)(void *arg, const struct group_view *v);
@@ -85,9 +87,17 @@ void repl_free(struct repl *r);
  */
 int repl_open(struct repl *r, struct store *st, char **err);
 
-/* Starts a new stream (boot + 1 stored in st), e.g. after a failed write.
- * Returns 0 or -1 (st unusable: stay refusing writes). */
+/* Starts a new stream (boot + 1 stored in st). Returns 0 or -1. */
 int repl_new_stream(struct repl *r, struct store *st);
+
+/*
+ * After a failed write, once st works again: rebuilds the knowledge from what
+ * st really holds (ops delivered but not stored are no longer claimed), starts
+ * a new stream and holds new ops until the next view's rows. The owner then
+ * rejoins the group, so the next sync round brings back what was lost.
+ * Call only while no write or read is in flight. Returns 0 or -1.
+ */
+int repl_recover(struct repl *r, struct store *st);
 
 /* Connects the group and io; the owner then calls group_join. */
 void repl_attach(struct repl *r, struct group *g, const struct repl_io *io);

@@ -167,7 +167,8 @@ static void history_targets(struct session *s, struct irc_msg *m)
 		targets_add(&t, mm->room->name, room ? room->history : NULL);
 	}
 	chat_dm_each(s->srv->chat, s->nick, targets_add_dm, &t);
-	qsort(t.v, t.n, sizeof *t.v, by_time);
+	if (t.n) /* t.v is NULL when empty: qsort may not be given NULL */
+		qsort(t.v, t.n, sizeof *t.v, by_time);
 
 	int batched = (s->caps & CAP_BATCH) != 0;
 	if (batched) {

@@ -42,9 +42,16 @@ static void on_effect(void *arg, const struct op *op, const struct chat_effect *
 		pending_free(p);
 }
 
+static void on_store_retry(uv_timer_t *t);
+
 static void on_failed(void *arg, const struct op *op)
 {
 	struct server *srv = arg;
+	if (!op) {
+		if (!uv_is_active((uv_handle_t *)&srv->store_retry))
+			uv_timer_start(&srv->store_retry, on_store_retry, srv->store_retry_ms, 0);
+		return;
+	}
 	struct pending *p = pending_take(srv, op);
 	fanout_store_failed(srv, op, p);
 	if (p)
@@ -114,24 +121,66 @@ static void on_flush(uv_check_t *h)
 	repl_flush(srv->repl);
 }
 
-/* Every STORE_RETRY_MS while the store refuses writes: once the writer is
- * idle, try to start a new stream; that write succeeding means the store
- * works again. */
+static struct group *make_group(struct server *srv);
+static const struct repl_io *io_of(struct server *srv);
+
+/* 1 if the store takes a write that needs fresh space (a 16 KiB probe). */
+static int store_has_room(struct store *st)
+{
+	char *probe = xmalloc(16 * 1024 + 1);
+	memset(probe, 'p', 16 * 1024);
+	probe[16 * 1024] = '\0';
+	int ok = store_meta_set(st, "probe", probe) == STORE_OK && store_meta_set(st, "probe", "") == STORE_OK;
+	free(probe);
+	return ok;
+}
+
+/* While the store refuses writes, tried after STORE_RETRY_MS, then twice as
+ * long each time up to a minute: once the writer is idle and the store has
+ * room, rebuild from what is stored, start a new stream and rejoin the group
+ * so the next sync brings back what this replica lost. */
 static void on_store_retry(uv_timer_t *t)
 {
 	struct server *srv = t->data;
-	if (srv->stopping || !repl_store_failed(srv->repl) || store_writer_backlog(srv->writer) != 0)
+	if (srv->stopping || !repl_store_failed(srv->repl)) {
+		srv->store_retry_ms = STORE_RETRY_MS;
 		return;
-	if (repl_new_stream(srv->repl, srv->store) == 0)
-		log_info("store: writable again; new stream boot %" PRIu32, repl_stream(srv->repl)->boot);
+	}
+	if (store_writer_backlog(srv->writer) == 0 && store_has_room(srv->store) &&
+	    repl_recover(srv->repl, srv->store) == 0) {
+		log_info("store: writable again; new stream boot %" PRIu32 "; rejoining the group",
+			 repl_stream(srv->repl)->boot);
+		group_close(srv->group);
+		srv->group = make_group(srv);
+		repl_attach(srv->repl, srv->group, io_of(srv));
+		group_join(srv->group);
+		srv->store_retry_ms = STORE_RETRY_MS;
+		return;
+	}
+	if (srv->store_retry_ms < 60000)
+		srv->store_retry_ms *= 2;
+	uv_timer_start(&srv->store_retry, on_store_retry, srv->store_retry_ms, 0);
+}
+
+static struct group *make_group(struct server *srv)
+{
+	static const struct group_callbacks gcb = {on_deliver, on_group_view};
+	if (srv->cfg.group == GROUP_COROSYNC)
+		return group_corosync_new(srv->loop, srv->cfg.id, srv->cfg.group_name, &gcb, srv);
+	return group_solo_new(srv->loop, srv->cfg.id, &gcb, srv);
+}
+
+static const struct repl_io *io_of(struct server *srv)
+{
+	static struct repl_io io = {io_write, io_read, NULL};
+	io.ctx = srv;
+	return &io;
 }
 
 int replica_start(struct server *srv)
 {
 	struct store_sqlite_options opt = {srv->cfg.sync, srv->cfg.store_max_bytes};
-	static const struct group_callbacks gcb = {on_deliver, on_group_view};
 	struct repl_callbacks cb = {on_effect, on_failed, on_view, on_soft, srv};
-	struct repl_io io = {io_write, io_read, srv};
 	char *err = NULL;
 
 	srv->store = store_sqlite_open(srv->cfg.data_dir, &opt, &err);
@@ -153,20 +202,16 @@ int replica_start(struct server *srv)
 	srv->writer = store_writer_new(srv->loop, srv->store, on_stored, srv);
 	uv_timer_init(srv->loop, &srv->store_retry);
 	srv->store_retry.data = srv;
-	uv_timer_start(&srv->store_retry, on_store_retry, STORE_RETRY_MS, STORE_RETRY_MS);
-	uv_unref((uv_handle_t *)&srv->store_retry);
+	srv->store_retry_ms = STORE_RETRY_MS;
 	uv_check_init(srv->loop, &srv->flush);
 	srv->flush.data = srv;
 	uv_check_start(&srv->flush, on_flush);
 	uv_unref((uv_handle_t *)&srv->flush);
 
-	if (srv->cfg.group == GROUP_COROSYNC)
-		srv->group = group_corosync_new(srv->loop, srv->cfg.id, srv->cfg.group_name, &gcb, srv);
-	else
-		srv->group = group_solo_new(srv->loop, srv->cfg.id, &gcb, srv);
+	srv->group = make_group(srv);
 	if (!srv->group)
 		return -1;
-	repl_attach(srv->repl, srv->group, &io);
+	repl_attach(srv->repl, srv->group, io_of(srv));
 	return group_join(srv->group);
 }
 

@@ -242,6 +242,7 @@ struct server {
 	struct store_writer *writer;
 	struct group *group;
 	uv_timer_t store_retry;      /* retries a failed store */
+	uint64_t store_retry_ms;     /* its next delay (doubles up to a minute) */
 	uv_check_t flush;            /* multicasts each loop turn's ops */
 	struct pending *pending;
 
