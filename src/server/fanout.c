@@ -25,6 +25,7 @@ struct show {
 	struct session *origin; /* the maker's session, or NULL */
 	const char *label;
 	int origin_done;
+	struct batch_set *merged;  /* a merge put it earlier: lines go in this batch */
 };
 
 static void show_to(struct show *sh, struct session *s)
@@ -49,6 +50,7 @@ static void show_to(struct show *sh, struct session *s)
 		return;
 	t.time_ms = sh->op->wall_ms;
 	t.msgid = sh->msgid;
+	t.batch = batch_for(sh->merged, s);
 	t.client_tags = sh->client_tags;
 	t.likes = sh->likes;
 	reply_source(sh->op->author, src, sizeof src);
@@ -88,12 +90,20 @@ static void show_everywhere(struct server *srv, struct show *sh, const char *con
 		show_to(sh, sh->origin);
 }
 
-static void show_message(struct server *srv, const struct op *op, struct show *sh)
+/* A message. One that a merge placed earlier than the end of its room or
+ * conversation goes inside a chathistory batch (original time and msgid), so
+ * clients can tell it from a live line and put it in its place. */
+static void show_message(struct server *srv, const struct op *op, const struct chat_effect *eff,
+			 struct show *sh)
 {
+	struct batch_set merged = {"chathistory", op->target, NULL};
 	sh->command = (op->flags & OP_FLAG_NOTICE) ? "NOTICE" : "PRIVMSG";
 	sh->target = op->target;
 	sh->text = op->body;
+	if (!eff->appended)
+		sh->merged = &merged;
 	show_everywhere(srv, sh, op->target);
+	batch_set_close(&merged);
 }
 
 static void show_like(struct server *srv, const struct op *op, const struct chat_effect *eff,
@@ -130,7 +140,7 @@ void fanout_effect(struct server *srv, const struct op *op, const struct chat_ef
 
 	switch (eff->change) {
 	case CHAT_MSG_NEW:
-		show_message(srv, op, &sh);
+		show_message(srv, op, eff, &sh);
 		return;
 	case CHAT_LIKES_CHANGED:
 	case CHAT_LIKE_SAME:

@@ -132,12 +132,23 @@ def test_netsplit_and_netjoin_seen_by_clients(cluster):
     assert quit_.params[0] == "*.net *.split" and "batch" in quit_.tags
     b.send("PRIVMSG %s :written in the minority" % ROOM)
     sent = b.expect("PRIVMSG")
+    # the majority writes more, so its clock runs ahead: bob's line will
+    # merge in before these
+    for k in range(3):
+        a.send("PRIVMSG %s :majority %d" % (ROOM, k))
+        a.expect(lambda m: m.command == "PRIVMSG" and m.nick == "alice")
     cluster.heal()
     join = a.expect(lambda m: m.command == "JOIN" and m.nick == "bob", timeout=15)
     assert "batch" in join.tags
     merged = a.expect(lambda m: m.command == "PRIVMSG" and m.nick == "bob", timeout=15)
     assert merged.tags["msgid"] == sent.tags["msgid"]
     assert merged.tags["time"] == sent.tags["time"]
+    opened = [m for m in a.backlog if m.command == "BATCH" and m.params[0] == "+" + merged.tags["batch"]]
+    assert opened and opened[0].params[1] == "chathistory", "merged line not in a chathistory batch"
+    # and bob, back in the majority's view, gets the majority's lines in order
+    got = [b.expect(lambda m: m.command == "PRIVMSG" and m.nick == "alice", timeout=15).params[1]
+           for _ in range(3)]
+    assert got == ["majority 0", "majority 1", "majority 2"]
 
 
 def test_majority_mode_minority_refuses(majority_cluster):
