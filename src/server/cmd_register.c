@@ -166,8 +166,10 @@ void cmd_try_register(struct session *s)
 }
 
 /* Sends "<source> <text>" once to each session (having every cap bit in caps)
- * of every other user sharing a room with u, however many rooms they share. */
-static void tell_co_members(struct user *u, unsigned caps, const char *src, const char *text)
+ * of every other user sharing a room with u, however many rooms they share,
+ * inside batch b if given. */
+static void tell_co_members(struct user *u, unsigned caps, const char *src, const char *text,
+			    struct batch_set *b)
 {
 	struct notified {
 		struct user *u;
@@ -186,8 +188,10 @@ static void tell_co_members(struct user *u, unsigned caps, const char *src, cons
 			n->u = mm->user;
 			HASH_ADD_PTR(seen, u, n);
 			for (struct session *o = mm->user->sessions; o; o = o->next_of_user)
-				if ((o->caps & caps) == caps)
+				if ((o->caps & caps) == caps) {
+					t.batch = batch_for(b, o);
 					reply_line(o, &t, src, "%s", text);
+				}
 		}
 	}
 	HASH_ITER(hh, seen, n, tmp) {
@@ -221,7 +225,7 @@ static void change_identity(struct session *s, const char *new_nick)
 			other->nick = xstrdup(new_nick);
 		}
 		snprintf(text, sizeof text, "NICK :%s", new_nick);
-		tell_co_members(old, 0, src, text);
+		tell_co_members(old, 0, src, text, NULL);
 		announce_user(s);
 		return;
 	}
@@ -311,38 +315,13 @@ void cmd_setname(struct session *s, struct irc_msg *m)
 	}
 	char text[220]; /* the setname spec: co-members with the cap are told too */
 	snprintf(text, sizeof text, "SETNAME :%s", name);
-	tell_co_members(s->user, CAP_SETNAME, src, text);
+	tell_co_members(s->user, CAP_SETNAME, src, text, NULL);
 }
 
 void cmd_user_gone(struct server *srv, struct user *u, const char *reason, struct batch_set *b)
 {
-	struct notified {
-		struct user *u;
-		UT_hash_handle hh;
-	} *seen = NULL, *n, *tmp;
-	struct membership *m, *mt, *mm, *mmt;
-	char src[128];
-	struct line_tags t = LINE_TAGS_INIT;
-
-	reply_source(u->nick, src, sizeof src);
-	HASH_ITER(hh_user, u->rooms, m, mt) {
-		HASH_ITER(hh_room, m->room->members, mm, mmt) {
-			if (mm->user == u)
-				continue;
-			HASH_FIND_PTR(seen, &mm->user, n);
-			if (n)
-				continue;
-			n = xcalloc(1, sizeof *n);
-			n->u = mm->user;
-			HASH_ADD_PTR(seen, u, n);
-			for (struct session *o = mm->user->sessions; o; o = o->next_of_user) {
-				t.batch = batch_for(b, o);
-				reply_line(o, &t, src, "QUIT :%s", reason ? reason : "Client Quit");
-			}
-		}
-	}
-	HASH_ITER(hh, seen, n, tmp) {
-		HASH_DEL(seen, n);
-		free(n);
-	}
+	char src[128], text[400];
+	(void)srv;
+	snprintf(text, sizeof text, "QUIT :%s", reason ? reason : "Client Quit");
+	tell_co_members(u, 0, reply_source(u->nick, src, sizeof src), text, b);
 }
