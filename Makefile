@@ -49,7 +49,8 @@ fuzz: deps
 	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCHORUS_FUZZ=ON \
 		-DCMAKE_C_FLAGS="-fsanitize=fuzzer-no-link,address,undefined" >/dev/null
 	@cmake --build build-fuzz -j $(JOBS)
-	@echo "run e.g.: build-fuzz/fuzz_irc -max_total_time=60 fuzz/corpus/irc"
+	@echo "run e.g.: mkdir -p /tmp/corpus && build-fuzz/fuzz_irc -max_total_time=60 /tmp/corpus fuzz/corpus/irc"
+	@echo "(the first folder gets the new inputs: keep it out of the repository)"
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz

@@ -240,3 +240,27 @@ def test_tagmsg_without_react_is_relayed_not_stored(server):
     t = from_(bob, "alice")
     assert t.params == ["bob"] and t.tags["+typing"] == "paused"
     assert alice.history("LATEST", "bob", "*", 10) == []
+
+
+def test_labeled_likes(server):
+    alice, bob, carol, dave, msg = like_room(server)
+    mid = msg.tags["msgid"]
+    # With echo-message the echo carries the label.
+    bob.send("@label=lk;+draft/react=y;+draft/reply=%s TAGMSG #l" % mid)
+    echo = own(bob)
+    assert echo.command == "TAGMSG" and echo.tags.get("label") == "lk", echo
+    assert "label" not in from_(alice, "bob").tags
+    # Refusals carry it too.
+    bob.send("@label=again;+draft/react=y;+draft/reply=%s TAGMSG #l" % mid)
+    f = own(bob)
+    assert f.command == "FAIL" and f.params[1] == "ALREADY_LIKED" and f.tags.get("label") == "again", f
+    # Without echo-message: an ACK once stored.
+    erin = server.client().login("erin", ("labeled-response", "message-tags", "batch", "server-time",
+                                          "draft/chathistory"))
+    erin.join("#l")
+    erin.settle()
+    erin.send("@label=ek;+draft/react=y;+draft/reply=%s TAGMSG #l" % mid)
+    ack = erin.expect(lambda m: m.command in ("ACK", "FAIL") or (m.command == "TAGMSG" and m.nick == "erin"))
+    assert ack.command == "ACK" and ack.tags.get("label") == "ek", ack
+    h = erin.history("LATEST", "#l", "*", 10)
+    assert h[-1].tags["chorus/likes"] == "2"

@@ -32,9 +32,13 @@ def test_body_of_511_bytes_gets_417_and_510_works(server):
     a.send("@+some/tag=" + "v" * 200 + " " + just_right.replace("y", "z"))
     echo = a.expect(lambda m: m.command in ("417", "PRIVMSG"))
     assert echo.command == "PRIVMSG", echo
-    # Far too long (longer than any buffer): 417 once, connection fine.
-    a.send(prefix + "w" * 20000)
-    assert a.expect(lambda m: m.command in ("417", "PRIVMSG")).command == "417"
+    # Far too long (longer than the receive queue and any read): 417 once,
+    # the connection is fine.
+    for size in (20000, 200000):
+        a.send(prefix + "w" * size)
+        assert a.expect(lambda m: m.command in ("417", "PRIVMSG", "ERROR")).command == "417"
+        a.sync()
+        assert not [m for m in a.backlog if m.command == "417"], "417 sent more than once"
     a.sync()
     h = a.history("LATEST", "#lim", "*", 10)
     assert len(h) == 2 and not any(m.params[-1].startswith(("x", "w")) for m in h)

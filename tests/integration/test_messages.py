@@ -133,6 +133,9 @@ def test_direct_message_to_offline_known_user_and_history_both_sides(server):
     h = carol.history("LATEST", "alice", "*", 10)
     assert [(m.tags["msgid"], m.nick, m.params[-1]) for m in h] == want
     assert h[1].params[0] == "carol" and h[0].params[0] == "alice"
+    # Nick case does not matter for the target.
+    h = carol.history("LATEST", "ALICE", "*", 10)
+    assert [m.tags["msgid"] for m in h] == [w[0] for w in want]
     # A third user cannot read their conversation.
     eve = server.client().login("eve", HIST)
     h = eve.history("LATEST", "alice", "*", 10)

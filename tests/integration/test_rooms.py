@@ -269,3 +269,22 @@ def test_topic_survives_restart(server):
     b.send("JOIN #keep")
     t = b.expect(lambda m: m.command in ("332", "366"))
     assert t.command == "332" and t.params[-1] == "kept across restarts"
+
+
+def test_room_names_are_case_insensitive(server):
+    a = server.client().login("upper", ALL_CAPS)
+    b = server.client().login("lower", ALL_CAPS)
+    a.join("#CaseRoom")
+    a.send("PRIVMSG #CaseRoom :first")
+    a.expect("PRIVMSG")
+    b.send("JOIN #caseroom")
+    j = b.expect("JOIN")
+    assert j.params == ["#CaseRoom"], j  # the room keeps its first spelling
+    b.expect("366")
+    assert names_of(b, "#CASEROOM") == {"upper", "lower"}
+    b.send("PRIVMSG #CASEROOM :second")
+    echo = b.expect("PRIVMSG")
+    assert echo.params == ["#CaseRoom", "second"]
+    assert a.expect("PRIVMSG").params == ["#CaseRoom", "second"]
+    h = b.history("LATEST", "#caseROOM", "*", 10)
+    assert [m.params for m in h] == [["#CaseRoom", "first"], ["#CaseRoom", "second"]]
