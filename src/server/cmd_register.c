@@ -136,12 +136,7 @@ static void sync_rooms(struct session *s)
 /* Makes the user known to the cluster the first time it appears. */
 static void announce_user(struct session *s)
 {
-	if (chat_user_known(s->srv->chat, s->nick))
-		return;
-	struct op op = {0};
-	op.kind = OP_USER;
-	op.author = xstrdup(s->nick);
-	replica_submit(s->srv, NULL, "NICK", &op);
+	replica_announce(s->srv, OP_USER, s->nick, s->nick);
 }
 
 void cmd_try_register(struct session *s)

@@ -81,13 +81,7 @@ static void tell_room(struct room_presence *r, const char *source, const char *v
 /* Makes a room known to the cluster the first time someone joins it. */
 static void announce_room(struct session *s, const char *name)
 {
-	if (chat_room_find(s->srv->chat, name))
-		return;
-	struct op op = {0};
-	op.kind = OP_ROOM;
-	op.target = xstrdup(name);
-	op.author = xstrdup(s->nick);
-	replica_submit(s->srv, NULL, "JOIN", &op);
+	replica_announce(s->srv, OP_ROOM, name, s->nick);
 }
 
 void cmd_room_joined(struct server *srv, struct user *u, struct room_presence *r, struct batch_set *b)

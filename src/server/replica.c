@@ -235,6 +235,33 @@ int replica_submit(struct server *srv, struct session *s, const char *command, s
 	return 0;
 }
 
+/* A room or user name (casefolded, behind its kind) announced by us. */
+struct announced {
+	char *key;
+	UT_hash_handle hh;
+};
+
+void replica_announce(struct server *srv, int kind, const char *name, const char *author)
+{
+	int known = kind == OP_ROOM ? chat_room_find(srv->chat, name) != NULL : chat_user_known(srv->chat, name);
+	struct announced *a = NULL;
+	char *fold = chat_casefold(name), *key = xasprintf("%d %s", kind, fold);
+	free(fold);
+	HASH_FIND_STR(srv->announced, key, a);
+	if (known || a) {
+		free(key);
+		return;
+	}
+	a = xcalloc(1, sizeof *a);
+	a->key = key;
+	HASH_ADD_KEYPTR(hh, srv->announced, a->key, strlen(a->key), a);
+	struct op op = {0};
+	op.kind = (uint8_t)kind;
+	op.target = xstrdup(kind == OP_ROOM ? name : "");
+	op.author = xstrdup(author);
+	replica_submit(srv, NULL, kind == OP_ROOM ? "JOIN" : "NICK", &op);
+}
+
 static void on_writer_closed(void *arg)
 {
 	(void)arg;
@@ -253,5 +280,11 @@ void replica_stop(struct server *srv)
 	HASH_ITER(hh, srv->pending, p, tmp) {
 		HASH_DEL(srv->pending, p);
 		pending_free(p);
+	}
+	struct announced *a, *atmp;
+	HASH_ITER(hh, srv->announced, a, atmp) {
+		HASH_DEL(srv->announced, a);
+		free(a->key);
+		free(a);
 	}
 }

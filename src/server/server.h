@@ -245,6 +245,7 @@ struct server {
 	uint64_t store_retry_ms;     /* its next delay (doubles up to a minute) */
 	uv_check_t flush;            /* multicasts each loop turn's ops */
 	struct pending *pending;
+	struct announced *announced; /* rooms and users this replica announced */
 
 	/* clients */
 	uv_tcp_t listener;
@@ -274,6 +275,10 @@ void replica_stop(struct server *srv);
  * writes now: the caller answers with reply_refused.
  */
 int replica_submit(struct server *srv, struct session *s, const char *command, struct op *op);
+/* Makes a room (kind OP_ROOM) or a user (OP_USER) named name known to the
+ * cluster, unless it is known already or this replica announced it before
+ * (its op may still be on the way). */
+void replica_announce(struct server *srv, int kind, const char *name, const char *author);
 
 /* ---- fan-out (fanout.c) ---- */
 
