@@ -32,6 +32,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <dirent.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -90,16 +92,25 @@ static int make_dir(const char *path)
 	return 0;
 }
 
+/* 20000 + the first client port, folded into 20000..29999. */
+static int corosync_port(const struct options *o)
+{
+	return 20000 + o->port % 10000;
+}
+
 static int write_corosync_conf(const struct options *o)
 {
 	char path[PATH_MAX + 32], *text;
 	snprintf(path, sizeof path, "%s/corosync.conf", o->dir);
+	/* Corosync's own port follows the client ports, so two local clusters
+	 * on one machine do not meet. */
 	text = xasprintf("totem {\n  version: 2\n  cluster_name: chorus\n  transport: knet\n"
-			 "  token: 1000\n  token_coefficient: 0\n  crypto_cipher: none\n  crypto_hash: none\n}\n"
+			 "  token: 1000\n  token_coefficient: 0\n  crypto_cipher: none\n  crypto_hash: none\n"
+			 "  interface {\n    linknumber: 0\n    mcastport: %d\n  }\n}\n"
 			 "nodelist {\n  node {\n    ring0_addr: 127.0.0.1\n    nodeid: 1\n  }\n}\n"
 			 "quorum {\n  provider: corosync_votequorum\n  expected_votes: 1\n}\n"
 			 "logging {\n  to_logfile: yes\n  logfile: %s/corosync.log\n  to_stderr: no\n  to_syslog: no\n}\n",
-			 o->dir);
+			 corosync_port(o), o->dir);
 	int rc = write_file(path, text);
 	free(text);
 	return rc;
@@ -162,6 +173,8 @@ static pid_t spawn(char *const argv[], const char *log)
 {
 	pid_t pid = fork();
 	if (pid == 0) {
+		/* children never outlive their supervisor */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
 		if (fd >= 0) {
 			dup2(fd, 1);
@@ -232,8 +245,11 @@ static void supervise(const struct options *o, struct child *cs, struct child *r
 		if (stopping)
 			break;
 		if (pid == cs->pid) {
-			log_warn("corosync exited (status %d): starting it again", status);
+			log_warn("corosync exited (status %d): starting it again; see %s/corosync.log", status, o->dir);
+			if (time(NULL) - cs->started < 2 && ++cs->restarts > 3)
+				sleep(2);
 			cs->pid = start_corosync(o);
+			cs->started = time(NULL);
 			continue;
 		}
 		for (int i = 1; i <= o->n; i++) {
@@ -265,6 +281,37 @@ static void stop_all(const struct options *o, struct child *cs, struct child *rs
 	}
 }
 
+/* The pid of a Corosync already running in our network namespace, or 0:
+ * its IPC (abstract sockets) would clash with ours. */
+static int corosync_running_here(void)
+{
+	char self[64] = "", path[300], ns[64], comm[64];
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	int found = 0;
+	if (!d || readlink("/proc/self/ns/net", self, sizeof self - 1) < 0) {
+		if (d)
+			closedir(d);
+		return 0;
+	}
+	while (!found && (e = readdir(d))) {
+		if (e->d_name[0] < '1' || e->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof path, "/proc/%s/comm", e->d_name);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue;
+		int is_corosync = fgets(comm, sizeof comm, f) && strcmp(comm, "corosync\n") == 0;
+		fclose(f);
+		snprintf(path, sizeof path, "/proc/%s/ns/net", e->d_name);
+		memset(ns, 0, sizeof ns);
+		if (is_corosync && readlink(path, ns, sizeof ns - 1) > 0 && strcmp(ns, self) == 0)
+			found = atoi(e->d_name);
+	}
+	closedir(d);
+	return found;
+}
+
 static int cmd_up(struct options *o)
 {
 	struct child cs = {0}, rs[MAX_REPLICAS + 1];
@@ -280,6 +327,12 @@ static int cmd_up(struct options *o)
 	if (write_corosync_conf(o) < 0 ||
 	    write_cluster_conf(o) < 0)
 		return 1;
+	int other = corosync_running_here();
+	if (other) {
+		fprintf(stderr, "chorusctl: a Corosync already runs here (pid %d); one local cluster per machine:"
+				" stop it first (chorusctl down --dir <its dir>)\n", other);
+		return 1;
+	}
 	for (int i = 1; i <= o->n; i++)
 		if (port_open(o->port + i - 1)) {
 			fprintf(stderr, "chorusctl: port %d is taken (a cluster already up? try chorusctl down)\n",
@@ -312,6 +365,7 @@ static int cmd_up(struct options *o)
 		return 1;
 	signal(SIGINT, on_stop_signal);
 	signal(SIGTERM, on_stop_signal);
+	signal(SIGPIPE, SIG_IGN); /* a closed log pipe must not stop the supervisor */
 	write_pid(o);
 	cs.pid = start_corosync(o);
 	for (int i = 1; i <= o->n; i++) {
