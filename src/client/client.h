@@ -140,6 +140,7 @@ struct client {
 	long replica;            /* index in replicas of the current or last link, -1 none */
 	long round_start;        /* the first replica tried in this round */
 	size_t tried;            /* replicas tried in this round */
+	unsigned rounds;         /* rounds that failed before this one */
 	unsigned link_token;     /* the wait released when the link is back in full */
 	int keep_trying;         /* after a lost link: retry until a replica answers */
 	int session_wanted;      /* the user connected once: keep a link up */
@@ -161,9 +162,11 @@ struct client {
 	unsigned next_label;
 	struct batch *batches;
 
-	/* The command queue. */
+	/* The command queue, and the commands that run ahead of it. */
 	char **queue;
 	size_t nqueue, capqueue;
+	char **urgent;
+	size_t nurgent, capurgent;
 	unsigned waiting;        /* token of the wait holding the queue, 0 = none */
 	char *wait_what;         /* what we wait for, for the status line */
 	int64_t wait_deadline;   /* 0: no deadline (reconnecting) */
@@ -210,8 +213,6 @@ void commands_pump(struct client *c);
 /* Gives up a wait past its deadline. */
 void commands_tick(struct client *c);
 void commands_free(struct client *c);
-/* Lines for the help page. */
-size_t commands_help(char ***lines);
 
 /* session.c */
 void session_init(struct client *c);
@@ -261,7 +262,6 @@ struct request {
 	size_t count;            /* history: lines in this page */
 	size_t added;            /* history: lines new to the room, this page and before */
 	int failed;              /* an error line was part of the answer */
-	int seen;                /* the expected line was part of the answer */
 	char **lines;            /* collected lines (LINKS, USERS) */
 	size_t nlines;
 	struct request *next;

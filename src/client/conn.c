@@ -19,8 +19,6 @@ struct conn {
 	uv_loop_t *loop;
 	const struct conn_events *ev;
 	void *arg;
-	char *host;
-	int port;
 	uv_getaddrinfo_t resolve;
 	uv_connect_t connect;
 	uv_shutdown_t shutdown;
@@ -45,7 +43,6 @@ static void release(struct conn *cn)
 	if (--cn->pending > 0)
 		return;
 	irc_reader_free(&cn->reader);
-	free(cn->host);
 	free(cn);
 }
 
@@ -157,8 +154,6 @@ struct conn *conn_open(uv_loop_t *loop, const char *host, int port, const struct
 	cn->loop = loop;
 	cn->ev = ev;
 	cn->arg = arg;
-	cn->host = xstrdup(host);
-	cn->port = port;
 	cn->pending = 1; /* ours, given up by conn_close or the end */
 	irc_reader_init(&cn->reader, RECVQ_MAX);
 	cn->resolve.data = cn->connect.data = cn->shutdown.data = cn->timer.data = cn;

@@ -174,7 +174,7 @@ static void on_numeric(struct client *c, struct irc_msg *m, int num)
 	default:
 		break;
 	}
-	if (num >= 400 && num < 600)
+	if (num >= 400 && num < 600 && num != 422) /* 422: no MOTD, not an error */
 		note_numeric(c, m);
 }
 

@@ -17,7 +17,7 @@
 struct batch {
 	char *ref;
 	char *type;
-	char *target;            /* a chathistory batch's target */
+	char *target;            /* a chathistory batch's target; NULL for others */
 	char label[16];          /* the request it answers, "" if none */
 	int owns_label;          /* its BATCH + line carried the label: its end ends the answer */
 	int collect;             /* chathistory or netjoin: hold the room lines */
@@ -131,8 +131,9 @@ static void batch_start(struct client *c, struct irc_msg *m)
 	const char *label = irc_tag_get(m, "label");
 	b->ref = xstrdup(m->params[0] + 1);
 	b->type = xstrdup(m->nparams > 1 ? m->params[1] : "");
-	b->target = m->nparams > 2 ? xstrdup(m->params[2]) : NULL;
 	b->collect = strcasecmp(b->type, "chathistory") == 0 || strcasecmp(b->type, "netjoin") == 0;
+	if (strcasecmp(b->type, "chathistory") == 0 && m->nparams > 2)
+		b->target = xstrdup(m->params[2]); /* a netjoin's parameters are server names */
 	if (label) {
 		snprintf(b->label, sizeof b->label, "%s", label);
 		b->owns_label = 1;

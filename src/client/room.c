@@ -138,23 +138,17 @@ static long seg_pos(struct seg_key *set, const char *msgid)
 	return k ? (long)k->pos : -1;
 }
 
-/* Where the segment starts in r->lines (see room_merge). */
-static size_t merge_start(const struct room *r, struct seg_key *set, enum room_place where,
-			  const char *anchor)
+/* Where the segment goes in r->lines (see room_merge). */
+static size_t merge_start(const struct room *r, enum room_place where, const char *anchor)
 {
-	long i;
+	long i = anchor ? index_of(r, anchor) : -1;
 	switch (where) {
 	case ROOM_AFTER:
-		i = anchor ? index_of(r, anchor) : -1;
 		return i < 0 ? r->n : (size_t)i + 1;
 	case ROOM_BEFORE:
-		i = anchor ? index_of(r, anchor) : -1;
 		return i < 0 ? 0 : (size_t)i;
 	case ROOM_LATEST:
 	default:
-		for (size_t j = 0; j < r->n; j++)
-			if (seg_pos(set, r->lines[j]->msgid) >= 0)
-				return j;
 		return r->n;
 	}
 }
@@ -174,54 +168,71 @@ static struct room_line *merge_take(struct room *r, const struct room_msg *m, si
 	return l;
 }
 
+#define SEGMENT_LINE (-2) /* in follows[]: the held line is in the segment */
+
+/* For the held lines from start on: which segment line each follows in the
+ * room (-1: none yet), or SEGMENT_LINE. count[j] gets how many follow
+ * segment line j, count[n] how many follow none. */
+static long *plan_followers(const struct room *r, struct seg_key *set, size_t start, size_t n,
+			    size_t *count)
+{
+	size_t rest = r->n - start;
+	long *follows = xcalloc(rest ? rest : 1, sizeof *follows), current = -1;
+	for (size_t i = 0; i < rest; i++) {
+		long p = seg_pos(set, r->lines[start + i]->msgid);
+		if (p >= 0) {
+			current = p;
+			follows[i] = SEGMENT_LINE;
+			continue;
+		}
+		follows[i] = current;
+		count[current < 0 ? n : (size_t)current]++;
+	}
+	return follows;
+}
+
+/* Places segment line j at slot[j] - 1 from index at on, leaving room after
+ * each for its followers; slot[j] stays 0 for a msgid repeated in the
+ * segment, and slot[n] is where the lines that follow none go. Returns the
+ * index after the last follower of the segment. */
+static size_t plan_slots(struct seg_key *set, const struct room_msg *seg, size_t n,
+			 const size_t *count, size_t at, size_t *slot)
+{
+	for (size_t j = 0; j < n; j++) {
+		if (seg_pos(set, seg[j].msgid) != (long)j)
+			continue;
+		slot[j] = at + 1;
+		at += 1 + count[j];
+	}
+	slot[n] = at;
+	return at;
+}
+
 size_t room_merge(struct room *r, const struct room_msg *seg, size_t n, enum room_place where,
 		  const char *anchor)
 {
 	if (n == 0)
 		return 0;
 	struct seg_key *set = seg_index(seg, n);
-	size_t start = merge_start(r, set, where, anchor), added = 0, out_n = 0;
-	size_t rest = r->n - start, cap = r->n + n + 1;
-	/* The held lines from start on: which segment line each follows (-1: none). */
-	long *follows = xcalloc(rest ? rest : 1, sizeof *follows);
+	size_t start = merge_start(r, where, anchor), added = 0, out_n = 0, cap = r->n + n + 1;
 	size_t *count = xcalloc(n + 1, sizeof *count), *slot = xcalloc(n + 1, sizeof *slot);
-	long current = -1;
-	for (size_t i = 0; i < rest; i++) {
-		long p = seg_pos(set, r->lines[start + i]->msgid);
-		if (p >= 0) {
-			current = p;
-			follows[i] = -2; /* a segment line itself */
-			continue;
-		}
-		follows[i] = current;
-		count[current < 0 ? n : (size_t)current]++;
-	}
+	long *follows = plan_followers(r, set, start, n, count);
 	struct room_line **out = xcalloc(cap, sizeof *out);
+
 	for (size_t i = 0; i < start; i++) /* before the segment's place, minus its lines */
 		if (seg_pos(set, r->lines[i]->msgid) < 0)
 			out[out_n++] = r->lines[i];
-	/* Bucket the followers: segment line j, then what followed it. */
-	size_t at = out_n;
-	for (size_t j = 0; j < n; j++) {
-		if (seg_pos(set, seg[j].msgid) != (long)j)
-			continue; /* a repeat in the segment */
-		slot[j] = at + 1;
-		at += 1 + count[j];
-	}
-	slot[n] = at;
+	size_t end = plan_slots(set, seg, n, count, out_n, slot);
 	for (size_t j = 0; j < n; j++)
 		if (slot[j])
 			out[slot[j] - 1] = merge_take(r, &seg[j], &added);
-	for (size_t i = 0; i < rest; i++) {
-		long f = follows[i];
-		if (f == -2)
-			continue;
-		size_t b = f < 0 ? n : (size_t)f;
-		out[slot[b]++] = r->lines[start + i];
-	}
+	for (size_t i = 0; i < r->n - start; i++)
+		if (follows[i] != SEGMENT_LINE)
+			out[slot[follows[i] < 0 ? n : (size_t)follows[i]]++] = r->lines[start + i];
+
 	free(r->lines);
 	r->lines = out;
-	r->n = at + count[n];
+	r->n = end + count[n];
 	r->cap = cap;
 	seg_index_free(set);
 	free(follows);

@@ -73,13 +73,17 @@ enum room_place {
  * Merges seg[0..n), a run of lines in the server's canonical order, into
  * the room. The segment is the truth for the order of its own lines: each
  * goes where the segment puts it (a line already held moves there, keeping
- * whether we like it, and takes the segment's like count). Lines held but
- * not in the segment keep their place after the segment line they followed;
- * those before the segment's place stay before it; those after it that
- * follow no segment line go to the end. The segment's place is: LATEST, at
- * the first held line it contains (the end if none); AFTER, right after
- * anchor; BEFORE, right before anchor (the end or the start if anchor is
- * not held). Returns how many lines were new to the room.
+ * whether we like it, and takes the segment's like count). Where the
+ * segment goes:
+ *   LATEST: at the end, after every held line it does not list (those are
+ *     older than it: the newest lines the server had when it answered are
+ *     all in it, and lines that came after its answer come after it);
+ *   AFTER: right after anchor (at the end if anchor is not held);
+ *   BEFORE: right before anchor (at the start if anchor is not held).
+ * For AFTER and BEFORE, a held line after that place that the segment does
+ * not list stays right after the segment line it followed, or, following
+ * none, goes after the segment (it is newer than a full page). Returns how
+ * many lines were new to the room.
  */
 size_t room_merge(struct room *r, const struct room_msg *seg, size_t n, enum room_place where,
 		  const char *anchor);

@@ -1,0 +1,499 @@
+/*
+ * commands.c: the user's commands, one table entry each (name, usage, what
+ * it needs, what it does), and the queue they run through. A command that
+ * waits for the replica (connect, log in, join, send, like, history, view,
+ * ...) holds the queue with client_wait until its answer is in, so the
+ * next command sees its outcome; `q` and `c` while the client is
+ * reconnecting run at once.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "client/client.h"
+
+#define LIKE_REACTION "\xF0\x9F\x91\x8D" /* U+1F44D THUMBS UP SIGN */
+
+enum need {
+	NEED_NOTHING,
+	NEED_LINK,   /* connected (c) */
+	NEED_LOGIN,  /* logged in (u) */
+	NEED_ROOM,   /* in a room (j) */
+};
+
+struct command {
+	const char *name;
+	const char *alias;
+	const char *usage;
+	const char *help;
+	enum need need;
+	int nargs;   /* words it takes; the last one takes the rest of the line */
+	void (*exec)(struct client *c, char **argv);
+};
+
+/* ---- helpers ---- */
+
+/* Parses a line number of the screen; 0 if not a number. */
+static size_t line_number(const char *s)
+{
+	char *end;
+	long n = strtol(s, &end, 10);
+	return end != s && !*end && n > 0 ? (size_t)n : 0;
+}
+
+static void release(struct client *c, struct request *q)
+{
+	client_unwait(c, q->token);
+}
+
+/* A request that holds the queue until its answer is complete. */
+static struct request *waiting_request(struct client *c, const char *what)
+{
+	struct request *q = request_new(c, client_wait(c, what, 1));
+	q->on_done = release;
+	return q;
+}
+
+/* ---- connect, log in, join ---- */
+
+static void cmd_connect(struct client *c, char **argv)
+{
+	long i = replicas_pick(&c->replicas, argv[0]);
+	if (i < 0) {
+		client_note(c, NOTE_ERROR, "no replica %s: give its number (1..%zu), its id, or host:port",
+			    argv[0], c->replicas.n);
+		return;
+	}
+	session_connect(c, i, client_wait(c, "connecting", 0));
+}
+
+/* A name change is done. Taking the name of a user who is online makes us
+ * that user, whose rooms are not ours: join the room on screen again (an
+ * ACK if we are in it already) and read what we may have missed. */
+static void nick_done(struct client *c, struct request *q)
+{
+	if (c->room && c->link == LINK_REGISTERED)
+		session_join(c, c->room->name, 1, q->token);
+	else
+		client_unwait(c, q->token);
+}
+
+static void cmd_user(struct client *c, char **argv)
+{
+	if (c->link == LINK_READY) {
+		free(c->nick);
+		c->nick = xstrdup(argv[0]);
+		session_login(c, client_wait(c, "logging in", 1));
+		return;
+	}
+	if (strcmp(c->nick, argv[0]) == 0) {
+		client_note(c, NOTE_INFO, "you are %s already", c->nick);
+		return;
+	}
+	struct request *q = waiting_request(c, "changing name");
+	q->on_done = nick_done;
+	request_send(c, q, NULL, "NICK %s", argv[0]);
+}
+
+static void cmd_join(struct client *c, char **argv)
+{
+	char *room = is_room_name(argv[0]) ? xstrdup(argv[0]) : xasprintf("#%s", argv[0]);
+	int same = c->room && strcasecmp(c->room->name, room) == 0;
+	session_join(c, room, same, client_wait(c, "joining", 1));
+	free(room);
+}
+
+static void cmd_timeline(struct client *c, char **argv)
+{
+	(void)argv;
+	int same = c->room && strcasecmp(c->room->name, TIMELINE) == 0;
+	session_join(c, TIMELINE, same, client_wait(c, "timeline", 1));
+}
+
+/* ---- the room ---- */
+
+static void cmd_append(struct client *c, char **argv)
+{
+	struct request *q = waiting_request(c, "sending");
+	request_send(c, q, NULL, "PRIVMSG %s :%s", c->room->name, argv[0]);
+}
+
+/* FAIL TAGMSG <code> ...: what the server knows of our like state. */
+static int like_line(struct client *c, struct request *q, struct irc_msg *m)
+{
+	if (strcasecmp(m->command, "FAIL") != 0 || m->nparams < 2)
+		return 0;
+	const char *code = m->params[1];
+	if (strcasecmp(code, "ALREADY_LIKED") == 0) {
+		room_set_mine(c->room, q->ref, MINE_LIKED);
+		client_note(c, NOTE_ERROR, "you already like line %s", q->what);
+	} else if (strcasecmp(code, "NOT_LIKED") == 0) {
+		room_set_mine(c->room, q->ref, MINE_NOT_LIKED);
+		client_note(c, NOTE_ERROR, "you have not liked line %s", q->what);
+	} else if (strcasecmp(code, "OWN_MESSAGE") == 0) {
+		client_note(c, NOTE_ERROR, "line %s is yours: you cannot like your own line", q->what);
+	} else {
+		client_note(c, NOTE_ERROR, "line %s: %s", q->what, msg_text(m));
+	}
+	return 1;
+}
+
+static void like(struct client *c, const char *arg, int on)
+{
+	struct room_line *line;
+	size_t n = line_number(arg);
+	switch (room_like_check(c->room, n, c->nick, on, &line)) {
+	case LIKE_NOT_SHOWN:
+		if (c->room->nshown)
+			client_note(c, NOTE_ERROR, "no line %s on screen (the lines are 1..%zu)", arg,
+				    c->room->nshown);
+		else
+			client_note(c, NOTE_ERROR, "no line %s on screen (the room has no lines yet)", arg);
+		return;
+	case LIKE_OWN_LINE:
+		client_note(c, NOTE_ERROR, "line %zu is yours: you cannot like your own line", n);
+		return;
+	case LIKE_ALREADY:
+		client_note(c, NOTE_ERROR, "you already like line %zu", n);
+		return;
+	case LIKE_NOT_LIKED:
+		client_note(c, NOTE_ERROR, "you have not liked line %zu", n);
+		return;
+	case LIKE_OK:
+	default:
+		break;
+	}
+	struct request *q = waiting_request(c, on ? "liking" : "unliking");
+	char tags[256];
+	q->on_line = like_line;
+	q->ref = xstrdup(line->msgid);
+	q->what = xstrdup(arg);
+	q->mode = on;
+	snprintf(tags, sizeof tags, "+draft/%s=%s;+draft/reply=%s", on ? "react" : "unreact", LIKE_REACTION,
+		 line->msgid);
+	request_send(c, q, tags, "TAGMSG %s", c->room->name);
+}
+
+static void cmd_like(struct client *c, char **argv)
+{
+	like(c, argv[0], 1);
+}
+
+static void cmd_unlike(struct client *c, char **argv)
+{
+	like(c, argv[0], 0);
+}
+
+static void cmd_history(struct client *c, char **argv)
+{
+	(void)argv;
+	history_fetch(c, HISTORY_FULL, NULL, client_wait(c, "history", 1));
+}
+
+/* ---- the cluster and other users ---- */
+
+/* 364 me <mask> <server> :<hops> <info>: keeps the info. */
+static int links_line(struct client *c, struct request *q, struct irc_msg *m)
+{
+	(void)c;
+	if (strcmp(m->command, "364") == 0) {
+		const char *info = msg_text(m);
+		const char *space = strchr(info, ' ');
+		request_keep_line(q, space ? space + 1 : info);
+		return 1;
+	}
+	return strcmp(m->command, "365") == 0;
+}
+
+static void links_done(struct client *c, struct request *q)
+{
+	c->ui->page(c, "view", q->lines, q->nlines);
+	client_unwait(c, q->token);
+}
+
+static void cmd_view(struct client *c, char **argv)
+{
+	(void)argv;
+	struct request *q = waiting_request(c, "view");
+	q->on_line = links_line;
+	q->on_done = links_done;
+	request_send(c, q, NULL, "LINKS");
+}
+
+static void cmd_message(struct client *c, char **argv)
+{
+	struct request *q = waiting_request(c, "sending");
+	request_send(c, q, NULL, "PRIVMSG %s :%s", argv[0], argv[1]);
+}
+
+/* Answers to our own verbs (FOLLOW, UNFOLLOW, USERS): a 421 means this
+ * server does not have them yet; other lines are kept to be shown. */
+static int verb_line(struct client *c, struct request *q, struct irc_msg *m)
+{
+	if (strcmp(m->command, "421") == 0) {
+		q->failed = 1;
+		client_note(c, NOTE_ERROR, "%s: not supported by this server yet (no %s)", q->what,
+			    m->nparams > 1 ? m->params[1] : "such command");
+		return 1;
+	}
+	if (strcasecmp(m->command, "FAIL") == 0 || (strlen(m->command) == 3 && atoi(m->command) >= 400))
+		return 0; /* shown as an error by incoming.c */
+	if (strcmp(m->command, "ACK") != 0 && m->nparams > 0)
+		request_keep_line(q, msg_text(m));
+	return 1;
+}
+
+static void verb_done(struct client *c, struct request *q)
+{
+	if (!q->failed && q->nlines)
+		c->ui->page(c, q->what, q->lines, q->nlines);
+	else if (!q->failed)
+		client_note(c, NOTE_INFO, "%s: done", q->what);
+	client_unwait(c, q->token);
+}
+
+static void verb(struct client *c, const char *what, const char *line)
+{
+	struct request *q = waiting_request(c, what);
+	q->what = xstrdup(what);
+	q->on_line = verb_line;
+	q->on_done = verb_done;
+	request_send(c, q, NULL, "%s", line);
+}
+
+static void cmd_follow(struct client *c, char **argv)
+{
+	char *line = xasprintf("FOLLOW %s", argv[0]);
+	verb(c, "f", line);
+	free(line);
+}
+
+static void cmd_unfollow(struct client *c, char **argv)
+{
+	char *line = xasprintf("UNFOLLOW %s", argv[0]);
+	verb(c, "uf", line);
+	free(line);
+}
+
+static void cmd_users(struct client *c, char **argv)
+{
+	(void)argv;
+	verb(c, "ls", "USERS");
+}
+
+/* ---- the client itself ---- */
+
+static void cmd_quit(struct client *c, char **argv)
+{
+	(void)argv;
+	client_quit(c);
+}
+
+static void cmd_help(struct client *c, char **argv);
+
+static const struct command commands[] = {
+	{"c", NULL, "c <i|host:port>", "connect to replica i (id or position) or host:port", NEED_NOTHING, 1, cmd_connect},
+	{"u", NULL, "u <name>", "log in as name (again: change name)", NEED_LINK, 1, cmd_user},
+	{"j", NULL, "j <room>", "join a room (leaving the one on screen)", NEED_LOGIN, 1, cmd_join},
+	{"a", NULL, "a <text>", "append a line to the room", NEED_ROOM, 1, cmd_append},
+	{"l", NULL, "l <n>", "like line n of the screen", NEED_ROOM, 1, cmd_like},
+	{"r", NULL, "r <n>", "remove your like of line n", NEED_ROOM, 1, cmd_unlike},
+	{"h", "p", "h (or p)", "the whole history of the room", NEED_ROOM, 0, cmd_history},
+	{"v", NULL, "v", "the replicas in this replica's view", NEED_LOGIN, 0, cmd_view},
+	{"m", NULL, "m <user> <text>", "direct message to a user", NEED_LOGIN, 2, cmd_message},
+	{"f", NULL, "f <user>", "follow a user's feed", NEED_LOGIN, 1, cmd_follow},
+	{"uf", NULL, "uf <user>", "stop following a user", NEED_LOGIN, 1, cmd_unfollow},
+	{"ls", NULL, "ls", "list users", NEED_LOGIN, 0, cmd_users},
+	{"t", NULL, "t", "your timeline: posts of the users you follow", NEED_LOGIN, 0, cmd_timeline},
+	{"q", NULL, "q", "quit", NEED_NOTHING, 0, cmd_quit},
+	{"help", NULL, "help", "this list", NEED_NOTHING, 0, cmd_help},
+};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+/* The lines of the help page (allocated). */
+static size_t commands_help(char ***lines)
+{
+	*lines = xcalloc(NCOMMANDS, sizeof **lines);
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		(*lines)[i] = xasprintf("%-16s %s", commands[i].usage, commands[i].help);
+	return NCOMMANDS;
+}
+
+static void cmd_help(struct client *c, char **argv)
+{
+	char **lines;
+	size_t n = commands_help(&lines);
+	(void)argv;
+	c->ui->page(c, "help", lines, n);
+	for (size_t i = 0; i < n; i++)
+		free(lines[i]);
+	free(lines);
+}
+
+static const struct command *command_find(const char *name)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (strcmp(commands[i].name, name) == 0 || (commands[i].alias && strcmp(commands[i].alias, name) == 0))
+			return &commands[i];
+	return NULL;
+}
+
+/* 1 if c is in the state cmd needs; otherwise says what to do first. */
+static int ready_for(struct client *c, const struct command *cmd)
+{
+	if (cmd->need >= NEED_LINK && c->link < LINK_READY) {
+		client_note(c, NOTE_ERROR, "%s: not connected: use c <i|host:port> first", cmd->name);
+		return 0;
+	}
+	if (cmd->need >= NEED_LOGIN && c->link < LINK_REGISTERED) {
+		client_note(c, NOTE_ERROR, "%s: not logged in: use u <name> first", cmd->name);
+		return 0;
+	}
+	if (cmd->need >= NEED_ROOM && (!c->room || !c->joined)) {
+		client_note(c, NOTE_ERROR, "%s: not in a room: use j <room> first", cmd->name);
+		return 0;
+	}
+	return 1;
+}
+
+/* Splits rest into up to nargs arguments, the last one taking the rest of
+ * the line. Returns how many were found. */
+static int split_args(char *rest, char **argv, int nargs)
+{
+	int n = 0;
+	while (n < nargs) {
+		rest += strspn(rest, " \t");
+		if (!*rest)
+			break;
+		argv[n++] = rest;
+		if (n == nargs)
+			break;
+		rest += strcspn(rest, " \t");
+		if (*rest)
+			*rest++ = '\0';
+	}
+	return n;
+}
+
+static void run(struct client *c, const char *text)
+{
+	size_t wlen = strcspn(text, " \t");
+	char *word = xstrndup(text, wlen), *rest = xstrdup(text + wlen), *argv[2] = {NULL, NULL};
+	const struct command *cmd = command_find(word);
+	if (!cmd)
+		client_note(c, NOTE_ERROR, "unknown command %s: help lists them", word);
+	else if (split_args(rest, argv, cmd->nargs) < cmd->nargs)
+		client_note(c, NOTE_ERROR, "usage: %s", cmd->usage);
+	else if (ready_for(c, cmd))
+		cmd->exec(c, argv);
+	free(word);
+	free(rest);
+}
+
+/* ---- the queue ---- */
+
+/* 1 if the command in text runs at once, ahead of the queue: `q` and `c`
+ * while the client is reconnecting (a wait with no end of its own). */
+static int runs_at_once(const struct client *c, const char *text)
+{
+	size_t len = strcspn(text, " \t");
+	return c->keep_trying && len == 1 && (text[0] == 'q' || text[0] == 'c');
+}
+
+static void push(char ***q, size_t *n, size_t *cap, char *line)
+{
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 16;
+		*q = xrealloc(*q, *cap * sizeof **q);
+	}
+	(*q)[(*n)++] = line;
+}
+
+static char *pop(char **q, size_t *n)
+{
+	char *line = q[0];
+	memmove(q, q + 1, --*n * sizeof *q);
+	return line;
+}
+
+void client_input(struct client *c, const char *text)
+{
+	text += strspn(text, " \t");
+	size_t len = strlen(text);
+	while (len && (text[len - 1] == ' ' || text[len - 1] == '\t' || text[len - 1] == '\r'))
+		len--;
+	if (!len || c->quitting)
+		return;
+	char *line = xstrndup(text, len);
+	if (runs_at_once(c, line))
+		push(&c->urgent, &c->nurgent, &c->capurgent, line);
+	else
+		push(&c->queue, &c->nqueue, &c->capqueue, line);
+	client_pump(c); /* from the loop, never from inside the input reader */
+}
+
+void client_input_end(struct client *c)
+{
+	c->input_done = 1;
+	client_pump(c);
+}
+
+void commands_pump(struct client *c)
+{
+	while (c->nurgent && !c->quitting) {
+		char *line = pop(c->urgent, &c->nurgent);
+		run(c, line);
+		free(line);
+	}
+	while (!c->waiting && c->nqueue && !c->quitting) {
+		char *line = pop(c->queue, &c->nqueue);
+		run(c, line);
+		free(line);
+	}
+	if (c->input_done && !c->waiting && !c->nqueue && !c->quitting)
+		client_quit(c);
+}
+
+unsigned client_wait(struct client *c, const char *what, int timeout)
+{
+	if (++c->next_token == 0)
+		c->next_token = 1;
+	c->waiting = c->next_token;
+	free(c->wait_what);
+	c->wait_what = xstrdup(what);
+	c->wait_deadline = timeout ? wall_ms() + WAIT_TIMEOUT_MS : 0;
+	client_dirty(c);
+	return c->waiting;
+}
+
+void client_unwait(struct client *c, unsigned token)
+{
+	if (!token || token != c->waiting)
+		return;
+	c->waiting = 0;
+	free(c->wait_what);
+	c->wait_what = NULL;
+	client_dirty(c);
+	client_pump(c);
+}
+
+void commands_tick(struct client *c)
+{
+	if (c->waiting && c->wait_deadline && wall_ms() > c->wait_deadline) {
+		client_note(c, NOTE_ERROR, "%s: no answer from the replica in %d s", c->wait_what,
+			    WAIT_TIMEOUT_MS / 1000);
+		client_unwait(c, c->waiting);
+	}
+}
+
+void commands_free(struct client *c)
+{
+	for (size_t i = 0; i < c->nqueue; i++)
+		free(c->queue[i]);
+	free(c->queue);
+	for (size_t i = 0; i < c->nurgent; i++)
+		free(c->urgent[i]);
+	free(c->urgent);
+	free(c->wait_what);
+}

@@ -1,0 +1,432 @@
+"""The terminal client `chorus`, driven in line mode through pipes against a
+real chorusd, with raw IRC clients (ircclient.py) on the other side:
+login, join, append, likes and their refusals, history, view, direct
+messages, the verbs the server lacks yet, quit; failover past a dead
+replica and, after a kill -9 and restart, reconnection with every line
+shown once. A scripted fake replica checks the merge rule: after a netjoin
+or an unasked chathistory batch the client re-reads the room and redraws
+it in the server's order."""
+import time
+
+import pytest
+
+from conftest import free_port
+from client_helpers import ChorusClient, FakeReplica
+from ircclient import ALL_CAPS
+
+
+@pytest.fixture
+def chorus(tmp_path):
+    """Factory: chorus("host:port", ...) starts a client in line mode with
+    those --replica flags; every client is stopped and checked at the end."""
+    clients = []
+
+    def make(*replicas, args=()):
+        c = ChorusClient(replicas, args, log_dir=str(tmp_path))
+        clients.append(c)
+        return c
+
+    yield make
+    for c in clients:
+        c.kill()
+        c.check_sanitizers()
+
+
+def addr(server):
+    return "127.0.0.1:%d" % server.port
+
+
+def bob_in(server, room, nick="bob"):
+    b = server.client().login(nick, ALL_CAPS)
+    b.join(room)
+    b.settle()
+    return b
+
+
+def test_help_lists_every_command(chorus):
+    c = chorus()
+    c.send("help")
+    lines = c.page("help")
+    names = [l.split()[0] for l in lines]
+    for name in ("c", "u", "j", "a", "l", "r", "h", "v", "m", "f", "uf", "ls", "t", "q", "help"):
+        assert name in names, lines
+    c.quit()
+
+
+def test_commands_before_connect_login_join_are_refused(server, chorus):
+    c = chorus(addr(server))
+    for cmd in ("u alice", "j #x", "a hello", "l 1", "r 1", "h", "v", "m bob hi"):
+        c.send(cmd)
+        c.error("not connected: use c")
+    c.send("c 7")
+    c.error("no replica 7")
+    c.send("c 1")
+    c.info("connected to replica 1")
+    for cmd in ("j #x", "a hello", "v", "m bob hi", "f bob", "t"):
+        c.send(cmd)
+        c.error("not logged in: use u")
+    c.send("u alice")
+    c.info("logged in as alice")
+    for cmd in ("a hello", "l 1", "r 1", "h", "p"):
+        c.send(cmd)
+        c.error("not in a room: use j")
+    c.send("a")
+    c.error("usage: a <text>")
+    c.send("frobnicate")
+    c.error("unknown command frobnicate")
+    c.quit()
+
+
+def test_login_join_append_seen_by_others(server, chorus):
+    bob = bob_in(server, "#lobby")
+    c = chorus(addr(server)).login(1, "alice")
+    s = c.join("#lobby")
+    assert s.room == "#lobby" and sorted(s.people) == ["alice", "bob"], s
+    assert "replica 1" in s.status and "connected as alice" in s.status, s
+    assert s.lines == []
+    c.send("a hello from alice")
+    m = bob.expect("PRIVMSG")
+    assert m.nick == "alice" and m.params == ["#lobby", "hello from alice"], m
+    s = c.screen(lambda s: s.texts() == ["hello from alice"])
+    assert s.lines[0].user == "alice" and s.lines[0].n == 1
+    bob.send("PRIVMSG #lobby :hi alice")
+    s = c.screen(lambda s: len(s.lines) == 2)
+    assert [(l.n, l.user, l.text) for l in s.lines] == [(1, "alice", "hello from alice"), (2, "bob", "hi alice")]
+    # Participants follow JOIN, PART and QUIT.
+    carol = bob_in(server, "#lobby", "carol")
+    c.screen(lambda s: "carol" in s.people)
+    carol.send("PART #lobby :bye")
+    c.screen(lambda s: "carol" not in s.people)
+    bob.send("QUIT :gone")
+    c.screen(lambda s: s.people == ["alice"])
+    c.quit()
+
+
+def test_join_shows_the_last_25_and_h_shows_all(server, chorus):
+    bob = bob_in(server, "#big")
+    for i in range(40):
+        bob.send("PRIVMSG #big :m%02d" % i)
+        bob.expect("PRIVMSG")
+    c = chorus(addr(server)).login(1, "alice")
+    s = c.join("#big")
+    assert s.texts() == ["m%02d" % i for i in range(15, 40)], s
+    assert [l.n for l in s.lines] == list(range(1, 26))
+    c.send("h")
+    h = c.history()
+    assert h.title == "#big 40"
+    assert [l.text for l in h.lines] == ["m%02d" % i for i in range(40)]
+    c.send("p")
+    assert len(c.history().lines) == 40
+    c.quit()
+
+
+def test_h_pages_through_long_history(server, chorus):
+    bob = bob_in(server, "#long")
+    for i in range(230):
+        bob.send("PRIVMSG #long :n%03d" % i)
+    bob.sync(timeout=30)
+    c = chorus(addr(server)).login(1, "alice", "#long")
+    c.send("h")
+    h = c.history(timeout=20)
+    assert [l.text for l in h.lines] == ["n%03d" % i for i in range(230)]
+    c.quit()
+
+
+def test_likes_and_refusals(server, chorus):
+    bob = bob_in(server, "#l")
+    c = chorus(addr(server)).login(1, "alice", "#l")
+    bob.send("PRIVMSG #l :bob's line")
+    c.screen(lambda s: s.texts() == ["bob's line"])
+    c.send("a alice's line")
+    c.screen(lambda s: len(s.lines) == 2)
+    bob.settle()
+    # Like bob's line: the count shows; bob sees the react with the count.
+    c.send("l 1")
+    s = c.screen(lambda s: s.lines[0].likes == 1)
+    assert s.lines[1].likes == 0
+    t = bob.expect("TAGMSG")
+    assert t.nick == "alice" and t.tags["+draft/react"] == "\U0001F44D" and t.tags["chorus/likes"] == "1"
+    msgid = t.tags["+draft/reply"]
+    # Refusals: liking again, one's own line, lines not on screen.
+    c.send("l 1")
+    c.error("you already like line 1")
+    c.send("l 2")
+    c.error("line 2 is yours: you cannot like your own line")
+    c.send("r 2")
+    c.error("line 2 is yours")
+    for bad in ("3", "0", "-1", "x"):
+        c.send("l " + bad)
+        c.error("no line %s on screen" % bad)
+    # Unlike: the count goes; unliking again is refused.
+    c.send("r 1")
+    c.screen(lambda s: s.lines[0].likes == 0)
+    t = bob.expect("TAGMSG")
+    assert t.tags["+draft/unreact"] and t.tags["chorus/likes"] == "0"
+    c.send("r 1")
+    c.error("you have not liked line 1")
+    # bob likes alice's line: alice's screen is redrawn with the count.
+    bob.send("@+draft/react=x;+draft/reply=%s TAGMSG #l" % c_msgid(bob, "#l", "alice's line"))
+    c.screen(lambda s: s.lines[1].likes == 1 and s.lines[0].likes == 0)
+    bob.sync()
+    assert msgid
+    c.quit()
+
+
+def c_msgid(client, room, text):
+    """The msgid of the line text in room (read with CHATHISTORY)."""
+    for m in client.history("LATEST", room, "*", 50):
+        if m.params[-1] == text:
+            return m.tags["msgid"]
+    raise AssertionError("no line %r in %s" % (text, room))
+
+
+def test_unlike_of_a_line_liked_by_others_asks_the_server(server, chorus):
+    bob = bob_in(server, "#u")
+    carol = bob_in(server, "#u", "carol")
+    bob.send("PRIVMSG #u :liked by carol")
+    msg = bob.expect("PRIVMSG")
+    carol.expect("PRIVMSG")
+    carol.send("@+draft/react=x;+draft/reply=%s TAGMSG #u" % msg.tags["msgid"])
+    carol.expect("TAGMSG")
+    c = chorus(addr(server)).login(1, "alice")
+    s = c.join("#u")
+    assert s.lines[0].likes == 1
+    # The count is carol's like, not ours: the server says NOT_LIKED, and
+    # from then on the client knows and refuses by itself.
+    c.send("r 1")
+    c.error("you have not liked line 1")
+    c.send("r 1")
+    c.error("you have not liked line 1")
+    c.send("l 1")
+    c.screen(lambda s: s.lines[0].likes == 2)
+    c.quit()
+
+
+def test_view_lists_the_replicas(server, chorus):
+    c = chorus(addr(server)).login(1, "alice")
+    c.send("v")
+    lines = c.page("view")
+    assert lines == ["replica 1 at 127.0.0.1:%d (this replica)" % server.port], lines
+    c.quit()
+
+
+def test_direct_messages(server, chorus):
+    bob = server.client().login("bob", ALL_CAPS)
+    c = chorus(addr(server)).login(1, "alice")
+    c.send("m bob hello bob")
+    m = bob.expect("PRIVMSG")
+    assert m.nick == "alice" and m.params == ["bob", "hello bob"]
+    c.dm("alice -> bob: hello bob")
+    bob.send("PRIVMSG alice :hello alice")
+    assert c.dm("bob:") == "bob: hello alice"
+    c.send("m nobody hi")
+    c.error("nobody: No such nick")
+    c.quit()
+
+
+def test_verbs_the_server_lacks_yet(server, chorus):
+    c = chorus(addr(server)).login(1, "alice", "#here")
+    for cmd, name in (("f bob", "f"), ("uf bob", "uf"), ("ls", "ls"), ("t", "t")):
+        c.send(cmd)
+        c.error("%s: not supported by this server yet" % name)
+    # Still in #here after the failed `t`.
+    c.send("a still here")
+    c.screen(lambda s: s.room == "#here" and s.texts() == ["still here"])
+    c.quit()
+
+
+def test_switching_rooms_and_names(server, chorus):
+    bob = bob_in(server, "#one")
+    c = chorus(addr(server)).login(1, "alice", "#one")
+    c.send("j two")  # the '#' is added
+    s = c.screen(lambda s: s.room == "#two")
+    assert s.people == ["alice"]
+    part = bob.expect("PART")
+    assert part.nick == "alice" and part.params[0] == "#one"
+    c.send("u alicia")
+    c.info("you are now alicia")
+    c.screen(lambda s: s.people == ["alicia"] and "connected as alicia" in s.status)
+    c.quit()
+
+
+def test_taking_the_name_of_an_online_user(server, chorus):
+    """A user is a name: `u bob` while bob is online makes this client bob;
+    it stays in the room it shows (bob joins it)."""
+    bob = bob_in(server, "#elsewhere")
+    c = chorus(addr(server)).login(1, "alice", "#mine")
+    c.send("a as alice")
+    c.screen(lambda s: s.texts() == ["as alice"])
+    c.send("u bob")
+    c.info("you are now bob")
+    s = c.screen(lambda s: s.people == ["bob"] and "connected as bob" in s.status)
+    assert s.texts() == ["as alice"]
+    # bob's other connection sees the room joined, and lines sent from here as his.
+    j = bob.expect(lambda m: m.command == "JOIN" and m.params[0] == "#mine")
+    assert j.nick == "bob"
+    c.send("a as bob")
+    m = bob.expect(lambda m: m.command == "PRIVMSG" and m.params[0] == "#mine")
+    assert m.nick == "bob" and m.params[1] == "as bob"
+    # Own lines are now bob's: liking them is refused; alice's line is not ours.
+    c.screen(lambda s: s.texts() == ["as alice", "as bob"])
+    c.send("l 2")
+    c.error("line 2 is yours")
+    c.send("l 1")
+    c.screen(lambda s: s.lines[0].likes == 1)
+    c.quit()
+
+
+def test_quit_and_end_of_input(server, chorus):
+    bob = bob_in(server, "#q")
+    c = chorus(addr(server)).login(1, "alice", "#q")
+    bob.expect("JOIN")
+    c.quit()
+    q = bob.expect("QUIT")
+    assert q.nick == "alice"
+    # A script that just ends: the client finishes its commands and exits 0.
+    d = chorus(addr(server))
+    for cmd in ("c 1", "u dora", "j #q", "a from a script"):
+        d.send(cmd)
+    d.close_input()
+    assert d.proc.wait(timeout=10) == 0
+    m = bob.expect("PRIVMSG")
+    assert m.nick == "dora" and m.params[1] == "from a script"
+
+
+def test_failover_past_a_dead_replica(server, chorus):
+    dead = "127.0.0.1:%d" % free_port()
+    c = chorus(dead, addr(server))
+    c.send("c 1")
+    c.error("replica 1 (%s) is unreachable" % dead)
+    c.info("trying replica 2")
+    c.info("connected to replica 2 (%s)" % addr(server))
+    c.send("u alice")
+    c.info("logged in as alice")
+    s = c.join("#f")
+    assert "replica 2" in s.status
+    c.quit()
+
+
+def test_replicas_from_the_cluster_config(server, chorus, tmp_path):
+    dead = free_port()
+    conf = tmp_path / "cluster.conf"
+    conf.write_text('cluster = { replicas = (\n'
+                    '  { id = 3; host = "127.0.0.1"; port = %d; },\n'
+                    '  { id = 7; host = "127.0.0.1"; port = %d; }\n'
+                    '); };\n' % (dead, server.port))
+    c = chorus(args=("--config", str(conf)))
+    c.info("2 replicas known")
+    c.send("c 7")  # an id from the config
+    c.info("connected to replica 7 (%s)" % addr(server))
+    c.send("c 2")  # a position in the list
+    c.info("connected to replica 7")
+    c.send("c 3")
+    c.error("replica 3 (127.0.0.1:%d) is unreachable" % dead)
+    c.info("connected to replica 7")
+    c.send("c %s" % addr(server))  # an address already listed
+    c.info("connected to replica 7")
+    c.send("c 127.0.0.1:%d" % free_port())  # a new address: added, tried, then the others
+    c.error("replica 8 ")
+    c.info("connected to replica 7")
+    c.quit()
+
+
+def test_bad_arguments(chorus, tmp_path):
+    bad = chorus(args=("--replica", "nocolon"))
+    assert bad.proc.wait(timeout=5) == 2
+    conf = tmp_path / "empty.conf"
+    conf.write_text("cluster = {};\n")
+    bad = chorus(args=("--config", str(conf)))
+    assert bad.proc.wait(timeout=5) == 2
+    assert "no cluster.replicas" in bad.stderr()
+
+
+def test_reconnect_after_kill_fills_the_gap(server, chorus):
+    dead = "127.0.0.1:%d" % free_port()
+    bob = bob_in(server, "#r")
+    c = chorus(dead, addr(server)).login(2, "alice", "#r")
+    for i in range(3):
+        bob.send("PRIVMSG #r :before %d" % i)
+    c.screen(lambda s: len(s.lines) == 3)
+    server.kill9()
+    c.error("replica 2 (%s) went away" % addr(server))
+    c.info("reconnecting to replica 1")
+    time.sleep(0.5)
+    server.start()
+    # Lines posted while alice is away (she retries every second)...
+    bob = server.client().login("bob", ALL_CAPS)
+    bob.join("#r")
+    for i in range(4):
+        bob.send("PRIVMSG #r :during %d" % i)
+    bob.sync()
+    c.info("connected to replica 2")
+    c.info("back in #r")
+    # ... and after she is back.
+    for i in range(2):
+        bob.send("PRIVMSG #r :after %d" % i)
+    want = ["before %d" % i for i in range(3)] + ["during %d" % i for i in range(4)] + \
+        ["after %d" % i for i in range(2)]
+    s = c.screen(lambda s: len(s.lines) >= len(want))
+    c.settle()
+    s = c.last_screen()
+    assert s.texts() == want, s
+    assert sorted(s.people) == ["alice", "bob"]
+    c.send("h")
+    assert [l.text for l in c.history().lines] == want
+    c.send("a alice is back")
+    m = bob.expect(lambda m: m.command == "PRIVMSG" and m.nick == "alice")
+    assert m.params[1] == "alice is back"
+    c.quit()
+
+
+def test_reconnect_fills_a_gap_longer_than_a_page(server, chorus):
+    bob = bob_in(server, "#g")
+    c = chorus(addr(server)).login(1, "alice", "#g")
+    bob.send("PRIVMSG #g :first")
+    c.screen(lambda s: s.texts() == ["first"])
+    server.kill9()
+    c.error("went away")
+    server.start()
+    bob = server.client().login("bob", ALL_CAPS)
+    bob.join("#g")
+    for i in range(250):  # more than two CHATHISTORY pages
+        bob.send("PRIVMSG #g :gap %03d" % i)
+    bob.sync(timeout=30)
+    c.info("back in #g", timeout=20)
+    c.send("h")
+    want = ["first"] + ["gap %03d" % i for i in range(250)]
+    assert [l.text for l in c.history(timeout=20).lines] == want
+    c.quit()
+
+
+def test_merge_batches_redraw_in_server_order(chorus):
+    fake = FakeReplica("#m")
+    fake.history = [("a", "bob", "one"), ("b", "bob", "two"), ("d", "bob", "four")]
+    try:
+        c = chorus("127.0.0.1:%d" % fake.port).login(1, "alice")
+        s = c.join("#m")
+        assert s.texts() == ["one", "two", "four"]
+        assert "CHATHISTORY LATEST #m * 25" in fake.received
+        # A netjoin: carol's replica merged back, with a line made apart.
+        fake.history.insert(2, ("c", "carol", "three"))
+        fake.send(":fake BATCH +nj netjoin fake.a fake.b")
+        fake.send("@batch=nj :carol!carol@fake JOIN #m")
+        fake.send(":fake BATCH -nj")
+        s = c.screen(lambda s: s.texts() == ["one", "two", "three", "four"])
+        assert "carol" in s.people
+        assert "CHATHISTORY LATEST #m * 100" in fake.received
+        # An unasked chathistory batch with a line that goes earlier still.
+        fake.history.insert(1, ("x", "dave", "one and a half"))
+        fake.send(":fake BATCH +ch chathistory #m")
+        fake.send("@batch=ch;msgid=x;time=2024-01-01T00:00:00.000Z :dave!dave@fake PRIVMSG #m :one and a half")
+        fake.send(":fake BATCH -ch")
+        s = c.screen(lambda s: len(s.lines) == 5)
+        assert s.texts() == ["one", "one and a half", "two", "three", "four"]
+        # The same lines again (a replay) change nothing.
+        fake.send(":fake BATCH +ch2 chathistory #m")
+        fake.send("@batch=ch2;msgid=b;time=2024-01-01T00:00:00.000Z :bob!bob@fake PRIVMSG #m :two")
+        fake.send(":fake BATCH -ch2")
+        c.settle(0.5)
+        assert c.last_screen().texts() == ["one", "one and a half", "two", "three", "four"]
+        c.quit()
+    finally:
+        fake.close()

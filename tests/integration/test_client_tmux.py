@@ -1,0 +1,119 @@
+"""The full-screen (ncurses) mode of `chorus`, driven through tmux: a
+detached session of fixed size runs the client against a real chorusd; the
+test types with send-keys and reads the screen with capture-pane. A raw IRC
+client (bob) is on the other side. Skipped, loudly, without tmux."""
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from client_helpers import client_binary
+from conftest import SANITIZER_MARKS
+from ircclient import ALL_CAPS
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+
+WIDTH, HEIGHT = 100, 40
+
+
+class Tmux:
+    """One detached tmux session on a private tmux server."""
+
+    def __init__(self, tmp_path, command):
+        self.socket = "chorus-test-%d" % os.getpid()
+        self.err = str(tmp_path / "chorus-tui.err")
+        env_prefix = "env LANG=C.UTF-8 LC_ALL=C.UTF-8 ASAN_OPTIONS=detect_leaks=1 "
+        self.tmux("new-session", "-d", "-s", "t", "-x", str(WIDTH), "-y", str(HEIGHT),
+                  env_prefix + command + " 2>" + self.err)
+
+    def tmux(self, *args):
+        return subprocess.run(["tmux", "-L", self.socket] + list(args), check=False,
+                              capture_output=True, text=True)
+
+    def type(self, text):
+        self.tmux("send-keys", "-t", "t", "-l", text)
+        self.tmux("send-keys", "-t", "t", "Enter")
+
+    def screen(self):
+        return self.tmux("capture-pane", "-p", "-t", "t").stdout
+
+    def wait(self, pred, what, timeout=10):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.screen()
+            if pred(text):
+                return text
+            time.sleep(0.1)
+        raise AssertionError("screen never showed %s:\n%s" % (what, self.screen()))
+
+    def alive(self):
+        return self.tmux("has-session", "-t", "t").returncode == 0
+
+    def close(self):
+        self.tmux("kill-server")
+
+
+@pytest.fixture
+def tui(tmp_path, server):
+    t = Tmux(tmp_path, "%s --replica 127.0.0.1:%d" % (client_binary(), server.port))
+    yield t
+    t.close()
+
+
+def rows(text):
+    return text.split("\n")
+
+
+def test_full_screen_room_likes_and_quit(server, tui):
+    bob = server.client().login("bob", ALL_CAPS)
+    bob.join("#tui")
+    bob.send("PRIVMSG #tui :hello from bob")
+    bob.expect("PRIVMSG")
+    tui.wait(lambda s: "1 replica known" in s, "the greeting")
+    tui.type("c 1")
+    tui.wait(lambda s: "connected to replica 1" in s, "the connection")
+    tui.type("u alice")
+    tui.type("j #tui")
+    text = tui.wait(lambda s: "1. bob: hello from bob" in s, "the room's line")
+    header = rows(text)[0]
+    assert "#tui" in header and "alice" in header and "bob" in header, header
+    status = rows(text)[HEIGHT - 2]
+    assert "replica 1 (127.0.0.1:%d) connected as alice" % server.port in status, status
+    assert rows(text)[HEIGHT - 1].startswith(">"), text
+
+    tui.type("a hi from alice")
+    m = bob.expect(lambda m: m.command == "PRIVMSG" and m.nick == "alice")
+    assert m.params == ["#tui", "hi from alice"]
+    tui.wait(lambda s: "2. alice: hi from alice" in s, "alice's line")
+
+    # bob likes alice's line: the screen is redrawn with the count.
+    bob.send("@+draft/react=x;+draft/reply=%s TAGMSG #tui" % m.tags["msgid"])
+    text = tui.wait(lambda s: "2. alice: hi from alice  Likes: 1" in s, "the like")
+    assert "1. bob: hello from bob\n" in text or "1. bob: hello from bob " in text
+
+    # A refusal shows as a note.
+    tui.type("l 2")
+    tui.wait(lambda s: "! line 2 is yours: you cannot like your own line" in s, "the refusal")
+
+    # Participants change in the header.
+    carol = server.client().login("carol", ALL_CAPS)
+    carol.join("#tui")
+    tui.wait(lambda s: "carol" in rows(s)[0], "carol in the header")
+
+    # `h` opens the history page; Esc closes it.
+    tui.type("h")
+    tui.wait(lambda s: "history of #tui: 2 lines" in rows(s)[0], "the history page")
+    tui.tmux("send-keys", "-t", "t", "Escape")
+    tui.wait(lambda s: "#tui |" in rows(s)[0], "the room again")
+
+    tui.type("q")
+    deadline = time.monotonic() + 10
+    while tui.alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not tui.alive(), "chorus did not exit on q:\n" + tui.screen()
+    assert bob.expect("QUIT").nick == "alice"
+    err = open(tui.err, errors="replace").read()
+    for mark in SANITIZER_MARKS:
+        assert mark not in err, err
