@@ -540,7 +540,7 @@ static void usage(FILE *out)
 /* chorusd next to this program, else from PATH. */
 static const char *find_chorusd(const char *argv0)
 {
-	static char path[PATH_MAX];
+	static char path[PATH_MAX + 16];
 	char self[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
 	(void)argv0;
