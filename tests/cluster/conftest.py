@@ -6,7 +6,10 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from netcluster import Cluster, usable  # noqa: E402
+from netcluster import CHORUSD, ROOT, Cluster, usable  # noqa: E402,F401
+
+# What tests/integration/client_helpers.py takes from a conftest.
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer")
 
 
 def pytest_collection_modifyitems(config, items):

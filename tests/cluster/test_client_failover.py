@@ -1,0 +1,40 @@
+"""The terminal client's failover on a real cluster: its replica is killed,
+it tells the user, moves to another replica of its list, logs in again,
+rejoins the room and fills the gap, showing every line exactly once."""
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
+from client_helpers import ChorusClient  # noqa: E402
+
+
+def test_client_fails_over_and_fills_the_gap(cluster, tmp_path):
+    replicas = ["%s:6667" % n.addr for n in cluster.nodes[:3]]
+    c = ChorusClient(replicas, (), log_dir=str(tmp_path))
+    try:
+        c.login(1, "alice", "#fo")
+        bob = cluster.nodes[3].client("bob")
+        bob.join("#fo")
+
+        def say(text):
+            bob.send("PRIVMSG #fo :" + text)
+            bob.expect(lambda m: m.command == "PRIVMSG" and m.params[1] == text)
+
+        for i in range(3):
+            say("before %d" % i)
+        c.screen(lambda s: len(s.lines) == 3)
+        cluster.nodes[0].kill9()
+        c.error("replica 1 (%s) went away" % replicas[0], timeout=15)
+        for i in range(4):
+            say("during %d" % i)
+        c.info("back in #fo", timeout=30)
+        for i in range(2):
+            say("after %d" % i)
+        want = ["before %d" % i for i in range(3)] + ["during %d" % i for i in range(4)] + \
+            ["after %d" % i for i in range(2)]
+        s = c.screen(lambda s: s.texts()[-len(want):] == want, timeout=20)
+        assert s.texts() == want, "lines missing or twice: %s" % s.texts()
+        assert "replica 1" not in s.status
+        c.quit()
+    finally:
+        c.kill()
