@@ -36,12 +36,15 @@ run: build
 unit: build
 	ctest --test-dir $(BUILD) --output-on-failure
 
+# Two pytest runs: each suite has its own conftest.py.
 integration: build
-	CHORUSD=$(abspath $(BUILD))/chorusd $(PYTEST) -q tests/integration tests/cluster
+	CHORUSD=$(abspath $(BUILD))/chorusd $(PYTEST) -q tests/integration
+	CHORUSD=$(abspath $(BUILD))/chorusd $(PYTEST) -q tests/cluster
 
 test-asan: asan
 	ctest --test-dir $(ASAN_BUILD) --output-on-failure
-	CHORUSD=$(abspath $(ASAN_BUILD))/chorusd CHORUS_SANITIZED=1 $(PYTEST) -q tests/integration tests/cluster
+	CHORUSD=$(abspath $(ASAN_BUILD))/chorusd CHORUS_SANITIZED=1 $(PYTEST) -q tests/integration
+	CHORUSD=$(abspath $(ASAN_BUILD))/chorusd CHORUS_SANITIZED=1 $(PYTEST) -q tests/cluster
 
 test: unit integration test-asan
 
@@ -54,3 +57,12 @@ fuzz: deps
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz
+
+# The benchmark suite, not part of `make test`: chorus against inspircd and
+# ngircd from Debian on this machine (bench/run.py, under 10 minutes); writes
+# docs/PERFORMANCE.md and docs/perf/. BENCH_ARGS passes options to run.py,
+# e.g. BENCH_ARGS=--quick, or BENCH_ARGS="--chorus-cluster 5".
+.PHONY: bench
+bench: build
+	@bench/peers/install.sh
+	/usr/bin/python3 bench/run.py --build $(BUILD) $(BENCH_ARGS)

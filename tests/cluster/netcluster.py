@@ -5,8 +5,9 @@ own chorusd. Partitions are made by nftables rules inside the namespaces
 (dropping traffic to and from the peers on the other side, both ways); the
 test process reaches every replica's IRC port through the bridge.
 
-Addresses: 10.77.0.<i> for replica i, 10.77.0.254 for the host side. Every
-address is on this machine, inside namespaces this harness made.
+Addresses: 10.77.<run>.<i> for replica i, 10.77.<run>.254 for the host
+side, where run is this test process's own number. Every address is on this
+machine, inside namespaces this harness made.
 """
 import os
 import shutil
@@ -21,8 +22,11 @@ from ircclient import Client  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CHORUSD = os.environ.get("CHORUSD", os.path.join(ROOT, "build", "chorusd"))
-BRIDGE = "chorusbr0"
-NET = "10.77.0"
+# Names and subnet are this process's own, so two runs on one machine (a
+# developer's and CI's, say) do not meet.
+RUN = os.getpid() % 200
+BRIDGE = "chbr%d" % RUN
+NET = "10.77.%d" % RUN
 PORT = 6667
 
 
@@ -44,7 +48,7 @@ class Node:
     def __init__(self, cluster, i):
         self.c = cluster
         self.i = i
-        self.ns = "chorus-n%d" % i
+        self.ns = "chorus%d-n%d" % (RUN, i)
         self.addr = "%s.%d" % (NET, i)
         self.dir = os.path.join(cluster.dir, "n%d" % i)
         self.corosync = None
@@ -56,12 +60,13 @@ class Node:
 
     def setup_net(self):
         sh("ip netns add %s" % self.ns)
-        sh("ip link add ch%dh type veth peer name ch%dn" % (self.i, self.i))
-        sh("ip link set ch%dh master %s up" % (self.i, BRIDGE))
-        sh("ip link set ch%dn netns %s" % (self.i, self.ns))
+        host, inside = "c%dh%d" % (RUN, self.i), "c%dn%d" % (RUN, self.i)
+        sh("ip link add %s type veth peer name %s" % (host, inside))
+        sh("ip link set %s master %s up" % (host, BRIDGE))
+        sh("ip link set %s netns %s" % (inside, self.ns))
         self.ns_exec("ip link set lo up")
-        self.ns_exec("ip addr add %s/24 dev ch%dn" % (self.addr, self.i))
-        self.ns_exec("ip link set ch%dn up" % self.i)
+        self.ns_exec("ip addr add %s/24 dev %s" % (self.addr, inside))
+        self.ns_exec("ip link set %s up" % inside)
 
     def write_conf(self):
         for d in ("run", "lib", "shm", "data"):
@@ -233,7 +238,7 @@ class Cluster:
 
     def teardown_net(self):
         for i in range(1, 33):
-            sh("ip netns del chorus-n%d" % i, check=False)
+            sh("ip netns del chorus%d-n%d" % (RUN, i), check=False)
         sh("ip link del %s" % BRIDGE, check=False)
 
     def down(self):
