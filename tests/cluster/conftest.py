@@ -32,3 +32,11 @@ def majority_cluster(tmp_path):
     c = Cluster(tmp_path / "cluster", mode="majority").up()
     yield c
     c.down()
+
+
+@pytest.fixture
+def small_disk_cluster(tmp_path):
+    """Replica 2's data lives on a 3 MB tmpfs (tests fill it)."""
+    c = Cluster(tmp_path / "cluster", small_disk=(2, "3m")).up()
+    yield c
+    c.down()

@@ -98,6 +98,7 @@ class Node:
     def start_chorusd(self, wipe=False):
         if wipe:
             shutil.rmtree(os.path.join(self.dir, "data"))
+            os.makedirs(os.path.join(self.dir, "data"))
         pid = self.corosync.pid
         # the unshare'd child of `ip netns exec` holds the namespaces: find corosync itself
         out = sh("pgrep -P %d" % pid, check=False).stdout.split() or [str(pid)]
@@ -170,10 +171,13 @@ class Node:
 
 
 class Cluster:
-    def __init__(self, workdir, n=5, mode="available"):
+    def __init__(self, workdir, n=5, mode="available", small_disk=None):
+        """small_disk: (replica id, size) to give that replica's data a tmpfs
+        of that size (e.g. "3m"), mounted before its namespaces are made."""
         self.dir = str(workdir)
         self.n = n
         self.mode = mode
+        self.small_disk = small_disk
         self.nodes = [Node(self, i) for i in range(1, n + 1)]
 
     def up(self):
@@ -184,6 +188,8 @@ class Cluster:
         for node in self.nodes:
             node.setup_net()
             node.write_conf()
+            if self.small_disk and self.small_disk[0] == node.i:
+                sh("mount -t tmpfs -o size=%s tmpfs %s/data" % (self.small_disk[1], node.dir))
             node.start_corosync()
         time.sleep(1.0)
         for node in self.nodes:
@@ -252,6 +258,8 @@ class Cluster:
             sh("ip netns pids %s | xargs -r kill -9" % node.ns, check=False)
         time.sleep(0.2)
         self.teardown_net()
+        if self.small_disk:
+            sh("umount -l %s/data" % self.nodes[self.small_disk[0] - 1].dir, check=False)
         for node in self.nodes:
             text = node.log()
             for mark in ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer"):

@@ -2,7 +2,11 @@
 namespace, with writers on every replica while links are cut and healed,
 replicas killed with SIGKILL, and a replica restarted with a wiped disk.
 After each heal all five digests must be equal within 10 s, and no message
-that a client was told is stored (its echo) may be missing anywhere."""
+that a client was told is stored (its echo) may be missing anywhere. Follows
+and posts too: a post made in one partition reaches a follower's &timeline
+after the heal, and a follow and an unfollow of one pair made in two
+partitions resolve the same way on every replica."""
+import os
 import threading
 import time
 
@@ -165,4 +169,113 @@ def test_majority_mode_minority_refuses(majority_cluster):
     c.heal()
     c.wait_view([1, 2, 3, 4, 5])
     c.wait_converged(10)
+    check_no_loss(c, acked)
+
+
+def follow_flags(node, nick, other):
+    """The follow flags (following, follower) of other in nick's USERS on node."""
+    c = node.client(nick)
+    c.send("USERS")
+    flags = None
+    while True:
+        m = c.expect("USERS", timeout=10)
+        if m.params[1] == "*":
+            break
+        if m.params[1].lower() == other.lower():
+            flags = set(m.params[2].split()) - {"online"}
+    c.close()
+    return flags
+
+
+def test_timeline_post_across_partition(cluster):
+    """alice (replica 1) follows bob (replica 4); bob posts while they are
+    cut off from each other; after the heal the post reaches alice's
+    &timeline live, with its original msgid and time."""
+    bob = cluster.nodes[3].client("bob")
+    cluster.wait_converged(10)  # bob is known on replica 1
+    alice = cluster.nodes[0].client("alice")
+    alice.send("FOLLOW bob")
+    assert alice.expect(lambda m: m.command in ("FOLLOW", "FAIL")).command == "FOLLOW"
+    alice.send("JOIN &timeline")
+    alice.expect_batch("chathistory")
+    cluster.partition([1, 2, 3], [4, 5])
+    cluster.wait_view([1, 2, 3], cluster.nodes[:3])
+    cluster.wait_view([4, 5], cluster.nodes[3:])
+    bob.send("PRIVMSG &timeline :posted in the minority")
+    sent = bob.expect("PRIVMSG")
+    cluster.heal()
+    got = alice.expect(lambda m: m.command == "PRIVMSG" and m.nick == "bob", timeout=15)
+    assert got.params == ["&timeline", "posted in the minority"]
+    assert got.tags["msgid"] == sent.tags["msgid"] and got.tags["time"] == sent.tags["time"]
+    cluster.wait_view([1, 2, 3, 4, 5])
+    cluster.wait_converged(10)
+    # And it is on the timeline on every replica.
+    for node in cluster.nodes:
+        c = node.client("alice")
+        assert [m.tags["msgid"] for m in c.history("LATEST", "&timeline", "*", 10)] == [sent.tags["msgid"]]
+        c.close()
+
+
+def test_concurrent_follow_unfollow_resolves_everywhere(cluster):
+    """alice follows bob; then, cut in two, alice unfollows bob on one side
+    while, on the other, she unfollows and follows again. After the heal
+    every replica holds the same follow state (the op with the greater key)."""
+    cluster.nodes[4].client("bob").close()
+    cluster.wait_converged(10)
+    a = cluster.nodes[0].client("alice")
+    a.send("FOLLOW bob")
+    assert a.expect(lambda m: m.command in ("FOLLOW", "FAIL")).command == "FOLLOW"
+    a.close()
+    cluster.wait_converged(10)
+    cluster.partition([1, 2], [3, 4, 5])
+    cluster.wait_view([1, 2], cluster.nodes[:2])
+    cluster.wait_view([3, 4, 5], cluster.nodes[2:])
+    one = cluster.nodes[0].client("alice")
+    one.send("UNFOLLOW bob")
+    assert one.expect(lambda m: m.command in ("UNFOLLOW", "FAIL")).command == "UNFOLLOW"
+    other = cluster.nodes[2].client("alice")
+    for verb in ("UNFOLLOW", "FOLLOW"):
+        other.send("%s bob" % verb)
+        assert other.expect(lambda m: m.command in (verb, "FAIL")).command == verb
+    assert follow_flags(cluster.nodes[0], "bob", "alice") == set()
+    assert follow_flags(cluster.nodes[2], "bob", "alice") == {"follower"}
+    one.close()
+    other.close()
+    cluster.heal()
+    cluster.wait_view([1, 2, 3, 4, 5])
+    cluster.wait_converged(10)
+    seen = [follow_flags(node, "bob", "alice") for node in cluster.nodes]
+    assert all(f == seen[0] for f in seen), seen
+    mirror = [follow_flags(node, "alice", "bob") for node in cluster.nodes]
+    assert all(f == ({"following"} if seen[0] else set()) for f in mirror), mirror
+
+
+def test_full_disk_on_one_replica_recovers_and_catches_up(small_disk_cluster):
+    """Replica 2's disk fills while everyone writes: it refuses its own writes
+    (FAIL) and cannot store the others'. Once space is freed it recovers by
+    itself, rejoins, and the sync brings back everything it missed."""
+    c = small_disk_cluster
+    ballast = os.path.join(c.nodes[1].dir, "data", "ballast")
+    acked = join_all(write_everywhere(c, "pre", 5))
+    full = c.nodes[1].client("full")
+    full.join(ROOM)
+    with open(ballast, "wb") as f:
+        try:
+            f.write(b"x" * (3 * 1024 * 1024))
+        except OSError:
+            pass  # the tmpfs is full: that is the point
+    refused = None
+    for k in range(200):
+        full.send("PRIVMSG %s :%s" % (ROOM, "y" * 400))
+        m = full.expect(lambda m: m.command in ("PRIVMSG", "FAIL") and (m.command == "FAIL" or m.nick == "full"))
+        if m.command == "FAIL":
+            refused = m
+            break
+        acked.append(m.tags["msgid"])
+    assert refused is not None and refused.params[1] == "STORAGE_ERROR", refused
+    # the others keep writing while replica 2 cannot store
+    acked += join_all(write_everywhere(c, "while", 10, nodes=[c.nodes[0], c.nodes[2], c.nodes[4]]))
+    os.remove(ballast)
+    c.wait_view([1, 2, 3, 4, 5], timeout=60)
+    c.wait_converged(30)
     check_no_loss(c, acked)
