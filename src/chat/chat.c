@@ -7,7 +7,8 @@
  * Convergence: every value that more than one op can decide is decided by the
  * ops' canonical keys (op_cmp), never by arrival order: a name's spelling and
  * a room's created_ms come from the lowest-keyed op naming it, a topic from
- * the highest-keyed OP_TOPIC, a message's place in its history by its key.
+ * the highest-keyed OP_TOPIC, a follow state from the highest-keyed
+ * OP_FOLLOW/OP_UNFOLLOW (feeds.c), a message's place in its history by its key.
  * Each op is applied once, by (stream, seq); every valid op, even one that is
  * otherwise ignored, makes its author a known user.
  */
@@ -82,14 +83,15 @@ static int op_check(const struct op *op, char msgid[OP_MSGID_MAX])
 	case OP_TOPIC:
 		return is_room_name(op->target) ? 0 : -1;
 	case OP_DM:
+	case OP_FOLLOW:
+	case OP_UNFOLLOW:
 		return op->target[0] ? 0 : -1;
 	case OP_LIKE:
 	case OP_UNLIKE:
 		return chat_msgid_canonical(op->ref, msgid);
-	case OP_USER:
-	case OP_FOLLOW:
-	case OP_UNFOLLOW:
 	case OP_POST:
+		return strcmp(op->target, CHAT_TIMELINE) == 0 ? 0 : -1;
+	case OP_USER:
 		return 0;
 	default:
 		return -1;
@@ -156,6 +158,12 @@ static int user_register(struct chat *c, const struct op *op)
 int chat_user_known(const struct chat *c, const char *nick)
 {
 	return user_find(c, nick) != NULL;
+}
+
+const char *chat_user_name(const struct chat *c, const char *nick)
+{
+	struct user *u = user_find(c, nick);
+	return u ? u->nick : NULL;
 }
 
 static int user_cmp(const void *a, const void *b)
@@ -408,8 +416,8 @@ struct chat_history *chat_msg_history(const struct chat *c, const struct chat_ms
 	return ((const struct msg_entry *)msg)->history;
 }
 
-/* Stores an OP_MSG/OP_DM in h, with the likes already kept for it, and
- * describes it in eff. */
+/* Stores an OP_MSG/OP_DM/OP_POST in h, with the likes already kept for it,
+ * and describes it in eff. */
 static void msg_store(struct chat *c, const struct op *op, struct chat_history *h,
 		      struct chat_effect *eff)
 {
@@ -465,15 +473,21 @@ static void apply_new(struct chat *c, const struct op *op, const char *like_msgi
 	case OP_TOPIC:
 		eff->change = topic_apply(r, op) ? CHAT_TOPIC_CHANGED : CHAT_UNCHANGED;
 		break;
-	default: /* OP_FOLLOW, OP_UNFOLLOW, OP_POST: reserved, counted only */
+	case OP_FOLLOW:
+	case OP_UNFOLLOW:
+		eff->change = follows_apply(c, op) ? CHAT_FOLLOW_CHANGED : CHAT_UNCHANGED;
+		break;
+	case OP_POST:
+		msg_store(c, op, feeds_posts(c, op->author), eff);
 		break;
 	}
 }
 
 /*
  * Malformed: unknown kind; empty author; OP_MSG/OP_ROOM/OP_TOPIC whose target
- * is not "#..."; OP_DM with an empty target; OP_LIKE/OP_UNLIKE whose ref is
- * not a msgid. Such an op is not even recorded as applied. NULL strings in op
+ * is not "#..."; OP_DM, OP_FOLLOW or OP_UNFOLLOW with an empty target;
+ * OP_LIKE/OP_UNLIKE whose ref is not a msgid; OP_POST whose target is not
+ * CHAT_TIMELINE. Such an op is not even recorded as applied. NULL strings in op
  * read as "". A like's ref may be any spelling op_msgid_parse accepts: it is
  * brought to op_msgid's canonical form.
  */
@@ -567,5 +581,6 @@ void chat_free(struct chat *c)
 	free_convs(c);
 	free_users_msgs_applied(c);
 	likes_free_all(c);
+	feeds_free_all(c);
 	free(c);
 }

@@ -7,7 +7,10 @@
  * canonical order (op_cmp); like state is one value per (message, user), the
  * op with the greatest op_cmp key wins; a topic likewise. A like whose message
  * has not arrived is kept as a placeholder and counts when the message comes.
- * A like of one's own message never counts.
+ * A like of one's own message never counts. A follow state is one value per
+ * (follower, followee), decided the same way (OP_FOLLOW/OP_UNFOLLOW, the
+ * greatest key wins); following oneself is ignored. Posts (OP_POST) go to
+ * their author's feed, a history like a room's.
  *
  * Names: room names and nicks compare case-insensitively with ASCII casemapping
  * (A-Z fold to a-z); each keeps the spelling of the op with the lowest key.
@@ -23,7 +26,11 @@
 struct chat;
 struct chat_history;
 
-/* One message (OP_MSG or OP_DM) held in a room's or conversation's history. */
+/* The target of every OP_POST: the per-user pseudo-room of posts. */
+#define CHAT_TIMELINE "&timeline"
+
+/* One message (OP_MSG, OP_DM or OP_POST) held in a room's, conversation's or
+ * feed's history. */
 struct chat_msg {
 	struct op op;               /* the operation itself, lts set */
 	char msgid[OP_MSGID_MAX];   /* op_msgid(&op) */
@@ -44,11 +51,12 @@ enum chat_change {
 	CHAT_UNCHANGED = 0,   /* already applied, or ignored (e.g. liking one's own line) */
 	CHAT_USER_NEW,        /* OP_USER: a user became known */
 	CHAT_ROOM_NEW,        /* OP_ROOM (or first op naming a room): a room became known */
-	CHAT_MSG_NEW,         /* OP_MSG/OP_DM stored: see msg, index, appended */
+	CHAT_MSG_NEW,         /* OP_MSG/OP_DM/OP_POST stored: see msg, index, appended */
 	CHAT_LIKES_CHANGED,   /* OP_LIKE/OP_UNLIKE changed msg->likes */
 	CHAT_LIKE_PENDING,    /* like/unlike kept as a placeholder: message unknown yet */
 	CHAT_LIKE_SAME,       /* like/unlike recorded but the count did not change */
 	CHAT_TOPIC_CHANGED,   /* OP_TOPIC became the room's current topic */
+	CHAT_FOLLOW_CHANGED,  /* OP_FOLLOW/OP_UNFOLLOW changed whether its author follows its target */
 };
 
 struct chat_effect {
@@ -68,7 +76,8 @@ void chat_free(struct chat *c);
  * Applies op (copied; the caller keeps its op) and describes what changed in
  * *eff. Idempotent: a second apply of the same (stream, seq) returns
  * CHAT_UNCHANGED. Returns 0, or -1 if the op is malformed (unknown kind, empty
- * author, a room op whose target does not start with '#'), changing nothing.
+ * author, a room op whose target does not start with '#', a follow without a
+ * target, a post whose target is not CHAT_TIMELINE), changing nothing.
  */
 int chat_apply(struct chat *c, const struct op *op, struct chat_effect *eff);
 
@@ -80,6 +89,8 @@ uint64_t chat_op_count(const struct chat *c);
 
 /* ---- users ---- */
 int chat_user_known(const struct chat *c, const char *nick);
+/* The spelling of the known user nick (any case), or NULL if unknown. */
+const char *chat_user_name(const struct chat *c, const char *nick);
 /* Calls fn for each known user in ascending casefolded order. */
 void chat_users_each(const struct chat *c, void (*fn)(const char *nick, void *arg), void *arg);
 
@@ -140,10 +151,42 @@ long chat_select_around(const struct chat_history *h, const struct chat_anchor *
 long chat_select_between(const struct chat_history *h, const struct chat_anchor *a,
 			 const struct chat_anchor *b, size_t limit, const struct chat_msg **out);
 
+/* ---- follows, feeds and timelines ---- */
+/* 1 if follower follows followee now, else 0 (names in any case). */
+int chat_following(const struct chat *c, const char *follower, const char *followee);
+/* Calls fn for each user nick follows now / who follows nick now, in
+ * ascending casefolded order, with the user's known spelling (the casefolded
+ * name if the user is not known). */
+void chat_follow_each(const struct chat *c, const char *nick,
+		      void (*fn)(const char *followee, void *arg), void *arg);
+void chat_followers_each(const struct chat *c, const char *nick,
+			 void (*fn)(const char *follower, void *arg), void *arg);
+/* nick's feed: their posts in canonical order, or NULL if they never posted. */
+struct chat_history *chat_feed_history(const struct chat *c, const char *nick);
+/* 1 if post (an OP_POST message) is on nick's timeline: nick follows its
+ * author now and the post's key is greater than the key of the follow op in
+ * force (a post made before the follow is not on it). */
+int chat_timeline_includes(const struct chat *c, const char *nick, const struct chat_msg *post);
+/* Writes the last limit posts of nick's timeline to out, in canonical
+ * (op_cmp) order; returns how many. */
+size_t chat_timeline(const struct chat *c, const char *nick, size_t limit, const struct chat_msg **out);
+/*
+ * A CHATHISTORY-style selection over nick's timeline: the posts strictly
+ * after anchor after and strictly before anchor before (either may be NULL:
+ * unbounded), the last limit of them if from_end, else the first limit,
+ * written to out in canonical order. A msgid anchor is the position of that
+ * post (any post, on this timeline or not); a time anchor filters by the
+ * posts' wall time, as in chat_select_*. Returns how many, or -1 if a msgid
+ * anchor names no known post.
+ */
+long chat_timeline_select(const struct chat *c, const char *nick, const struct chat_anchor *after,
+			  const struct chat_anchor *before, size_t limit, int from_end,
+			  const struct chat_msg **out);
+
 /* ---- digest ---- */
 /* SHA-256 of the canonical state (users, rooms with topics, every message in
- * order with its like count and likers) as 64 hex chars + NUL into out[65].
- * Equal digests = converged replicas. */
+ * order with its like count and likers, follow states, feeds) as 64 hex
+ * chars + NUL into out[65]. Equal digests = converged replicas. */
 void chat_digest(const struct chat *c, char out[65]);
 
 /* ASCII casefold of s into a new string. */

@@ -1,8 +1,9 @@
 /*
  * chat_impl.h: the private layout of the chat state machine, shared by its
  * files (chat.c: apply, users, rooms, conversations; likes.c: like states and
- * placeholders; history.c: ordered histories and CHATHISTORY selections;
- * digest.c: the canonical digest). Nothing outside src/chat includes it.
+ * placeholders; feeds.c: follow states, feeds and timelines; history.c:
+ * ordered histories and CHATHISTORY selections; digest.c: the canonical
+ * digest). Nothing outside src/chat includes it.
  *
  * Every table is a uthash keyed by a casefolded name or a msgid; tables are
  * unordered, so whatever must be ordered (iteration, the digest) sorts on
@@ -102,10 +103,37 @@ struct like_set {
 	UT_hash_handle hh;
 };
 
-/* An ordered history: a room's or a conversation's messages by op_cmp. */
+/* One user's follow state of another: last writer wins by key. A state is
+ * never removed: an unfollow is a state too. */
+struct follow_state {
+	char *key;                 /* follower NUL followee, both casefolded */
+	size_t keylen;
+	const char *follower;      /* the two halves of key */
+	const char *followee;
+	int following;
+	struct chat_key set_by;
+	UT_hash_handle hh;
+};
+
+/* Follow states sorted by the casefolded name on their other side. */
+struct follow_list {
+	struct follow_state **v;
+	size_t n, cap;
+};
+
+/* What one (casefolded) nick has as a poster and a follower. */
+struct feed {
+	char *key;
+	struct chat_history *posts;  /* their OP_POSTs, NULL until the first */
+	struct follow_list follows;  /* states where they follow, by followee */
+	struct follow_list followers;/* states where they are followed, by follower */
+	UT_hash_handle hh;
+};
+
+/* An ordered history: a room's, a conversation's or a feed's messages by op_cmp. */
 struct chat_history {
 	struct chat *chat;         /* to find messages by msgid */
-	struct chat_room *room;    /* NULL for a conversation */
+	struct chat_room *room;    /* NULL for a conversation or a feed */
 	struct chat_msg **msgs;
 	size_t n, cap;
 };
@@ -118,6 +146,8 @@ struct chat {
 	struct party *parties;
 	struct msg_entry *msgs;
 	struct like_set *likes;
+	struct follow_state *follows;
+	struct feed *feeds;
 	uint64_t max_lts;
 	uint64_t op_count;
 };
@@ -149,6 +179,14 @@ struct like_set *likes_find(const struct chat *c, const char *msgid);
  * them, sorted by user; *n is its length. */
 struct like_state **likes_sorted(const struct like_set *s, int only_liked, size_t *n);
 void likes_free_all(struct chat *c);
+
+/* ---- feeds.c ---- */
+/* Applies an OP_FOLLOW/OP_UNFOLLOW (author follows or unfollows target).
+ * Returns 1 if it changed whether the author follows the target. */
+int follows_apply(struct chat *c, const struct op *op);
+/* The feed history of author (casefolded or not), made if new. */
+struct chat_history *feeds_posts(struct chat *c, const char *author);
+void feeds_free_all(struct chat *c);
 
 /* ---- history.c ---- */
 struct chat_history *history_new(struct chat *c, struct chat_room *room);

@@ -9,9 +9,12 @@
  * topic author, topic time, messages); the DM conversations by key (the two
  * casefolded nicks, their spellings, messages); then the like placeholders of
  * messages that have not arrived, by msgid, each with every user's state
- * (user, liked, the key of the op that set it) by user. A message is written
- * as msgid, lts, wall_ms, kind, flags, target, author, body, like count and
- * the casefolded users whose state is liked, in order.
+ * (user, liked, the key of the op that set it) by user; then the follow
+ * states by (follower, followee) (both casefolded, following, the key of the
+ * op that set it); then the feeds that have posts, by casefolded author
+ * (author, messages). A message is written as msgid, lts, wall_ms, kind,
+ * flags, target, author, body, like count and the casefolded users whose
+ * state is liked, in order.
  */
 #include "chat_impl.h"
 
@@ -159,6 +162,49 @@ static void put_placeholders(EVP_MD_CTX *ctx, const struct chat *c)
 	free(all);
 }
 
+static int follow_cmp(const void *a, const void *b)
+{
+	const struct follow_state *x = *(struct follow_state *const *)a, *y = *(struct follow_state *const *)b;
+	int d = strcmp(x->follower, y->follower);
+	return d ? d : strcmp(x->followee, y->followee);
+}
+
+static void put_follows(EVP_MD_CTX *ctx, const struct chat *c)
+{
+	struct follow_state **all;
+	size_t n;
+	CHAT_HASH_SORTED(c->follows, struct follow_state, follow_cmp, all, n);
+	put_section(ctx, 'F', n);
+	for (size_t i = 0; i < n; i++) {
+		put_str(ctx, all[i]->follower);
+		put_str(ctx, all[i]->followee);
+		put_u64(ctx, (uint64_t)all[i]->following);
+		put_key(ctx, &all[i]->set_by);
+	}
+	free(all);
+}
+
+static int feed_cmp(const void *a, const void *b)
+{
+	return strcmp((*(struct feed *const *)a)->key, (*(struct feed *const *)b)->key);
+}
+
+static void put_feeds(EVP_MD_CTX *ctx, const struct chat *c)
+{
+	struct feed **all;
+	size_t n, posting = 0;
+	CHAT_HASH_SORTED(c->feeds, struct feed, feed_cmp, all, n);
+	for (size_t i = 0; i < n; i++)
+		if (all[i]->posts)
+			all[posting++] = all[i];
+	put_section(ctx, 'T', posting);
+	for (size_t i = 0; i < posting; i++) {
+		put_str(ctx, all[i]->key);
+		put_history(ctx, c, all[i]->posts);
+	}
+	free(all);
+}
+
 void chat_digest(const struct chat *c, char out[65])
 {
 	static const char hex[] = "0123456789abcdef";
@@ -175,6 +221,8 @@ void chat_digest(const struct chat *c, char out[65])
 	put_rooms(ctx, c);
 	put_convs(ctx, c);
 	put_placeholders(ctx, c);
+	put_follows(ctx, c);
+	put_feeds(ctx, c);
 	EVP_DigestFinal_ex(ctx, md, &len);
 	EVP_MD_CTX_free(ctx);
 	for (unsigned int i = 0; i < len; i++) {

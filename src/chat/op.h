@@ -2,9 +2,10 @@
  * op.h: the operation, the unit of every change in chorus.
  *
  * Every change a user makes (a room message, a direct message, a like or
- * unlike, a topic, a room's creation, a user's first appearance) becomes one
- * operation. Operations are multicast to the group, stored, and applied to the
- * chat state. Applying one twice changes nothing.
+ * unlike, a topic, a room's creation, a user's first appearance, a follow or
+ * unfollow, a post) becomes one operation. Operations are multicast to the
+ * group, stored, and applied to the chat state. Applying one twice changes
+ * nothing.
  *
  * Identity: an operation is named by its stream and its seq. A stream is one
  * run of one replica: (origin replica id, incarnation, boot). The incarnation
@@ -30,9 +31,9 @@ enum op_kind {
 	OP_LIKE = 5,     /* author likes message ref in room/conversation target; body = reaction */
 	OP_UNLIKE = 6,   /* author removes their like of ref; body = reaction */
 	OP_TOPIC = 7,    /* target's topic becomes body (last writer wins) */
-	OP_FOLLOW = 8,   /* author follows target (a nick) — reserved for follow/timeline */
-	OP_UNFOLLOW = 9, /* author unfollows target — reserved */
-	OP_POST = 10,    /* author posts body to their feed — reserved */
+	OP_FOLLOW = 8,   /* author follows target (a nick); last writer wins per pair */
+	OP_UNFOLLOW = 9, /* author unfollows target */
+	OP_POST = 10,    /* author posts body to their feed; target "&timeline" */
 };
 
 /* Flags carried with an operation. */

@@ -32,6 +32,9 @@ static const struct command commands[] = {
 	{"LINKS", 0, 0, cmd_links},
 	{"DIGEST", 0, 0, cmd_digest},
 	{"VERSION", 0, 1, cmd_version},
+	{"FOLLOW", 1, 1, cmd_follow},
+	{"UNFOLLOW", 1, 1, cmd_unfollow},
+	{"USERS", 0, 1, cmd_users},
 };
 
 static const struct command *command_find(const char *name)

@@ -1,8 +1,9 @@
 /*
  * cmd_history.c: CHATHISTORY (IRCv3 draft/chathistory): LATEST, BEFORE,
  * AFTER, AROUND, BETWEEN and TARGETS over rooms and direct conversations,
- * with msgid= and timestamp= references. Limits above CHATHISTORY_MAX are
- * served as CHATHISTORY_MAX.
+ * with msgid= and timestamp= references; LATEST, BEFORE and AFTER over the
+ * asking user's &timeline. Limits above CHATHISTORY_MAX are served as
+ * CHATHISTORY_MAX.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +62,23 @@ static struct chat_history *history_for(struct session *s, const char *sub, cons
 	return NULL;
 }
 
+/* LATEST, BEFORE or AFTER (sub) over s's own timeline; a is the reference,
+ * NULL for LATEST's "*". The timeline is no single history: AROUND and
+ * BETWEEN are refused. A msgid that is no post gives an empty batch. */
+static void timeline_select(struct session *s, const char *sub, const struct chat_anchor *a, long limit)
+{
+	int before = strcasecmp(sub, "BEFORE") == 0, after = strcasecmp(sub, "AFTER") == 0;
+	if (!before && !after && strcasecmp(sub, "LATEST") != 0) {
+		reply_fail(s, "CHATHISTORY", "INVALID_PARAMS", sub, "&timeline supports LATEST, BEFORE and AFTER");
+		return;
+	}
+	const struct chat_msg **out = xcalloc((size_t)limit + 1, sizeof *out);
+	long n = chat_timeline_select(s->srv->chat, s->nick, before ? NULL : a, before ? a : NULL,
+				      (size_t)limit, !after, out);
+	fanout_history(s, CHAT_TIMELINE, out, n > 0 ? (size_t)n : 0);
+	free(out);
+}
+
 static void history_select(struct session *s, struct irc_msg *m)
 {
 	const char *sub = m->params[0], *target = m->params[1];
@@ -78,6 +96,10 @@ static void history_select(struct session *s, struct irc_msg *m)
 	limit = parse_limit(m->params[need - 1]);
 	if (ra < 0 || rb < 0 || limit < 0) {
 		reply_fail(s, "CHATHISTORY", "INVALID_PARAMS", sub, "Invalid reference or limit");
+		return;
+	}
+	if (is_timeline(target)) {
+		timeline_select(s, sub, ra == 1 ? NULL : &a, limit);
 		return;
 	}
 	struct chat_history *h = history_for(s, sub, target, &empty);

@@ -1,6 +1,7 @@
 /*
  * cmd_message.c: PRIVMSG, NOTICE and TAGMSG. Messages to a room or a user
- * become operations (stored, replicated, replayable). A TAGMSG carrying
+ * become operations (stored, replicated, replayable); a PRIVMSG to
+ * &timeline is a post (OP_POST) to the sender's feed. A TAGMSG carrying
  * +draft/react or +draft/unreact with +draft/reply (or +reply) is a like or
  * unlike of that message; any other TAGMSG (typing notices and the like) is
  * relayed to the room without being stored.
@@ -71,12 +72,13 @@ static void send_message(struct session *s, struct irc_msg *m, int notice)
 		return;
 	}
 	const char *target = m->params[0];
-	if (check_target(s, target, notice) < 0)
+	int post = !notice && is_timeline(target); /* no membership needed */
+	if (!post && check_target(s, target, notice) < 0)
 		return;
 	struct op op = {0};
-	op.kind = target[0] == '#' ? OP_MSG : OP_DM;
+	op.kind = post ? OP_POST : target[0] == '#' ? OP_MSG : OP_DM;
 	op.flags = notice ? OP_FLAG_NOTICE : 0;
-	op.target = xstrdup(canonical_target(s, target));
+	op.target = xstrdup(post ? CHAT_TIMELINE : canonical_target(s, target));
 	op.author = xstrdup(s->nick);
 	op.body = xstrdup(m->params[1]);
 	int why = replica_submit(s->srv, s, cmd, &op);

@@ -120,8 +120,9 @@ int valid_nick(const char *nick)
 	return 1;
 }
 
-/* Sends s the JOIN line and burst of every room its user is in (a session
- * joining a user already online). */
+/* Sends s the JOIN line and burst of every room its user is in, and of its
+ * timeline if the user is in it here (a session joining a user already
+ * online). */
 static void sync_rooms(struct session *s)
 {
 	struct membership *m, *tmp;
@@ -131,6 +132,8 @@ static void sync_rooms(struct session *s)
 		reply_line(s, &t, reply_source(s->nick, src, sizeof src), "JOIN %s", m->room->name);
 		cmd_join_burst(s, m->room);
 	}
+	if (s->user->in_timeline)
+		cmd_timeline_burst(s);
 }
 
 /* Makes the user known to the cluster the first time it appears. */
@@ -229,6 +232,8 @@ static void change_identity(struct session *s, const char *new_nick)
 	struct membership *m, *tmp;
 	HASH_ITER(hh_user, old->rooms, m, tmp)
 		reply_line(s, &t, src, "PART %s :Changed identity", m->room->name);
+	if (old->in_timeline)
+		reply_line(s, &t, src, "PART %s :Changed identity", CHAT_TIMELINE);
 	presence_detach(srv, s, "Changed nick");
 	free(s->nick);
 	s->nick = xstrdup(target ? target->nick : new_nick);

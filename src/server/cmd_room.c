@@ -110,6 +110,10 @@ void cmd_room_parted(struct server *srv, struct user *u, struct room_presence *r
 static void join_one(struct session *s, const char *name)
 {
 	struct room_presence *r;
+	if (is_timeline(name)) {
+		cmd_timeline_join(s);
+		return;
+	}
 	if (!valid_room(name)) {
 		reply_num(s, 403, "%s :No such channel", name);
 		return;
@@ -129,12 +133,14 @@ static void part_one(struct session *s, struct room_presence *r, const char *rea
 	cmd_room_parted(s->srv, s->user, r, reason);
 }
 
-/* Leaves every room (JOIN 0). */
+/* Leaves every room and the timeline (JOIN 0). */
 static void part_all(struct session *s)
 {
 	struct membership *m, *tmp;
 	HASH_ITER(hh_user, s->user->rooms, m, tmp)
 		part_one(s, m->room, "Left all channels");
+	if (s->user->in_timeline)
+		cmd_timeline_part(s, "Left all channels");
 }
 
 void cmd_join(struct session *s, struct irc_msg *m)
@@ -161,7 +167,9 @@ void cmd_part(struct session *s, struct irc_msg *m)
 	const char *reason = m->nparams > 1 ? m->params[1] : "Leaving";
 	for (char *name = strtok_r(list, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
 		struct room_presence *r = presence_room(s->srv, name);
-		if (!r && !chat_room_find(s->srv->chat, name)) {
+		if (is_timeline(name)) {
+			cmd_timeline_part(s, reason);
+		} else if (!r && !chat_room_find(s->srv->chat, name)) {
 			reply_num(s, 403, "%s :No such channel", name);
 		} else if (!presence_in_room(s->user, r)) {
 			reply_num(s, 442, "%s :You're not on that channel", name);

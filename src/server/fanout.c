@@ -2,9 +2,11 @@
  * fanout.c: what a stored change shows the connected clients. A room message
  * goes to every session of every member; a direct message to both users'
  * sessions; a like to the room's message-tags clients as a TAGMSG carrying
- * the new count. The session that made the change gets it back only with
- * echo-message (the echo is its "stored" acknowledgement, carrying its
- * label); with a label but no echo-message it gets an ACK instead.
+ * the new count; a post to the local users in &timeline whose timeline has
+ * it; a follow or unfollow to the follower's sessions. The session that made
+ * the change gets it back only with echo-message (the echo is its "stored"
+ * acknowledgement, carrying its label); with a label but no echo-message it
+ * gets an ACK instead. TOPIC, FOLLOW and UNFOLLOW come back to it always.
  */
 #include <stdio.h>
 #include <string.h>
@@ -16,12 +18,13 @@
 struct show {
 	const struct op *op;
 	const char *msgid;
-	const char *command;    /* PRIVMSG, NOTICE, TAGMSG, TOPIC */
+	const char *command;    /* PRIVMSG, NOTICE, TAGMSG, TOPIC, FOLLOW, UNFOLLOW */
 	const char *target;     /* as shown on the line */
 	const char *text;       /* trailing text, or NULL */
 	const char *client_tags;
 	int likes;              /* chorus/likes tag, -1 = none */
 	int needs_tags;         /* TAGMSG: only message-tags clients see it */
+	int echo_always;        /* the origin sees it even without echo-message */
 	struct session *origin; /* the maker's session, or NULL */
 	const char *label;
 	int origin_done;
@@ -37,7 +40,7 @@ static void show_to(struct show *sh, struct session *s)
 		if (sh->origin_done)
 			return;
 		sh->origin_done = 1;
-		if (!(s->caps & CAP_ECHO_MESSAGE) && strcmp(sh->command, "TOPIC") != 0) {
+		if (!(s->caps & CAP_ECHO_MESSAGE) && !sh->echo_always) {
 			if (sh->label) {
 				t.label = sh->label;
 				reply_line(s, &t, s->srv->name, "ACK");
@@ -126,6 +129,52 @@ static void show_like(struct server *srv, const struct op *op, const struct chat
 	show_everywhere(srv, sh, op->target);
 }
 
+/* Where a post goes besides its author: the followers in &timeline here. */
+struct post_fan {
+	struct server *srv;
+	struct show *sh;
+	const struct chat_msg *post;
+};
+
+static void show_post_to_follower(const char *follower, void *arg)
+{
+	struct post_fan *pf = arg;
+	struct user *u = presence_user(pf->srv, follower);
+	if (u && u->in_timeline && chat_timeline_includes(pf->srv->chat, follower, pf->post))
+		show_to_user(pf->sh, u);
+}
+
+/* A post: to every local user in &timeline whose timeline has it, and to its
+ * author's sessions (the origin per the echo rules). Timelines are in op
+ * order, so a post merged from another partition goes out live too. */
+static void show_post(struct server *srv, const struct op *op, const struct chat_effect *eff,
+		      struct show *sh)
+{
+	struct post_fan pf = {srv, sh, eff->msg};
+	sh->command = "PRIVMSG";
+	sh->target = CHAT_TIMELINE;
+	sh->text = op->body;
+	chat_followers_each(srv->chat, op->author, show_post_to_follower, &pf);
+	show_to_user(sh, presence_user(srv, op->author));
+	if (sh->origin)
+		show_to(sh, sh->origin);
+}
+
+/* A follow or unfollow: the follower's sessions see it if it changed the
+ * state; its origin in any case (its op is stored, and a duplicate request
+ * from another session is not an error). */
+static void show_follow(struct server *srv, const struct op *op, const struct chat_effect *eff,
+			struct show *sh)
+{
+	sh->command = op->kind == OP_FOLLOW ? "FOLLOW" : "UNFOLLOW";
+	sh->target = op->target;
+	sh->echo_always = 1;
+	if (eff->change == CHAT_FOLLOW_CHANGED)
+		show_to_user(sh, presence_user(srv, op->author));
+	if (sh->origin)
+		show_to(sh, sh->origin);
+}
+
 void fanout_effect(struct server *srv, const struct op *op, const struct chat_effect *eff,
 		   struct pending *p)
 {
@@ -138,9 +187,16 @@ void fanout_effect(struct server *srv, const struct op *op, const struct chat_ef
 	sh.origin = p ? session_find(srv, p->session_id) : NULL;
 	sh.label = p ? p->label : NULL;
 
+	if (op->kind == OP_FOLLOW || op->kind == OP_UNFOLLOW) {
+		show_follow(srv, op, eff, &sh);
+		return;
+	}
 	switch (eff->change) {
 	case CHAT_MSG_NEW:
-		show_message(srv, op, eff, &sh);
+		if (op->kind == OP_POST)
+			show_post(srv, op, eff, &sh);
+		else
+			show_message(srv, op, eff, &sh);
 		return;
 	case CHAT_LIKES_CHANGED:
 	case CHAT_LIKE_SAME:
@@ -151,6 +207,7 @@ void fanout_effect(struct server *srv, const struct op *op, const struct chat_ef
 		sh.command = "TOPIC";
 		sh.target = op->target;
 		sh.text = op->body;
+		sh.echo_always = 1;
 		show_to_room(srv, &sh, op->target);
 		if (sh.origin)
 			show_to(&sh, sh.origin);

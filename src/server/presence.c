@@ -120,6 +120,7 @@ int presence_detach(struct server *srv, struct session *s, const char *reason)
 	s->next_of_user = NULL;
 	if (u->sessions)
 		return 0;
+	u->in_timeline = 0; /* soft state of its sessions here */
 	presence_send_offline(srv, u->nick, reason);
 	int gone = !online_elsewhere(u, srv->cfg.id);
 	presence_set_on(srv, u, srv->cfg.id, 0, reason, NULL);

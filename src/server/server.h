@@ -170,6 +170,8 @@ struct user {
 	struct membership *rooms;
 	uint64_t on[4];          /* bit i: online on replica i (0..255) */
 	uint32_t home;           /* a replica it is on (for WHO), this one if local */
+	int in_timeline;         /* joined &timeline: shared by its sessions on this
+	                          * replica only, cleared with the last of them */
 };
 
 struct room_presence {
@@ -377,6 +379,9 @@ void cmd_lusers(struct session *s, struct irc_msg *m);
 void cmd_links(struct session *s, struct irc_msg *m);
 void cmd_digest(struct session *s, struct irc_msg *m);
 void cmd_version(struct session *s, struct irc_msg *m);
+void cmd_follow(struct session *s, struct irc_msg *m);
+void cmd_unfollow(struct session *s, struct irc_msg *m);
+void cmd_users(struct session *s, struct irc_msg *m);
 
 /* Called by cmd_user/cmd_nick/cmd_cap when registration may complete. */
 void cmd_try_register(struct session *s);
@@ -394,5 +399,19 @@ void cmd_join_burst(struct session *s, struct room_presence *r);
 /* Validity of names. */
 int valid_nick(const char *nick);
 int valid_room(const char *name);
+
+/* The timeline (cmd_follow.c): &timeline is a pseudo-room per user, not a
+ * presence room; being in it is the user's soft state on this replica. */
+#define TIMELINE_REPLAY 20   /* posts replayed on JOIN &timeline */
+/* 1 if name is &timeline (any case). */
+int is_timeline(const char *name);
+/* JOIN &timeline from s: the user's sessions get JOIN and the latest posts
+ * (only s if the user is in it already). */
+void cmd_timeline_join(struct session *s);
+/* PART &timeline from s: the user's sessions get PART; 442 if not in it. */
+void cmd_timeline_part(struct session *s, const char *reason);
+/* Sends s the JOIN line of &timeline and the TIMELINE_REPLAY latest posts
+ * of its user's timeline (a chathistory batch). */
+void cmd_timeline_burst(struct session *s);
 
 #endif

@@ -224,14 +224,18 @@ def test_direct_messages(server, chorus):
     c.quit()
 
 
-def test_verbs_the_server_lacks_yet(server, chorus):
+def test_follow_verbs_reach_the_server(server, chorus):
+    # The server has FOLLOW, UNFOLLOW, USERS and &timeline (issue 6): its
+    # refusals show as errors, and `t` puts the timeline on screen.
     c = chorus(addr(server)).login(1, "alice", "#here")
-    for cmd, name in (("f bob", "f"), ("uf bob", "uf"), ("ls", "ls"), ("t", "t")):
-        c.send(cmd)
-        c.error("%s: not supported by this server yet" % name)
-    # Still in #here after the failed `t`.
-    c.send("a still here")
-    c.screen(lambda s: s.room == "#here" and s.texts() == ["still here"])
+    c.send("f bob")
+    c.error("No such user")
+    c.send("uf alice")
+    c.error("You do not follow alice")
+    c.send("ls")
+    c.page("ls")
+    c.send("t")
+    c.screen(lambda s: s.room == "&timeline")
     c.quit()
 
 

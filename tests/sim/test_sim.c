@@ -1,8 +1,9 @@
 /*
  * test_sim.c: the simulation test. Five real replica cores (src/repl) over
  * in-memory stores, joined by a simulated group, run thousands of seeded
- * schedules of client writes, partitions, merges, crashes, restarts and
- * wiped disks. Each schedule ends with a full heal and checks that
+ * schedules of client writes (messages, DMs, likes, topics, follows and
+ * unfollows, posts), partitions, merges, crashes, restarts and wiped disks.
+ * Each schedule ends with a full heal and checks that
  *   (a) every replica holds the same canonical state (equal digests),
  *   (b) every acknowledged message is present everywhere,
  *   (c) messages appended during one view kept their relative order.
@@ -421,15 +422,15 @@ static void client_write(struct world *w, struct replica *r)
 	const char *author = nicks[rnd(w, 4)];
 	uint64_t k = rnd(w, 100);
 	op.author = xstrdup(author);
-	if (k < 60) {
+	if (k < 50) {
 		op.kind = OP_MSG;
 		op.target = xstrdup(rooms[rnd(w, ROOMS)]);
 		op.body = xasprintf("m%" PRIu64, rnd(w, 1000000));
-	} else if (k < 70) {
+	} else if (k < 58) {
 		op.kind = OP_DM;
 		op.target = xstrdup(nicks[rnd(w, 4)]);
 		op.body = xstrdup("dm");
-	} else if (k < 90) {
+	} else if (k < 74) {
 		struct chat_room *room = chat_room_find(chat, rooms[rnd(w, ROOMS)]);
 		size_t len = room ? chat_history_len(room->history) : 0;
 		if (!len) {
@@ -441,10 +442,17 @@ static void client_write(struct world *w, struct replica *r)
 		op.target = xstrdup(room->name);
 		op.ref = xstrdup(m->msgid);
 		op.body = xstrdup("+1");
-	} else {
+	} else if (k < 80) {
 		op.kind = OP_TOPIC;
 		op.target = xstrdup(rooms[rnd(w, ROOMS)]);
 		op.body = xasprintf("topic %" PRIu64, rnd(w, 100));
+	} else if (k < 90) {
+		op.kind = rnd(w, 3) ? OP_FOLLOW : OP_UNFOLLOW;
+		op.target = xstrdup(nicks[rnd(w, 4)]);
+	} else {
+		op.kind = OP_POST;
+		op.target = xstrdup(CHAT_TIMELINE);
+		op.body = xasprintf("p%" PRIu64, rnd(w, 1000000));
 	}
 	repl_submit(r->repl, &op);
 	op_clear(&op);

@@ -2,7 +2,9 @@
  * test_chat.c: the chat state machine's contract (chat.h): idempotence, users
  * and rooms with case-insensitive names and convergent spellings, canonical
  * message order, DM conversations, topics and likes (last writer wins, one's
- * own likes ignored, placeholders for messages not yet arrived), malformed
+ * own likes ignored, placeholders for messages not yet arrived), follows
+ * (last writer wins, following oneself ignored), feeds and timelines (posts
+ * before the follow in force excluded, limits, order, selections), malformed
  * ops, the CHATHISTORY selections and their edge cases; then a convergence
  * property test: random op sets applied in shuffled orders with duplicates
  * must give equal digests and histories, checked against a brute-force oracle.
@@ -624,6 +626,11 @@ TEST(malformed)
 		mk(1, 2, 2, OP_LIKE, "alice", "#r", "+1", "garbage"),
 		mk(1, 2, 2, OP_UNLIKE, "alice", "#r", "+1", "1-2-3"),
 		mk(1, 2, 2, OP_UNLIKE, "alice", "#r", "+1", "1-0000000000000001-1-1x"),
+		mk(1, 2, 2, OP_FOLLOW, "alice", "", "", ""),
+		mk(1, 2, 2, OP_UNFOLLOW, "alice", "", "", ""),
+		mk(1, 2, 2, OP_POST, "alice", "", "a post", ""),
+		mk(1, 2, 2, OP_POST, "alice", "#r", "a post", ""),
+		mk(1, 2, 2, OP_POST, "alice", "&Timeline", "a post", ""),
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		struct chat_effect eff;
@@ -642,22 +649,259 @@ TEST(malformed)
 	chat_free(c);
 }
 
-TEST(reserved_kinds)
+/* ---- follows, feeds and timelines ---- */
+
+static struct op follow(uint32_t origin, uint64_t seq, uint64_t lts, const char *author,
+			const char *target)
+{
+	return mk(origin, seq, lts, OP_FOLLOW, author, target, "", "");
+}
+
+static struct op unfollow(uint32_t origin, uint64_t seq, uint64_t lts, const char *author,
+			  const char *target)
+{
+	return mk(origin, seq, lts, OP_UNFOLLOW, author, target, "", "");
+}
+
+static struct op post(uint32_t origin, uint64_t seq, uint64_t lts, const char *author, const char *body)
+{
+	return mk(origin, seq, lts, OP_POST, author, CHAT_TIMELINE, body, "");
+}
+
+/* The bodies of nick's whole timeline, space-separated, into out (a char[512]). */
+static const char *timeline_of(const struct chat *c, const char *nick, size_t limit, char *out)
+{
+	const struct chat_msg *msgs[64];
+	size_t n = chat_timeline(c, nick, limit < 64 ? limit : 64, msgs);
+	out[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		strcat(out, i ? " " : "");
+		strcat(out, msgs[i]->op.body);
+	}
+	return out;
+}
+
+TEST(follow_lww)
+{
+	struct op f = follow(1, 1, 5, "Alice", "bob");
+	struct op u = unfollow(2, 1, 7, "alice", "BOB");
+	char d1[65], d2[65];
+
+	/* Follow then unfollow: each changes the state. */
+	struct chat *c = chat_new();
+	CHECK(!chat_following(c, "alice", "bob"));
+	struct chat_effect eff = apply_eff(c, f);
+	CHECK_EQ_INT(eff.change, CHAT_FOLLOW_CHANGED);
+	CHECK(eff.room == NULL && eff.history == NULL && eff.msg == NULL);
+	CHECK(chat_following(c, "ALICE", "Bob"));
+	CHECK(!chat_following(c, "bob", "alice"));
+	CHECK_EQ_INT(apply(c, f), CHAT_UNCHANGED); /* a duplicate */
+	CHECK_EQ_INT(apply(c, u), CHAT_FOLLOW_CHANGED);
+	CHECK(!chat_following(c, "alice", "bob"));
+	digest_of(c, d1);
+
+	/* The other order: the unfollow is kept, the older follow loses to it. */
+	struct chat *d = chat_new();
+	CHECK_EQ_INT(apply(d, u), CHAT_UNCHANGED);
+	CHECK_EQ_INT(apply(d, f), CHAT_UNCHANGED);
+	CHECK(!chat_following(d, "alice", "bob"));
+	digest_of(d, d2);
+	CHECK_EQ_STR(d1, d2);
+	/* The follow counts for the digest even though it lost. */
+	struct chat *e = chat_new();
+	apply(e, u);
+	digest_of(e, d2);
+	CHECK(strcmp(d1, d2) != 0);
+	chat_free(e);
+
+	/* A later follow wins again; an equal state is no change. */
+	CHECK_EQ_INT(apply(c, follow(1, 2, 9, "alice", "bob")), CHAT_FOLLOW_CHANGED);
+	CHECK_EQ_INT(apply(c, follow(3, 1, 10, "alice", "bob")), CHAT_UNCHANGED);
+	CHECK_EQ_INT(apply(c, unfollow(3, 2, 8, "alice", "bob")), CHAT_UNCHANGED);
+	CHECK(chat_following(c, "alice", "bob"));
+	/* The follower became known; the followee only by their own ops. */
+	CHECK(chat_user_known(c, "alice"));
+	CHECK(!chat_user_known(c, "bob"));
+	CHECK_EQ_INT(chat_room_count(c), 0);
+	chat_free(c);
+	chat_free(d);
+}
+
+TEST(self_follow_ignored)
 {
 	struct chat *c = chat_new();
-	char d1[65], d2[65];
-	digest_of(c, d1);
-	CHECK_EQ_INT(apply(c, mk(1, 1, 4, OP_FOLLOW, "alice", "bob", "", "")), CHAT_UNCHANGED);
-	CHECK_EQ_INT(apply(c, mk(1, 2, 5, OP_UNFOLLOW, "alice", "bob", "", "")), CHAT_UNCHANGED);
-	CHECK_EQ_INT(apply(c, mk(1, 3, 6, OP_POST, "alice", "", "a post", "")), CHAT_UNCHANGED);
-	CHECK_EQ_INT(apply(c, mk(1, 3, 6, OP_POST, "alice", "", "a post", "")), CHAT_UNCHANGED);
-	CHECK_EQ_INT(chat_op_count(c), 3);
-	CHECK_EQ_INT(chat_max_lts(c), 6);
-	CHECK(chat_user_known(c, "alice"));
+	char list[256] = "";
+	CHECK_EQ_INT(apply(c, follow(1, 1, 1, "alice", "ALICE")), CHAT_UNCHANGED);
+	CHECK(!chat_following(c, "alice", "alice"));
+	chat_follow_each(c, "alice", add_nick, list);
+	chat_followers_each(c, "alice", add_nick, list);
+	CHECK_EQ_STR(list, "");
+	CHECK_EQ_INT(chat_op_count(c), 1);
+	CHECK_EQ_INT(apply(c, unfollow(1, 2, 2, "alice", "alice")), CHAT_UNCHANGED);
+	/* Own posts are not on one's own timeline. */
+	apply(c, post(1, 3, 3, "alice", "mine"));
+	CHECK_EQ_STR(timeline_of(c, "alice", 20, list), "");
+	chat_free(c);
+}
+
+TEST(follow_lists)
+{
+	struct chat *c = chat_new();
+	char list[256] = "";
+	apply(c, mk(1, 1, 1, OP_USER, "Zed", "", "", ""));
+	apply(c, mk(1, 2, 2, OP_USER, "Bob", "", "", ""));
+	apply(c, follow(1, 3, 3, "alice", "zed"));
+	apply(c, follow(1, 4, 4, "alice", "BOB"));
+	apply(c, follow(1, 5, 5, "alice", "carol")); /* not a known user */
+	apply(c, follow(1, 6, 6, "alice", "dave"));
+	apply(c, unfollow(1, 7, 7, "alice", "dave"));
+	apply(c, follow(2, 1, 8, "zed", "Alice"));
+	apply(c, follow(2, 2, 9, "bob", "alice"));
+	chat_follow_each(c, "ALICE", add_nick, list);
+	CHECK_EQ_STR(list, "Bob,carol,Zed,");
+	list[0] = '\0';
+	chat_followers_each(c, "alice", add_nick, list);
+	CHECK_EQ_STR(list, "Bob,Zed,");
+	list[0] = '\0';
+	chat_followers_each(c, "dave", add_nick, list);
+	chat_follow_each(c, "nobody", add_nick, list);
+	CHECK_EQ_STR(list, "");
+	chat_free(c);
+}
+
+TEST(posts_and_feeds)
+{
+	struct chat *c = chat_new();
+	struct op p = post(1, 1, 1, "Bob", "hello");
+	struct chat_effect eff = apply_eff(c, p);
+	CHECK_EQ_INT(eff.change, CHAT_MSG_NEW);
+	CHECK(eff.room == NULL && !eff.room_created);
+	CHECK(eff.history == chat_feed_history(c, "bob"));
+	CHECK_EQ_INT(eff.index, 0);
+	CHECK(eff.appended);
 	CHECK_EQ_INT(chat_room_count(c), 0);
-	CHECK(chat_dm_history(c, "alice", "bob") == NULL);
-	digest_of(c, d2);
-	CHECK(strcmp(d1, d2) != 0);
+	CHECK(chat_room_find(c, CHAT_TIMELINE) == NULL);
+	CHECK(chat_user_known(c, "bob"));
+	CHECK(chat_feed_history(c, "alice") == NULL);
+	const struct chat_msg *m = chat_msg_find(c, mid(p).s);
+	CHECK(m == eff.msg);
+	CHECK(chat_msg_history(c, m) == chat_feed_history(c, "BOB"));
+	CHECK_EQ_STR(m->op.target, CHAT_TIMELINE);
+	CHECK_EQ_INT(apply(c, p), CHAT_UNCHANGED);
+	/* A post merged from elsewhere may go earlier in its feed. */
+	eff = apply_eff(c, post(2, 1, 0, "bob", "older"));
+	CHECK_EQ_INT(eff.change, CHAT_MSG_NEW);
+	CHECK(!eff.appended);
+	CHECK_EQ_INT(eff.index, 0);
+	CHECK_EQ_INT(chat_history_len(chat_feed_history(c, "bob")), 2);
+	/* Posts can be liked like any message. */
+	CHECK_EQ_INT(apply(c, like(3, 1, 4, "carol", CHAT_TIMELINE, mid(p).s)), CHAT_LIKES_CHANGED);
+	CHECK_EQ_INT(chat_msg_find(c, mid(p).s)->likes, 1);
+	chat_free(c);
+}
+
+TEST(timeline_excludes_pre_follow)
+{
+	struct op ops[] = {
+		post(1, 1, 1, "bob", "before"),
+		follow(2, 1, 2, "alice", "bob"),
+		post(1, 2, 3, "bob", "after"),
+		post(3, 1, 4, "carol", "unfollowed"),
+	};
+	char t[512], first[512] = "", d0[65], d[65];
+	/* Every order of arrival gives the same timeline. */
+	for (size_t rot = 0; rot < 4; rot++) {
+		struct chat *c = chat_new();
+		for (size_t i = 0; i < 4; i++)
+			apply(c, ops[(i + rot) % 4]);
+		CHECK_EQ_STR(timeline_of(c, "Alice", 20, t), "after");
+		CHECK(!chat_timeline_includes(c, "alice", chat_msg_find(c, mid(ops[0]).s)));
+		CHECK(chat_timeline_includes(c, "alice", chat_msg_find(c, mid(ops[2]).s)));
+		CHECK(!chat_timeline_includes(c, "alice", chat_msg_find(c, mid(ops[3]).s)));
+		CHECK(!chat_timeline_includes(c, "bob", chat_msg_find(c, mid(ops[2]).s)));
+		CHECK_EQ_STR(timeline_of(c, "bob", 20, t), "");
+		digest_of(c, rot ? d : d0);
+		if (rot)
+			CHECK_EQ_STR(d, d0);
+		chat_free(c);
+	}
+	/* Only posts are on timelines. */
+	struct chat *c = chat_new();
+	apply(c, follow(2, 1, 2, "alice", "bob"));
+	struct op m = msg(1, 1, 3, "bob", "#r", "a room line");
+	apply(c, m);
+	CHECK(!chat_timeline_includes(c, "alice", chat_msg_find(c, mid(m).s)));
+	CHECK_EQ_STR(timeline_of(c, "alice", 20, first), "");
+	chat_free(c);
+}
+
+TEST(timeline_refollow)
+{
+	struct chat *c = chat_new();
+	char t[512];
+	apply(c, follow(2, 1, 1, "alice", "bob"));
+	apply(c, post(1, 1, 2, "bob", "p1"));
+	CHECK_EQ_STR(timeline_of(c, "alice", 20, t), "p1");
+	apply(c, unfollow(2, 2, 3, "alice", "bob"));
+	apply(c, post(1, 2, 4, "bob", "p2"));
+	CHECK_EQ_STR(timeline_of(c, "alice", 20, t), "");
+	apply(c, follow(2, 3, 5, "alice", "bob"));
+	apply(c, post(1, 3, 6, "bob", "p3"));
+	/* Only what came after the follow in force. */
+	CHECK_EQ_STR(timeline_of(c, "alice", 20, t), "p3");
+	/* A follow merged late with a smaller key does not widen it. */
+	CHECK_EQ_INT(apply(c, follow(3, 1, 1, "alice", "bob")), CHAT_UNCHANGED);
+	CHECK_EQ_STR(timeline_of(c, "alice", 20, t), "p3");
+	chat_free(c);
+}
+
+TEST(timeline_limit_and_order)
+{
+	struct chat *c = chat_new();
+	const struct chat_msg *out[40];
+	struct msgid ids[30];
+	char t[512];
+	apply(c, follow(9, 1, 1, "alice", "bob"));
+	apply(c, follow(9, 2, 1, "alice", "carol"));
+	apply(c, follow(9, 3, 1, "alice", "dave")); /* never posts */
+	/* 30 posts, bob and carol interleaved, some on equal lts (origin decides). */
+	for (uint64_t i = 0; i < 30; i++) {
+		char body[8];
+		snprintf(body, sizeof body, "p%02u", (unsigned)i);
+		struct op p = post(i % 2 ? 2 : 1, i + 1, 2 + i / 2, i % 2 ? "carol" : "bob", body);
+		p.wall_ms = (int64_t)(100 * i);
+		ids[i] = mid(p);
+		apply(c, p);
+	}
+	size_t n = chat_timeline(c, "alice", 20, out);
+	CHECK_EQ_INT(n, 20);
+	for (size_t i = 0; i < n; i++)
+		CHECK_EQ_STR(out[i]->msgid, ids[10 + i].s);
+	CHECK_EQ_INT(chat_timeline(c, "alice", 100, out), 30);
+	CHECK_EQ_STR(timeline_of(c, "alice", 3, t), "p27 p28 p29");
+	CHECK_EQ_INT(chat_timeline(c, "alice", 0, out), 0);
+
+	/* Selections: by msgid position and by wall time. */
+	struct chat_anchor a = {ids[5].s, 0}, b = {ids[9].s, 0}, tm = {NULL, 1500};
+	CHECK_EQ_INT(chat_timeline_select(c, "alice", &a, NULL, 3, 0, out), 3);
+	CHECK_EQ_STR(out[0]->msgid, ids[6].s);
+	CHECK_EQ_STR(out[2]->msgid, ids[8].s);
+	CHECK_EQ_INT(chat_timeline_select(c, "alice", NULL, &b, 2, 1, out), 2);
+	CHECK_EQ_STR(out[0]->msgid, ids[7].s);
+	CHECK_EQ_STR(out[1]->msgid, ids[8].s);
+	CHECK_EQ_INT(chat_timeline_select(c, "alice", &a, &b, 10, 0, out), 3);
+	CHECK_EQ_INT(chat_timeline_select(c, "alice", &tm, NULL, 100, 0, out), 14);
+	CHECK_EQ_STR(out[0]->msgid, ids[16].s);
+	CHECK_EQ_INT(chat_timeline_select(c, "alice", NULL, &tm, 100, 1, out), 15);
+	CHECK_EQ_STR(out[14]->msgid, ids[14].s);
+	/* An unknown msgid, or one that is not a post, is no position. */
+	struct op m = msg(5, 1, 50, "bob", "#r", "room");
+	apply(c, m);
+	struct chat_anchor bad = {"9-0000000000000009-1-1", 0}, room = {mid(m).s, 0};
+	CHECK_EQ_INT(chat_timeline_select(c, "alice", &bad, NULL, 5, 0, out), -1);
+	CHECK_EQ_INT(chat_timeline_select(c, "alice", NULL, &room, 5, 1, out), -1);
+	/* Someone who follows nobody has an empty timeline. */
+	CHECK_EQ_INT(chat_timeline_select(c, "erin", &a, NULL, 5, 0, out), 0);
 	chat_free(c);
 }
 
@@ -890,7 +1134,8 @@ struct gen_op {
 };
 
 /* Fills g with GEN_OPS random ops from GEN_STREAMS streams; each stream's lts
- * rises, streams interleave and tie. Likes reference messages generated
+ * rises, streams interleave and tie. Follows and unfollows pick any two nicks
+ * (oneself included). Likes reference messages or posts generated
  * before or after them (mostly a dozen popular ones), ops that are not
  * messages, or msgids never used. */
 static void generate(struct gen_op *g)
@@ -913,11 +1158,14 @@ static void generate(struct gen_op *g)
 		op->ref = g[i].ref;
 		snprintf(g[i].body, sizeof g[i].body, "b%zu", i);
 		size_t r = pick(100);
-		op->kind = r < 35 ? OP_MSG : r < 50 ? OP_DM : r < 70 ? OP_LIKE : r < 82 ? OP_UNLIKE
-			 : r < 90 ? OP_TOPIC : r < 94 ? OP_ROOM : r < 97 ? OP_USER : OP_FOLLOW;
-		if (op->kind == OP_DM || op->kind == OP_FOLLOW)
+		op->kind = r < 30 ? OP_MSG : r < 42 ? OP_DM : r < 58 ? OP_LIKE : r < 68 ? OP_UNLIKE
+			 : r < 74 ? OP_TOPIC : r < 77 ? OP_ROOM : r < 80 ? OP_USER : r < 87 ? OP_FOLLOW
+			 : r < 92 ? OP_UNFOLLOW : OP_POST;
+		if (op->kind == OP_DM || op->kind == OP_FOLLOW || op->kind == OP_UNFOLLOW)
 			op->target = (char *)gen_nicks[pick(7)];
-		if (op->kind == OP_MSG || op->kind == OP_DM)
+		if (op->kind == OP_POST)
+			op->target = CHAT_TIMELINE;
+		if (op->kind == OP_MSG || op->kind == OP_DM || op->kind == OP_POST)
 			msgs[n_msgs++] = i;
 	}
 	for (size_t i = 0; i < GEN_OPS; i++) {
@@ -987,10 +1235,25 @@ static void dump_peer(const char *peer, struct chat_history *h, void *arg)
 	dump_history(d->f, h);
 }
 
+static void dump_followee(const char *nick, void *arg)
+{
+	fprintf(((struct dump *)arg)->f, " %s", nick);
+}
+
 static void dump_user(const char *nick, void *arg)
 {
 	struct dump *d = arg;
-	fprintf(d->f, "user %s:\n", nick);
+	const struct chat_msg *tl[GEN_OPS];
+	const struct chat_history *feed = chat_feed_history(d->c, nick);
+	fprintf(d->f, "user %s follows", nick);
+	chat_follow_each(d->c, nick, dump_followee, d);
+	fprintf(d->f, "\n  feed:");
+	if (feed)
+		dump_history(d->f, feed);
+	fprintf(d->f, "\n  timeline:");
+	for (size_t i = 0, n = chat_timeline(d->c, nick, GEN_OPS, tl); i < n; i++)
+		fprintf(d->f, " %s", tl[i]->msgid);
+	fputc('\n', d->f);
 	chat_dm_each(d->c, nick, dump_peer, d);
 }
 
@@ -1013,6 +1276,51 @@ static int same_fold(const char *a, const char *b)
 	return same;
 }
 
+/* The follow op in force for (follower, followee) by brute force: the
+ * highest-keyed OP_FOLLOW/OP_UNFOLLOW of the pair, or NULL. */
+static const struct op *follow_in_force(const struct gen_op *g, const char *follower, const char *followee)
+{
+	const struct op *last = NULL;
+	for (size_t j = 0; j < GEN_OPS; j++) {
+		const struct op *o = &g[j].op;
+		if ((o->kind == OP_FOLLOW || o->kind == OP_UNFOLLOW) && same_fold(o->author, follower) &&
+		    same_fold(o->target, followee) && (!last || op_cmp(o, last) > 0))
+			last = o;
+	}
+	return last;
+}
+
+/* Checks follow states and whole timelines against brute force: a post is on
+ * u's timeline iff u follows its author (not u) by a follow op of a smaller
+ * key; the timeline lists exactly those, in canonical order. */
+static void check_follow_oracle(const struct chat *c, const struct gen_op *g)
+{
+	const struct chat_msg *tl[GEN_OPS];
+	for (size_t u = 0; u < 7; u++) {
+		size_t expected = 0;
+		for (size_t v = 0; v < 7; v++) {
+			const struct op *f = follow_in_force(g, gen_nicks[u], gen_nicks[v]);
+			int on = f && f->kind == OP_FOLLOW && !same_fold(gen_nicks[u], gen_nicks[v]);
+			CHECK_EQ_INT(chat_following(c, gen_nicks[u], gen_nicks[v]), on);
+		}
+		for (size_t j = 0; j < GEN_OPS; j++) {
+			const struct op *p = &g[j].op;
+			if (p->kind != OP_POST)
+				continue;
+			const struct op *f = follow_in_force(g, gen_nicks[u], p->author);
+			int on = f && f->kind == OP_FOLLOW && !same_fold(gen_nicks[u], p->author) && op_cmp(p, f) > 0;
+			char id[OP_MSGID_MAX];
+			op_msgid(p, id, sizeof id);
+			CHECK_EQ_INT(chat_timeline_includes(c, gen_nicks[u], chat_msg_find(c, id)), on);
+			expected += (size_t)on;
+		}
+		size_t n = chat_timeline(c, gen_nicks[u], GEN_OPS, tl);
+		CHECK_EQ_INT(n, expected);
+		for (size_t i = 1; i < n; i++)
+			CHECK(op_cmp(&tl[i - 1]->op, &tl[i]->op) < 0);
+	}
+}
+
 /* Checks c against brute force over the op set: like counts and likers,
  * topics, room spellings, message counts and strict canonical order. */
 static void check_oracle(const struct chat *c, const struct gen_op *g)
@@ -1020,7 +1328,7 @@ static void check_oracle(const struct chat *c, const struct gen_op *g)
 	size_t n_msgs = 0;
 	for (size_t i = 0; i < GEN_OPS; i++) {
 		const struct op *m = &g[i].op;
-		if (m->kind != OP_MSG && m->kind != OP_DM)
+		if (m->kind != OP_MSG && m->kind != OP_DM && m->kind != OP_POST)
 			continue;
 		n_msgs++;
 		char id[OP_MSGID_MAX];
@@ -1087,7 +1395,14 @@ static void check_oracle(const struct chat *c, const struct gen_op *g)
 		if (room && (r == 0 || !same_fold(gen_rooms[r], gen_rooms[r - 1])))
 			room_total += chat_history_len(room->history);
 	}
-	CHECK_EQ_INT(dm_total + room_total, n_msgs);
+	size_t feed_total = 0;
+	for (size_t a = 0; a < 7; a++) {
+		const struct chat_history *h = chat_feed_history(c, gen_nicks[a]);
+		if (h && (a == 0 || !same_fold(gen_nicks[a], gen_nicks[a - 1])))
+			feed_total += chat_history_len(h);
+	}
+	CHECK_EQ_INT(dm_total + room_total + feed_total, n_msgs);
+	check_follow_oracle(c, g);
 }
 
 /* Applies one random op set to REPLICAS chats in different orders with
@@ -1176,7 +1491,13 @@ int main(void)
 	RUN(placeholder_likes);
 	RUN(dm_likes);
 	RUN(malformed);
-	RUN(reserved_kinds);
+	RUN(follow_lww);
+	RUN(self_follow_ignored);
+	RUN(follow_lists);
+	RUN(posts_and_feeds);
+	RUN(timeline_excludes_pre_follow);
+	RUN(timeline_refollow);
+	RUN(timeline_limit_and_order);
 	RUN(select_latest_before_after);
 	RUN(select_around);
 	RUN(select_between);

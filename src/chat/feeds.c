@@ -1,0 +1,348 @@
+/*
+ * feeds.c: follow states, feeds and timelines.
+ *
+ * A follow state is one value per (follower, followee) pair of casefolded
+ * nicks: following or not, and the key of the op that set it. An
+ * OP_FOLLOW/OP_UNFOLLOW replaces it only if its key (op_cmp order) is
+ * greater, as for likes, so the surviving state does not depend on arrival
+ * order: a follow and an unfollow of one pair made in two partitions resolve
+ * the same way everywhere. Following oneself is ignored. A state is never
+ * removed (an unfollow is a state too, so an older follow arriving late
+ * loses to it).
+ *
+ * A feed is one user's posts (OP_POST) in canonical order: a chat_history
+ * like a room's, so chat_msg_find, likes and the selections work on posts.
+ * Each user's feed entry also lists the follow states it is on either side
+ * of, sorted by the other side's name, for the *_each calls and timelines.
+ *
+ * A timeline is computed when asked for: the posts of every user nick
+ * follows now whose key is greater than the key of the follow in force,
+ * merged in canonical order. So a post made before the follow (a smaller
+ * key) is not on it, and after an unfollow and a new follow only the posts
+ * after the new follow are.
+ */
+#include "chat_impl.h"
+
+#include <string.h>
+
+/* ---- feed entries ---- */
+
+static struct feed *feed_find(const struct chat *c, const char *fold)
+{
+	struct feed *f;
+	HASH_FIND_STR(c->feeds, fold, f);
+	return f;
+}
+
+/* The feed entry of nick in any case, or NULL. */
+static struct feed *feed_of(const struct chat *c, const char *nick)
+{
+	char *fold = chat_casefold(nick);
+	struct feed *f = feed_find(c, fold);
+	free(fold);
+	return f;
+}
+
+/* The feed entry of the casefolded nick, made if new. */
+static struct feed *feed_get(struct chat *c, const char *fold)
+{
+	struct feed *f = feed_find(c, fold);
+	if (!f) {
+		f = xcalloc(1, sizeof *f);
+		f->key = xstrdup(fold);
+		HASH_ADD_KEYPTR(hh, c->feeds, f->key, strlen(f->key), f);
+	}
+	return f;
+}
+
+struct chat_history *feeds_posts(struct chat *c, const char *author)
+{
+	char *fold = chat_casefold(author);
+	struct feed *f = feed_get(c, fold);
+	free(fold);
+	if (!f->posts)
+		f->posts = history_new(c, NULL);
+	return f->posts;
+}
+
+struct chat_history *chat_feed_history(const struct chat *c, const char *nick)
+{
+	struct feed *f = feed_of(c, nick);
+	return f ? f->posts : NULL;
+}
+
+/* ---- follow states ---- */
+
+/* The casefolded name on one side of st. */
+static const char *side(const struct follow_state *st, int followee)
+{
+	return followee ? st->followee : st->follower;
+}
+
+/* Inserts st into l, which is sorted by the name on st's followee side (if
+ * by_followee) or follower side. */
+static void list_add(struct follow_list *l, struct follow_state *st, int by_followee)
+{
+	const char *name = side(st, by_followee);
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 4;
+		l->v = xrealloc(l->v, l->cap * sizeof *l->v);
+	}
+	size_t i = l->n;
+	while (i > 0 && strcmp(side(l->v[i - 1], by_followee), name) > 0)
+		i--;
+	memmove(l->v + i + 1, l->v + i, (l->n - i) * sizeof *l->v);
+	l->v[i] = st;
+	l->n++;
+}
+
+/* The hash key of a pair: the casefolded follower, NUL, the casefolded
+ * followee (a new string; *len excludes the final NUL). */
+static char *pair_key(const char *follower, const char *followee, size_t *len)
+{
+	char *a = chat_casefold(follower), *b = chat_casefold(followee);
+	size_t la = strlen(a), lb = strlen(b);
+	char *key = xmalloc(la + 1 + lb + 1);
+	memcpy(key, a, la + 1);
+	memcpy(key + la + 1, b, lb + 1);
+	*len = la + 1 + lb;
+	free(a);
+	free(b);
+	return key;
+}
+
+static struct follow_state *state_find(const struct chat *c, const char *follower, const char *followee)
+{
+	size_t len;
+	char *key = pair_key(follower, followee, &len);
+	struct follow_state *st;
+	HASH_FIND(hh, c->follows, key, len, st);
+	free(key);
+	return st;
+}
+
+/* A new state (not following) for the pair key made by pair_key, which it
+ * takes, listed in both users' feed entries. */
+static struct follow_state *state_make(struct chat *c, char *key, size_t len)
+{
+	struct follow_state *st = xcalloc(1, sizeof *st);
+	st->key = key;
+	st->keylen = len;
+	st->follower = key;
+	st->followee = key + strlen(key) + 1;
+	HASH_ADD_KEYPTR(hh, c->follows, st->key, st->keylen, st);
+	list_add(&feed_get(c, st->follower)->follows, st, 1);
+	list_add(&feed_get(c, st->followee)->followers, st, 0);
+	return st;
+}
+
+int follows_apply(struct chat *c, const struct op *op)
+{
+	size_t len;
+	char *key = pair_key(op->author, op->target, &len);
+	struct chat_key k = chat_key_of(op);
+	struct follow_state *st;
+	if (strcmp(key, key + strlen(key) + 1) == 0) { /* following oneself: ignored */
+		free(key);
+		return 0;
+	}
+	HASH_FIND(hh, c->follows, key, len, st);
+	if (!st) {
+		st = state_make(c, key, len);
+	} else {
+		free(key);
+		if (chat_key_cmp(&k, &st->set_by) <= 0)
+			return 0;
+	}
+	int before = st->following;
+	st->following = op->kind == OP_FOLLOW;
+	st->set_by = k;
+	return st->following != before;
+}
+
+int chat_following(const struct chat *c, const char *follower, const char *followee)
+{
+	struct follow_state *st = state_find(c, follower, followee);
+	return st && st->following;
+}
+
+/* Calls fn with the other side of every state of l that is "following". */
+static void list_each(const struct chat *c, const struct follow_list *l, int followee,
+		      void (*fn)(const char *nick, void *arg), void *arg)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		if (!l->v[i]->following)
+			continue;
+		const char *fold = side(l->v[i], followee);
+		const char *name = chat_user_name(c, fold);
+		fn(name ? name : fold, arg);
+	}
+}
+
+void chat_follow_each(const struct chat *c, const char *nick,
+		      void (*fn)(const char *followee, void *arg), void *arg)
+{
+	struct feed *f = feed_of(c, nick);
+	if (f)
+		list_each(c, &f->follows, 1, fn, arg);
+}
+
+void chat_followers_each(const struct chat *c, const char *nick,
+			 void (*fn)(const char *follower, void *arg), void *arg)
+{
+	struct feed *f = feed_of(c, nick);
+	if (f)
+		list_each(c, &f->followers, 0, fn, arg);
+}
+
+/* ---- timelines ---- */
+
+int chat_timeline_includes(const struct chat *c, const char *nick, const struct chat_msg *post)
+{
+	if (post->op.kind != OP_POST)
+		return 0;
+	struct follow_state *st = state_find(c, nick, post->op.author);
+	struct chat_key k = chat_key_of(&post->op);
+	return st && st->following && chat_key_cmp(&k, &st->set_by) > 0;
+}
+
+/* The bounds of a timeline selection: positions (keys) and wall times, all
+ * exclusive. */
+struct bounds {
+	int has_after_key, has_before_key, has_after_ms, has_before_ms;
+	struct chat_key after_key, before_key;
+	int64_t after_ms, before_ms;
+};
+
+/* Adds anchor a (may be NULL) to b as its lower (is_after) or upper bound.
+ * Returns -1 if a msgid anchor names no known post. */
+static int bound_set(const struct chat *c, struct bounds *b, const struct chat_anchor *a, int is_after)
+{
+	if (!a)
+		return 0;
+	if (!a->msgid) {
+		*(is_after ? &b->has_after_ms : &b->has_before_ms) = 1;
+		*(is_after ? &b->after_ms : &b->before_ms) = a->ms;
+		return 0;
+	}
+	const struct chat_msg *m = chat_msg_find(c, a->msgid);
+	if (!m || m->op.kind != OP_POST)
+		return -1;
+	*(is_after ? &b->has_after_key : &b->has_before_key) = 1;
+	*(is_after ? &b->after_key : &b->before_key) = chat_key_of(&m->op);
+	return 0;
+}
+
+static int bounds_keep_time(const struct bounds *b, const struct chat_msg *m)
+{
+	return (!b->has_after_ms || m->op.wall_ms > b->after_ms) &&
+	       (!b->has_before_ms || m->op.wall_ms < b->before_ms);
+}
+
+/* Index of the first message of h whose key is greater than k, or not less
+ * than k if inclusive. */
+static size_t first_index(const struct chat_history *h, const struct chat_key *k, int inclusive)
+{
+	size_t lo = 0, hi = h->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		struct chat_key m = chat_key_of(&h->msgs[mid]->op);
+		int d = chat_key_cmp(&m, k);
+		if (d < 0 || (d == 0 && !inclusive))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Posts gathered from several feeds. */
+struct picks {
+	const struct chat_msg **v;
+	size_t n, cap;
+};
+
+static void picks_add(struct picks *p, const struct chat_msg *m)
+{
+	if (p->n == p->cap) {
+		p->cap = p->cap ? p->cap * 2 : 32;
+		p->v = xrealloc(p->v, p->cap * sizeof *p->v);
+	}
+	p->v[p->n++] = m;
+}
+
+/* Adds to p the posts of feed h that follow state st lets on the timeline
+ * and b keeps: the last limit of them (from_end) or the first limit. */
+static void take_feed(struct picks *p, const struct follow_state *st, const struct chat_history *h,
+		      const struct bounds *b, size_t limit, int from_end)
+{
+	size_t lo = first_index(h, &st->set_by, 0), hi = h->n, taken = 0;
+	if (b->has_after_key) {
+		size_t a = first_index(h, &b->after_key, 0);
+		lo = a > lo ? a : lo;
+	}
+	if (b->has_before_key)
+		hi = first_index(h, &b->before_key, 1);
+	for (size_t j = 0; lo + j < hi && taken < limit; j++) {
+		const struct chat_msg *m = h->msgs[from_end ? hi - 1 - j : lo + j];
+		if (bounds_keep_time(b, m)) {
+			picks_add(p, m);
+			taken++;
+		}
+	}
+}
+
+static int post_cmp(const void *a, const void *b)
+{
+	return op_cmp(&(*(const struct chat_msg *const *)a)->op, &(*(const struct chat_msg *const *)b)->op);
+}
+
+long chat_timeline_select(const struct chat *c, const char *nick, const struct chat_anchor *after,
+			  const struct chat_anchor *before, size_t limit, int from_end,
+			  const struct chat_msg **out)
+{
+	struct bounds b = {0};
+	struct picks p = {0};
+	struct feed *me = feed_of(c, nick);
+	if (bound_set(c, &b, after, 1) < 0 || bound_set(c, &b, before, 0) < 0)
+		return -1;
+	for (size_t i = 0; me && i < me->follows.n; i++) {
+		const struct follow_state *st = me->follows.v[i];
+		const struct feed *f = feed_find(c, st->followee);
+		if (st->following && f && f->posts)
+			take_feed(&p, st, f->posts, &b, limit, from_end);
+	}
+	size_t k = p.n < limit ? p.n : limit;
+	if (k) {
+		qsort(p.v, p.n, sizeof *p.v, post_cmp);
+		memcpy(out, p.v + (from_end ? p.n - k : 0), k * sizeof *out);
+	}
+	free(p.v);
+	return (long)k;
+}
+
+size_t chat_timeline(const struct chat *c, const char *nick, size_t limit, const struct chat_msg **out)
+{
+	return (size_t)chat_timeline_select(c, nick, NULL, NULL, limit, 1, out);
+}
+
+/* ---- freeing ---- */
+
+void feeds_free_all(struct chat *c)
+{
+	struct follow_state *st, *stmp;
+	HASH_ITER(hh, c->follows, st, stmp) {
+		HASH_DEL(c->follows, st);
+		free(st->key);
+		free(st);
+	}
+	struct feed *f, *ftmp;
+	HASH_ITER(hh, c->feeds, f, ftmp) {
+		HASH_DEL(c->feeds, f);
+		history_free(f->posts);
+		free(f->follows.v);
+		free(f->followers.v);
+		free(f->key);
+		free(f);
+	}
+}
