@@ -356,13 +356,13 @@ int repl_submit(struct repl *r, struct op *op)
 	return 0;
 }
 
-/* Multicasts ops[0..n) as MSG_OPS messages of bounded size. Returns 0 or -1. */
-static int multicast_ops(struct repl *r, const struct op *ops, size_t n)
+/* Multicasts ops[0..n) as MSG_OPS messages of bounded size, stopping at the
+ * first that the group refuses. Returns how many ops went out. */
+static size_t multicast_ops(struct repl *r, const struct op *ops, size_t n)
 {
 	struct op_buf buf = {0};
 	size_t i = 0;
-	int rc = 0;
-	while (i < n && rc == 0) {
+	while (i < n) {
 		size_t j = i, bytes = 0;
 		while (j < n && j - i < REPL_MULTICAST_OPS) {
 			size_t size = 64 + strlen(ops[j].target) + strlen(ops[j].author) +
@@ -376,20 +376,22 @@ static int multicast_ops(struct repl *r, const struct op *ops, size_t n)
 		op_buf_put_u(&buf, REPL_WIRE_VERSION, 1);
 		op_buf_put_u(&buf, MSG_OPS, 1);
 		op_encode(&buf, ops + i, j - i);
-		rc = group_multicast(r->group, buf.data, buf.len);
+		if (group_multicast(r->group, buf.data, buf.len) < 0)
+			break;
 		i = j;
 	}
 	op_buf_free(&buf);
-	return rc;
+	return i;
 }
 
 void repl_flush(struct repl *r)
 {
 	if (!r->nout || !r->rows_complete || !r->group)
 		return;
-	if (multicast_ops(r, r->out, r->nout) < 0) {
-		log_error("group: multicast of %zu operations failed", r->nout);
-		for (size_t i = 0; i < r->nout; i++)
+	size_t sent = multicast_ops(r, r->out, r->nout);
+	if (sent < r->nout) {
+		log_error("group: multicast of %zu operations failed", r->nout - sent);
+		for (size_t i = sent; i < r->nout; i++)
 			r->cb.failed(r->cb.arg, &r->out[i]);
 	}
 	for (size_t i = 0; i < r->nout; i++)
@@ -648,7 +650,7 @@ void repl_read_done(struct repl *r, const struct op *ops, size_t n)
 	if (r->reading_gen != r->sync_gen)
 		return; /* the view changed meanwhile: that plan is void */
 	if (n) {
-		if (multicast_ops(r, ops, n) == 0) {
+		if (multicast_ops(r, ops, n) == n) {
 			r->awaiting = 1;
 			r->await_stream = ops[n - 1].stream;
 			r->await_seq = ops[n - 1].seq;

@@ -60,7 +60,8 @@ struct repl_callbacks {
 	void (*effect)(void *arg, const struct op *op, const struct chat_effect *eff, int own);
 	/* A write failed: called once with op NULL (the store failed; writes are
 	 * refused until repl_recover), then for each op of this replica's stream
-	 * in the failed batch. */
+	 * in the failed batch. Also called (op non-NULL) for each own op the
+	 * group refused to multicast. */
 	void (*failed)(void *arg, const struct op *op);
 	/* The view changed (members in v). */
 	void (*view)(void *arg, const struct group_view *v);
