@@ -111,7 +111,21 @@ static struct know *know_get(struct repl *r, const struct op_stream *s, int crea
 	return k;
 }
 
-/* 1 if seq of stream s is stored here. */
+/* The index of the first seq >= seq in k->above (binary search). */
+static size_t above_pos(const struct know *k, uint64_t seq)
+{
+	size_t lo = 0, hi = k->nabove;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (k->above[mid] < seq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* 1 if seq of stream s is held here. */
 static int know_has(struct repl *r, const struct op_stream *s, uint64_t seq)
 {
 	struct know *k = know_get(r, s, 0);
@@ -119,10 +133,8 @@ static int know_has(struct repl *r, const struct op_stream *s, uint64_t seq)
 		return 0;
 	if (seq <= k->hi)
 		return 1;
-	for (size_t i = 0; i < k->nabove; i++)
-		if (k->above[i] == seq)
-			return 1;
-	return 0;
+	size_t pos = above_pos(k, seq);
+	return pos < k->nabove && k->above[pos] == seq;
 }
 
 /* Records that seq of stream s is stored, advancing hi over any run. */
@@ -144,9 +156,7 @@ static void know_add(struct repl *r, const struct op_stream *s, uint64_t seq)
 		}
 		return;
 	}
-	size_t pos = 0;
-	while (pos < k->nabove && k->above[pos] < seq)
-		pos++;
+	size_t pos = above_pos(k, seq);
 	if (pos < k->nabove && k->above[pos] == seq)
 		return;
 	if (k->nabove == k->capabove) {
