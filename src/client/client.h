@@ -38,7 +38,6 @@
 #define KEEPALIVE_IDLE_MS 30000   /* silence before we PING the replica */
 #define KEEPALIVE_DEAD_MS 60000   /* silence before we call the replica gone */
 #define HISTORY_PAGE 100          /* CHATHISTORY limit per request (the server's maximum) */
-#define TIMELINE "&timeline"
 
 /* ---- replicas.c ---- */
 
@@ -256,12 +255,14 @@ struct request {
 	char *room;              /* the room asked about */
 	char *ref;               /* a msgid: liked line, history anchor */
 	char *next_ref;          /* history: the anchor of the next page */
-	char *what;              /* a verb or command name for messages */
+	char *what;              /* a command name, or a post's text, for messages */
+	char *who;               /* the user a command names (f, uf) */
 	int mode;                /* a kind of history request, a like or unlike, ... */
 	int page;                /* history: pages fetched before this one */
 	size_t count;            /* history: lines in this page */
 	size_t added;            /* history: lines new to the room, this page and before */
 	int failed;              /* an error line was part of the answer */
+	int replayed;            /* join: the answer carried the latest lines (&timeline) */
 	char **lines;            /* collected lines (LINKS, USERS) */
 	size_t nlines;
 	struct request *next;
@@ -294,6 +295,9 @@ struct request *history_fetch(struct client *c, enum history_mode mode, const ch
 /* A chathistory or netjoin batch nobody asked for ended: lines may have
  * been merged in earlier; fetch and redraw. */
 void history_merged(struct client *c, const char *target);
+/* The timeline on screen changed as a whole (we unfollowed someone): drop
+ * its posts and read the latest again. */
+void history_reload(struct client *c);
 
 /* incoming.c */
 void incoming_line(struct client *c, struct irc_msg *m);

@@ -4,7 +4,8 @@
  * waits for the replica (connect, log in, join, send, like, history, view,
  * ...) holds the queue with client_wait until its answer is in, so the
  * next command sees its outcome; `q` and `c` while the client is
- * reconnecting run at once.
+ * reconnecting run at once. In the timeline (after `t`), a line that is no
+ * command is a post.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +56,18 @@ static struct request *waiting_request(struct client *c, const char *what)
 	return q;
 }
 
+/* 1 if m is an error: FAIL or a numeric from 400 on. */
+static int is_error(const struct irc_msg *m)
+{
+	return strcasecmp(m->command, "FAIL") == 0 || (strlen(m->command) == 3 && atoi(m->command) >= 400);
+}
+
+/* 1 if the screen shows the timeline. */
+static int in_timeline(const struct client *c)
+{
+	return c->room && c->room->timeline;
+}
+
 /* ---- connect, log in, join ---- */
 
 static void cmd_connect(struct client *c, char **argv)
@@ -70,13 +83,17 @@ static void cmd_connect(struct client *c, char **argv)
 
 /* A name change is done. Taking the name of a user who is online makes us
  * that user, whose rooms are not ours: join the room on screen again (an
- * ACK if we are in it already) and read what we may have missed. */
+ * ACK if we are in it already) and read what we may have missed. The
+ * timeline is another user's now: it is read afresh. */
 static void nick_done(struct client *c, struct request *q)
 {
-	if (c->room && c->link == LINK_REGISTERED)
-		session_join(c, c->room->name, 1, q->token);
-	else
+	if (!c->room || c->link != LINK_REGISTERED) {
 		client_unwait(c, q->token);
+		return;
+	}
+	if (c->room->timeline)
+		room_clear(c->room);
+	session_join(c, c->room->name, !c->room->timeline, q->token);
 }
 
 static void cmd_user(struct client *c, char **argv)
@@ -107,14 +124,45 @@ static void cmd_join(struct client *c, char **argv)
 static void cmd_timeline(struct client *c, char **argv)
 {
 	(void)argv;
-	int same = c->room && strcasecmp(c->room->name, TIMELINE) == 0;
-	session_join(c, TIMELINE, same, client_wait(c, "timeline", 1));
+	session_join(c, ROOM_TIMELINE, in_timeline(c), client_wait(c, "timeline", 1));
 }
 
 /* ---- the room ---- */
 
+/* An error in the answer to a post: incoming.c shows it. */
+static int post_line(struct client *c, struct request *q, struct irc_msg *m)
+{
+	(void)c;
+	if (is_error(m))
+		q->failed = 1;
+	return 0;
+}
+
+/* Our own posts are not on our timeline: a note says the post is made. */
+static void post_done(struct client *c, struct request *q)
+{
+	if (!q->failed)
+		client_note(c, NOTE_INFO, "posted: %s", q->what);
+	client_unwait(c, q->token);
+}
+
+/* A post to our feed (PRIVMSG &timeline), what a line that is no command
+ * is in the timeline. */
+static void cmd_post(struct client *c, char **argv)
+{
+	struct request *q = waiting_request(c, "posting");
+	q->what = xstrdup(argv[0]);
+	q->on_line = post_line;
+	q->on_done = post_done;
+	request_send(c, q, NULL, "PRIVMSG %s :%s", ROOM_TIMELINE, argv[0]);
+}
+
 static void cmd_append(struct client *c, char **argv)
 {
+	if (in_timeline(c)) {
+		cmd_post(c, argv);
+		return;
+	}
 	struct request *q = waiting_request(c, "sending");
 	request_send(c, q, NULL, "PRIVMSG %s :%s", c->room->name, argv[0]);
 }
@@ -143,6 +191,11 @@ static void like(struct client *c, const char *arg, int on)
 {
 	struct room_line *line;
 	size_t n = line_number(arg);
+	if (in_timeline(c)) {
+		client_note(c, NOTE_ERROR, "%s: posts cannot be liked: j <room> to go back to a room",
+			    on ? "l" : "r");
+		return;
+	}
 	switch (room_like_check(c->room, n, c->nick, on, &line)) {
 	case LIKE_NOT_SHOWN:
 		if (c->room->nshown)
@@ -227,59 +280,98 @@ static void cmd_message(struct client *c, char **argv)
 	request_send(c, q, NULL, "PRIVMSG %s :%s", argv[0], argv[1]);
 }
 
-/* Answers to our own verbs (FOLLOW, UNFOLLOW, USERS): a 421 means this
- * server does not have them yet; other lines are kept to be shown. */
-static int verb_line(struct client *c, struct request *q, struct irc_msg *m)
+/* A 421 in the answer to q: this server lacks the verb. Returns 1 if m
+ * was one (and says so). */
+static int unsupported(struct client *c, struct request *q, struct irc_msg *m)
 {
-	if (strcmp(m->command, "421") == 0) {
-		q->failed = 1;
-		client_note(c, NOTE_ERROR, "%s: not supported by this server yet (no %s)", q->what,
-			    m->nparams > 1 ? m->params[1] : "such command");
-		return 1;
-	}
-	if (strcasecmp(m->command, "FAIL") == 0 || (strlen(m->command) == 3 && atoi(m->command) >= 400))
-		return 0; /* shown as an error by incoming.c */
-	if (strcmp(m->command, "ACK") != 0 && m->nparams > 0)
-		request_keep_line(q, msg_text(m));
+	if (strcmp(m->command, "421") != 0)
+		return 0;
+	q->failed = 1;
+	client_note(c, NOTE_ERROR, "%s: not supported by this server (no %s)", q->what,
+		    m->nparams > 1 ? m->params[1] : "such command");
 	return 1;
 }
 
-static void verb_done(struct client *c, struct request *q)
+/* FAIL FOLLOW|UNFOLLOW <code> <nick> :<text>, said with the name as typed. */
+static void follow_refused(struct client *c, struct request *q, const char *code, const char *text)
 {
-	if (!q->failed && q->nlines)
-		c->ui->page(c, q->what, q->lines, q->nlines);
-	else if (!q->failed)
-		client_note(c, NOTE_INFO, "%s: done", q->what);
-	client_unwait(c, q->token);
+	if (strcasecmp(code, "CANNOT_FOLLOW_SELF") == 0)
+		client_note(c, NOTE_ERROR, "%s: you cannot follow yourself", q->what);
+	else if (strcasecmp(code, "UNKNOWN_USER") == 0)
+		client_note(c, NOTE_ERROR, "%s: no such user %s", q->what, q->who);
+	else if (strcasecmp(code, "ALREADY_FOLLOWING") == 0)
+		client_note(c, NOTE_ERROR, "%s: you already follow %s", q->what, q->who);
+	else if (strcasecmp(code, "NOT_FOLLOWING") == 0)
+		client_note(c, NOTE_ERROR, "%s: you do not follow %s", q->what, q->who);
+	else
+		client_note(c, NOTE_ERROR, "%s %s: %s", q->what, q->who, text);
 }
 
-static void verb(struct client *c, const char *what, const char *line)
+/* The answer to FOLLOW or UNFOLLOW: a FAIL is said here; the change itself
+ * comes back as our FOLLOW or UNFOLLOW line, which incoming.c notes (as
+ * it does when another session of ours makes one). */
+static int follow_line(struct client *c, struct request *q, struct irc_msg *m)
+{
+	if (unsupported(c, q, m))
+		return 1;
+	if (strcasecmp(m->command, "FAIL") != 0 || m->nparams < 3)
+		return 0;
+	follow_refused(c, q, m->params[1], msg_text(m));
+	return 1;
+}
+
+static void follow(struct client *c, const char *what, const char *verb, const char *who)
 {
 	struct request *q = waiting_request(c, what);
 	q->what = xstrdup(what);
-	q->on_line = verb_line;
-	q->on_done = verb_done;
-	request_send(c, q, NULL, "%s", line);
+	q->who = xstrdup(who);
+	q->on_line = follow_line;
+	request_send(c, q, NULL, "%s %s", verb, who);
 }
 
 static void cmd_follow(struct client *c, char **argv)
 {
-	char *line = xasprintf("FOLLOW %s", argv[0]);
-	verb(c, "f", line);
-	free(line);
+	follow(c, "f", "FOLLOW", argv[0]);
 }
 
 static void cmd_unfollow(struct client *c, char **argv)
 {
-	char *line = xasprintf("UNFOLLOW %s", argv[0]);
-	verb(c, "uf", line);
-	free(line);
+	follow(c, "uf", "UNFOLLOW", argv[0]);
+}
+
+/* USERS <me> <nick> :<flags>, until the one for "*": kept as
+ * "nick: flags" ("-" for none), "nick (you): flags" for us. */
+static int users_line(struct client *c, struct request *q, struct irc_msg *m)
+{
+	if (unsupported(c, q, m))
+		return 1;
+	if (strcasecmp(m->command, "USERS") != 0 || m->nparams < 3)
+		return 0;
+	const char *nick = m->params[1], *flags = msg_text(m);
+	if (strcmp(nick, "*") != 0) {
+		char *line = xasprintf("%s%s: %s", nick, session_is_me(c, nick) ? " (you)" : "",
+				       *flags ? flags : "-");
+		request_keep_line(q, line);
+		free(line);
+	}
+	return 1;
+}
+
+static void users_done(struct client *c, struct request *q)
+{
+	if (!q->failed)
+		c->ui->page(c, "ls", q->lines, q->nlines);
+	client_unwait(c, q->token);
 }
 
 static void cmd_users(struct client *c, char **argv)
 {
 	(void)argv;
-	verb(c, "ls", "USERS");
+	struct request *q = waiting_request(c, "users");
+	q->what = xstrdup("ls");
+	q->on_line = users_line;
+	q->on_done = users_done;
+	request_send(c, q, NULL, "USERS");
 }
 
 /* ---- the client itself ---- */
@@ -304,8 +396,8 @@ static const struct command commands[] = {
 	{"m", NULL, "m <user> <text>", "direct message to a user", NEED_LOGIN, 2, cmd_message},
 	{"f", NULL, "f <user>", "follow a user's feed", NEED_LOGIN, 1, cmd_follow},
 	{"uf", NULL, "uf <user>", "stop following a user", NEED_LOGIN, 1, cmd_unfollow},
-	{"ls", NULL, "ls", "list users", NEED_LOGIN, 0, cmd_users},
-	{"t", NULL, "t", "your timeline: posts of the users you follow", NEED_LOGIN, 0, cmd_timeline},
+	{"ls", NULL, "ls", "all users: following = you follow them, follower = they follow you, online", NEED_LOGIN, 0, cmd_users},
+	{"t", NULL, "t", "your timeline: posts of the users you follow; there a line is a post", NEED_LOGIN, 0, cmd_timeline},
 	{"q", NULL, "q", "quit", NEED_NOTHING, 0, cmd_quit},
 	{"help", NULL, "help", "this list", NEED_NOTHING, 0, cmd_help},
 };
@@ -330,6 +422,9 @@ static void cmd_help(struct client *c, char **argv)
 		free(lines[i]);
 	free(lines);
 }
+
+/* What a line that is no command is in the timeline. */
+static const struct command post_command = {"post", NULL, "<text>", "", NEED_LOGIN, 1, cmd_post};
 
 static const struct command *command_find(const char *name)
 {
@@ -381,6 +476,11 @@ static void run(struct client *c, const char *text)
 	size_t wlen = strcspn(text, " \t");
 	char *word = xstrndup(text, wlen), *rest = xstrdup(text + wlen), *argv[2] = {NULL, NULL};
 	const struct command *cmd = command_find(word);
+	if (!cmd && in_timeline(c)) {
+		free(rest);
+		rest = xstrdup(text); /* the whole line is the post */
+		cmd = &post_command;
+	}
 	if (!cmd)
 		client_note(c, NOTE_ERROR, "unknown command %s: help lists them", word);
 	else if (split_args(rest, argv, cmd->nargs) < cmd->nargs)

@@ -1,14 +1,18 @@
 /*
  * history.c: reading the room's history with CHATHISTORY and merging it
  * into the room model in the server's order:
- *   - on joining, the last ROOM_WINDOW lines (LATEST * 25);
+ *   - on joining, the lines of the window (LATEST * 25; LATEST * 20 for
+ *     the timeline, when the posts its JOIN answer carries are not used:
+ *     see session.c);
  *   - after a reconnect, the gap: AFTER msgid=<last line held>, page after
  *     page while pages come back full (an anchor the replica does not know
  *     gives an empty page: then the latest HISTORY_PAGE lines instead);
  *   - after a batch that merged lines in (netjoin, or a chathistory batch
  *     nobody asked for): the latest HISTORY_PAGE lines again;
  *   - for `h`: the latest page, then BEFORE the oldest line of each page
- *     until a page is empty, then the whole room is shown.
+ *     until a page is empty, then the whole room is shown;
+ *   - after we unfollow someone, in the timeline: its latest posts afresh
+ *     (that user's posts leave it).
  * Lines are deduplicated by msgid (room.c), so pages may overlap freely.
  */
 #include <stdlib.h>
@@ -110,7 +114,7 @@ struct request *history_fetch(struct client *c, enum history_mode mode, const ch
 	q->on_history = on_history;
 	q->on_done = on_done;
 	if (mode == HISTORY_FIRST)
-		request_send(c, q, NULL, "CHATHISTORY LATEST %s * %d", room, ROOM_WINDOW);
+		request_send(c, q, NULL, "CHATHISTORY LATEST %s * %zu", room, c->room->window);
 	else if (mode == HISTORY_GAP)
 		request_send(c, q, NULL, "CHATHISTORY AFTER %s msgid=%s %d", room, anchor, HISTORY_PAGE);
 	else if (mode == HISTORY_FULL && anchor)
@@ -125,4 +129,12 @@ void history_merged(struct client *c, const char *target)
 	if (!c->room || !c->joined || (target && strcasecmp(target, c->room->name) != 0))
 		return;
 	history_fetch(c, HISTORY_REFRESH, NULL, 0);
+}
+
+void history_reload(struct client *c)
+{
+	if (!c->room || !c->room->timeline || !c->joined)
+		return;
+	room_clear(c->room);
+	history_fetch(c, HISTORY_FIRST, NULL, 0);
 }

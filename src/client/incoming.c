@@ -1,9 +1,10 @@
 /*
  * incoming.c: what the server sends that changes the screen: live lines of
- * the room and direct messages, likes (TAGMSG with +draft/react or
- * +draft/unreact, +draft/reply and the count in chorus/likes), who comes
- * and goes (JOIN, PART, QUIT, NICK, NAMES), login (001) and errors. Lines
- * that answer a request reach here too, after the request saw them (see
+ * the room (or posts of the timeline) and direct messages, likes (TAGMSG
+ * with +draft/react or +draft/unreact, +draft/reply and the count in
+ * chorus/likes), who comes and goes (JOIN, PART, QUIT, NICK, NAMES), our
+ * follows changing (FOLLOW, UNFOLLOW), login (001) and errors. Lines that
+ * answer a request reach here too, after the request saw them (see
  * requests.c).
  */
 #include <stdio.h>
@@ -65,6 +66,7 @@ static void on_message(struct client *c, struct irc_msg *m)
 	const char *target = m->params[0];
 	if (is_room_name(target)) {
 		if (in_current_room(c, target) && incoming_room_msg(m, &rm, nick, sizeof nick) == 0 &&
+		    !(c->room->timeline && session_is_me(c, nick)) && /* ours are not on our timeline */
 		    room_append(c->room, &rm))
 			client_dirty(c);
 		return;
@@ -136,6 +138,18 @@ static void on_nick(struct client *c, const char *from, const char *to)
 	}
 }
 
+/* Our FOLLOW (on) or UNFOLLOW of m's user is in force: from this session,
+ * another of ours, or a merge. Unfollowing takes that user's posts off the
+ * timeline. */
+static void on_follow(struct client *c, struct irc_msg *m, const char *nick, int on)
+{
+	if (m->nparams < 1 || !session_is_me(c, nick))
+		return;
+	client_note(c, NOTE_INFO, on ? "you now follow %s" : "you no longer follow %s", m->params[0]);
+	if (!on)
+		history_reload(c);
+}
+
 /* "403 me #x :No such channel" as "#x: No such channel". */
 static void note_numeric(struct client *c, struct irc_msg *m)
 {
@@ -200,6 +214,8 @@ void incoming_line(struct client *c, struct irc_msg *m)
 		client_dirty(c);
 	} else if (strcasecmp(cmd, "NICK") == 0 && m->nparams >= 1)
 		on_nick(c, nick, m->params[0]);
+	else if (strcasecmp(cmd, "FOLLOW") == 0 || strcasecmp(cmd, "UNFOLLOW") == 0)
+		on_follow(c, m, nick, strcasecmp(cmd, "FOLLOW") == 0);
 	else if (strcasecmp(cmd, "CAP") == 0)
 		session_cap(c, m);
 	else if (strcasecmp(cmd, "FAIL") == 0)

@@ -63,6 +63,7 @@ static void request_free(struct request *q)
 	free(q->ref);
 	free(q->next_ref);
 	free(q->what);
+	free(q->who);
 	free(q);
 }
 

@@ -8,13 +8,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "common/util.h"
+
+_Static_assert(TIMELINE_WINDOW <= ROOM_WINDOW, "room.shown holds ROOM_WINDOW lines");
 
 struct room *room_new(const char *name)
 {
 	struct room *r = xcalloc(1, sizeof *r);
 	r->name = xstrdup(name);
+	r->timeline = strcasecmp(name, ROOM_TIMELINE) == 0;
+	r->window = r->timeline ? TIMELINE_WINDOW : ROOM_WINDOW;
 	return r;
 }
 
@@ -33,19 +38,27 @@ static void shown_clear(struct room *r)
 	r->nshown = 0;
 }
 
-void room_free(struct room *r)
+void room_clear(struct room *r)
 {
-	if (!r)
-		return;
 	for (size_t i = 0; i < r->n; i++) {
 		HASH_DEL(r->by_msgid, r->lines[i]);
 		line_free(r->lines[i]);
 	}
 	free(r->lines);
+	r->lines = NULL;
+	r->n = r->cap = 0;
+	shown_clear(r);
+	r->ready = 0;
+}
+
+void room_free(struct room *r)
+{
+	if (!r)
+		return;
+	room_clear(r);
 	for (size_t i = 0; i < r->npeople; i++)
 		free(r->people[i]);
 	free(r->people);
-	shown_clear(r);
 	free(r->name);
 	free(r);
 }
@@ -265,7 +278,7 @@ void room_forget_mine(struct room *r)
 
 size_t room_show(struct room *r, size_t *first)
 {
-	size_t start = r->n > ROOM_WINDOW ? r->n - ROOM_WINDOW : 0;
+	size_t start = r->n > r->window ? r->n - r->window : 0;
 	shown_clear(r);
 	for (size_t i = start; i < r->n; i++)
 		r->shown[r->nshown++] = xstrdup(r->lines[i]->msgid);
@@ -399,5 +412,17 @@ void room_line_format(struct buf *b, size_t n, const struct room_line *l)
 	buf_printf(b, "%zu. ", n);
 	put_clean(b, l->author);
 	buf_puts(b, ": ");
+	put_clean(b, l->text);
+}
+
+void room_post_format(struct buf *b, const struct room_line *l)
+{
+	time_t secs = (time_t)(l->time_ms / 1000);
+	struct tm tm;
+	put_clean(b, l->author);
+	if (l->time_ms > 0 && localtime_r(&secs, &tm))
+		buf_printf(b, " (%02d:%02d) >> ", tm.tm_hour, tm.tm_min);
+	else
+		buf_puts(b, " (--:--) >> ");
 	put_clean(b, l->text);
 }

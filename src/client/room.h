@@ -2,9 +2,11 @@
  * room.h: the terminal client's model of the room on screen. It holds the
  * room's lines in the order the server gives them (each msgid once), their
  * like counts and whether this user likes them, the participants, and the
- * window of the last ROOM_WINDOW lines that the screen numbers 1..N (what
- * `l <n>` and `r <n>` refer to). Pure: no I/O and no clock, so the unit
- * tests drive it directly.
+ * window of the last lines that the screen numbers 1..N (what `l <n>` and
+ * `r <n>` refer to). The timeline (&timeline) is held the same way: its
+ * lines are the posts of the users one follows, shown as posts. Pure: no
+ * I/O and no clock (a post's time is shown in the local time zone, TZ), so
+ * the unit tests drive it directly.
  */
 #ifndef CHORUS_CLIENT_ROOM_H
 #define CHORUS_CLIENT_ROOM_H
@@ -16,7 +18,9 @@
 
 #include "common/buf.h"
 
-#define ROOM_WINDOW 25 /* lines on screen, numbered 1..ROOM_WINDOW */
+#define ROOM_WINDOW 25     /* lines on screen, numbered 1..ROOM_WINDOW */
+#define ROOM_TIMELINE "&timeline"
+#define TIMELINE_WINDOW 20 /* posts on the timeline's screen: the latest 20 */
 
 /* Whether this user likes a line. UNKNOWN until an echo of our own like or
  * unlike, or the server's FAIL ALREADY_LIKED / NOT_LIKED, tells. */
@@ -52,11 +56,17 @@ struct room {
 	int names_open;               /* inside a NAMES reply: the next 366 closes it */
 	char *shown[ROOM_WINDOW];     /* msgids of the window as last drawn, 1..nshown */
 	size_t nshown;
+	size_t window;                /* lines on screen: ROOM_WINDOW, or TIMELINE_WINDOW */
+	int timeline;                 /* this is &timeline: its lines are posts */
 	int ready;                    /* the first history arrived: worth drawing */
 };
 
+/* A room, or the timeline if name is ROOM_TIMELINE (any case). */
 struct room *room_new(const char *name);
 void room_free(struct room *r);
+/* Drops every line (the room is then as new: not ready); keeps the name and
+ * the participants. */
+void room_clear(struct room *r);
 
 /* Adds a live line at the end. Returns 1, or 0 if its msgid is known (the
  * room is then unchanged). */
@@ -97,7 +107,7 @@ void room_set_mine(struct room *r, const char *msgid, enum room_mine mine);
 /* Forgets every "we like it" (the user changed identity). */
 void room_forget_mine(struct room *r);
 
-/* Records the window, the last ROOM_WINDOW lines, as drawn now: `l <n>`
+/* Records the window, the last r->window lines, as drawn now: `l <n>`
  * then means its n-th line. Returns how many lines it has; *first is the
  * index in r->lines of line 1. */
 size_t room_show(struct room *r, size_t *first);
@@ -131,5 +141,9 @@ void room_names_end(struct room *r);
 /* Appends "N. author: text" to b, with control characters shown as '?'
  * (so a line is always one line and its fields stay parseable). */
 void room_line_format(struct buf *b, size_t n, const struct room_line *l);
+/* Appends a post of the timeline, "user (HH:MM) >> text": HH:MM is its
+ * server time in the local time zone, "--:--" when it had none; control
+ * characters are shown as '?'. */
+void room_post_format(struct buf *b, const struct room_line *l);
 
 #endif

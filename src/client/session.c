@@ -6,7 +6,8 @@
  * draft/chathistory), then CAP END. Logging in: NICK/USER, done at 001.
  * Joining: a labeled JOIN; the room switches when our JOIN comes back (or
  * at the ACK if we were in already), the old room is PARTed, and history
- * fills the screen (history.c).
+ * fills the screen (history.c). The timeline is joined the same way
+ * (JOIN &timeline); its answer carries its latest posts.
  *
  * Failover: when the link breaks (EOF, error, or silence past
  * KEEPALIVE_DEAD_MS), the user is told at once and the client tries the
@@ -356,7 +357,11 @@ static void switch_room(struct client *c, const char *name)
 			session_send(c, "PART %s :switching room", c->room->name);
 		room_free(c->room);
 		c->room = room_new(name);
-		client_note(c, NOTE_INFO, "joined %s", name);
+		if (c->room->timeline)
+			client_note(c, NOTE_INFO, "your timeline: posts of the users you follow; "
+						  "a line that is no command is a post; j <room> leaves");
+		else
+			client_note(c, NOTE_INFO, "joined %s", name);
 	}
 	c->joined = 1;
 	client_dirty(c);
@@ -386,11 +391,23 @@ static int join_line(struct client *c, struct request *q, struct irc_msg *m)
 	if (num < 400 && strcasecmp(cmd, "FAIL") != 0)
 		return 0;
 	q->failed = 1;
-	if (strcasecmp(q->room, TIMELINE) == 0 && (num == 403 || num == 421 || num == 479))
-		client_note(c, NOTE_ERROR, "t: not supported by this server yet (no %s)", TIMELINE);
+	if (strcasecmp(q->room, ROOM_TIMELINE) == 0 && (num == 403 || num == 421 || num == 479))
+		client_note(c, NOTE_ERROR, "t: not supported by this server (no %s)", ROOM_TIMELINE);
 	else
 		client_note(c, NOTE_ERROR, "cannot join %s: %s", q->room, msg_text(m));
 	return 1;
+}
+
+/* The chathistory batch in the answer to JOIN &timeline: its latest posts.
+ * On a first join they are the screen's first lines, and join_done reads
+ * no more; a rejoin reads the gap after the last post held instead (these
+ * are in it, or older). */
+static void join_replay(struct client *c, struct request *q, struct room_msg *lines, size_t n)
+{
+	if (q->mode || !c->room || strcasecmp(c->room->name, q->room) != 0)
+		return;
+	room_merge(c->room, lines, n, ROOM_LATEST, NULL);
+	q->replayed = 1;
 }
 
 static void join_done(struct client *c, struct request *q)
@@ -405,10 +422,15 @@ static void join_done(struct client *c, struct request *q)
 		switch_room(c, q->room);
 		session_send(c, "NAMES %s", c->room->name);
 	}
-	if (q->mode && c->room->n > 0)
+	if (q->replayed) {
+		c->room->ready = 1;
+		client_dirty(c);
+		client_unwait(c, q->token);
+	} else if (q->mode && c->room->n > 0) {
 		history_fetch(c, HISTORY_GAP, c->room->lines[c->room->n - 1]->msgid, q->token);
-	else
+	} else {
 		history_fetch(c, HISTORY_FIRST, NULL, q->token);
+	}
 }
 
 void session_join(struct client *c, const char *room, int rejoin, unsigned token)
@@ -417,6 +439,7 @@ void session_join(struct client *c, const char *room, int rejoin, unsigned token
 	q->room = xstrdup(room);
 	q->mode = rejoin;
 	q->on_line = join_line;
+	q->on_history = join_replay;
 	q->on_done = join_done;
 	free(c->pending_join);
 	c->pending_join = xstrdup(room);

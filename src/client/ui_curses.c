@@ -9,6 +9,7 @@
  *   replica 1 (127.0.0.1:6667) connected as alice   status line
  *   > a hello_                                   the command being typed
  *
+ * In the timeline the lines are its posts, `bob (14:05) >> text`.
  * Pages (help, view, the whole history) take the place of the lines until
  * Esc or the next command; PgUp/PgDn and the arrows scroll them. Keys come
  * from stdin through a uv_poll handle on the loop; SIGWINCH resizes.
@@ -133,6 +134,9 @@ static void draw_header(struct client *c, struct screen *s)
 	if (s->page)
 		buf_printf(&b, " %s  (Esc closes; PgUp/PgDn scroll; line %zu of %zu)", s->page_title,
 			   s->npage ? s->page_top + 1 : 0, s->npage);
+	else if (c->room && c->room->timeline)
+		buf_printf(&b, " %s | posts of the users you follow: type a line to post, j <room> to leave",
+			   c->room->name);
 	else if (c->room) {
 		buf_printf(&b, " %s | %zu here:", c->room->name, c->room->npeople);
 		for (size_t i = 0; i < c->room->npeople; i++)
@@ -141,6 +145,21 @@ static void draw_header(struct client *c, struct screen *s)
 		buf_puts(&b, " chorus: no room yet (j <room>)");
 	put_bar(0, b.data, A_REVERSE | A_BOLD);
 	buf_free(&b);
+}
+
+/* Line n of r as drawn: a post in the timeline, else numbered with its
+ * likes. Allocated: the caller frees it. */
+static char *line_text(const struct room *r, size_t n, const struct room_line *l)
+{
+	struct buf b = {0};
+	if (r->timeline) {
+		room_post_format(&b, l);
+	} else {
+		room_line_format(&b, n, l);
+		if (l->likes > 0)
+			buf_printf(&b, "  Likes: %d", l->likes);
+	}
+	return b.data; /* both formats write something */
 }
 
 /* The window's lines, newest at the bottom of rows top..top+rows-1. */
@@ -153,12 +172,9 @@ static void draw_room(struct client *c, int top, int rows)
 	n = room_show(r, &first);
 	wchar_t **w = xcalloc(n + 1, sizeof *w);
 	for (size_t i = 0; i < n; i++) {
-		struct buf b = {0};
-		room_line_format(&b, i + 1, r->lines[first + i]);
-		if (r->lines[first + i]->likes > 0)
-			buf_printf(&b, "  Likes: %d", r->lines[first + i]->likes);
-		w[i] = widen(b.data);
-		buf_free(&b);
+		char *text = line_text(r, i + 1, r->lines[first + i]);
+		w[i] = widen(text);
+		free(text);
 	}
 	int y = top + rows;
 	for (size_t i = n; i-- > 0 && y > top;) {
@@ -467,13 +483,8 @@ static void curses_history(struct client *c)
 	if (!s || !r)
 		return;
 	char **lines = xcalloc(r->n + 1, sizeof *lines);
-	for (size_t i = 0; i < r->n; i++) {
-		struct buf b = {0};
-		room_line_format(&b, i + 1, r->lines[i]);
-		if (r->lines[i]->likes > 0)
-			buf_printf(&b, "  Likes: %d", r->lines[i]->likes);
-		lines[i] = b.data ? b.data : xstrdup("");
-	}
+	for (size_t i = 0; i < r->n; i++)
+		lines[i] = line_text(r, i + 1, r->lines[i]);
 	char *title = xasprintf("history of %s: %zu lines", r->name, r->n);
 	page_open(s, title, lines, r->n);
 	free(title);

@@ -9,6 +9,7 @@
  *   1. bob: hello
  *   2. alice: hi<TAB>Likes: 1
  *   [end]
+ *   bob (14:05) >> text           in the timeline, its posts instead
  *   [view] / [help] / [f] ...     a page: its lines, then [end]
  *   [history] #lobby 42           the whole history: 42 numbered lines, [end]
  *   ! text                        an error or refusal
@@ -189,6 +190,20 @@ static void plain_stop(struct client *c)
 	}
 }
 
+/* Appends line n of r and a newline: a post in the timeline, else a
+ * numbered line with its likes. */
+static void put_line(struct buf *b, const struct room *r, size_t n, const struct room_line *l)
+{
+	if (r->timeline) {
+		room_post_format(b, l);
+	} else {
+		room_line_format(b, n, l);
+		if (l->likes > 0)
+			buf_printf(b, "\tLikes: %d", l->likes);
+	}
+	buf_putc(b, '\n');
+}
+
 static void plain_redraw(struct client *c)
 {
 	struct plain *p = c->ui_state;
@@ -204,13 +219,8 @@ static void plain_redraw(struct client *c)
 	buf_puts(&b, "\n[status] ");
 	client_status(c, &b);
 	buf_putc(&b, '\n');
-	for (size_t i = 0; i < n; i++) {
-		const struct room_line *l = r->lines[first + i];
-		room_line_format(&b, i + 1, l);
-		if (l->likes > 0)
-			buf_printf(&b, "\tLikes: %d", l->likes);
-		buf_putc(&b, '\n');
-	}
+	for (size_t i = 0; i < n; i++)
+		put_line(&b, r, i + 1, r->lines[first + i]);
 	buf_puts(&b, "[end]\n");
 	if (!p->last_screen || strcmp(p->last_screen, b.data) != 0) {
 		emit(b.data);
@@ -251,12 +261,8 @@ static void plain_history(struct client *c)
 	struct room *r = c->room;
 	struct buf b = {0};
 	buf_printf(&b, "[history] %s %zu\n", r->name, r->n);
-	for (size_t i = 0; i < r->n; i++) {
-		room_line_format(&b, i + 1, r->lines[i]);
-		if (r->lines[i]->likes > 0)
-			buf_printf(&b, "\tLikes: %d", r->lines[i]->likes);
-		buf_putc(&b, '\n');
-	}
+	for (size_t i = 0; i < r->n; i++)
+		put_line(&b, r, i + 1, r->lines[i]);
 	buf_puts(&b, "[end]\n");
 	emit(b.data);
 	buf_free(&b);

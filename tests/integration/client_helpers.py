@@ -2,10 +2,11 @@
 
 ChorusClient runs the client binary with stdin/stdout pipes and parses what
 it prints (the line-mode format of docs/CLIENT.md) into events: screens
-(header, participants, status, numbered lines with likes), pages ([view],
-[help], ...), the whole history ([history]), and notes ("! " errors,
-"* " information, "[dm] " direct messages). A test waits for the event it
-needs with a timeout; events it skipped stay in `events`.
+(header, participants, status, numbered lines with likes, or the posts of
+the timeline), pages ([view], [help], [ls], ...), the whole history
+([history]), and notes ("! " errors, "* " information, "[dm] " direct
+messages). A test waits for the event it needs with a timeout; events it
+skipped stay in `events`.
 
 The binary is $CHORUS_CLIENT, else the `chorus` next to $CHORUSD (so the
 ASan run uses the ASan client), else build/chorus.
@@ -47,6 +48,34 @@ class Line:
                                  " (Likes: %d)" % self.likes if self.likes else "")
 
 
+POST_RE = re.compile(r"^(\S+) \((\d\d:\d\d|--:--)\) >> (.*)$")
+TIMELINE = "&timeline"
+
+
+class Post:
+    """One post of the timeline: `user (HH:MM) >> text`."""
+
+    def __init__(self, raw):
+        m = POST_RE.match(raw)
+        assert m, "not a post: %r" % raw
+        self.user = m.group(1)
+        self.time = m.group(2)
+        self.text = m.group(3)
+
+    def __repr__(self):
+        return "%s (%s) >> %s" % (self.user, self.time, self.text)
+
+
+def parse_lines(room, raw):
+    """The lines of a screen or history of room: posts in the timeline,
+    else numbered lines (checked to run 1..n)."""
+    if room.split()[0].lower() == TIMELINE:
+        return [Post(l) for l in raw]
+    lines = [Line(l) for l in raw]
+    assert [l.n for l in lines] == list(range(1, len(lines) + 1)), raw
+    return lines
+
+
 class Screen:
     def __init__(self, room, people, status, lines):
         self.room = room
@@ -84,14 +113,14 @@ class Event:
 
 
 class ChorusClient:
-    def __init__(self, replicas=(), args=(), log_dir=None):
+    def __init__(self, replicas=(), args=(), log_dir=None, env=None):
         cmd = [client_binary(), "--plain"]
         for r in replicas:
             cmd += ["--replica", r]
         cmd += list(args)
         self.stderr_path = os.path.join(log_dir or "/tmp", "chorus-client-%d.err" % id(self))
         env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
-                   UBSAN_OPTIONS="print_stacktrace=1")
+                   UBSAN_OPTIONS="print_stacktrace=1", **(env or {}))
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=open(self.stderr_path, "w"), env=env)
         self.raw = queue.Queue()
@@ -143,13 +172,10 @@ class ChorusClient:
             assert lines[0].startswith("[participants]"), lines
             assert lines[1].startswith("[status] "), lines
             people = lines[0][len("[participants]"):].split()
-            shown = [Line(l) for l in lines[2:]]
-            assert [l.n for l in shown] == list(range(1, len(shown) + 1)), lines
+            shown = parse_lines(title, lines[2:])
             self.events.append(Event("screen", screen=Screen(title, people, lines[1][9:], shown)))
         elif kind == "history":
-            shown = [Line(l) for l in lines]
-            assert [l.n for l in shown] == list(range(1, len(shown) + 1)), lines
-            self.events.append(Event("history", title=title, lines=shown))
+            self.events.append(Event("history", title=title, lines=parse_lines(title, lines)))
         else:
             self.events.append(Event("page", title=title, lines=lines))
 
@@ -264,7 +290,9 @@ class FakeReplica:
     """A scripted stand-in for chorusd that speaks just enough IRC for the
     client (capabilities, login, labeled JOIN and CHATHISTORY LATEST), so a
     test can send what a real single replica never sends: netjoin batches
-    and unasked chathistory batches that insert lines earlier in a room.
+    and unasked chathistory batches that insert lines earlier in a room. It
+    is an older server too: JOIN of another target than its room gets 403,
+    any other labeled command 421.
     `history` is the room's canonical order as (msgid, nick, text) tuples;
     `received` lists the commands the client sent."""
 
@@ -343,10 +371,14 @@ class FakeReplica:
             self.nick = words[1]
         elif cmd == "USER":
             self.send(":fake 001 %s :Welcome" % self.nick)
+        elif cmd == "JOIN" and label and words[1] != self.room:
+            self.send("@label=%s :fake 403 %s %s :No such channel" % (label, self.nick, words[1]))
         elif cmd in ("JOIN", "CHATHISTORY") and label:
             self._answer(label, cmd, words[1:])
         elif cmd == "PING":
             self.send(":fake PONG fake :" + words[-1].lstrip(":"))
+        elif label:
+            self.send("@label=%s :fake 421 %s %s :Unknown command" % (label, self.nick, cmd))
 
     def close(self):
         for s in (self.conn, self.listener):

@@ -1,11 +1,14 @@
 """The terminal client `chorus`, driven in line mode through pipes against a
 real chorusd, with raw IRC clients (ircclient.py) on the other side:
 login, join, append, likes and their refusals, history, view, direct
-messages, the verbs the server lacks yet, quit; failover past a dead
-replica and, after a kill -9 and restart, reconnection with every line
-shown once. A scripted fake replica checks the merge rule: after a netjoin
-or an unasked chathistory batch the client re-reads the room and redraws
-it in the server's order."""
+messages, follow and unfollow with their refusals, the user list, the
+timeline (the latest 20 posts, live posts, posting, leaving it), quit;
+failover past a dead replica and, after a kill -9 and restart,
+reconnection with every line (or post) shown once. A scripted fake replica
+checks the merge rule (after a netjoin or an unasked chathistory batch the
+client re-reads the room and redraws it in the server's order) and what an
+older server without the follow verbs gets."""
+import datetime
 import time
 
 import pytest
@@ -18,11 +21,12 @@ from ircclient import ALL_CAPS
 @pytest.fixture
 def chorus(tmp_path):
     """Factory: chorus("host:port", ...) starts a client in line mode with
-    those --replica flags; every client is stopped and checked at the end."""
+    those --replica flags (and env added to its environment); every client
+    is stopped and checked at the end."""
     clients = []
 
-    def make(*replicas, args=()):
-        c = ChorusClient(replicas, args, log_dir=str(tmp_path))
+    def make(*replicas, args=(), env=None):
+        c = ChorusClient(replicas, args, log_dir=str(tmp_path), env=env)
         clients.append(c)
         return c
 
@@ -224,18 +228,158 @@ def test_direct_messages(server, chorus):
     c.quit()
 
 
-def test_follow_verbs_reach_the_server(server, chorus):
-    # The server has FOLLOW, UNFOLLOW, USERS and &timeline (issue 6): its
-    # refusals show as errors, and `t` puts the timeline on screen.
-    c = chorus(addr(server)).login(1, "alice", "#here")
+# The client's time zone in the timeline tests: UTC+5:30, in POSIX form (no
+# tzdata needed), so that "local time" differs from the server's UTC.
+TZ_ENV = {"TZ": "CHR-5:30"}
+TZ_OFFSET = datetime.timedelta(hours=5, minutes=30)
+
+
+def local_hhmm(server_time):
+    """HH:MM of an IRCv3 server-time tag in the TZ_ENV time zone."""
+    t = datetime.datetime.strptime(server_time, "%Y-%m-%dT%H:%M:%S.%fZ")
+    return (t + TZ_OFFSET).strftime("%H:%M")
+
+
+def post(raw, text):
+    """A raw client posts text to its feed; returns the echo."""
+    raw.send("PRIVMSG &timeline :" + text)
+    return raw.expect(lambda m: m.command == "PRIVMSG" and m.params == ["&timeline", text])
+
+
+def test_follow_unfollow_and_their_refusals(server, chorus):
+    bob = server.client().login("bob", ALL_CAPS)
+    server.client().login("carol", ALL_CAPS)
+    c = chorus(addr(server)).login(1, "alice")
     c.send("f bob")
-    c.error("No such user")
-    c.send("uf alice")
-    c.error("You do not follow alice")
+    assert c.info("follow") == "you now follow bob"
+    bob.send("USERS")
+    assert bob.expect(lambda m: m.command == "USERS" and m.params[1] == "alice").params[2] == "follower online"
+    refusals = [
+        ("f bob", "f: you already follow bob"),
+        ("f BOB", "f: you already follow BOB"),
+        ("f alice", "f: you cannot follow yourself"),
+        ("f nobody", "f: no such user nobody"),
+        ("uf nobody", "uf: no such user nobody"),
+        ("uf carol", "uf: you do not follow carol"),
+        ("uf alice", "uf: you do not follow alice"),
+    ]
+    for cmd, err in refusals:
+        c.send(cmd)
+        assert c.error(cmd.split()[0] + ":") == err
+    c.send("uf bob")
+    assert c.info("follow") == "you no longer follow bob"
+    c.send("uf bob")
+    assert c.error("uf:") == "uf: you do not follow bob"
+    # A follow made by another session of alice's is shown too.
+    other = server.client().login("alice", ALL_CAPS)
+    other.send("FOLLOW carol")
+    assert c.info("follow") == "you now follow carol"
+    c.quit()
+
+
+def test_ls_lists_users_with_their_flags(server, chorus):
+    bob = server.client().login("bob", ALL_CAPS)
+    carol = server.client().login("carol", ALL_CAPS)
+    dave = server.client().login("Dave", ALL_CAPS)
+    c = chorus(addr(server)).login(1, "alice")
+    bob.send("FOLLOW alice")
+    bob.expect("FOLLOW")
+    c.send("f dave")
+    c.info("you now follow Dave")  # as the cluster spells it
+    for gone in (carol, dave):
+        gone.send("QUIT :bye")
+        gone.expect_closed()
     c.send("ls")
-    c.page("ls")
+    assert c.page("ls") == ["alice (you): online", "bob: follower online", "carol: -", "Dave: following"]
+    c.quit()
+
+
+def test_timeline_latest_20_live_posting_and_leaving(server, chorus):
+    bob = server.client().login("bob", ALL_CAPS)
+    carol = server.client().login("carol", ALL_CAPS)
+    post(bob, "before the follow")
+    c = chorus(addr(server), env=TZ_ENV).login(1, "alice", "#room")
+    for who in ("bob", "carol"):
+        c.send("f " + who)
+        c.info("you now follow " + who)
+    sent = []  # (author, text, server-time)
+    for i in range(25):
+        who = carol if i % 3 == 0 else bob
+        sent.append((who.nick, "post %02d" % i, post(who, "post %02d" % i).tags["time"]))
+    # t: the 20 latest posts of the users alice follows, oldest first.
     c.send("t")
-    c.screen(lambda s: s.room == "&timeline")
+    s = c.screen(lambda s: s.room == "&timeline")
+    assert [(p.user, p.time, p.text) for p in s.lines] == \
+        [(u, local_hhmm(t), x) for u, x, t in sent[-20:]], s
+    # A live post comes at the end; the window stays 20 posts.
+    post(bob, "live from bob")
+    s = c.screen(lambda s: s.texts()[-1] == "live from bob")
+    assert len(s.lines) == 20 and s.lines[-1].user == "bob"
+    # h: the whole timeline, without the post made before the follow.
+    c.send("h")
+    h = c.history()
+    assert h.title == "&timeline 26"
+    assert [p.text for p in h.lines] == [x for _, x, _ in sent] + ["live from bob"]
+    # A line that is no command is a post (so is `a text`); bob, who follows
+    # alice and is in his timeline, gets them; they are not on alice's own.
+    bob.send("FOLLOW alice")
+    bob.expect("FOLLOW")
+    bob.send("JOIN &timeline")
+    bob.expect_batch("chathistory")
+    for line, text in (("hello followers", "hello followers"), ("a with a", "with a")):
+        c.send(line)
+        assert c.info("posted:") == "posted: " + text
+        m = bob.expect(lambda m: m.command == "PRIVMSG" and m.params[0] == "&timeline")
+        assert m.nick == "alice" and m.params[1] == text
+    assert c.last_screen().texts()[-1] == "live from bob"
+    c.send("l 1")
+    c.error("l: posts cannot be liked")
+    # Unfollowing carol takes her posts off the timeline.
+    c.send("uf carol")
+    c.info("you no longer follow carol")
+    want = [x for u, x, _ in sent if u == "bob"] + ["live from bob"]
+    c.screen(lambda s: s.texts() == want)
+    # j leaves the timeline: lines are commands again, bob's posts no longer come.
+    c.send("j #room")
+    c.screen(lambda s: s.room == "#room")
+    c.send("hello?")
+    c.error("unknown command hello?")
+    post(bob, "while alice is away")
+    c.send("t")
+    s = c.screen(lambda s: s.room == "&timeline")
+    assert s.texts()[-2:] == ["live from bob", "while alice is away"]
+    c.quit()
+
+
+def test_timeline_after_reconnect_fills_the_gap(server, chorus):
+    dead = "127.0.0.1:%d" % free_port()
+    bob = server.client().login("bob", ALL_CAPS)
+    c = chorus(dead, addr(server)).login(2, "alice")
+    c.send("f bob")
+    c.info("you now follow bob")
+    for i in range(3):
+        post(bob, "before %d" % i)
+    c.send("t")
+    c.screen(lambda s: s.room == "&timeline" and len(s.lines) == 3)
+    server.kill9()
+    c.error("replica 2 (%s) went away" % addr(server))
+    c.info("reconnecting to replica 1")
+    time.sleep(0.5)
+    server.start()
+    bob = server.client().login("bob", ALL_CAPS)
+    for i in range(4):
+        post(bob, "during %d" % i)
+    c.info("connected to replica 2")
+    c.info("back in &timeline")
+    for i in range(2):
+        post(bob, "after %d" % i)
+    want = ["before %d" % i for i in range(3)] + ["during %d" % i for i in range(4)] + \
+        ["after %d" % i for i in range(2)]
+    c.screen(lambda s: len(s.lines) >= len(want))
+    s = c.last_screen()
+    assert s.room == "&timeline" and s.texts() == want, s
+    c.send("h")
+    assert [p.text for p in c.history().lines] == want
     c.quit()
 
 
@@ -431,6 +575,21 @@ def test_merge_batches_redraw_in_server_order(chorus):
         fake.send(":fake BATCH -ch2")
         c.settle(0.5)
         assert c.last_screen().texts() == ["one", "one and a half", "two", "three", "four"]
+        c.quit()
+    finally:
+        fake.close()
+
+
+def test_an_older_server_without_the_follow_verbs(chorus):
+    fake = FakeReplica("#m")
+    try:
+        c = chorus("127.0.0.1:%d" % fake.port).login(1, "alice")
+        for cmd, verb in (("f bob", "FOLLOW"), ("uf bob", "UNFOLLOW"), ("ls", "USERS")):
+            c.send(cmd)
+            name = cmd.split()[0]
+            assert c.error(name + ":") == "%s: not supported by this server (no %s)" % (name, verb)
+        c.send("t")
+        assert c.error("t:") == "t: not supported by this server (no &timeline)"
         c.quit()
     finally:
         fake.close()

@@ -66,6 +66,18 @@ def rows(text):
     return text.split("\n")
 
 
+def quit_and_check(tui):
+    """q: chorus must exit, with no sanitizer report."""
+    tui.type("q")
+    deadline = time.monotonic() + 10
+    while tui.alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not tui.alive(), "chorus did not exit on q:\n" + tui.screen()
+    err = open(tui.err, errors="replace").read()
+    for mark in SANITIZER_MARKS:
+        assert mark not in err, err
+
+
 def test_full_screen_room_likes_and_quit(server, tui):
     bob = server.client().login("bob", ALL_CAPS)
     bob.join("#tui")
@@ -108,12 +120,33 @@ def test_full_screen_room_likes_and_quit(server, tui):
     tui.tmux("send-keys", "-t", "t", "Escape")
     tui.wait(lambda s: "#tui |" in rows(s)[0], "the room again")
 
-    tui.type("q")
-    deadline = time.monotonic() + 10
-    while tui.alive() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not tui.alive(), "chorus did not exit on q:\n" + tui.screen()
+    quit_and_check(tui)
     assert bob.expect("QUIT").nick == "alice"
-    err = open(tui.err, errors="replace").read()
-    for mark in SANITIZER_MARKS:
-        assert mark not in err, err
+
+
+def test_full_screen_timeline(server, tui):
+    """`t` shows the posts of the users one follows as `user (HH:MM) >> text`,
+    a typed line is a post, and `j` goes back to a room."""
+    bob = server.client().login("bob", ALL_CAPS)
+    tui.wait(lambda s: "1 replica known" in s, "the greeting")
+    tui.type("c 1")
+    tui.type("u alice")
+    tui.wait(lambda s: "logged in as alice" in s, "the login")
+    tui.type("f bob")
+    tui.wait(lambda s: "* you now follow bob" in s, "the follow")
+    bob.send("PRIVMSG &timeline :a post by bob")
+    bob.expect("PRIVMSG")
+    tui.type("t")
+    text = tui.wait(lambda s: "bob (" in s and ") >> a post by bob" in s, "bob's post")
+    assert "&timeline | posts of the users you follow" in rows(text)[0], text
+    bob.send("FOLLOW alice")
+    bob.expect("FOLLOW")
+    bob.send("JOIN &timeline")
+    bob.expect("JOIN")
+    tui.type("hello from the timeline")
+    m = bob.expect(lambda m: m.command == "PRIVMSG" and m.nick == "alice")
+    assert m.params == ["&timeline", "hello from the timeline"]
+    tui.wait(lambda s: "* posted: hello from the timeline" in s, "the post's note")
+    tui.type("j #back")
+    tui.wait(lambda s: rows(s)[0].startswith(" #back |"), "the room again")
+    quit_and_check(tui)

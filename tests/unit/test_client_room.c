@@ -3,7 +3,8 @@
  * lines kept once per msgid in the server's order, history segments merged
  * at their place (latest, after an anchor, before an anchor) without losing
  * live lines, like counts and our own likes, the refusals of `l`/`r`, the
- * numbering of the last-25 window, participants, and the line format.
+ * numbering of the last-25 window, participants, the line format; the
+ * timeline: its 20-post window, clearing it, and the post format.
  * room.c is compiled in here (the unit tests link chorus_core only).
  */
 #include <stdio.h>
@@ -322,6 +323,61 @@ TEST(line_format)
 	room_free(r);
 }
 
+TEST(timeline_window_and_clear)
+{
+	struct room *r = room_new("&TimeLine"), *room = room_new("#t");
+	char id[16];
+	size_t first;
+	CHECK(r->timeline);
+	CHECK(!room->timeline);
+	CHECK_EQ_INT(room->window, ROOM_WINDOW);
+	room_names_reply(r, "alice");
+	room_names_end(r);
+	for (int i = 1; i <= 30; i++) {
+		snprintf(id, sizeof id, "P%d", i);
+		struct room_msg m = msg(id, "bob", -1);
+		room_append(r, &m);
+	}
+	CHECK_EQ_INT(room_show(r, &first), TIMELINE_WINDOW);
+	CHECK_EQ_INT(first, 10);
+	CHECK_EQ_STR(room_shown(r, 1)->msgid, "P11");
+	CHECK_EQ_STR(room_shown(r, 20)->msgid, "P30");
+	/* Cleared: no lines, nothing shown, not ready; the name and people stay. */
+	r->ready = 1;
+	room_clear(r);
+	CHECK_EQ_INT(r->n, 0);
+	CHECK_EQ_INT(r->nshown, 0);
+	CHECK(!r->ready);
+	CHECK(room_find(r, "P30") == NULL);
+	CHECK_EQ_STR(r->name, "&TimeLine");
+	CHECK(room_person_has(r, "alice"));
+	/* ... and holds lines again, a msgid seen before included. */
+	CHECK_EQ_INT(merge(r, "P29 P30", ROOM_LATEST, NULL), 2);
+	CHECK_EQ_STR(order(r), "P29 P30");
+	room_free(r);
+	room_free(room);
+}
+
+TEST(post_format)
+{
+	struct room *r = room_new(ROOM_TIMELINE);
+	/* 2024-01-01T23:45:10Z, shown at UTC+5:30: the next day, 05:15. */
+	struct room_msg m = {"p1", "bob", "tab\there\x1b[31m", 1704152710000LL, -1};
+	struct room_msg untimed = {"p2", "b\x01" "b", "no time", 0, -1};
+	struct buf b = {0};
+	setenv("TZ", "CHR-5:30", 1);
+	tzset();
+	room_append(r, &m);
+	room_append(r, &untimed);
+	room_post_format(&b, r->lines[0]);
+	CHECK_EQ_STR(b.data, "bob (05:15) >> tab?here?[31m");
+	buf_reset(&b);
+	room_post_format(&b, r->lines[1]);
+	CHECK_EQ_STR(b.data, "b?b (--:--) >> no time");
+	buf_free(&b);
+	room_free(r);
+}
+
 int main(void)
 {
 	RUN(append_dedupes_by_msgid);
@@ -340,5 +396,7 @@ int main(void)
 	RUN(window_numbers_the_last_25);
 	RUN(participants);
 	RUN(line_format);
+	RUN(timeline_window_and_clear);
+	RUN(post_format);
 	return CHECK_DONE();
 }
