@@ -127,6 +127,9 @@ struct session {
 	uint64_t last_seen_ms;   /* last line received */
 	int ping_sent;
 	size_t sendq;            /* bytes handed to libuv not yet written */
+	struct buf out;          /* output queued this loop turn (freed when written) */
+	int dirty;               /* in server.dirty: out is to be written */
+	struct session *next_dirty;
 	int closing;
 	struct session *next_closing;
 	char *close_reason;
@@ -255,6 +258,7 @@ struct server {
 	unsigned nsessions;
 	uint64_t next_session_id;
 	struct session *closing;     /* sessions to close at the end of this turn */
+	struct session *dirty;       /* sessions with output queued this turn */
 	struct session *throttled;   /* sessions waiting for flood tokens */
 	uv_timer_t throttle_timer;
 	uv_timer_t ping_timer;

@@ -53,34 +53,80 @@ static void on_written(uv_write_t *req, int status)
 }
 
 /* Writes what the socket takes now and queues the rest. */
-static void session_write(struct session *s, const char *data, size_t len)
+/* Hands s's queued output to the socket: what it takes now is written at
+ * once, the rest goes through libuv (counted in sendq until written). */
+static void session_flush(struct session *s)
 {
-	if (s->closing == 2)
-		return;
-	if (s->sendq == 0) {
+	const char *data = s->out.data;
+	size_t len = s->out.len;
+	if (len && s->sendq == 0) {
 		uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
 		int n = uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
 		if (n > 0) {
 			data += n;
 			len -= (size_t)n;
 		}
-		if (len == 0)
-			return;
 	}
+	if (len) {
+		struct write_req *w = xmalloc(sizeof *w + len);
+		w->s = s;
+		w->len = len;
+		memcpy(w->data, data, len);
+		uv_buf_t b = uv_buf_init(w->data, (unsigned)len);
+		if (uv_write(&w->req, (uv_stream_t *)&s->tcp, &b, 1, on_written) < 0)
+			free(w);
+		else
+			s->sendq += len;
+	}
+	buf_free(&s->out); /* an idle session keeps no buffer */
+}
+
+static void dirty_unlink(struct session *s)
+{
+	struct session **pp = &s->srv->dirty;
+	while (*pp && *pp != s)
+		pp = &(*pp)->next_dirty;
+	if (*pp)
+		*pp = s->next_dirty;
+	s->dirty = 0;
+}
+
+#define OUT_FLUSH_AT (16 * 1024) /* queued bytes that go out without waiting */
+
+/* Queues data for s. What is queued for a session during one loop turn goes
+ * out in one write at the end of the turn (session_flush_all), or as soon as
+ * OUT_FLUSH_AT bytes wait: few system calls however many lines fan out to a
+ * client. A client whose output the kernel no longer takes, past sendq_max
+ * bytes, is closed. */
+static void session_write(struct session *s, const char *data, size_t len)
+{
+	if (s->closing == 2)
+		return;
 	if (s->sendq + len > s->srv->cfg.sendq_max && !s->closing) {
 		session_close(s, "SendQ exceeded");
 		return;
 	}
-	struct write_req *w = xmalloc(sizeof *w + len);
-	w->s = s;
-	w->len = len;
-	memcpy(w->data, data, len);
-	uv_buf_t b = uv_buf_init(w->data, (unsigned)len);
-	if (uv_write(&w->req, (uv_stream_t *)&s->tcp, &b, 1, on_written) < 0) {
-		free(w);
+	buf_append(&s->out, data, len);
+	if (s->out.len >= OUT_FLUSH_AT) {
+		session_flush(s);
 		return;
 	}
-	s->sendq += len;
+	if (!s->dirty) {
+		s->dirty = 1;
+		s->next_dirty = s->srv->dirty;
+		s->srv->dirty = s;
+	}
+}
+
+/* Writes out every session's output queued during this loop turn. */
+static void session_flush_all(struct server *srv)
+{
+	while (srv->dirty) {
+		struct session *s = srv->dirty;
+		srv->dirty = s->next_dirty;
+		s->dirty = 0;
+		session_flush(s);
+	}
 }
 
 void session_send_raw(struct session *s, const char *line, size_t len)
@@ -123,6 +169,7 @@ static void on_closed(uv_handle_t *h)
 {
 	struct session *s = h->data;
 	irc_reader_free(&s->reader);
+	buf_free(&s->out);
 	free(s->nick);
 	free(s->username);
 	free(s->realname);
@@ -156,6 +203,12 @@ static void session_finish(struct session *s)
 	int n = snprintf(line, sizeof line, "ERROR :Closing Link: %s (%s)\r\n",
 			 s->host, s->close_reason ? s->close_reason : "Client quit");
 	session_write(s, line, (size_t)(n < (int)sizeof line ? n : (int)sizeof line - 1));
+	if (s->dirty)
+		dirty_unlink(s);
+	if (s->sendq <= s->srv->cfg.sendq_max / 2)
+		session_flush(s);
+	else
+		buf_free(&s->out); /* a client this far behind gets no more */
 	s->closing = 2;
 	if (s->throttled)
 		unthrottle(s);
@@ -175,10 +228,12 @@ static void session_finish(struct session *s)
 	}
 }
 
-/* End of each loop turn: closes the sessions marked to close. */
+/* End of each loop turn: writes out what the turn queued, then closes the
+ * sessions marked to close. */
 static void on_reap(uv_check_t *h)
 {
 	struct server *srv = h->data;
+	session_flush_all(srv);
 	while (srv->closing) {
 		struct session *s = srv->closing;
 		srv->closing = s->next_closing;
