@@ -55,6 +55,8 @@ struct options {
 	const char *sync;
 	int detach;
 	const char *chorusd;
+	char *extra[64];          /* --replica-arg: more flags for every chorusd */
+	int nextra;
 };
 
 struct child {
@@ -206,9 +208,15 @@ static pid_t start_replica(const struct options *o, int i)
 	snprintf(data, sizeof data, "%s/r%d", o->dir, i);
 	snprintf(conf, sizeof conf, "%s/cluster.conf", o->dir);
 	snprintf(log, sizeof log, "%s/r%d.log", o->dir, i);
-	char *argv[] = {(char *)o->chorusd, "--config", conf, "--id", id, "--port", port, "--data-dir", data,
-			"--group", "corosync", "--sync", (char *)o->sync, "--flood-rate", "1000",
-			"--flood-burst", "1000", NULL};
+	char *fixed[] = {(char *)o->chorusd, "--config", conf, "--id", id, "--port", port, "--data-dir", data,
+			 "--group", "corosync", "--sync", (char *)o->sync, "--flood-rate", "1000",
+			 "--flood-burst", "1000"};
+	size_t nfixed = sizeof fixed / sizeof fixed[0];
+	char *argv[sizeof fixed / sizeof fixed[0] + 64 + 1];
+	memcpy(argv, fixed, sizeof fixed);
+	for (int k = 0; k < o->nextra; k++)
+		argv[nfixed + (size_t)k] = o->extra[k]; /* later flags override the ones above */
+	argv[nfixed + (size_t)o->nextra] = NULL;
 	return spawn(argv, log);
 }
 
@@ -363,8 +371,11 @@ static int cmd_up(struct options *o)
 	}
 	if (enter_namespace(o->dir) < 0)
 		return 1;
-	signal(SIGINT, on_stop_signal);
-	signal(SIGTERM, on_stop_signal);
+	/* no SA_RESTART: the signal must interrupt waitpid() in supervise() */
+	struct sigaction stop = {0};
+	stop.sa_handler = on_stop_signal;
+	sigaction(SIGINT, &stop, NULL);
+	sigaction(SIGTERM, &stop, NULL);
 	signal(SIGPIPE, SIG_IGN); /* a closed log pipe must not stop the supervisor */
 	write_pid(o);
 	cs.pid = start_corosync(o);
@@ -521,8 +532,12 @@ static int cmd_down(const struct options *o)
 		unlink(path);
 		return 1;
 	}
-	for (int i = 0; i < 300 && kill(pid, 0) == 0; i++)
+	for (int i = 0; i < 100 && kill(pid, 0) == 0; i++)
 		usleep(100 * 1000);
+	if (kill(pid, 0) == 0) {
+		fprintf(stderr, "chorusctl: supervisor %d did not stop in 10 s: killing it (its children follow)\n", pid);
+		kill(pid, SIGKILL);
+	}
 	unlink(path);
 	printf("chorus: cluster in %s stopped\n", o->dir);
 	return 0;
@@ -532,6 +547,7 @@ static void usage(FILE *out)
 {
 	fprintf(out, "usage: chorusctl up [-n N] [--dir DIR] [--port P] [--mode available|majority]\n"
 		     "                    [--sync off|normal|full] [--chorusd PATH] [--detach]\n"
+		     "                    [--replica-arg FLAG]...   (passed to every chorusd)\n"
 		     "       chorusctl status|digest|down [--dir DIR]\n"
 		     "A local chorus cluster: a private Corosync on 127.0.0.1 and N replicas,\n"
 		     "restarted whenever they die. Defaults: -n 5, --dir run, --port 6667.\n");
@@ -559,11 +575,12 @@ static const char *find_chorusd(const char *argv0)
 
 int main(int argc, char **argv)
 {
-	struct options o = {5, "run", 6667, "available", "full", 0, NULL};
+	struct options o = {.n = 5, .dir = "run", .port = 6667, .mode = "available", .sync = "full"};
 	static const struct option opts[] = {
 		{"dir", required_argument, NULL, 'd'}, {"port", required_argument, NULL, 'p'},
 		{"mode", required_argument, NULL, 'm'}, {"sync", required_argument, NULL, 's'},
 		{"detach", no_argument, NULL, 'D'},     {"chorusd", required_argument, NULL, 'c'},
+		{"replica-arg", required_argument, NULL, 'a'},
 		{"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
 	};
 	int c;
@@ -583,6 +600,13 @@ int main(int argc, char **argv)
 		case 's': o.sync = optarg; break;
 		case 'D': o.detach = 1; break;
 		case 'c': o.chorusd = optarg; break;
+		case 'a':
+			if (o.nextra >= 64) {
+				fprintf(stderr, "chorusctl: too many --replica-arg\n");
+				return 2;
+			}
+			o.extra[o.nextra++] = optarg;
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
