@@ -320,6 +320,19 @@ static int corosync_running_here(void)
 	return found;
 }
 
+struct replica_entry;
+static char *ask(const struct replica_entry *r, const char *line, const char *last);
+static int view_size(int port);
+
+/* 1 once every replica listens and reports a view of all n. */
+static int cluster_formed(const struct options *o)
+{
+	for (int i = 1; i <= o->n; i++)
+		if (view_size(o->port + i - 1) != o->n)
+			return 0;
+	return 1;
+}
+
 static int cmd_up(struct options *o)
 {
 	struct child cs = {0}, rs[MAX_REPLICAS + 1];
@@ -350,19 +363,17 @@ static int cmd_up(struct options *o)
 	if (o->detach) {
 		pid_t pid = fork();
 		if (pid > 0) {
-			/* the parent waits until every replica listens */
-			for (int tries = 0; tries < 300; tries++) {
-				int up = 0;
-				for (int i = 1; i <= o->n; i++)
-					up += port_open(o->port + i - 1);
-				if (up == o->n) {
+			/* the parent waits until the cluster has formed: every replica
+			 * listens and sees all n in its view */
+			for (int tries = 0; tries < 600; tries++) {
+				if (cluster_formed(o)) {
 					printf("chorus: %d replicas on 127.0.0.1:%d-%d (dir %s)\n", o->n, o->port,
 					       o->port + o->n - 1, o->dir);
 					return 0;
 				}
 				usleep(100 * 1000);
 			}
-			fprintf(stderr, "chorusctl: replicas did not come up; see %s/r*.log\n", o->dir);
+			fprintf(stderr, "chorusctl: the cluster did not form within 60 s; see %s/r*.log\n", o->dir);
 			return 1;
 		}
 		setsid();
@@ -454,6 +465,19 @@ static char *ask(const struct replica_entry *r, const char *line, const char *la
 	}
 	close(fd);
 	return got.data;
+}
+
+/* The number of replicas in the view of the replica on 127.0.0.1:port
+ * (LINKS), or -1 if it does not answer. */
+static int view_size(int port)
+{
+	struct replica_entry r = {0, port, "127.0.0.1"};
+	char *links = ask(&r, "LINKS\r\n", "365");
+	int n = links ? 0 : -1;
+	for (char *p = links; p && (p = strstr(p, " 364 ")); p++)
+		n++;
+	free(links);
+	return n;
 }
 
 /* Parses "NOTE DIGEST OK <hex> <ops> <syncing>" out of a reply. */
