@@ -87,7 +87,6 @@ enum cap {
 	CAP_LABELED_RESPONSE = 1 << 4,
 	CAP_CHATHISTORY = 1 << 5,
 	CAP_SETNAME = 1 << 6,
-	CAP_MSGID_ONLY = 1 << 7, /* placeholder bit kept free; not advertised */
 };
 
 /* ---- sessions (session.c) ---- */
