@@ -30,6 +30,7 @@
 #include "client/room.h"
 #include "common/buf.h"
 #include "common/util.h"
+#include "proto/caps.h"
 #include "proto/irc.h"
 
 #define WAIT_TIMEOUT_MS 15000     /* longest wait for an answer before giving up */
@@ -179,14 +180,6 @@ struct client {
 	int quitting;
 };
 
-enum client_cap {
-	CAP_MESSAGE_TAGS = 1 << 0,
-	CAP_SERVER_TIME = 1 << 1,
-	CAP_ECHO_MESSAGE = 1 << 2,
-	CAP_BATCH = 1 << 3,
-	CAP_LABELED_RESPONSE = 1 << 4,
-	CAP_CHATHISTORY = 1 << 5,
-};
 
 /* main.c */
 void client_quit(struct client *c);

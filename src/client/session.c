@@ -23,18 +23,8 @@
 
 #include "client/client.h"
 
-static const struct {
-	const char *name;
-	unsigned bit;
-} wanted_caps[] = {
-	{"message-tags", CAP_MESSAGE_TAGS},
-	{"server-time", CAP_SERVER_TIME},
-	{"echo-message", CAP_ECHO_MESSAGE},
-	{"batch", CAP_BATCH},
-	{"labeled-response", CAP_LABELED_RESPONSE},
-	{"draft/chathistory", CAP_CHATHISTORY},
-};
-#define NWANTED (sizeof wanted_caps / sizeof wanted_caps[0])
+/* What the client asks for (all chorus speaks but setname). */
+#define WANTED_CAPS (IRC_CAPS_ALL & ~CAP_SETNAME)
 
 static void attempt(struct client *c, long i);
 
@@ -242,20 +232,14 @@ void session_init(struct client *c)
 static void caps_to_request(const char *ls, struct buf *out, unsigned *bits)
 {
 	*bits = 0;
-	for (size_t i = 0; i < NWANTED; i++) {
-		const char *p = ls;
-		size_t n = strlen(wanted_caps[i].name);
-		while ((p = strstr(p, wanted_caps[i].name)) != NULL) {
-			int starts = p == ls || p[-1] == ' ';
-			int ends = p[n] == '\0' || p[n] == ' ' || p[n] == '=';
-			if (starts && ends) {
-				buf_printf(out, "%s%s", out->len ? " " : "", wanted_caps[i].name);
-				*bits |= wanted_caps[i].bit;
-				break;
-			}
-			p += n;
-		}
+	for (const char *p = ls; *p;) {
+		size_t len = strcspn(p, " "), name = strcspn(p, " =");
+		*bits |= irc_cap_bit(p, name < len ? name : len) & WANTED_CAPS;
+		p += len;
+		while (*p == ' ')
+			p++;
 	}
+	irc_cap_list(out, *bits);
 }
 
 /* Capabilities are settled: log in again if we had a name, else done. */

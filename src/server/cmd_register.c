@@ -9,41 +9,6 @@
 
 #include "server.h"
 
-static const struct {
-	const char *name;
-	unsigned bit;
-} caps[] = {
-	{"message-tags", CAP_MESSAGE_TAGS},
-	{"server-time", CAP_SERVER_TIME},
-	{"echo-message", CAP_ECHO_MESSAGE},
-	{"batch", CAP_BATCH},
-	{"labeled-response", CAP_LABELED_RESPONSE},
-	{"draft/chathistory", CAP_CHATHISTORY},
-	{"setname", CAP_SETNAME},
-};
-#define NCAPS (sizeof caps / sizeof caps[0])
-
-static unsigned cap_bit(const char *name, size_t len)
-{
-	for (size_t i = 0; i < NCAPS; i++)
-		if (strlen(caps[i].name) == len && strncasecmp(caps[i].name, name, len) == 0)
-			return caps[i].bit;
-	return 0;
-}
-
-static void cap_list(struct buf *b, unsigned mask)
-{
-	for (size_t i = 0; i < NCAPS; i++) {
-		if (!(mask & caps[i].bit))
-			continue;
-		if (b->len)
-			buf_putc(b, ' ');
-		buf_puts(b, caps[i].name);
-	}
-	if (!b->len)
-		buf_puts(b, "");
-}
-
 /* CAP REQ: all or nothing, "-name" removes. */
 static void cap_req(struct session *s, const char *list)
 {
@@ -58,7 +23,7 @@ static void cap_req(struct session *s, const char *list)
 		int minus = *p == '-';
 		const char *name = p + minus;
 		size_t len = strcspn(name, " ");
-		unsigned bit = cap_bit(name, len);
+		unsigned bit = irc_cap_bit(name, len);
 		if (!bit) {
 			reply_line(s, &t, s->srv->name, "CAP %s NAK :%s", s->nick ? s->nick : "*", list);
 			return;
@@ -81,7 +46,7 @@ void cmd_cap(struct session *s, struct irc_msg *m)
 		int ls = strcasecmp(sub, "LS") == 0;
 		if (ls && !s->registered)
 			s->cap_negotiating = 1;
-		cap_list(&b, ls ? ~0u : s->caps);
+		irc_cap_list(&b, ls ? IRC_CAPS_ALL : s->caps);
 		reply_line(s, &t, s->srv->name, "CAP %s %s :%s", nick, ls ? "LS" : "LIST", b.data);
 	} else if (strcasecmp(sub, "REQ") == 0) {
 		if (!s->registered)

@@ -27,6 +27,7 @@
 #include "common/buf.h"
 #include "common/util.h"
 #include "group/group.h"
+#include "proto/caps.h"
 #include "proto/irc.h"
 #include "repl/repl.h"
 #include "store/store.h"
@@ -77,18 +78,6 @@ struct config {
 int config_load(struct config *cfg, int argc, char **argv);
 void config_free(struct config *cfg);
 
-/* ---- capabilities ---- */
-
-enum cap {
-	CAP_MESSAGE_TAGS = 1 << 0,
-	CAP_SERVER_TIME = 1 << 1,
-	CAP_ECHO_MESSAGE = 1 << 2,
-	CAP_BATCH = 1 << 3,
-	CAP_LABELED_RESPONSE = 1 << 4,
-	CAP_CHATHISTORY = 1 << 5,
-	CAP_SETNAME = 1 << 6,
-};
-
 /* ---- sessions (session.c) ---- */
 
 struct user;
@@ -110,7 +99,7 @@ struct session {
 	uv_tcp_t tcp;
 	char host[64];           /* peer address */
 	struct irc_reader reader;
-	unsigned caps;           /* enum cap bits */
+	unsigned caps;           /* enum irc_cap bits */
 	int cap_negotiating;     /* CAP LS/REQ seen, CAP END not yet */
 	int registered;
 	int pass_ok;

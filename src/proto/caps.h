@@ -1,0 +1,31 @@
+/*
+ * caps.h: the IRCv3 capabilities chorus speaks, one table for the server
+ * (what it offers and accepts) and the client (what it asks for).
+ */
+#ifndef CHORUS_CAPS_H
+#define CHORUS_CAPS_H
+
+#include <stddef.h>
+
+#include "common/buf.h"
+
+enum irc_cap {
+	CAP_MESSAGE_TAGS = 1 << 0,
+	CAP_SERVER_TIME = 1 << 1,
+	CAP_ECHO_MESSAGE = 1 << 2,
+	CAP_BATCH = 1 << 3,
+	CAP_LABELED_RESPONSE = 1 << 4,
+	CAP_CHATHISTORY = 1 << 5,
+	CAP_SETNAME = 1 << 6,
+};
+
+#define IRC_CAPS_ALL 0x7fu
+
+/* The bit of the capability named name[0..len) (any case), or 0. */
+unsigned irc_cap_bit(const char *name, size_t len);
+
+/* Appends the names of the capabilities in mask to b, space-separated, in
+ * table order (b's data is "" when mask is empty). */
+void irc_cap_list(struct buf *b, unsigned mask);
+
+#endif
