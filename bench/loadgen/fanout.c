@@ -97,10 +97,11 @@ static void refill(struct fanout *f, uint32_t sender)
 		send_one(f, sender, now_us());
 }
 
-/* Fixed rate: sends what is due by now. */
+/* Fixed rate: sends what is due by now. Message k is due at
+ * t0 + k / rate, so at elapsed time e messages 0 .. floor(e * rate) are due. */
 static void send_due(struct fanout *f, uint64_t now)
 {
-	uint64_t due = (uint64_t)((double)(now - f->t0_us) * f->o->rate / 1e6);
+	uint64_t due = (uint64_t)((double)(now - f->t0_us) * f->o->rate / 1e6) + 1;
 	unsigned burst = 0;
 	while (f->sent_total < due && burst++ < MAX_SENDS_PER_TICK) {
 		uint64_t due_us = f->t0_us + (uint64_t)((double)f->sent_total * 1e6 / f->o->rate);

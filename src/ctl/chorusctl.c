@@ -106,7 +106,7 @@ static int write_corosync_conf(const struct options *o)
 	snprintf(path, sizeof path, "%s/corosync.conf", o->dir);
 	/* Corosync's own port follows the client ports, so two local clusters
 	 * on one machine do not meet. */
-	text = xasprintf("totem {\n  version: 2\n  cluster_name: chorus\n  transport: knet\n"
+	text = xasprintf("totem {\n  version: 2\n  cluster_name: chorus\n  transport: udpu\n"
 			 "  token: 1000\n  token_coefficient: 0\n  crypto_cipher: none\n  crypto_hash: none\n"
 			 "  interface {\n    linknumber: 0\n    mcastport: %d\n  }\n}\n"
 			 "nodelist {\n  node {\n    ring0_addr: 127.0.0.1\n    nodeid: 1\n  }\n}\n"

@@ -84,7 +84,7 @@ static void on_read(void *arg, int status, const struct op *ops, size_t n)
 {
 	struct server *srv = arg;
 	if (status != STORE_OK)
-		log_error("store: resend read failed: %s", store_last_error(srv->store));
+		log_error("store: resend read failed (the store writer logged why)");
 	repl_read_done(srv->repl, ops, status == STORE_OK ? n : 0);
 }
 
@@ -146,7 +146,7 @@ static void on_store_retry(uv_timer_t *t)
 		srv->store_retry_ms = STORE_RETRY_MS;
 		return;
 	}
-	if (store_writer_backlog(srv->writer) == 0 && store_has_room(srv->store) &&
+	if (store_writer_idle(srv->writer) && store_has_room(srv->store) &&
 	    repl_recover(srv->repl, srv->store) == 0) {
 		log_info("store: writable again; new stream boot %" PRIu32 "; rejoining the group",
 			 repl_stream(srv->repl)->boot);

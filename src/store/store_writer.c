@@ -9,12 +9,13 @@
  * I/O callbacks) starts the head job when nothing is in flight: it leaves the
  * queue and runs on libuv's threadpool (uv_queue_work), as store_append or as
  * store_load_range collecting copies. The after-work callback, back on the
- * loop thread, reports the job (to done() or to the read's own callback),
- * frees it, and starts the next job at once if there is one. So at most one
- * job is in flight, completions come in submission order, a read sees every
- * write submitted before it, and everything submitted during one turn without
- * a read in between is committed together (or with later turns' ops if a
- * transaction was still running). One transaction holds at most BATCH_MAX
+ * loop thread, starts the next job at once if there is one, then reports the
+ * finished job (to done() or to the read's own callback) and frees it: the
+ * next commit runs while the owner applies and fans out the last one. So at
+ * most one job is in flight, completions come in submission order, a read
+ * sees every write submitted before it, and everything submitted during one
+ * turn without a read in between is committed together (or with later turns'
+ * ops if a transaction was still running). One transaction holds at most BATCH_MAX
  * ops; the rest of the job waits for the next one.
  *
  * The check handle alone does not keep the loop alive (it is unref'd); an
@@ -230,22 +231,27 @@ static void close_handles(struct store_writer *w)
 	uv_close((uv_handle_t *)&w->idle, handle_closed_cb);
 }
 
-/* Loop thread: the job in flight is done. Reports it, then goes on. */
+/* Loop thread: the job in flight is done. Starts the next job first, so the
+ * storage thread commits it while the owner handles this one (applies and
+ * fans it out), then reports this one. The store's error text is read
+ * before the next job can touch the store. */
 static void after_work_cb(uv_work_t *req, int uvstatus)
 {
 	struct store_writer *w = req->data;
 	struct job *j = w->inflight;
 	int status = uvstatus == 0 ? j->status : STORE_EIO;
 	w->busy = 0;
+	w->inflight = NULL;
 	if (status < 0)
 		log_warn("store writer: %s failed (%d): %s",
 			 j->is_read ? "read" : "batch", status,
 			 uvstatus == 0 ? store_last_error(w->store) : uv_strerror(uvstatus));
+	start_job(w);
 	report(w, j, status);
-	w->inflight = NULL;
 	job_free(j);
 	if (w->closing) {
-		close_handles(w);
+		if (!w->busy)
+			close_handles(w);
 		return;
 	}
 	start_job(w);
@@ -317,6 +323,11 @@ void store_writer_read(struct store_writer *w, const struct op_stream *stream, u
 	j->read_arg = arg;
 	enqueue(w, j);
 	wake(w);
+}
+
+int store_writer_idle(const struct store_writer *w)
+{
+	return !w->busy && !w->head;
 }
 
 size_t store_writer_backlog(const struct store_writer *w)

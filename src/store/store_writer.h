@@ -40,6 +40,8 @@ void store_writer_submit(struct store_writer *w, const struct op *op);
  * the result. */
 void store_writer_read(struct store_writer *w, const struct op_stream *stream, uint64_t from,
 		       uint64_t to, store_read_fn done, void *arg);
+/* 1 if no job is queued or running: the store may be used directly. */
+int store_writer_idle(const struct store_writer *w);
 /* Operations submitted but not yet reported done (reads not counted). */
 size_t store_writer_backlog(const struct store_writer *w);
 /* Stops taking new batches; calls closed(arg) on the loop thread once the

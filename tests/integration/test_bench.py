@@ -123,6 +123,18 @@ def test_paced_run_reports_a_figure(make_server):
     assert rep["server_cpu"] >= 0 and rep["gen_cpu"] >= 0
 
 
+def test_paced_message_leaves_when_due(make_server):
+    """At 4 messages/s the period is 250 ms: a message sent one period after
+    it was due (an off-by-one in the pacer) would show ~250 ms of latency
+    from a server that answers in about one."""
+    srv = make_server(RELAXED)
+    rc, rep, err = run_bench(["-t", "127.0.0.1:%d" % srv.port, "-R", "4", "-c", "4", "-r", "1",
+                              "--quickack", "--warmup", "0.3", "-d", "1.5", "--drain", "2"])
+    assert rc == 0, err
+    assert rep["latency_ms"]["n"] >= 9
+    assert rep["latency_ms"]["p50"] < 50, rep["latency_ms"]
+
+
 def test_saturating_run_reports_a_figure(make_server):
     srv = make_server(RELAXED)
     rc, rep, err = run_bench(["-t", "127.0.0.1:%d" % srv.port, "--pid", str(srv.proc.pid),

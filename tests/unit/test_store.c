@@ -646,11 +646,13 @@ struct slow_store {
 	int delay_ms;
 	atomic_int active;
 	atomic_int max_active;
+	atomic_int appends_started;
 };
 
 static int slow_append(struct store *base, const struct op *ops, size_t n)
 {
 	struct slow_store *s = (struct slow_store *)base;
+	atomic_fetch_add(&s->appends_started, 1);
 	int now = atomic_fetch_add(&s->active, 1) + 1;
 	if (now > atomic_load(&s->max_active))
 		atomic_store(&s->max_active, now);
@@ -852,6 +854,73 @@ TEST(writer_group_commit)
 	for (size_t i = 0; i < l.n; i++)
 		CHECK(l.v[i].seq == i + 1);
 	list_free(&l);
+	store_close(&slow->base);
+	free(t);
+}
+
+/* The next commit starts before the last one is reported: while done()
+ * handles batch 1 (the server applies and fans it out there), batch 2,
+ * submitted while batch 1 was being stored, is already being appended. */
+static int overlap_seen;
+
+static void overlap_done(struct wtest *t, int status, size_t n)
+{
+	struct slow_store *slow = (struct slow_store *)t->store;
+	(void)status;
+	(void)n;
+	if (t->ncalls != 1)
+		return;
+	for (int i = 0; i < 2000 && atomic_load(&slow->appends_started) < 2; i++)
+		usleep(500);
+	overlap_seen = atomic_load(&slow->appends_started) >= 2;
+}
+
+TEST(writer_overlaps_commit_and_report)
+{
+	struct slow_store *slow = slow_new(20);
+	struct wtest *t = xmalloc(sizeof *t);
+	wtest_init(t, &slow->base);
+	t->on_done = overlap_done;
+	t->ticks = 1;
+	t->per_tick = 3;
+	t->close_at = 4;
+	overlap_seen = 0;
+	submit_n(t, 1);
+	uv_timer_start(&t->timer, tick_cb, 5, 0); /* batch 2 while batch 1 runs */
+	wtest_finish(t);
+	CHECK(overlap_seen);
+	CHECK(t->order_ok);
+	CHECK_EQ_INT(t->ncalls, 2);
+	CHECK_EQ_INT(t->size[0], 1);
+	CHECK_EQ_INT(t->size[1], 3);
+	CHECK_EQ_INT(atomic_load(&slow->max_active), 1);
+	store_close(&slow->base);
+	free(t);
+}
+
+/* The writer is idle only when nothing is queued or running, reads included. */
+static void idle_read_cb(void *arg, int status, const struct op *ops, size_t n)
+{
+	struct wtest *t = arg;
+	(void)status;
+	(void)ops;
+	(void)n;
+	add_event(t, 'r');
+	store_writer_close(t->w, closed_cb, t);
+}
+
+TEST(writer_idle_counts_reads)
+{
+	struct slow_store *slow = slow_new(5);
+	struct wtest *t = xmalloc(sizeof *t);
+	wtest_init(t, &slow->base);
+	CHECK(store_writer_idle(t->w));
+	struct op_stream st = {1, 42, 1};
+	store_writer_read(t->w, &st, 1, 5, idle_read_cb, t);
+	CHECK(!store_writer_idle(t->w));
+	CHECK_EQ_INT(store_writer_backlog(t->w), 0);
+	wtest_finish(t);
+	CHECK_EQ_INT(t->nevents, 1);
 	store_close(&slow->base);
 	free(t);
 }
@@ -1250,6 +1319,8 @@ int main(void)
 	RUN(memory_fault_injection);
 	RUN(writer_group_commit);
 	RUN(writer_batch_cap);
+	RUN(writer_overlaps_commit_and_report);
+	RUN(writer_idle_counts_reads);
 	RUN(writer_failure);
 	RUN(writer_close_pending);
 	RUN(writer_close_before_run);
