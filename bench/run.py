@@ -16,6 +16,13 @@ fresh (own port, own data or config directory) for every scenario:
   idle     N idle registered connections: memory per connection (RSS of the
            server before/after, divided by N) and how many were held
 
+With chorus started here (not --chorus-targets), and where root, network
+namespaces and Corosync are available, bench/cluster_figures.py then
+measures what only a cluster has, on five replicas as five hosts: catch-up
+of a restarted replica, heal to equal digests after a partition with writes
+on both sides, and the terminal client's failover (--no-cluster-figures
+skips them).
+
 The scenarios are interleaved (run 1 of every server, then run 2, ...) so
 that anything else the machine does spreads over all servers alike. Every
 figure is reported as min / median / max over --runs runs. Then every
@@ -45,6 +52,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+import cluster_figures
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PEERS = os.path.join(ROOT, "bench", "peers")
@@ -474,7 +483,7 @@ def fmt_num(v, unit=""):
         return ("%.2f" % v) if v < 10 else ("%.1f" % v) if v < 100 else "%.0f" % v
     if unit == "kib":
         return "%.1f" % (v / 1024.0)
-    if unit == "cpu":
+    if unit in ("cpu", "s"):
         return "%.2f" % v
     return "{:,.0f}".format(v)
 
@@ -621,9 +630,43 @@ def targets_table(records, servers):
     w = stats(records, "chorus", "write", "sent_per_s")[1]
     if w:
         out.append("| ≥ 50,000 durable msg/s | %s msg/s stored | %s |" % (fmt_num(w), "yes" if w >= 50000 else "no"))
+    cu = stats(records, "chorus", "catchup", "ops_per_s")[1]
+    if cu:
+        out.append("| catch-up at ≥ 100,000 operations/s | %s operations/s | %s |" % (
+            fmt_num(cu), "yes" if cu >= 100000 else "no"))
+    hl = stats(records, "chorus", "heal", "equal_s")[1]
+    if hl is not None:
+        out.append("| heal to equal digests < 2 s | %s s | %s |" % (fmt_num(hl, "s"), "yes" if hl < 2 else "no"))
     mem = stats(records, "chorus", "idle", "bytes_per_conn")[1]
     if mem:
         out.append("| < 8 KiB per idle connection | %s KiB | %s |" % (fmt_num(mem, "kib"), "yes" if mem < 8192 else "no"))
+    return "\n".join(out)
+
+
+CLUSTER_ROWS = [
+    ("catch-up: operations the restarted replica had missed", "catchup", "missed_ops", ""),
+    ("catch-up: seconds from its start to an equal digest", "catchup", "seconds", "s"),
+    ("catch-up: of which until it listened", "catchup", "listen_s", "s"),
+    ("catch-up: operations caught up per second", "catchup", "ops_per_s", ""),
+    ("heal: messages written on both sides while partitioned", "heal", "written", ""),
+    ("heal: seconds from the heal to a view of five everywhere", "heal", "view_s", "s"),
+    ("heal: seconds from the heal to five equal digests", "heal", "equal_s", "s"),
+    ("failover: seconds from SIGKILL of the client's replica to the client back in its room, no gap",
+     "failover", "seconds", "s"),
+]
+
+
+def cluster_section(records):
+    """The table of bench/cluster_figures.py's figures, or why there is none."""
+    if not any(r["scenario"] in ("catchup", "heal", "failover") for r in records):
+        return "Not measured in this run (they need root, network namespaces and Corosync; " \
+               "see bench/cluster_figures.py)."
+    out = ["Five replicas as five hosts (tests/cluster/netcluster.py: a network namespace, a "
+           "Corosync with knet and a chorusd each, on a bridge), a fresh cluster per run; "
+           "how each is measured: bench/cluster_figures.py.", "",
+           "| figure | chorus |", "|---|---|"]
+    for label, scen, metric, unit in CLUSTER_ROWS:
+        out.append("| %s | %s |" % (label, cell(records, "chorus", scen, metric, unit)))
     return "\n".join(out)
 
 
@@ -695,10 +738,7 @@ def render(records, servers, hows, args, mach, vers, profile, plots, started, el
            "### Connections", "",
            table(records, list(hows), rows_idle, hows), "",
            "### Cluster figures", "",
-           "| figure | chorus | note |", "|---|---|---|",
-           "| catch-up: a replica rejoining after missing N messages, seconds | TODO | not measured yet |",
-           "| failover: clients moved to another replica, seconds until they send again | TODO | not measured yet |",
-           "| heal to equal digests after a partition with writes on both sides | TODO | not measured yet (tests/cluster sees ~0.02 s after the view forms) |", "",
+           cluster_section(records), "",
            "### Targets (issue 5)", "",
            targets_table(records, list(hows)), ""]
     if profile:
@@ -770,6 +810,8 @@ def main():
     ap.add_argument("--chorus-cluster", type=int, default=0,
                     help="run chorus as `chorusctl up -n N` instead of one chorusd")
     ap.add_argument("--no-profile", action="store_true")
+    ap.add_argument("--no-cluster-figures", action="store_true",
+                    help="skip catch-up, heal and failover (bench/cluster_figures.py)")
     ap.add_argument("--out", default=os.path.join(ROOT, "docs"))
     ap.add_argument("--quick", action="store_true", help="1 run, short, small idle test")
     ap.add_argument("--render-only", action="store_true",
@@ -833,6 +875,13 @@ def main():
                 rec = run_one(bench, all_servers[s], key, extra, run)
                 records.append(rec)
                 log("run %d %-9s %-8s %s" % (run, key, s, summarize_line(rec)))
+
+    if "chorus" in names and not args.chorus_targets and not args.no_cluster_figures:
+        why = cluster_figures.usable()
+        if why:
+            log("cluster figures skipped: " + why)
+        else:
+            records += cluster_figures.measure(build, args.runs, log=log)
 
     os.makedirs(perf_dir, exist_ok=True)
     prof = None

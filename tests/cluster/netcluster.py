@@ -108,7 +108,7 @@ class Node:
         cmd = ["nsenter", "-t", target, "-m", "-n", CHORUSD, "--config", os.path.join(self.dir, "cluster.conf"),
                "--id", str(self.i), "--listen", self.addr, "--port", str(PORT),
                "--data-dir", os.path.join(self.dir, "data"), "--group", "corosync",
-               "--flood-rate", "1000", "--flood-burst", "1000", "--log-level", "debug"]
+               "--flood-rate", "1000", "--flood-burst", "1000", "--log-level", "debug"] + self.c.extra_args
         self.chorusd = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
@@ -171,10 +171,12 @@ class Node:
 
 
 class Cluster:
-    def __init__(self, workdir, n=5, mode="available", small_disk=None):
+    def __init__(self, workdir, n=5, mode="available", small_disk=None, extra_args=()):
         """small_disk: (replica id, size) to give that replica's data a tmpfs
-        of that size (e.g. "3m"), mounted before its namespaces are made."""
+        of that size (e.g. "3m"), mounted before its namespaces are made.
+        extra_args: chorusd flags after the harness's own (later ones win)."""
         self.dir = str(workdir)
+        self.extra_args = list(extra_args)
         self.n = n
         self.mode = mode
         self.small_disk = small_disk
