@@ -7,7 +7,7 @@
  *       DIR/r<i>), and supervises them: a replica (or Corosync) that dies is
  *       started again at once. Runs in the foreground until SIGINT/SIGTERM
  *       (or `chorusctl down`); --detach returns once every replica listens.
- *   chorusctl status [--dir run]   each replica: pid, port, view size, ops
+ *   chorusctl status [--dir run]   each replica: id, address, state, view size, ops
  *   chorusctl digest [--dir run]   each replica's state digest; exit 0 iff
  *                                  all are equal and none is syncing
  *   chorusctl down [--dir run]     stops the supervisor and everything it runs
@@ -366,6 +366,12 @@ static int cmd_up(struct options *o)
 			/* the parent waits until the cluster has formed: every replica
 			 * listens and sees all n in its view */
 			for (int tries = 0; tries < 600; tries++) {
+				int st;
+				if (waitpid(pid, &st, WNOHANG) == pid) {
+					fprintf(stderr, "chorusctl: the supervisor exited before the cluster formed;"
+							" see %s/chorusctl.log\n", o->dir);
+					return 1;
+				}
 				if (cluster_formed(o)) {
 					printf("chorus: %d replicas on 127.0.0.1:%d-%d (dir %s)\n", o->n, o->port,
 					       o->port + o->n - 1, o->dir);
@@ -376,9 +382,16 @@ static int cmd_up(struct options *o)
 			fprintf(stderr, "chorusctl: the cluster did not form within 60 s; see %s/r*.log\n", o->dir);
 			return 1;
 		}
+		/* the supervisor lets go of the caller's terminal or pipes: its
+		 * own messages go to DIR/chorusctl.log */
 		setsid();
+		char logpath[PATH_MAX + 32];
+		snprintf(logpath, sizeof logpath, "%s/chorusctl.log", o->dir);
 		int null = open("/dev/null", O_RDWR);
+		int logfd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 		dup2(null, 0);
+		dup2(logfd >= 0 ? logfd : null, 1);
+		dup2(logfd >= 0 ? logfd : null, 2);
 	}
 	if (enter_namespace(o->dir) < 0)
 		return 1;
@@ -538,6 +551,22 @@ static int cmd_status(const struct options *o)
 	return 0;
 }
 
+/* 1 if pid exists and is not a zombie waiting to be reaped. */
+static int running(pid_t pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* "pid (comm) state ...": comm may hold spaces and parentheses */
+	const char *p = strrchr(buf, ')');
+	return p && p[1] == ' ' && p[2] && p[2] != 'Z';
+}
+
 static int cmd_down(const struct options *o)
 {
 	char path[PATH_MAX + 32];
@@ -556,9 +585,9 @@ static int cmd_down(const struct options *o)
 		unlink(path);
 		return 1;
 	}
-	for (int i = 0; i < 100 && kill(pid, 0) == 0; i++)
+	for (int i = 0; i < 100 && running(pid); i++)
 		usleep(100 * 1000);
-	if (kill(pid, 0) == 0) {
+	if (running(pid)) {
 		fprintf(stderr, "chorusctl: supervisor %d did not stop in 10 s: killing it (its children follow)\n", pid);
 		kill(pid, SIGKILL);
 	}

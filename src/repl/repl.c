@@ -5,7 +5,8 @@
  *
  * Group messages: u8 REPL_WIRE_VERSION, u8 type, then
  *   MSG_OPS: an op_encode list (new ops with lts 0, or resent ops with lts);
- *   MSG_ROW: u64 clock, u8 final, u32 count, count x (u32 origin,
+ *   MSG_ROW: u64 clock, u8 final, u32 count, u8 n, n x u32 (the members
+ *            of the view it was sent for), count x (u32 origin,
  *            u64 incarnation, u32 boot, u32 nranges, nranges x (u64 first,
  *            u64 last)): (part of) the sender's knowledge row: every seq
  *            range it holds; a row may span several messages, the last
@@ -91,6 +92,12 @@ struct repl {
 	int awaiting;            /* our last resend batch has not come back yet */
 	struct op_stream await_stream;
 	uint64_t await_seq;
+	/* new ops delivered after this view began and before its rows were all
+	 * in (Corosync sends what a member handed it before a view change in the
+	 * new view): every member holds the same ones, in delivery order, and
+	 * orders them once the clock is agreed */
+	struct op *early;
+	size_t nearly, capearly;
 
 	/* ops submitted and not yet multicast */
 	struct op *out;
@@ -183,6 +190,8 @@ struct repl *repl_new(uint32_t self, enum repl_mode mode, unsigned cluster_size,
 	return r;
 }
 
+static void requeue_early(struct repl *r);
+
 static void clear_sync(struct repl *r)
 {
 	struct row_entry *e, *tmp;
@@ -200,6 +209,7 @@ static void clear_sync(struct repl *r)
 	r->rows_clock = 0;
 	r->rows_complete = 0;
 	r->awaiting = 0;
+	requeue_early(r);
 }
 
 static void know_clear(struct repl *r);
@@ -213,6 +223,7 @@ void repl_free(struct repl *r)
 	for (size_t i = 0; i < r->nout; i++)
 		op_clear(&r->out[i]);
 	free(r->out);
+	free(r->early);
 	chat_free(r->chat);
 	free(r);
 }
@@ -420,6 +431,60 @@ int repl_send_soft(struct repl *r, const void *data, size_t len)
 	return rc;
 }
 
+/* ---- accepting ops, and new ops that came before the rows ---- */
+
+/* An op with its lts: known from now on, and handed to the writer. */
+static void accept_op(struct repl *r, const struct op *op)
+{
+	know_add(r, &op->stream, op->seq);
+	r->unstored++;
+	r->io.write(r->io.ctx, op);
+}
+
+/* Keeps a new op delivered before this view's rows (takes its strings). */
+static void hold_early(struct repl *r, struct op *op)
+{
+	if (r->nearly == r->capearly) {
+		r->capearly = r->capearly ? r->capearly * 2 : 16;
+		r->early = xrealloc(r->early, r->capearly * sizeof *r->early);
+	}
+	r->early[r->nearly++] = *op;
+	op->target = op->author = op->body = op->ref = NULL;
+}
+
+/* The view changed before its rows were all in, so the early ops were never
+ * ordered and nobody stored them. Our own go back to the front of the
+ * outgoing queue, to be multicast again once the new view's rows are in;
+ * the others' are dropped, as every member of the old view does, and their
+ * origins send them again in whatever view they are in. */
+static void requeue_early(struct repl *r)
+{
+	size_t own = 0;
+	for (size_t i = 0; i < r->nearly; i++)
+		if (op_stream_cmp(&r->early[i].stream, &r->stream) == 0)
+			own++;
+	if (r->nout + own > r->capout) {
+		r->capout = r->nout + own;
+		r->out = xrealloc(r->out, r->capout * sizeof *r->out);
+	}
+	if (own)
+		memmove(r->out + own, r->out, r->nout * sizeof *r->out);
+	r->nout += own;
+	size_t k = 0;
+	for (size_t i = 0; i < r->nearly; i++) {
+		if (op_stream_cmp(&r->early[i].stream, &r->stream) == 0) {
+			r->early[i].lts = 0;
+			r->out[k++] = r->early[i];
+		} else {
+			op_clear(&r->early[i]);
+		}
+	}
+	if (r->nearly)
+		log_info("repl: %zu operation(s) came before the rows of a view that ended; %zu of ours go out again",
+			 r->nearly, own);
+	r->nearly = 0;
+}
+
 /* ---- views and rows ---- */
 
 /* Appends k's holdings as ranges: [1, hi] then the runs of above. */
@@ -453,6 +518,9 @@ static void row_begin(struct repl *r, struct op_buf *buf)
 	op_buf_put_u(buf, r->clock, 8);
 	op_buf_put_u(buf, 0, 1); /* final: patched by row_send */
 	op_buf_put_u(buf, 0, 4); /* count: patched by row_send */
+	op_buf_put_u(buf, r->view.n, 1);
+	for (size_t i = 0; i < r->view.n; i++)
+		op_buf_put_u(buf, r->view.members[i], 4);
 }
 
 static void row_send(struct repl *r, struct op_buf *buf, uint32_t count, int final)
@@ -575,6 +643,12 @@ static void rows_done(struct repl *r)
 		r->clock = r->rows_clock;
 	log_debug("repl %" PRIu32 ": rows done in view %" PRIu64 " (%zu members), clock %" PRIu64, r->self,
 		  r->view.id, r->view.n, r->clock);
+	for (size_t i = 0; i < r->nearly; i++) {
+		r->early[i].lts = ++r->clock;
+		accept_op(r, &r->early[i]);
+		op_clear(&r->early[i]);
+	}
+	r->nearly = 0;
 	HASH_ITER(hh, r->rows, e, tmp)
 		plan_stream(r, e);
 	pump_resends(r);
@@ -597,6 +671,20 @@ static void add_held(struct repl *r, const struct op_stream *s, uint32_t member,
 	e->held[e->nheld++] = (struct held){member, a, b};
 }
 
+/* Reads a row's membership: 1 if it is this view's. A row sent for an
+ * earlier view can be delivered after a later view began (Corosync sends
+ * what a member handed it before a change in the new configuration); its
+ * clock and knowledge are stale, and the sender's row for this view follows. */
+static int row_for_this_view(const struct repl *r, struct op_reader *rd)
+{
+	uint64_t n = op_read_u(rd, 1);
+	int same = !rd->bad && n == r->view.n;
+	for (uint64_t i = 0; i < n && !rd->bad; i++)
+		if (op_read_u(rd, 4) != (same ? r->view.members[i] : 0))
+			same = 0;
+	return same && !rd->bad;
+}
+
 static void on_row(struct repl *r, uint32_t sender, struct op_reader *rd)
 {
 	for (size_t i = 0; i < r->nrows; i++)
@@ -607,6 +695,8 @@ static void on_row(struct repl *r, uint32_t sender, struct op_reader *rd)
 	uint64_t clock = op_read_u(rd, 8);
 	uint64_t final = op_read_u(rd, 1);
 	uint64_t count = op_read_u(rd, 4);
+	if (!row_for_this_view(r, rd))
+		return;
 	for (uint64_t i = 0; i < count && !rd->bad; i++) {
 		struct op_stream s;
 		memset(&s, 0, sizeof s);
@@ -686,9 +776,11 @@ static void on_ops(struct repl *r, uint32_t sender, const uint8_t *data, size_t 
 		if (r->awaiting && sender == r->self && op->seq == r->await_seq &&
 		    op_stream_cmp(&op->stream, &r->await_stream) == 0)
 			r->awaiting = 0;
+		if (op->lts == 0 && !r->rows_complete) {
+			hold_early(r, op);
+			continue;
+		}
 		if (op->lts == 0) {
-			if (!r->rows_complete)
-				log_warn("repl: new op from replica %" PRIu32 " before the view's rows", sender);
 			op->lts = ++r->clock;
 		} else {
 			if (op->lts > r->clock)
@@ -696,9 +788,7 @@ static void on_ops(struct repl *r, uint32_t sender, const uint8_t *data, size_t 
 			if (know_has(r, &op->stream, op->seq))
 				continue; /* a resend of what we already store */
 		}
-		know_add(r, &op->stream, op->seq);
-		r->unstored++;
-		r->io.write(r->io.ctx, op);
+		accept_op(r, op);
 	}
 	op_free_array(ops, n);
 	if (!r->awaiting)

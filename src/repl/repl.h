@@ -37,7 +37,7 @@
 
 #define REPL_RESEND_BATCH 256   /* ops per resend multicast */
 #define REPL_MULTICAST_OPS 512  /* new ops per multicast */
-#define REPL_WIRE_VERSION 1
+#define REPL_WIRE_VERSION 2
 
 enum repl_mode {
 	REPL_AVAILABLE = 0, /* every view accepts writes */

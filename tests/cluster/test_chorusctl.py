@@ -99,17 +99,12 @@ def processes():
 
 
 def ctl(verb, cdir, *args, timeout=30):
-    """chorusctl <verb> --dir cdir inside the namespace. Output goes to files,
-    not pipes: `up --detach` leaves its supervisor holding them."""
-    out_path, err_path = os.path.join(cdir + ".%s.out" % verb), os.path.join(cdir + ".%s.err" % verb)
-    with open(out_path, "w") as out, open(err_path, "w") as err:
-        rc = subprocess.run(["ip", "netns", "exec", NS, CHORUSCTL, verb, "--dir", cdir] + list(args),
-                            stdin=subprocess.DEVNULL, stdout=out, stderr=err, timeout=timeout).returncode
-    with open(out_path) as f:
-        stdout = f.read()
-    with open(err_path) as f:
-        stderr = f.read()
-    return rc, stdout, stderr
+    """chorusctl <verb> --dir cdir inside the namespace; (exit status, stdout,
+    stderr). Read through pipes, as a script would: `up --detach` must return
+    without its supervisor holding them open."""
+    p = subprocess.run(["ip", "netns", "exec", NS, CHORUSCTL, verb, "--dir", cdir] + list(args),
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+    return p.returncode, p.stdout, p.stderr
 
 
 def status(cdir):
@@ -258,14 +253,22 @@ def test_chorusctl_up_status_restart_digest_down(netns, tmp_path):
         wait_for("replica 2 answering with a view of all three",
                  lambda: view(PORT + 1) == [1, 2, 3], timeout=30)
         wait_for("the supervisor logging the restart",
-                 lambda: "replica 2 exited (signal 9): starting it again" in open(cdir + ".up.err").read(),
+                 lambda: "replica 2 exited (signal 9): starting it again" in open(os.path.join(cdir, "chorusctl.log")).read(),
                  timeout=5)
 
         # ---- digest: all three equal (and not syncing), with every message
+        seen = {}
+
         def converged():
-            rc, out, _ = ctl("digest", cdir)
+            rc, out, err = ctl("digest", cdir)
+            seen["last"] = out + err
             return (rc, out) if rc == 0 else None
-        _, dig = wait_for("chorusctl digest converged", converged, timeout=20)
+        try:
+            _, dig = wait_for("chorusctl digest converged", converged, timeout=20)
+        except AssertionError:
+            logs = "".join("\n--- r%d.log\n" % i + open(os.path.join(cdir, "r%d.log" % i)).read()[-3000:]
+                           for i in range(1, N + 1))
+            raise AssertionError("digests differ: %s%s" % (seen.get("last"), logs))
         lines = dig.splitlines()
         assert lines[-1] == "converged", dig
         entries = [re.match(r"^r(\d) ([0-9a-f]{64}) ops (\d+)$", l) for l in lines[:-1]]

@@ -8,11 +8,12 @@
  *   (b) every acknowledged message is present everywhere,
  *   (c) messages appended during one view kept their relative order.
  *
- * The group keeps extended virtual synchrony: each component (replicas that
- * can talk) has one agreed queue; a message goes to every current member of
- * its component in queue order; before a component's membership changes its
- * queue is drained to the members it had, so a message is delivered in the
- * view it was sent in (to those that stayed).
+ * The group behaves as Corosync's CPG: each component (replicas that can
+ * talk) has one agreed queue; a message goes to every current member of its
+ * component in queue order; when memberships change, part of each queue is
+ * delivered in the old view and the rest goes out in the sender's new
+ * component after the new view (take_rest), so a member can get a message
+ * sent before a view change after it, ahead of that view's rows.
  *
  * usage: test_sim [--seeds N] [--first S] [--seed S (one, verbose)]
  */
@@ -146,6 +147,52 @@ static void drain(struct world *w, int c)
 {
 	while (deliver_one(w, c))
 		;
+}
+
+/*
+ * Before a membership change: delivers a random prefix of every component's
+ * queue in the old view and takes the rest away. That is what Corosync does
+ * with messages a member handed it but that were not yet sent when the
+ * configuration changed: they go out in the new configuration, after its
+ * view change and before anything sent in reply to it. requeue() puts them
+ * back, in order, on the queue of the sender's new component.
+ */
+static struct msg *take_rest(struct world *w)
+{
+	struct msg *carried = NULL, **tail = &carried;
+	for (int c = 0; c < N; c++) {
+		size_t n = 0;
+		for (struct msg *m = w->queue[c]; m; m = m->next)
+			n++;
+		for (uint64_t k = rnd(w, n + 1); k > 0; k--)
+			deliver_one(w, c);
+		*tail = w->queue[c];
+		if (w->queue[c])
+			tail = &w->tail[c]->next;
+		w->queue[c] = w->tail[c] = NULL;
+	}
+	return carried;
+}
+
+/* Appends carried messages to their senders' queues; a dead sender's are lost. */
+static void requeue(struct world *w, struct msg *carried)
+{
+	while (carried) {
+		struct msg *m = carried;
+		carried = m->next;
+		m->next = NULL;
+		struct replica *r = &w->r[m->sender - 1];
+		if (!r->alive) {
+			free(m);
+			continue;
+		}
+		int c = r->component;
+		if (w->tail[c])
+			w->tail[c]->next = m;
+		else
+			w->queue[c] = m;
+		w->tail[c] = m;
+	}
 }
 
 /* Installs the current membership of component c as a new view. */
@@ -314,11 +361,12 @@ static void start(struct world *w, struct replica *r, int c)
 static void crash(struct world *w, struct replica *r)
 {
 	int c = r->component;
-	drain(w, c); /* what it sent before dying reaches the others in this view */
+	struct msg *carried = take_rest(w);
 	r->alive = 0;
 	repl_free(r->repl);
 	r->repl = NULL;
 	drop_jobs(r);
+	requeue(w, carried);
 	install_view(w, c);
 }
 
@@ -378,22 +426,20 @@ static void restart(struct world *w, struct replica *r, int wipe)
 		c = w->r[pick].component;
 	else
 		c = free_component(w);
-	drain(w, c);
+	struct msg *carried = take_rest(w);
 	start(w, r, c);
+	requeue(w, carried);
 	install_view(w, c);
 }
 
 /* Splits the live replicas into two random components. */
 static void partition(struct world *w)
 {
-	int c0 = -1;
-	for (int c = 0; c < N; c++)
-		drain(w, c);
+	struct msg *carried = take_rest(w);
 	for (int i = 0; i < N; i++)
-		if (w->r[i].alive) {
+		if (w->r[i].alive)
 			w->r[i].component = (int)rnd(w, 2) ? N - 1 : 0;
-		}
-	(void)c0;
+	requeue(w, carried);
 	for (int c = 0; c < N; c++)
 		for (int i = 0; i < N; i++)
 			if (w->r[i].alive && w->r[i].component == c) {
@@ -405,11 +451,11 @@ static void partition(struct world *w)
 /* Joins every live replica into component 0. */
 static void merge(struct world *w)
 {
-	for (int c = 0; c < N; c++)
-		drain(w, c);
+	struct msg *carried = take_rest(w);
 	for (int i = 0; i < N; i++)
 		if (w->r[i].alive)
 			w->r[i].component = 0;
+	requeue(w, carried);
 	install_view(w, 0);
 }
 
