@@ -27,7 +27,6 @@ rest. A run that cannot give a figure has rc 1 and says why in "error".
 """
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile

@@ -15,8 +15,8 @@
  * most one job is in flight, completions come in submission order, a read
  * sees every write submitted before it, and everything submitted during one
  * turn without a read in between is committed together (or with later turns'
- * ops if a transaction was still running). One transaction holds at most BATCH_MAX
- * ops; the rest of the job waits for the next one.
+ * ops if a transaction was still running). One transaction holds at most
+ * BATCH_MAX ops; the rest of the job waits for the next one.
  *
  * The check handle alone does not keep the loop alive (it is unref'd); an
  * in-flight work request does. Jobs queued outside the I/O phase (from a
