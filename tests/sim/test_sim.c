@@ -97,6 +97,16 @@ static int sim_join(struct group *g)
 	return 0; /* views are installed by the world */
 }
 
+/* Appends m (next NULL) to component c's agreed queue. */
+static void enqueue(struct world *w, int c, struct msg *m)
+{
+	if (w->tail[c])
+		w->tail[c]->next = m;
+	else
+		w->queue[c] = m;
+	w->tail[c] = m;
+}
+
 static int sim_multicast(struct group *g, const void *data, size_t len)
 {
 	struct replica *r = (struct replica *)((char *)g - offsetof(struct replica, group));
@@ -110,12 +120,7 @@ static int sim_multicast(struct group *g, const void *data, size_t len)
 	m->sender = r->id;
 	m->len = len;
 	memcpy(m->data, data, len);
-	int c = r->component;
-	if (w->tail[c])
-		w->tail[c]->next = m;
-	else
-		w->queue[c] = m;
-	w->tail[c] = m;
+	enqueue(w, r->component, m);
 	return 0;
 }
 
@@ -186,12 +191,7 @@ static void requeue(struct world *w, struct msg *carried)
 			free(m);
 			continue;
 		}
-		int c = r->component;
-		if (w->tail[c])
-			w->tail[c]->next = m;
-		else
-			w->queue[c] = m;
-		w->tail[c] = m;
+		enqueue(w, r->component, m);
 	}
 }
 
