@@ -75,7 +75,7 @@ int chat_msgid_canonical(const char *s, char out[OP_MSGID_MAX])
  * of ref into msgid. Returns 0 if valid, -1 if not. */
 static int op_check(const struct op *op, char msgid[OP_MSGID_MAX])
 {
-	if (op->author[0] == '\0')
+	if (op->author[0] == '\0' || op->seq == 0)
 		return -1;
 	switch (op->kind) {
 	case OP_MSG:
@@ -101,14 +101,16 @@ static int op_check(const struct op *op, char msgid[OP_MSGID_MAX])
 /* Records op as applied. Returns 1 if it was new, 0 if already applied. */
 static int mark_applied(struct chat *c, const struct op *op)
 {
-	struct applied_id id = {op->stream.incarnation, op->seq, op->stream.origin, op->stream.boot};
+	struct applied_id id = {op->stream.incarnation, op->stream.origin, op->stream.boot};
 	struct applied *a;
 	HASH_FIND(hh, c->applied, &id, sizeof id, a);
-	if (a)
+	if (!a) {
+		a = xcalloc(1, sizeof *a);
+		a->id = id;
+		HASH_ADD(hh, c->applied, id, sizeof id, a);
+	}
+	if (!seqset_add(&a->seqs, op->seq))
 		return 0;
-	a = xcalloc(1, sizeof *a);
-	a->id = id;
-	HASH_ADD(hh, c->applied, id, sizeof id, a);
 	c->op_count++;
 	if (op->lts > c->max_lts)
 		c->max_lts = op->lts;
@@ -484,7 +486,7 @@ static void apply_new(struct chat *c, const struct op *op, const char *like_msgi
 }
 
 /*
- * Malformed: unknown kind; empty author; OP_MSG/OP_ROOM/OP_TOPIC whose target
+ * Malformed: unknown kind; seq 0; empty author; OP_MSG/OP_ROOM/OP_TOPIC whose target
  * is not "#..."; OP_DM, OP_FOLLOW or OP_UNFOLLOW with an empty target;
  * OP_LIKE/OP_UNLIKE whose ref is not a msgid; OP_POST whose target is not
  * CHAT_TIMELINE. Such an op is not even recorded as applied. NULL strings in op
@@ -569,6 +571,7 @@ static void free_users_msgs_applied(struct chat *c)
 	struct applied *a, *atmp;
 	HASH_ITER(hh, c->applied, a, atmp) {
 		HASH_DEL(c->applied, a);
+		seqset_free(&a->seqs);
 		free(a);
 	}
 }

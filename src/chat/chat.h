@@ -75,8 +75,8 @@ void chat_free(struct chat *c);
 /*
  * Applies op (copied; the caller keeps its op) and describes what changed in
  * *eff. Idempotent: a second apply of the same (stream, seq) returns
- * CHAT_UNCHANGED. Returns 0, or -1 if the op is malformed (unknown kind, empty
- * author, a room op whose target does not start with '#', a follow without a
+ * CHAT_UNCHANGED. Returns 0, or -1 if the op is malformed (unknown kind, seq 0,
+ * empty author, a room op whose target does not start with '#', a follow without a
  * target, a post whose target is not CHAT_TIMELINE), changing nothing.
  */
 int chat_apply(struct chat *c, const struct op *op, struct chat_effect *eff);

@@ -14,6 +14,7 @@
 
 #include <stdlib.h>
 
+#include "../common/seqset.h"
 #include "../common/util.h"
 #include "chat.h"
 
@@ -29,17 +30,18 @@ struct chat_key {
 	uint64_t seq;
 };
 
-/* The identity of an applied op, the key of the applied set. Laid out without
+/* A stream's identity as the key of the applied table. Laid out without
  * padding so the bytes uthash hashes are all defined. */
 struct applied_id {
 	uint64_t incarnation;
-	uint64_t seq;
 	uint32_t origin;
 	uint32_t boot;
 };
 
+/* The seqs of one stream applied so far. */
 struct applied {
 	struct applied_id id;
+	struct seqset seqs;
 	UT_hash_handle hh;
 };
 

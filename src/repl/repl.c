@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/seqset.h"
 #include "common/util.h"
 
 #define uthash_malloc(sz) xmalloc(sz)
@@ -37,9 +38,7 @@ enum { MSG_OPS = 1, MSG_ROW = 2, MSG_SOFT = 3 };
 struct know {
 	struct op_stream stream; /* key */
 	UT_hash_handle hh;
-	uint64_t hi;             /* every seq 1..hi is stored */
-	uint64_t *above;         /* stored seqs > hi + 1, ascending */
-	size_t nabove, capabove;
+	struct seqset seqs;      /* the seqs stored */
 };
 
 /* One seq range [a, b] of a stream that member holds. */
@@ -118,62 +117,17 @@ static struct know *know_get(struct repl *r, const struct op_stream *s, int crea
 	return k;
 }
 
-/* The index of the first seq >= seq in k->above (binary search). */
-static size_t above_pos(const struct know *k, uint64_t seq)
-{
-	size_t lo = 0, hi = k->nabove;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (k->above[mid] < seq)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
 /* 1 if seq of stream s is held here. */
 static int know_has(struct repl *r, const struct op_stream *s, uint64_t seq)
 {
 	struct know *k = know_get(r, s, 0);
-	if (!k)
-		return 0;
-	if (seq <= k->hi)
-		return 1;
-	size_t pos = above_pos(k, seq);
-	return pos < k->nabove && k->above[pos] == seq;
+	return k && seqset_has(&k->seqs, seq);
 }
 
-/* Records that seq of stream s is stored, advancing hi over any run. */
+/* Records that seq of stream s is stored. */
 static void know_add(struct repl *r, const struct op_stream *s, uint64_t seq)
 {
-	struct know *k = know_get(r, s, 1);
-	if (seq <= k->hi)
-		return;
-	if (seq == k->hi + 1) {
-		k->hi = seq;
-		size_t i = 0;
-		while (i < k->nabove && k->above[i] == k->hi + 1) {
-			k->hi++;
-			i++;
-		}
-		if (i) {
-			memmove(k->above, k->above + i, (k->nabove - i) * sizeof *k->above);
-			k->nabove -= i;
-		}
-		return;
-	}
-	size_t pos = above_pos(k, seq);
-	if (pos < k->nabove && k->above[pos] == seq)
-		return;
-	if (k->nabove == k->capabove) {
-		k->capabove = k->capabove ? k->capabove * 2 : 8;
-		k->above = xrealloc(k->above, k->capabove * sizeof *k->above);
-	}
-	if (pos < k->nabove)
-		memmove(k->above + pos + 1, k->above + pos, (k->nabove - pos) * sizeof *k->above);
-	k->above[pos] = seq;
-	k->nabove++;
+	seqset_add(&know_get(r, s, 1)->seqs, seq);
 }
 
 /* ---- life ---- */
@@ -313,7 +267,7 @@ static void know_clear(struct repl *r)
 	struct know *k, *tmp;
 	HASH_ITER(hh, r->know, k, tmp) {
 		HASH_DEL(r->know, k);
-		free(k->above);
+		seqset_free(&k->seqs);
 		free(k);
 	}
 }
@@ -487,8 +441,8 @@ static void requeue_early(struct repl *r)
 
 /* ---- views and rows ---- */
 
-/* Appends k's holdings as ranges: [1, hi] then the runs of above. */
-static void put_ranges(struct op_buf *buf, const struct know *k)
+/* Appends the seqs of k as ranges: [1, hi] then the runs of above. */
+static void put_ranges(struct op_buf *buf, const struct seqset *k)
 {
 	size_t count_at = buf->len, n = 0;
 	op_buf_put_u(buf, 0, 4);
@@ -541,7 +495,7 @@ static void send_row(struct repl *r)
 	uint32_t count = 0;
 	row_begin(r, &buf);
 	HASH_ITER(hh, r->know, k, tmp) {
-		if (buf.len + 20 + 16 * (k->nabove + 1) > GROUP_MSG_MAX - 1024 && count) {
+		if (buf.len + 20 + 16 * (k->seqs.nabove + 1) > GROUP_MSG_MAX - 1024 && count) {
 			row_send(r, &buf, count, 0);
 			row_begin(r, &buf);
 			count = 0;
@@ -549,7 +503,7 @@ static void send_row(struct repl *r)
 		op_buf_put_u(&buf, k->stream.origin, 4);
 		op_buf_put_u(&buf, k->stream.incarnation, 8);
 		op_buf_put_u(&buf, k->stream.boot, 4);
-		put_ranges(&buf, k);
+		put_ranges(&buf, &k->seqs);
 		count++;
 	}
 	row_send(r, &buf, count, 1);

@@ -175,6 +175,16 @@ TEST(idempotence)
 	CHECK_EQ_INT(apply(c, inc2), CHAT_MSG_NEW);
 	CHECK_EQ_INT(chat_op_count(c), 5);
 	CHECK_EQ_INT(chat_max_lts(c), 8);
+
+	/* Out of order within a stream: a later seq first, then the gap, then
+	 * each again. */
+	CHECK_EQ_INT(apply(c, msg(3, 5, 9, "alice", "#r", "5")), CHAT_MSG_NEW);
+	CHECK_EQ_INT(apply(c, msg(3, 2, 9, "alice", "#r", "2")), CHAT_MSG_NEW);
+	CHECK_EQ_INT(apply(c, msg(3, 1, 9, "alice", "#r", "1")), CHAT_MSG_NEW);
+	for (uint64_t seq = 1; seq <= 5; seq++)
+		CHECK_EQ_INT(apply(c, msg(3, seq, 9, "alice", "#r", "again")),
+			     seq == 3 || seq == 4 ? CHAT_MSG_NEW : CHAT_UNCHANGED);
+	CHECK_EQ_INT(chat_op_count(c), 10);
 	chat_free(c);
 }
 
@@ -631,6 +641,7 @@ TEST(malformed)
 		mk(1, 2, 2, OP_POST, "alice", "", "a post", ""),
 		mk(1, 2, 2, OP_POST, "alice", "#r", "a post", ""),
 		mk(1, 2, 2, OP_POST, "alice", "&Timeline", "a post", ""),
+		mk(1, 0, 2, OP_MSG, "alice", "#r", "seq 0", ""),
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		struct chat_effect eff;
