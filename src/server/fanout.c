@@ -14,6 +14,9 @@
 
 #include "server.h"
 
+/* The capabilities that change a shared line (see shared_line). */
+#define SHARED_CAPS (CAP_SERVER_TIME | CAP_MESSAGE_TAGS)
+
 /* Everything needed to show one op to one session. */
 struct show {
 	const struct op *op;
@@ -29,11 +32,34 @@ struct show {
 	const char *label;
 	int origin_done;
 	struct batch_set *merged;  /* a merge put it earlier: lines go in this batch */
+	char source[128];          /* the author as the lines' source */
+	struct buf shared[4];      /* the line per SHARED_CAPS subset, made on first use */
 };
+
+/* Which of sh->shared a session with caps gets. */
+static size_t shared_index(unsigned caps)
+{
+	return ((caps & CAP_SERVER_TIME) ? 1 : 0) | ((caps & CAP_MESSAGE_TAGS) ? 2 : 0);
+}
+
+/* The line for t, which carries no label and no batch (nothing that differs
+ * between sessions): formatted once per subset of SHARED_CAPS, the only
+ * capabilities build_tags then looks at, and reused for every recipient. */
+static const struct buf *shared_line(struct show *sh, unsigned caps, const struct line_tags *t)
+{
+	struct buf *line = &sh->shared[shared_index(caps)];
+	if (line->len)
+		return line;
+	caps &= SHARED_CAPS;
+	if (sh->text)
+		reply_format(caps, t, sh->source, line, "%s %s :%s", sh->command, sh->target, sh->text);
+	else
+		reply_format(caps, t, sh->source, line, "%s %s", sh->command, sh->target);
+	return line;
+}
 
 static void show_to(struct show *sh, struct session *s)
 {
-	char src[128];
 	struct line_tags t = LINE_TAGS_INIT;
 
 	if (s == sh->origin) {
@@ -56,11 +82,14 @@ static void show_to(struct show *sh, struct session *s)
 	t.batch = batch_for(sh->merged, s);
 	t.client_tags = sh->client_tags;
 	t.likes = sh->likes;
-	reply_source(sh->op->author, src, sizeof src);
-	if (sh->text)
-		reply_line(s, &t, src, "%s %s :%s", sh->command, sh->target, sh->text);
-	else
-		reply_line(s, &t, src, "%s %s", sh->command, sh->target);
+	if (!t.label && !t.batch) {
+		const struct buf *line = shared_line(sh, s->caps, &t);
+		session_send_raw(s, line->data, line->len);
+	} else if (sh->text) {
+		reply_line(s, &t, sh->source, "%s %s :%s", sh->command, sh->target, sh->text);
+	} else {
+		reply_line(s, &t, sh->source, "%s %s", sh->command, sh->target);
+	}
 }
 
 static void show_to_user(struct show *sh, struct user *u)
@@ -175,6 +204,46 @@ static void show_follow(struct server *srv, const struct op *op, const struct ch
 		show_to(sh, sh->origin);
 }
 
+/* Shows op, with its effect eff, as sh (filled with what every kind shares). */
+static void show_effect(struct server *srv, const struct op *op, const struct chat_effect *eff,
+			struct show *sh)
+{
+	if (op->kind == OP_FOLLOW || op->kind == OP_UNFOLLOW) {
+		show_follow(srv, op, eff, sh);
+		return;
+	}
+	switch (eff->change) {
+	case CHAT_MSG_NEW:
+		if (op->kind == OP_POST)
+			show_post(srv, op, eff, sh);
+		else
+			show_message(srv, op, eff, sh);
+		return;
+	case CHAT_LIKES_CHANGED:
+	case CHAT_LIKE_SAME:
+	case CHAT_LIKE_PENDING:
+		show_like(srv, op, eff, sh);
+		return;
+	case CHAT_TOPIC_CHANGED:
+		sh->command = "TOPIC";
+		sh->target = op->target;
+		sh->text = op->body;
+		sh->echo_always = 1;
+		show_to_room(srv, sh, op->target);
+		if (sh->origin)
+			show_to(sh, sh->origin);
+		return;
+	default:
+		/* Nothing to show; still answer a label. */
+		if (sh->origin && sh->label) {
+			struct line_tags t = LINE_TAGS_INIT;
+			t.label = sh->label;
+			reply_line(sh->origin, &t, srv->name, "ACK");
+		}
+		return;
+	}
+}
+
 void fanout_effect(struct server *srv, const struct op *op, const struct chat_effect *eff,
 		   struct pending *p)
 {
@@ -186,41 +255,10 @@ void fanout_effect(struct server *srv, const struct op *op, const struct chat_ef
 	sh.likes = -1;
 	sh.origin = p ? session_find(srv, p->session_id) : NULL;
 	sh.label = p ? p->label : NULL;
-
-	if (op->kind == OP_FOLLOW || op->kind == OP_UNFOLLOW) {
-		show_follow(srv, op, eff, &sh);
-		return;
-	}
-	switch (eff->change) {
-	case CHAT_MSG_NEW:
-		if (op->kind == OP_POST)
-			show_post(srv, op, eff, &sh);
-		else
-			show_message(srv, op, eff, &sh);
-		return;
-	case CHAT_LIKES_CHANGED:
-	case CHAT_LIKE_SAME:
-	case CHAT_LIKE_PENDING:
-		show_like(srv, op, eff, &sh);
-		return;
-	case CHAT_TOPIC_CHANGED:
-		sh.command = "TOPIC";
-		sh.target = op->target;
-		sh.text = op->body;
-		sh.echo_always = 1;
-		show_to_room(srv, &sh, op->target);
-		if (sh.origin)
-			show_to(&sh, sh.origin);
-		return;
-	default:
-		/* Nothing to show; still answer a label. */
-		if (sh.origin && sh.label) {
-			struct line_tags t = LINE_TAGS_INIT;
-			t.label = sh.label;
-			reply_line(sh.origin, &t, srv->name, "ACK");
-		}
-		return;
-	}
+	reply_source(op->author, sh.source, sizeof sh.source);
+	show_effect(srv, op, eff, &sh);
+	for (size_t i = 0; i < sizeof sh.shared / sizeof sh.shared[0]; i++)
+		buf_free(&sh.shared[i]);
 }
 
 void fanout_store_failed(struct server *srv, const struct op *op, struct pending *p)

@@ -24,20 +24,21 @@ static void add_tag(struct buf *b, const char *key, const char *value)
 	}
 }
 
-static void build_tags(struct session *s, const struct line_tags *t, struct buf *b)
+/* Appends to b the tags of t that a client with caps receives. */
+static void build_tags(unsigned caps, const struct line_tags *t, struct buf *b)
 {
 	if (!t)
 		return;
-	if (t->label && (s->caps & CAP_LABELED_RESPONSE))
+	if (t->label && (caps & CAP_LABELED_RESPONSE))
 		add_tag(b, "label", t->label);
-	if (s->caps & CAP_SERVER_TIME) {
+	if (caps & CAP_SERVER_TIME) {
 		char when[32];
 		format_server_time(t->time_ms ? t->time_ms : wall_ms(), when, sizeof when);
 		add_tag(b, "time", when);
 	}
-	if (t->batch && (s->caps & CAP_BATCH))
+	if (t->batch && (caps & CAP_BATCH))
 		add_tag(b, "batch", t->batch);
-	if (s->caps & CAP_MESSAGE_TAGS) {
+	if (caps & CAP_MESSAGE_TAGS) {
 		if (t->msgid)
 			add_tag(b, "msgid", t->msgid);
 		if (t->client_tags && *t->client_tags) {
@@ -53,25 +54,43 @@ static void build_tags(struct session *s, const struct line_tags *t, struct buf 
 	}
 }
 
+/* Appends to line: "@tags " (those caps ask for), ":source ", the formatted
+ * rest, CRLF. */
+static void reply_vformat(unsigned caps, const struct line_tags *t, const char *source,
+			  struct buf *line, const char *fmt, va_list ap)
+{
+	struct buf tags = {0};
+	build_tags(caps, t, &tags);
+	if (tags.len) {
+		buf_putc(line, '@');
+		buf_append(line, tags.data, tags.len);
+		buf_putc(line, ' ');
+	}
+	if (source) {
+		buf_putc(line, ':');
+		buf_puts(line, source);
+		buf_putc(line, ' ');
+	}
+	buf_vprintf(line, fmt, ap);
+	buf_append(line, "\r\n", 2);
+	buf_free(&tags);
+}
+
+void reply_format(unsigned caps, const struct line_tags *t, const char *source, struct buf *line,
+		  const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	reply_vformat(caps, t, source, line, fmt, ap);
+	va_end(ap);
+}
+
 static void reply_vline(struct session *s, const struct line_tags *t, const char *source,
 			const char *fmt, va_list ap)
 {
-	struct buf tags = {0}, line = {0};
-	build_tags(s, t, &tags);
-	if (tags.len) {
-		buf_putc(&line, '@');
-		buf_append(&line, tags.data, tags.len);
-		buf_putc(&line, ' ');
-	}
-	if (source) {
-		buf_putc(&line, ':');
-		buf_puts(&line, source);
-		buf_putc(&line, ' ');
-	}
-	buf_vprintf(&line, fmt, ap);
-	buf_append(&line, "\r\n", 2);
+	struct buf line = {0};
+	reply_vformat(s->caps, t, source, &line, fmt, ap);
 	session_send_raw(s, line.data, line.len);
-	buf_free(&tags);
 	buf_free(&line);
 }
 

@@ -317,6 +317,10 @@ void batch_set_close(struct batch_set *b);
  * non-NULL, then the printf-formatted rest. */
 void reply_line(struct session *s, const struct line_tags *t, const char *source,
 		const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Appends to line (CRLF included) what reply_line would send a session whose
+ * capabilities are caps. */
+void reply_format(unsigned caps, const struct line_tags *t, const char *source, struct buf *line,
+		  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* Sends a numeric: ":server NNN <nick> " + formatted rest. */
 void reply_num(struct session *s, int num, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Answers a write refused by replica_submit (why: enum repl_refusal). */

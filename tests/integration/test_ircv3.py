@@ -49,6 +49,30 @@ def test_server_time_only(server):
     assert set(got.tags) == {"time"}, got
 
 
+def test_each_capability_set_gets_its_own_line(server):
+    """One message fanned out to members whose capabilities differ: the line
+    is formatted once per set of tag capabilities and each member gets the
+    tags it asked for, with the same values; the next message is not served
+    the first one's line."""
+    sets = {"none": (), "st": ("server-time",), "mt": ("message-tags",),
+            "both": ("server-time", "message-tags"), "both2": ("server-time", "message-tags")}
+    members = {nick: server.client().login("cap" + nick, caps) for nick, caps in sets.items()}
+    sender = server.client().login("capsender", ALL_CAPS)
+    for c in list(members.values()) + [sender]:
+        c.join("#capset")
+    for text in ("first", "second"):
+        sender.send("@label=L%s PRIVMSG #capset :%s" % (text, text))
+        echo = sender.expect("PRIVMSG")
+        assert echo.tags["label"] == "L" + text and echo.params[-1] == text, echo
+        for nick, c in members.items():
+            got = c.expect("PRIVMSG")
+            assert got.params == ["#capset", text], (nick, got)
+            want = {"none": set(), "st": {"time"}, "mt": {"msgid"}}.get(nick, {"time", "msgid"})
+            assert set(got.tags) == want, (nick, got)
+            for tag in want:
+                assert got.tags[tag] == echo.tags[tag], (nick, tag, got, echo)
+
+
 def test_msgid_unique_across_many_messages(server):
     a = server.client().login("many", ALL_CAPS)
     b = server.client().login("counter", ("message-tags",))
