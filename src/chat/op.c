@@ -11,10 +11,47 @@
 #include "../common/util.h"
 
 /* msgid layout: "<origin>-<incarnation as 16 hex>-<boot>-<seq>". */
+/* Writes v in decimal at p; returns the end. */
+static char *put_decimal(char *p, uint64_t v)
+{
+	char digits[20];
+	size_t n = 0;
+	do {
+		digits[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	while (n)
+		*p++ = digits[--n];
+	return p;
+}
+
+/* Writes v as 16 lower-case hex digits at p; returns the end. */
+static char *put_hex16(char *p, uint64_t v)
+{
+	for (int i = 15; i >= 0; i--, v >>= 4)
+		p[i] = "0123456789abcdef"[v & 15];
+	return p + 16;
+}
+
+/* "origin-incarnation(16 hex)-boot-seq", written by hand: it is made twice
+ * for every stored message (store and fan-out), where snprintf showed. */
 void op_msgid(const struct op *op, char *buf, size_t len)
 {
-	snprintf(buf, len, "%" PRIu32 "-%016" PRIx64 "-%" PRIu32 "-%" PRIu64, op->stream.origin,
-		 op->stream.incarnation, op->stream.boot, op->seq);
+	char id[OP_MSGID_MAX];
+	char *p = put_decimal(id, op->stream.origin);
+	*p++ = '-';
+	p = put_hex16(p, op->stream.incarnation);
+	*p++ = '-';
+	p = put_decimal(p, op->stream.boot);
+	*p++ = '-';
+	p = put_decimal(p, op->seq);
+	size_t n = (size_t)(p - id);
+	if (len == 0)
+		return;
+	if (n >= len)
+		n = len - 1; /* cut short, as snprintf would */
+	memcpy(buf, id, n);
+	buf[n] = '\0';
 }
 
 int op_msgid_parse(const char *s, struct op_stream *stream, uint64_t *seq)
@@ -77,6 +114,12 @@ void op_clear(struct op *op)
 	free(op->body);
 	free(op->ref);
 	op->target = op->author = op->body = op->ref = NULL;
+}
+
+void op_move(struct op *dst, struct op *src)
+{
+	*dst = *src;
+	src->target = src->author = src->body = src->ref = NULL;
 }
 
 void op_fill_empty(struct op *op)

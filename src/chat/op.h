@@ -84,6 +84,9 @@ void op_copy(struct op *dst, const struct op *src);
 
 /* Frees the strings of op (not op itself) and zeroes them. */
 void op_clear(struct op *op);
+/* Moves src into dst: dst gets src's fields and its strings, src's string
+ * fields become NULL (nothing is freed or copied). */
+void op_move(struct op *dst, struct op *src);
 
 /* Sets every string field to "" (allocated) where it is NULL. */
 void op_fill_empty(struct op *op);

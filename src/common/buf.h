@@ -12,6 +12,8 @@ struct buf {
 	size_t len, cap;
 };
 
+/* Makes room for extra more bytes (and the NUL) without moving b again. */
+void buf_reserve(struct buf *b, size_t extra);
 void buf_append(struct buf *b, const void *data, size_t n);
 void buf_puts(struct buf *b, const char *s);
 void buf_putc(struct buf *b, char c);

@@ -326,8 +326,7 @@ int repl_submit(struct repl *r, struct op *op)
 		r->capout = r->capout ? r->capout * 2 : 64;
 		r->out = xrealloc(r->out, r->capout * sizeof *r->out);
 	}
-	r->out[r->nout++] = *op; /* takes the strings */
-	op->target = op->author = op->body = op->ref = NULL;
+	op_move(&r->out[r->nout++], op);
 	return 0;
 }
 
@@ -387,8 +386,9 @@ int repl_send_soft(struct repl *r, const void *data, size_t len)
 
 /* ---- accepting ops, and new ops that came before the rows ---- */
 
-/* An op with its lts: known from now on, and handed to the writer. */
-static void accept_op(struct repl *r, const struct op *op)
+/* An op with its lts: known from now on, and handed to the writer (which
+ * takes its strings). */
+static void accept_op(struct repl *r, struct op *op)
 {
 	know_add(r, &op->stream, op->seq);
 	r->unstored++;
@@ -402,8 +402,7 @@ static void hold_early(struct repl *r, struct op *op)
 		r->capearly = r->capearly ? r->capearly * 2 : 16;
 		r->early = xrealloc(r->early, r->capearly * sizeof *r->early);
 	}
-	r->early[r->nearly++] = *op;
-	op->target = op->author = op->body = op->ref = NULL;
+	op_move(&r->early[r->nearly++], op);
 }
 
 /* The view changed before its rows were all in, so the early ops were never

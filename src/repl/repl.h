@@ -45,9 +45,10 @@ enum repl_mode {
 };
 
 struct repl_io {
-	/* Queues a copy of op for durable writing; every op written is later
-	 * reported through repl_stored, in the order written. */
-	void (*write)(void *ctx, const struct op *op);
+	/* Queues op for durable writing, taking its strings (allocated; NULL
+	 * after); every op written is later reported through repl_stored, in
+	 * the order written. */
+	void (*write)(void *ctx, struct op *op);
 	/* After the writes queued before it, reads the ops of stream with seq in
 	 * [from, to], ascending, and reports them through repl_read_done. */
 	void (*read)(void *ctx, const struct op_stream *stream, uint64_t from, uint64_t to);

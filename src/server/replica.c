@@ -74,7 +74,7 @@ static void on_soft(void *arg, uint32_t sender, const void *data, size_t len)
 
 /* ---- io: the store writer ---- */
 
-static void io_write(void *ctx, const struct op *op)
+static void io_write(void *ctx, struct op *op)
 {
 	struct server *srv = ctx;
 	store_writer_submit(srv->writer, op);

@@ -106,6 +106,8 @@ static void session_write(struct session *s, const char *data, size_t len)
 		session_close(s, "SendQ exceeded");
 		return;
 	}
+	if (!s->out.cap)
+		buf_reserve(&s->out, OUT_FLUSH_AT); /* one allocation for the turn's lines */
 	buf_append(&s->out, data, len);
 	if (s->out.len >= OUT_FLUSH_AT) {
 		session_flush(s);

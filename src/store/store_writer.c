@@ -2,8 +2,8 @@
  * store_writer.c: durable writes (and reads that must see them) off the event
  * loop, with group commit.
  *
- * The loop thread keeps one FIFO of jobs: a write job holds copies of
- * submitted ops, a read job a stream and seq range. A submitted op joins the
+ * The loop thread keeps one FIFO of jobs: a write job holds the submitted
+ * ops (their strings taken from the submitter), a read job a stream and seq range. A submitted op joins the
  * last job if that is a write, else starts a new write job; a read always
  * starts a new job. A check handle (run once per loop turn, after that turn's
  * I/O callbacks) starts the head job when nothing is in flight: it leaves the
@@ -75,13 +75,14 @@ struct store_writer {
 	void *closed_arg;
 };
 
-static void array_push(struct op_array *a, const struct op *op)
+/* Appends op to a, taking its strings. */
+static void array_take(struct op_array *a, struct op *op)
 {
 	if (a->n == a->cap) {
 		a->cap = a->cap ? a->cap * 2 : 64;
 		a->v = xrealloc(a->v, a->cap * sizeof *a->v);
 	}
-	op_copy(&a->v[a->n++], op);
+	op_move(&a->v[a->n++], op);
 }
 
 /* Frees the ops' strings and empties a (keeps the allocation). */
@@ -151,7 +152,9 @@ static void report(struct store_writer *w, struct job *j, int status)
 /* Storage thread: keeps a copy of each op a read finds. */
 static int collect_cb(const struct op *op, void *arg)
 {
-	array_push(arg, op);
+	struct op copy;
+	op_copy(&copy, op);
+	array_take(arg, &copy);
 	return 0;
 }
 
@@ -298,14 +301,14 @@ static void wake(struct store_writer *w)
 }
 
 /* After close the op is still accepted, and reported failed before closed(). */
-void store_writer_submit(struct store_writer *w, const struct op *op)
+void store_writer_submit(struct store_writer *w, struct op *op)
 {
 	struct job *j = w->tail;
 	if (!j || j->is_read) {
 		j = xcalloc(1, sizeof *j);
 		enqueue(w, j);
 	}
-	array_push(&j->ops, op);
+	array_take(&j->ops, op);
 	w->queued_ops++;
 	wake(w);
 }

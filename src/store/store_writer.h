@@ -33,8 +33,9 @@ typedef void (*store_read_fn)(void *arg, int status, const struct op *ops, size_
 
 struct store_writer *store_writer_new(uv_loop_t *loop, struct store *s, store_done_fn done,
 				      void *arg);
-/* Queues a copy of op for the next transaction. */
-void store_writer_submit(struct store_writer *w, const struct op *op);
+/* Queues op for the next transaction, taking its strings (allocated; op's
+ * string fields are NULL after). */
+void store_writer_submit(struct store_writer *w, struct op *op);
 /* Queues a read of stream's stored ops with from <= seq <= to (see
  * store_load_range) behind everything submitted so far; done(arg, ...) gets
  * the result. */

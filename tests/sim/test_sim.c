@@ -212,11 +212,11 @@ static void install_view(struct world *w, int c)
 
 /* ---- io ---- */
 
-static void io_write(void *ctx, const struct op *op)
+static void io_write(void *ctx, struct op *op)
 {
 	struct replica *r = ctx;
 	struct job *j = xcalloc(1, sizeof *j);
-	op_copy(&j->op, op);
+	op_move(&j->op, op);
 	if (r->jobs_tail)
 		r->jobs_tail->next = j;
 	else

@@ -112,6 +112,34 @@ static void add_peer(const char *peer, struct chat_history *h, void *arg)
 
 /* ---- basics ---- */
 
+TEST(msgid_format)
+{
+	struct op op = mk(7, 42, 1, OP_MSG, "a", "#r", "x", "");
+	struct op_stream st;
+	uint64_t seq;
+	char id[OP_MSGID_MAX], small[8];
+	op.stream.incarnation = 0xabcdef0123456789ULL;
+	op.stream.boot = 3;
+	op_msgid(&op, id, sizeof id);
+	CHECK_EQ_STR(id, "7-abcdef0123456789-3-42");
+	op.stream.origin = 0;
+	op.stream.incarnation = 1;
+	op.seq = 0;
+	op_msgid(&op, id, sizeof id);
+	CHECK_EQ_STR(id, "0-0000000000000001-3-0");
+	op.stream.origin = UINT32_MAX;
+	op.stream.incarnation = UINT64_MAX;
+	op.stream.boot = UINT32_MAX;
+	op.seq = UINT64_MAX;
+	op_msgid(&op, id, sizeof id);
+	CHECK_EQ_STR(id, "4294967295-ffffffffffffffff-4294967295-18446744073709551615");
+	CHECK_EQ_INT(op_msgid_parse(id, &st, &seq), 0);
+	CHECK(st.origin == UINT32_MAX && st.incarnation == UINT64_MAX && st.boot == UINT32_MAX &&
+	      seq == UINT64_MAX);
+	op_msgid(&op, small, sizeof small); /* cut short, NUL-terminated */
+	CHECK_EQ_STR(small, "4294967");
+}
+
 TEST(casefold)
 {
 	char *f = chat_casefold("AbZ-[]\\~^{}|az\xc3\x89");
@@ -1502,6 +1530,7 @@ int main(void)
 	RUN(placeholder_likes);
 	RUN(dm_likes);
 	RUN(malformed);
+	RUN(msgid_format);
 	RUN(follow_lww);
 	RUN(self_follow_ignored);
 	RUN(follow_lists);

@@ -752,7 +752,8 @@ static void wtest_init(struct wtest *t, struct store *s);
 static void submit_n(struct wtest *t, int n)
 {
 	for (int i = 0; i < n; i++) {
-		struct op op = make_op(1, 42, 1, t->next_submit++, "w");
+		struct op op, made = make_op(1, 42, 1, t->next_submit++, "w");
+		op_copy(&op, &made); /* the writer takes the strings */
 		store_writer_submit(t->w, &op);
 	}
 }
