@@ -846,6 +846,12 @@ def main():
         args.idle_n = hard - 256
         log("idle test capped at %d connections (open file limit %d)" % (args.idle_n, hard))
 
+    # Every server (chorus and the peers alike) and the generator run with
+    # malloc's heap on transparent huge pages, as chorusctl starts replicas
+    # (docs/OPERATIONS.md); on this VM it is worth ~30% to chorus.
+    if "glibc.malloc.hugetlb" not in os.environ.get("GLIBC_TUNABLES", ""):
+        os.environ["GLIBC_TUNABLES"] = ":".join(
+            t for t in (os.environ.get("GLIBC_TUNABLES"), "glibc.malloc.hugetlb=1") if t)
     workdir = tempfile.mkdtemp(prefix="chorus-bench-")
     build = args.build
     all_servers = {}
