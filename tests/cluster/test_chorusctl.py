@@ -225,6 +225,11 @@ def test_chorusctl_up_status_restart_digest_down(netns, tmp_path):
         supervisor = int(f.read())
     assert procs["chorusctl"] == [supervisor], procs
     assert (tmp_path / "cluster" / "cluster.conf").exists()
+    # replicas and Corosync run with malloc's heap on huge pages (docs/OPERATIONS.md)
+    for pid in procs["corosync"] + [procs[i][0] for i in range(1, N + 1)]:
+        with open("/proc/%d/environ" % pid, "rb") as f:
+            env = f.read().split(b"\0")
+        assert b"GLIBC_TUNABLES=glibc.malloc.hugetlb=1" in env, (pid, env)
 
     # ---- a client on replica 1 and one on replica 3 talk in one room
     alice = client(PORT, "alice")
