@@ -517,6 +517,13 @@ static int parse_digest(char *reply, char *hex, unsigned long long *ops, int *sy
 	return p && sscanf(p, "NOTE DIGEST OK %64s %llu %d", hex, ops, syncing) == 3 ? 0 : -1;
 }
 
+/* Parses "NOTE SYNCSTATE OK <ops> <syncing>" out of a reply. */
+static int parse_syncstate(char *reply, unsigned long long *ops, int *syncing)
+{
+	char *p = reply ? strstr(reply, "NOTE SYNCSTATE OK ") : NULL;
+	return p && sscanf(p, "NOTE SYNCSTATE OK %llu %d", ops, syncing) == 2 ? 0 : -1;
+}
+
 static int cmd_digest(const struct options *o)
 {
 	struct replica_entry rs[MAX_REPLICAS];
@@ -552,13 +559,13 @@ static int cmd_status(const struct options *o)
 		return 2;
 	printf("%-4s %-22s %-6s %-6s %s\n", "id", "address", "state", "view", "ops");
 	for (int i = 0; i < n; i++) {
-		char *links = ask(&rs[i], "LINKS\r\nDIGEST\r\n", "NOTE"), hex[65], addr[96];
+		char *links = ask(&rs[i], "LINKS\r\nSYNCSTATE\r\n", "NOTE"), addr[96];
 		unsigned long long ops = 0;
 		int syncing = 0, view = 0;
 		for (char *p = links; p && (p = strstr(p, " 364 ")); p++)
 			view++;
 		snprintf(addr, sizeof addr, "%s:%d", rs[i].host, rs[i].port);
-		if (parse_digest(links, hex, &ops, &syncing) < 0)
+		if (parse_syncstate(links, &ops, &syncing) < 0)
 			printf("%-4d %-22s %-6s\n", rs[i].id, addr, "down");
 		else
 			printf("%-4d %-22s %-6s %-6d %llu%s\n", rs[i].id, addr, "up", view, ops,

@@ -31,6 +31,7 @@ static const struct command commands[] = {
 	{"LUSERS", 0, 1, cmd_lusers},
 	{"LINKS", 0, 0, cmd_links},
 	{"DIGEST", 0, 0, cmd_digest},
+	{"SYNCSTATE", 0, 0, cmd_syncstate},
 	{"VERSION", 0, 1, cmd_version},
 	{"FOLLOW", 1, 1, cmd_follow},
 	{"UNFOLLOW", 1, 1, cmd_unfollow},

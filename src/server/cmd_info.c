@@ -1,9 +1,11 @@
 /*
  * cmd_info.c: information about the server and the cluster: MOTD, LUSERS,
  * VERSION, LINKS (the replicas in this replica's current view, with id and
- * client address) and DIGEST (our verb: the digest of this replica's
- * canonical state, for chorusctl and the cluster tests). LINKS and DIGEST
- * work before registration, so tools need not log in.
+ * client address), DIGEST (our verb: the digest of this replica's canonical
+ * state, for chorusctl and the cluster tests) and SYNCSTATE (our verb: the
+ * operations applied and whether a sync is going on, without the digest's
+ * cost: a digest hashes the whole state, ~90 ms at 115,000 messages). LINKS,
+ * DIGEST and SYNCSTATE work before registration, so tools need not log in.
  */
 #include <inttypes.h>
 
@@ -67,5 +69,16 @@ void cmd_digest(struct session *s, struct irc_msg *m)
 	(void)m;
 	chat_digest(srv->chat, hex);
 	reply_line(s, &t, srv->name, "NOTE DIGEST OK %s %" PRIu64 " %d :canonical state of replica %u", hex,
+		   chat_op_count(srv->chat), repl_syncing(srv->repl), srv->cfg.id);
+}
+
+/* SYNCSTATE: "NOTE SYNCSTATE OK <ops> <syncing> :..." (as DIGEST, without
+ * the hash): cheap enough to poll while a replica catches up. */
+void cmd_syncstate(struct session *s, struct irc_msg *m)
+{
+	struct server *srv = s->srv;
+	struct line_tags t = LINE_TAGS_INIT;
+	(void)m;
+	reply_line(s, &t, srv->name, "NOTE SYNCSTATE OK %" PRIu64 " %d :operations applied by replica %u",
 		   chat_op_count(srv->chat), repl_syncing(srv->repl), srv->cfg.id);
 }

@@ -374,6 +374,7 @@ void cmd_motd(struct session *s, struct irc_msg *m);
 void cmd_lusers(struct session *s, struct irc_msg *m);
 void cmd_links(struct session *s, struct irc_msg *m);
 void cmd_digest(struct session *s, struct irc_msg *m);
+void cmd_syncstate(struct session *s, struct irc_msg *m);
 void cmd_version(struct session *s, struct irc_msg *m);
 void cmd_follow(struct session *s, struct irc_msg *m);
 void cmd_unfollow(struct session *s, struct irc_msg *m);

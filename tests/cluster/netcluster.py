@@ -165,6 +165,19 @@ class Node:
                 return parts[4], int(parts[5]), parts[6] == "1"
         return None
 
+    def syncstate(self):
+        """(ops, syncing) or None if unreachable: DIGEST without the hash,
+        cheap enough to poll while the replica catches up."""
+        try:
+            text = self.ask("SYNCSTATE", "NOTE SYNCSTATE")
+        except OSError:
+            return None
+        for line in text.splitlines():
+            parts = line.split()
+            if len(parts) >= 6 and parts[1] == "NOTE" and parts[2] == "SYNCSTATE":
+                return int(parts[4]), parts[5] == "1"
+        return None
+
     def view(self):
         text = self.ask("LINKS", " 365 ")
         return sorted(int(l.split("replica ")[1].split()[0]) for l in text.splitlines() if " 364 " in l)

@@ -24,3 +24,23 @@ def test_two_users_chat(server):
     assert "msgid" in echo.tags and "time" in echo.tags
     got = b.expect("PRIVMSG")
     assert got.params == ["#room", "hello bob"] and got.nick == "alice"
+
+
+def note(c, verb):
+    """Sends verb (DIGEST or SYNCSTATE) and returns its NOTE's parameters."""
+    c.send(verb)
+    return c.expect(lambda m: m.command == "NOTE" and m.params[0] == verb).params
+
+
+def test_syncstate_counts_ops_as_digest_does_before_registration(server):
+    tool = server.client()  # never registers, as chorusctl and the bench don't
+    first = note(tool, "SYNCSTATE")
+    assert first[1] == "OK" and first[3] == "0", first  # standalone: never syncing
+    a = server.client().register("counter", ALL_CAPS)
+    a.join("#ops")
+    a.send("PRIVMSG #ops :one more op")
+    a.expect("PRIVMSG")
+    after = note(tool, "SYNCSTATE")
+    digest = note(tool, "DIGEST")
+    assert int(after[2]) > int(first[2]), (first, after)
+    assert after[2] == digest[3] and after[3] == digest[4], (after, digest)
