@@ -153,30 +153,29 @@ class Node:
         s.close()
         return data.decode(errors="replace")
 
-    def digest(self):
-        """(hex, ops, syncing) or None if unreachable."""
+    def note(self, verb):
+        """The words after "NOTE <verb> OK" in the answer to verb (DIGEST,
+        SYNCSTATE), or None if unreachable."""
         try:
-            text = self.ask("DIGEST", "NOTE DIGEST")
+            text = self.ask(verb, "NOTE " + verb)
         except OSError:
             return None
         for line in text.splitlines():
             parts = line.split()
-            if len(parts) >= 7 and parts[1] == "NOTE" and parts[2] == "DIGEST":
-                return parts[4], int(parts[5]), parts[6] == "1"
+            if len(parts) >= 4 and parts[1:4] == ["NOTE", verb, "OK"]:
+                return parts[4:]
         return None
+
+    def digest(self):
+        """(hex, ops, syncing) or None if unreachable."""
+        p = self.note("DIGEST")
+        return (p[0], int(p[1]), p[2] == "1") if p and len(p) >= 3 else None
 
     def syncstate(self):
         """(ops, syncing) or None if unreachable: DIGEST without the hash,
         cheap enough to poll while the replica catches up."""
-        try:
-            text = self.ask("SYNCSTATE", "NOTE SYNCSTATE")
-        except OSError:
-            return None
-        for line in text.splitlines():
-            parts = line.split()
-            if len(parts) >= 6 and parts[1] == "NOTE" and parts[2] == "SYNCSTATE":
-                return int(parts[4]), parts[5] == "1"
-        return None
+        p = self.note("SYNCSTATE")
+        return (int(p[0]), p[1] == "1") if p and len(p) >= 2 else None
 
     def view(self):
         text = self.ask("LINKS", " 365 ")
