@@ -83,7 +83,8 @@ struct repl {
 	int rows_complete;
 	uint32_t rows_from[GROUP_MAX_MEMBERS];
 	size_t nrows;
-	uint64_t rows_clock;
+	uint64_t rows_clock;     /* the highest clock in this view's rows */
+	uint64_t early_lts;      /* the highest lts delivered in this view before its rows were in */
 	struct row_entry *rows;
 	struct resend_task *tasks;
 	int reading;             /* a resend read is outstanding */
@@ -161,6 +162,7 @@ static void clear_sync(struct repl *r)
 	}
 	r->nrows = 0;
 	r->rows_clock = 0;
+	r->early_lts = 0;
 	r->rows_complete = 0;
 	r->awaiting = 0;
 	requeue_early(r);
@@ -592,8 +594,11 @@ static void rows_done(struct repl *r)
 {
 	struct row_entry *e, *tmp;
 	r->rows_complete = 1;
-	if (r->rows_clock > r->clock)
-		r->clock = r->rows_clock;
+	/* From what every member was delivered alike, never from our own clock:
+	 * a row sent for an earlier view of the same members can stand in for a
+	 * member's current one (docs/DESIGN-NOTES.md), and then its clock may be
+	 * below that member's; all members must still start from one clock. */
+	r->clock = r->rows_clock > r->early_lts ? r->rows_clock : r->early_lts;
 	log_debug("repl %" PRIu32 ": rows done in view %" PRIu64 " (%zu members), clock %" PRIu64, r->self,
 		  r->view.id, r->view.n, r->clock);
 	for (size_t i = 0; i < r->nearly; i++) {
@@ -738,6 +743,8 @@ static void on_ops(struct repl *r, uint32_t sender, const uint8_t *data, size_t 
 		} else {
 			if (op->lts > r->clock)
 				r->clock = op->lts;
+			if (!r->rows_complete && op->lts > r->early_lts)
+				r->early_lts = op->lts;
 			if (know_has(r, &op->stream, op->seq))
 				continue; /* a resend of what we already store */
 		}
