@@ -20,23 +20,43 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason="cluster tests " + why))
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keeps each phase's report on the test item (rep_setup, rep_call) for
+    the fixtures' teardown."""
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)
+
+
+def down(request, c):
+    """Stops cluster c; if the test failed, first prints the end of every
+    replica's log, so that a failure in CI can be read from its report."""
+    rep = getattr(request.node, "rep_call", None)
+    if rep is not None and rep.failed:
+        for n in c.nodes:
+            tail = n.log().splitlines()[-60:]
+            sys.stderr.write("---- replica %d, last %d log lines\n%s\n" % (n.i, len(tail), "\n".join(tail)))
+    c.down()
+
+
 @pytest.fixture
-def cluster(tmp_path):
+def cluster(tmp_path, request):
     c = Cluster(tmp_path / "cluster").up()
     yield c
-    c.down()
+    down(request, c)
 
 
 @pytest.fixture
-def majority_cluster(tmp_path):
+def majority_cluster(tmp_path, request):
     c = Cluster(tmp_path / "cluster", mode="majority").up()
     yield c
-    c.down()
+    down(request, c)
 
 
 @pytest.fixture
-def small_disk_cluster(tmp_path):
+def small_disk_cluster(tmp_path, request):
     """Replica 2's data lives on a 3 MB tmpfs (tests fill it)."""
     c = Cluster(tmp_path / "cluster", small_disk=(2, "3m")).up()
     yield c
-    c.down()
+    down(request, c)
