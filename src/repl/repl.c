@@ -558,11 +558,12 @@ static void add_task(struct repl *r, const struct op_stream *s, uint64_t a, uint
 }
 
 /*
- * Plans one stream: cuts the seqs anyone holds into segments at every range
- * boundary; a segment that some member lacks is resent by the lowest-id
- * member holding it. Every member computes the same plan from the same rows.
+ * Plans the seqs lo..hi of one stream: cuts the seqs anyone holds into
+ * segments at every range boundary; a segment that some member lacks is
+ * resent by the lowest-id member holding it. Every member computes the same
+ * plan from the same rows.
  */
-static void plan_stream(struct repl *r, struct row_entry *e)
+static void plan_stream(struct repl *r, struct row_entry *e, uint64_t lo, uint64_t hi)
 {
 	uint64_t *cuts = xmalloc(2 * e->nheld * sizeof *cuts);
 	size_t n = 0;
@@ -572,8 +573,8 @@ static void plan_stream(struct repl *r, struct row_entry *e)
 	}
 	qsort(cuts, n, sizeof *cuts, cmp_u64);
 	for (size_t c = 0; c + 1 < n; c++) {
-		uint64_t a = cuts[c], b = cuts[c + 1] - 1;
-		if (cuts[c + 1] == cuts[c])
+		uint64_t a = cuts[c] > lo ? cuts[c] : lo, b = cuts[c + 1] - 1 < hi ? cuts[c + 1] - 1 : hi;
+		if (cuts[c + 1] == cuts[c] || a > b)
 			continue;
 		unsigned holders = 0;
 		uint32_t lowest = UINT32_MAX;
@@ -608,12 +609,14 @@ static void rows_done(struct repl *r)
 	}
 	r->nearly = 0;
 	HASH_ITER(hh, r->rows, e, tmp)
-		plan_stream(r, e);
+		plan_stream(r, e, 0, UINT64_MAX);
 	pump_resends(r);
 	repl_flush(r);
 }
 
-static void add_held(struct repl *r, const struct op_stream *s, uint32_t member, uint64_t a, uint64_t b)
+/* Records that member holds seqs a..b of stream s; returns the stream's entry. */
+static struct row_entry *add_held(struct repl *r, const struct op_stream *s, uint32_t member,
+				  uint64_t a, uint64_t b)
 {
 	struct row_entry *e = NULL;
 	HASH_FIND(hh, r->rows, s, sizeof *s, e);
@@ -627,6 +630,55 @@ static void add_held(struct repl *r, const struct op_stream *s, uint32_t member,
 		e->held = xrealloc(e->held, e->capheld * sizeof *e->held);
 	}
 	e->held[e->nheld++] = (struct held){member, a, b};
+	return e;
+}
+
+/* The end of member's range of e that holds seq, or 0 if none does; *next
+ * gets the lowest start of its ranges above seq (UINT64_MAX if none). */
+static uint64_t held_end(const struct row_entry *e, uint32_t member, uint64_t seq, uint64_t *next)
+{
+	*next = UINT64_MAX;
+	for (size_t i = 0; e && i < e->nheld; i++) {
+		const struct held *h = &e->held[i];
+		if (h->member != member)
+			continue;
+		if (h->a <= seq && seq <= h->b)
+			return h->b;
+		if (h->a > seq && h->a < *next)
+			*next = h->a;
+	}
+	return 0;
+}
+
+/*
+ * A later row of member in this view, after its first was counted: that
+ * first one was sent for an earlier view of the same members (see
+ * row_for_this_view) and may understate what member holds. Adds the part of
+ * a..b that member's rows did not show yet and, once the rows are all in,
+ * plans that part at once. Every member sees the same rows in the same
+ * order, so all plan alike.
+ */
+static void add_later_held(struct repl *r, const struct op_stream *s, uint32_t member, uint64_t a,
+			   uint64_t b)
+{
+	struct row_entry *e = NULL;
+	HASH_FIND(hh, r->rows, s, sizeof *s, e);
+	while (a <= b) {
+		uint64_t next, end = held_end(e, member, a, &next);
+		if (end) {
+			if (end >= b)
+				return;
+			a = end + 1;
+			continue;
+		}
+		uint64_t to = next != UINT64_MAX && next - 1 < b ? next - 1 : b;
+		e = add_held(r, s, member, a, to);
+		if (r->rows_complete)
+			plan_stream(r, e, a, to);
+		if (to == b)
+			return;
+		a = to + 1;
+	}
 }
 
 /* Reads a row's membership: 1 if it is this view's. A row sent for an
@@ -645,9 +697,9 @@ static int row_for_this_view(const struct repl *r, struct op_reader *rd)
 
 static void on_row(struct repl *r, uint32_t sender, struct op_reader *rd)
 {
+	int later = 0; /* its row for this view was counted already */
 	for (size_t i = 0; i < r->nrows; i++)
-		if (r->rows_from[i] == sender)
-			return;
+		later |= r->rows_from[i] == sender;
 	if (!in_view(r, sender) || r->nrows >= GROUP_MAX_MEMBERS)
 		return;
 	uint64_t clock = op_read_u(rd, 8);
@@ -664,14 +716,21 @@ static void on_row(struct repl *r, uint32_t sender, struct op_reader *rd)
 		uint64_t nranges = op_read_u(rd, 4);
 		for (uint64_t j = 0; j < nranges && !rd->bad; j++) {
 			uint64_t a = op_read_u(rd, 8), b = op_read_u(rd, 8);
-			if (!rd->bad && a >= 1 && a <= b)
+			if (!rd->bad && a >= 1 && a <= b && later)
+				add_later_held(r, &s, sender, a, b);
+			else if (!rd->bad && a >= 1 && a <= b)
 				add_held(r, &s, sender, a, b);
 		}
 	}
 	if (rd->bad)
 		log_error("repl: malformed row from replica %" PRIu32, sender);
 	if (clock > r->rows_clock)
-		r->rows_clock = clock;
+		r->rows_clock = clock; /* no effect once the rows are all in */
+	if (later) {
+		if (r->rows_complete)
+			pump_resends(r);
+		return;
+	}
 	if (!final)
 		return;
 	r->rows_from[r->nrows++] = sender;
@@ -705,8 +764,12 @@ static void pump_resends(struct repl *r)
 void repl_read_done(struct repl *r, const struct op *ops, size_t n)
 {
 	r->reading = 0;
-	if (r->reading_gen != r->sync_gen)
-		return; /* the view changed meanwhile: that plan is void */
+	if (r->reading_gen != r->sync_gen) {
+		/* The view changed meanwhile: that plan is void, and this view's,
+		 * made while the read was out, has waited for it to end. */
+		pump_resends(r);
+		return;
+	}
 	if (n) {
 		if (multicast_ops(r, ops, n) == n) {
 			r->awaiting = 1;

@@ -7,6 +7,10 @@
  *   (a) every replica holds the same canonical state (equal digests),
  *   (b) every acknowledged message is present everywhere,
  *   (c) messages appended during one view kept their relative order.
+ * With --settle, some steps also run every component until nothing is left
+ * to do, without a membership change, and then check that
+ *   (d) the members of each component hold the same state: a view's sync
+ *       finishes by itself, it does not wait for the next view change.
  *
  * The group behaves as Corosync's CPG: each component (replicas that can
  * talk) has one agreed queue; a message goes to every current member of its
@@ -15,7 +19,7 @@
  * component after the new view (take_rest), so a member can get a message
  * sent before a view change after it, ahead of that view's rows.
  *
- * usage: test_sim [--seeds N] [--first S] [--seed S (one, verbose)]
+ * usage: test_sim [--settle] [--seeds N] [--first S] [--seed S (one, verbose)]
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -78,6 +82,8 @@ struct world {
 	size_t nacked, capacked;
 	struct appended *app;
 	size_t napp, capapp;
+	int settle;              /* --settle: steps that settle and compare components */
+	int unsettled;           /* a settled component whose members differed */
 };
 
 static uint64_t rnd(struct world *w, uint64_t n)
@@ -517,6 +523,34 @@ static int any_work(struct world *w)
 	return 0;
 }
 
+/* Runs every component until nothing is left to do, without any membership
+ * change; then the members of each component must hold equal states. */
+static void settle(struct world *w)
+{
+	for (int round = 0; round < 1000000 && any_work(w); round++) {
+		for (int i = 0; i < N; i++)
+			if (w->r[i].alive) {
+				repl_flush(w->r[i].repl);
+				complete_io(&w->r[i], 64);
+			}
+		for (int c = 0; c < N; c++)
+			deliver_one(w, c);
+	}
+	for (int i = 0; i < N; i++)
+		for (int j = i + 1; j < N; j++) {
+			char di[65], dj[65];
+			if (!w->r[i].alive || !w->r[j].alive || w->r[i].component != w->r[j].component)
+				continue;
+			chat_digest(repl_chat(w->r[i].repl), di);
+			chat_digest(repl_chat(w->r[j].repl), dj);
+			if (strcmp(di, dj) != 0) {
+				if (w->verbose)
+					fprintf(stderr, "settle: replicas %d and %d differ in one component\n", i + 1, j + 1);
+				w->unsettled = 1;
+			}
+		}
+}
+
 static void step(struct world *w)
 {
 	struct replica *r = &w->r[rnd(w, N)];
@@ -550,6 +584,8 @@ static void step(struct world *w)
 		if (w->verbose)
 			fprintf(stderr, "step: restart %u%s\n", r->id, wipe ? " wiped" : "");
 		restart(w, r, wipe);
+	} else if (w->settle) {
+		settle(w);
 	}
 }
 
@@ -641,10 +677,11 @@ static int dump_op(const struct op *op, void *arg)
 }
 
 /* Runs one schedule; returns 1 if every check held. */
-static int run_seed(uint64_t seed, int verbose)
+static int run_seed(uint64_t seed, int verbose, int settle_steps)
 {
 	struct world w;
 	memset(&w, 0, sizeof w);
+	w.settle = settle_steps;
 	w.rng = seed * 0x9E3779B97F4A7C15ULL + 1;
 	w.verbose = verbose;
 	for (int i = 0; i < N; i++) {
@@ -657,7 +694,9 @@ static int run_seed(uint64_t seed, int verbose)
 	for (int s = 0; s < STEPS; s++)
 		step(&w);
 	heal(&w);
-	int ok = !any_work(&w) && check(&w, seed);
+	int ok = !any_work(&w) && check(&w, seed) && !w.unsettled;
+	if (w.unsettled)
+		fprintf(stderr, "seed %" PRIu64 ": a settled component's members differed\n", seed);
 	if (any_work(&w))
 		fprintf(stderr, "seed %" PRIu64 ": work left after heal\n", seed);
 	if (verbose)
@@ -676,8 +715,10 @@ static int run_seed(uint64_t seed, int verbose)
 int main(int argc, char **argv)
 {
 	uint64_t seeds = 2000, first = 1;
-	int one = 0;
-	for (int i = 1; i + 1 < argc; i += 2) {
+	int one = 0, settle_steps = 0;
+	for (int i = 1; i < argc && strcmp(argv[i], "--settle") == 0; i++)
+		settle_steps = 1;
+	for (int i = 1 + settle_steps; i + 1 < argc; i += 2) {
 		if (strcmp(argv[i], "--seeds") == 0)
 			seeds = strtoull(argv[i + 1], NULL, 10);
 		else if (strcmp(argv[i], "--first") == 0)
@@ -691,7 +732,7 @@ int main(int argc, char **argv)
 	log_set_level(one ? LOG_DEBUG : LOG_ERROR + 1);
 	uint64_t failed = 0;
 	for (uint64_t s = first; s < first + seeds; s++)
-		if (!run_seed(s, one)) {
+		if (!run_seed(s, one, settle_steps)) {
 			failed++;
 			fprintf(stderr, "FAILED seed %" PRIu64 " (replay: test_sim --seed %" PRIu64 ")\n", s, s);
 		}
