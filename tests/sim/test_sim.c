@@ -523,9 +523,9 @@ static int any_work(struct world *w)
 	return 0;
 }
 
-/* Runs every component until nothing is left to do, without any membership
- * change; then the members of each component must hold equal states. */
-static void settle(struct world *w)
+/* Runs every component until nothing is left to do (or a bound of rounds),
+ * without any membership change. */
+static void run_to_rest(struct world *w)
 {
 	for (int round = 0; round < 1000000 && any_work(w); round++) {
 		for (int i = 0; i < N; i++)
@@ -536,6 +536,13 @@ static void settle(struct world *w)
 		for (int c = 0; c < N; c++)
 			deliver_one(w, c);
 	}
+}
+
+/* Runs every component to rest; then the members of each component must
+ * hold equal states. */
+static void settle(struct world *w)
+{
+	run_to_rest(w);
 	for (int i = 0; i < N; i++)
 		for (int j = i + 1; j < N; j++) {
 			char di[65], dj[65];
@@ -598,15 +605,7 @@ static void heal(struct world *w)
 			start(w, &w->r[i], 0);
 		}
 	merge(w);
-	for (int round = 0; round < 1000000 && any_work(w); round++) {
-		for (int i = 0; i < N; i++)
-			if (w->r[i].alive) {
-				repl_flush(w->r[i].repl);
-				complete_io(&w->r[i], 64);
-			}
-		for (int c = 0; c < N; c++)
-			deliver_one(w, c);
-	}
+	run_to_rest(w);
 }
 
 /* ---- checks ---- */
