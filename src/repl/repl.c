@@ -429,7 +429,7 @@ static void requeue_early(struct repl *r)
 	for (size_t i = 0; i < r->nearly; i++) {
 		if (op_stream_cmp(&r->early[i].stream, &r->stream) == 0) {
 			r->early[i].lts = 0;
-			r->out[k++] = r->early[i];
+			op_move(&r->out[k++], &r->early[i]);
 		} else {
 			op_clear(&r->early[i]);
 		}
@@ -716,9 +716,11 @@ static void on_row(struct repl *r, uint32_t sender, struct op_reader *rd)
 		uint64_t nranges = op_read_u(rd, 4);
 		for (uint64_t j = 0; j < nranges && !rd->bad; j++) {
 			uint64_t a = op_read_u(rd, 8), b = op_read_u(rd, 8);
-			if (!rd->bad && a >= 1 && a <= b && later)
+			if (rd->bad || a < 1 || a > b)
+				continue;
+			if (later)
 				add_later_held(r, &s, sender, a, b);
-			else if (!rd->bad && a >= 1 && a <= b)
+			else
 				add_held(r, &s, sender, a, b);
 		}
 	}

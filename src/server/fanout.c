@@ -42,19 +42,24 @@ static size_t shared_index(unsigned caps)
 	return ((caps & CAP_SERVER_TIME) ? 1 : 0) | ((caps & CAP_MESSAGE_TAGS) ? 2 : 0);
 }
 
+/* Appends to line sh's line with tags t, as a client with caps sees it. */
+static void format_line(const struct show *sh, unsigned caps, const struct line_tags *t,
+			struct buf *line)
+{
+	if (sh->text)
+		reply_format(caps, t, sh->source, line, "%s %s :%s", sh->command, sh->target, sh->text);
+	else
+		reply_format(caps, t, sh->source, line, "%s %s", sh->command, sh->target);
+}
+
 /* The line for t, which carries no label and no batch (nothing that differs
  * between sessions): formatted once per subset of SHARED_CAPS, the only
  * capabilities build_tags then looks at, and reused for every recipient. */
 static const struct buf *shared_line(struct show *sh, unsigned caps, const struct line_tags *t)
 {
 	struct buf *line = &sh->shared[shared_index(caps)];
-	if (line->len)
-		return line;
-	caps &= SHARED_CAPS;
-	if (sh->text)
-		reply_format(caps, t, sh->source, line, "%s %s :%s", sh->command, sh->target, sh->text);
-	else
-		reply_format(caps, t, sh->source, line, "%s %s", sh->command, sh->target);
+	if (!line->len)
+		format_line(sh, caps & SHARED_CAPS, t, line);
 	return line;
 }
 
@@ -85,10 +90,11 @@ static void show_to(struct show *sh, struct session *s)
 	if (!t.label && !t.batch) {
 		const struct buf *line = shared_line(sh, s->caps, &t);
 		session_send_raw(s, line->data, line->len);
-	} else if (sh->text) {
-		reply_line(s, &t, sh->source, "%s %s :%s", sh->command, sh->target, sh->text);
 	} else {
-		reply_line(s, &t, sh->source, "%s %s", sh->command, sh->target);
+		struct buf line = {0};
+		format_line(sh, s->caps, &t, &line);
+		session_send_raw(s, line.data, line.len);
+		buf_free(&line);
 	}
 }
 
