@@ -62,7 +62,7 @@ static void no_failed(void *arg, const struct op *op)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct repl_callbacks cb = {no_effect, no_failed, NULL, NULL, NULL};
+	struct repl_callbacks cb = {.effect = no_effect, .failed = no_failed};
 	struct repl_io io = {no_write, no_read, NULL};
 	struct group g = {&fake_ops, 1};
 	struct store *st = store_memory_new();

@@ -51,7 +51,7 @@ struct op_stream {
 struct op {
 	struct op_stream stream;
 	uint64_t seq;    /* 1.. within the stream, no gaps */
-	uint64_t lts;    /* Lamport time, assigned at delivery (0 = not yet) */
+	uint64_t lts;    /* Lamport time, given by the origin at creation (>= 1) */
 	int64_t wall_ms; /* origin's wall clock at creation: display only */
 	uint8_t kind;    /* enum op_kind */
 	uint8_t flags;   /* enum op_flag bits */

@@ -197,12 +197,17 @@ void requests_line(struct client *c, struct irc_msg *m)
 	struct batch *b = batch_find(c, irc_tag_get(m, "batch"));
 	struct room_msg rm;
 	char nick[64];
+	const char *own = irc_tag_get(m, "label");
 	if (b && b->collect && incoming_room_msg(m, &rm, nick, sizeof nick) == 0) {
 		batch_keep(b, &rm);
+		/* Our own line echoed in a merge batch (the canonical order put
+		 * it before the last line): it is also the answer to our send. */
+		struct request *q = own ? request_find(c, own) : NULL;
+		if (q)
+			request_finish(c, q);
 		return;
 	}
 	char label[16] = "";
-	const char *own = irc_tag_get(m, "label");
 	snprintf(label, sizeof label, "%s", own ? own : b ? b->label : "");
 	struct request *q = label[0] ? request_find(c, label) : NULL;
 	if (!(q && q->on_line && q->on_line(c, q, m)))

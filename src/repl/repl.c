@@ -4,7 +4,8 @@
  * path from a submitted op to its applied effect.
  *
  * Group messages: u8 REPL_WIRE_VERSION, u8 type, then
- *   MSG_OPS: an op_encode list (new ops with lts 0, or resent ops with lts);
+ *   MSG_OPS: an op_encode list (new or resent ops, each with the lts its
+ *            origin gave it);
  *   MSG_ROW: u64 clock, u8 final, u32 count, u8 n, n x u32 (the members
  *            of the view it was sent for), count x (u32 origin,
  *            u64 incarnation, u32 boot, u32 nranges, nranges x (u64 first,
@@ -61,6 +62,34 @@ struct resend_task {
 	struct resend_task *next;
 };
 
+/* Where this view's sync stands (DESIGN.md 4.3). */
+enum sync_phase {
+	SYNC_ROWS,    /* waiting for every member's knowledge row */
+	SYNC_PLANNED, /* rows all in: our share of the resends is planned */
+};
+
+/* Our resend pump: one batch in flight at a time. */
+enum pump_state {
+	PUMP_IDLE,
+	PUMP_READING,  /* a read is out at the store (planned in view gen read_gen) */
+	PUMP_AWAITING, /* our last batch was multicast and has not come back yet */
+};
+
+/* One view's sync: the rows, the plan, and the pump. */
+struct view_sync {
+	struct group_view view;
+	uint64_t gen;                          /* increases with every view and recovery */
+	enum sync_phase phase;
+	uint32_t rows_from[GROUP_MAX_MEMBERS]; /* members whose row is in */
+	size_t nrows;
+	struct row_entry *rows;                /* who holds what, from the rows */
+	struct resend_task *tasks;             /* what we still resend, in order */
+	enum pump_state pump;
+	uint64_t read_gen;                     /* PUMP_READING: gen the read belongs to */
+	struct op_stream await_stream;         /* PUMP_AWAITING: last op of the batch */
+	uint64_t await_seq;
+};
+
 struct repl {
 	uint32_t self;
 	enum repl_mode mode;
@@ -72,32 +101,13 @@ struct repl {
 
 	struct op_stream stream;
 	uint64_t next_seq;
-	uint64_t clock;
+	uint64_t clock;        /* the highest lts made, delivered or in a row */
+	uint64_t skew_warned;  /* the lts we last warned about (see saw_lts) */
 	struct know *know;
 	int store_failed;
 	size_t unstored;
 
-	/* this view's sync */
-	struct group_view view;
-	uint64_t sync_gen;
-	int rows_complete;
-	uint32_t rows_from[GROUP_MAX_MEMBERS];
-	size_t nrows;
-	uint64_t rows_clock;     /* the highest clock in this view's rows */
-	uint64_t early_lts;      /* the highest lts delivered in this view before its rows were in */
-	struct row_entry *rows;
-	struct resend_task *tasks;
-	int reading;             /* a resend read is outstanding */
-	uint64_t reading_gen;
-	int awaiting;            /* our last resend batch has not come back yet */
-	struct op_stream await_stream;
-	uint64_t await_seq;
-	/* new ops delivered after this view began and before its rows were all
-	 * in (Corosync sends what a member handed it before a view change in the
-	 * new view): every member holds the same ones, in delivery order, and
-	 * orders them once the clock is agreed */
-	struct op *early;
-	size_t nearly, capearly;
+	struct view_sync sync;
 
 	/* ops submitted and not yet multicast */
 	struct op *out;
@@ -145,27 +155,28 @@ struct repl *repl_new(uint32_t self, enum repl_mode mode, unsigned cluster_size,
 	return r;
 }
 
-static void requeue_early(struct repl *r);
-
+/* Ends the current view's sync: forgets its rows and plan. A read still out
+ * stays PUMP_READING (its result is dropped when it comes back); a batch
+ * we await may never come back in the next view, so the pump is idle. */
 static void clear_sync(struct repl *r)
 {
+	struct view_sync *y = &r->sync;
 	struct row_entry *e, *tmp;
-	HASH_ITER(hh, r->rows, e, tmp) {
-		HASH_DEL(r->rows, e);
+	HASH_ITER(hh, y->rows, e, tmp) {
+		HASH_DEL(y->rows, e);
 		free(e->held);
 		free(e);
 	}
-	while (r->tasks) {
-		struct resend_task *t = r->tasks;
-		r->tasks = t->next;
+	while (y->tasks) {
+		struct resend_task *t = y->tasks;
+		y->tasks = t->next;
 		free(t);
 	}
-	r->nrows = 0;
-	r->rows_clock = 0;
-	r->early_lts = 0;
-	r->rows_complete = 0;
-	r->awaiting = 0;
-	requeue_early(r);
+	y->gen++;
+	y->nrows = 0;
+	y->phase = SYNC_ROWS;
+	if (y->pump == PUMP_AWAITING)
+		y->pump = PUMP_IDLE;
 }
 
 static void know_clear(struct repl *r);
@@ -179,7 +190,6 @@ void repl_free(struct repl *r)
 	for (size_t i = 0; i < r->nout; i++)
 		op_clear(&r->out[i]);
 	free(r->out);
-	free(r->early);
 	chat_free(r->chat);
 	free(r);
 }
@@ -285,7 +295,6 @@ int repl_recover(struct repl *r, struct store *st)
 	know_clear(r);
 	if (store_load(st, know_one, r) != 0 || repl_new_stream(r, st) < 0)
 		return -1;
-	r->sync_gen++;
 	clear_sync(r);
 	r->unstored = 0;
 	return 0;
@@ -303,7 +312,7 @@ int repl_writable(const struct repl *r)
 {
 	if (r->store_failed)
 		return REPL_STORE_FAILED;
-	if (r->mode == REPL_MAJORITY && r->view.n * 2 <= r->cluster_size)
+	if (r->mode == REPL_MAJORITY && r->sync.view.n * 2 <= r->cluster_size)
 		return REPL_MINORITY;
 	return REPL_OK;
 }
@@ -311,6 +320,40 @@ int repl_writable(const struct repl *r)
 int repl_store_failed(const struct repl *r)
 {
 	return r->store_failed;
+}
+
+/* The wall clock, in ms: the owner's (the simulation's is its own), else
+ * the system's. */
+static int64_t now_ms(const struct repl *r)
+{
+	return r->cb.now ? r->cb.now(r->cb.arg) : wall_ms();
+}
+
+/* The lts of a new op: one more than the highest we have seen, or our wall
+ * clock if that is higher (DESIGN.md 4.2's floor: a replica that starts
+ * empty and alone does not put its lines at the start of history). */
+static uint64_t stamp(struct repl *r, int64_t now)
+{
+	uint64_t floor = now > 0 ? (uint64_t)now : 0;
+	r->clock = r->clock + 1 > floor ? r->clock + 1 : floor;
+	return r->clock;
+}
+
+/* Moves the clock past lts, delivered from a peer or in its row; warns
+ * (once per REPL_SKEW_WARN_MS of lts) when lts runs that far ahead of our
+ * wall clock: some replica's clock is ahead. */
+static void saw_lts(struct repl *r, uint64_t lts)
+{
+	if (lts <= r->clock)
+		return;
+	r->clock = lts;
+	int64_t now = now_ms(r);
+	if (now > 0 && lts > (uint64_t)now + REPL_SKEW_WARN_MS && lts > r->skew_warned + REPL_SKEW_WARN_MS) {
+		r->skew_warned = lts;
+		log_warn("repl: an operation is stamped %" PRIu64 " s ahead of this replica's clock: a replica's "
+			 "wall clock runs ahead (order stays consistent; see docs/DESIGN-NOTES.md)",
+			 (lts - (uint64_t)now) / 1000);
+	}
 }
 
 int repl_submit(struct repl *r, struct op *op)
@@ -321,8 +364,8 @@ int repl_submit(struct repl *r, struct op *op)
 	}
 	op->stream = r->stream;
 	op->seq = r->next_seq++;
-	op->lts = 0;
-	op->wall_ms = wall_ms();
+	op->wall_ms = now_ms(r);
+	op->lts = stamp(r, op->wall_ms);
 	op_fill_empty(op);
 	if (r->nout == r->capout) {
 		r->capout = r->capout ? r->capout * 2 : 64;
@@ -362,7 +405,7 @@ static size_t multicast_ops(struct repl *r, const struct op *ops, size_t n)
 
 void repl_flush(struct repl *r)
 {
-	if (!r->nout || !r->rows_complete || !r->group)
+	if (!r->nout || !r->group)
 		return;
 	size_t sent = multicast_ops(r, r->out, r->nout);
 	if (sent < r->nout) {
@@ -386,58 +429,15 @@ int repl_send_soft(struct repl *r, const void *data, size_t len)
 	return rc;
 }
 
-/* ---- accepting ops, and new ops that came before the rows ---- */
+/* ---- accepting ops ---- */
 
-/* An op with its lts: known from now on, and handed to the writer (which
- * takes its strings). */
+/* An op new here: known from now on, and handed to the writer (which takes
+ * its strings). */
 static void accept_op(struct repl *r, struct op *op)
 {
 	know_add(r, &op->stream, op->seq);
 	r->unstored++;
 	r->io.write(r->io.ctx, op);
-}
-
-/* Keeps a new op delivered before this view's rows (takes its strings). */
-static void hold_early(struct repl *r, struct op *op)
-{
-	if (r->nearly == r->capearly) {
-		r->capearly = r->capearly ? r->capearly * 2 : 16;
-		r->early = xrealloc(r->early, r->capearly * sizeof *r->early);
-	}
-	op_move(&r->early[r->nearly++], op);
-}
-
-/* The view changed before its rows were all in, so the early ops were never
- * ordered and nobody stored them. Our own go back to the front of the
- * outgoing queue, to be multicast again once the new view's rows are in;
- * the others' are dropped, as every member of the old view does, and their
- * origins send them again in whatever view they are in. */
-static void requeue_early(struct repl *r)
-{
-	size_t own = 0;
-	for (size_t i = 0; i < r->nearly; i++)
-		if (op_stream_cmp(&r->early[i].stream, &r->stream) == 0)
-			own++;
-	if (r->nout + own > r->capout) {
-		r->capout = r->nout + own;
-		r->out = xrealloc(r->out, r->capout * sizeof *r->out);
-	}
-	if (own)
-		memmove(r->out + own, r->out, r->nout * sizeof *r->out);
-	r->nout += own;
-	size_t k = 0;
-	for (size_t i = 0; i < r->nearly; i++) {
-		if (op_stream_cmp(&r->early[i].stream, &r->stream) == 0) {
-			r->early[i].lts = 0;
-			op_move(&r->out[k++], &r->early[i]);
-		} else {
-			op_clear(&r->early[i]);
-		}
-	}
-	if (r->nearly)
-		log_info("repl: %zu operation(s) came before the rows of a view that ended; %zu of ours go out again",
-			 r->nearly, own);
-	r->nearly = 0;
 }
 
 /* ---- views and rows ---- */
@@ -473,9 +473,9 @@ static void row_begin(struct repl *r, struct op_buf *buf)
 	op_buf_put_u(buf, r->clock, 8);
 	op_buf_put_u(buf, 0, 1); /* final: patched by row_send */
 	op_buf_put_u(buf, 0, 4); /* count: patched by row_send */
-	op_buf_put_u(buf, r->view.n, 1);
-	for (size_t i = 0; i < r->view.n; i++)
-		op_buf_put_u(buf, r->view.members[i], 4);
+	op_buf_put_u(buf, r->sync.view.n, 1);
+	for (size_t i = 0; i < r->sync.view.n; i++)
+		op_buf_put_u(buf, r->sync.view.members[i], 4);
 }
 
 static void row_send(struct repl *r, struct op_buf *buf, uint32_t count, int final)
@@ -513,9 +513,8 @@ static void send_row(struct repl *r)
 
 void repl_view(struct repl *r, const struct group_view *v)
 {
-	r->view = *v;
-	r->sync_gen++;
 	clear_sync(r);
+	r->sync.view = *v;
 	if (r->cb.view)
 		r->cb.view(r->cb.arg, v);
 	send_row(r);
@@ -523,8 +522,8 @@ void repl_view(struct repl *r, const struct group_view *v)
 
 static int in_view(const struct repl *r, uint32_t id)
 {
-	for (size_t i = 0; i < r->view.n; i++)
-		if (r->view.members[i] == id)
+	for (size_t i = 0; i < r->sync.view.n; i++)
+		if (r->sync.view.members[i] == id)
 			return 1;
 	return 0;
 }
@@ -541,7 +540,7 @@ static int cmp_u64(const void *a, const void *b)
  * the last task when they touch. */
 static void add_task(struct repl *r, const struct op_stream *s, uint64_t a, uint64_t b)
 {
-	struct resend_task **pp = &r->tasks, *last = NULL;
+	struct resend_task **pp = &r->sync.tasks, *last = NULL;
 	while (*pp) {
 		last = *pp;
 		pp = &last->next;
@@ -584,34 +583,22 @@ static void plan_stream(struct repl *r, struct row_entry *e, uint64_t lo, uint64
 				if (e->held[i].member < lowest)
 					lowest = e->held[i].member;
 			}
-		if (holders && holders < r->view.n && lowest == r->self)
+		if (holders && holders < r->sync.view.n && lowest == r->self)
 			add_task(r, &e->stream, a, b);
 	}
 	free(cuts);
 }
 
-/* All rows are in: agree on the clock, plan what we resend, release new ops. */
+/* All rows are in: plan what we resend and start. */
 static void rows_done(struct repl *r)
 {
 	struct row_entry *e, *tmp;
-	r->rows_complete = 1;
-	/* From what every member was delivered alike, never from our own clock:
-	 * a row sent for an earlier view of the same members can stand in for a
-	 * member's current one (docs/DESIGN-NOTES.md), and then its clock may be
-	 * below that member's; all members must still start from one clock. */
-	r->clock = r->rows_clock > r->early_lts ? r->rows_clock : r->early_lts;
+	r->sync.phase = SYNC_PLANNED;
 	log_debug("repl %" PRIu32 ": rows done in view %" PRIu64 " (%zu members), clock %" PRIu64, r->self,
-		  r->view.id, r->view.n, r->clock);
-	for (size_t i = 0; i < r->nearly; i++) {
-		r->early[i].lts = ++r->clock;
-		accept_op(r, &r->early[i]);
-		op_clear(&r->early[i]);
-	}
-	r->nearly = 0;
-	HASH_ITER(hh, r->rows, e, tmp)
+		  r->sync.view.id, r->sync.view.n, r->clock);
+	HASH_ITER(hh, r->sync.rows, e, tmp)
 		plan_stream(r, e, 0, UINT64_MAX);
 	pump_resends(r);
-	repl_flush(r);
 }
 
 /* Records that member holds seqs a..b of stream s; returns the stream's entry. */
@@ -619,11 +606,11 @@ static struct row_entry *add_held(struct repl *r, const struct op_stream *s, uin
 				  uint64_t a, uint64_t b)
 {
 	struct row_entry *e = NULL;
-	HASH_FIND(hh, r->rows, s, sizeof *s, e);
+	HASH_FIND(hh, r->sync.rows, s, sizeof *s, e);
 	if (!e) {
 		e = xcalloc(1, sizeof *e);
 		e->stream = *s;
-		HASH_ADD(hh, r->rows, stream, sizeof e->stream, e);
+		HASH_ADD(hh, r->sync.rows, stream, sizeof e->stream, e);
 	}
 	if (e->nheld == e->capheld) {
 		e->capheld = e->capheld ? e->capheld * 2 : 8;
@@ -662,7 +649,7 @@ static void add_later_held(struct repl *r, const struct op_stream *s, uint32_t m
 			   uint64_t b)
 {
 	struct row_entry *e = NULL;
-	HASH_FIND(hh, r->rows, s, sizeof *s, e);
+	HASH_FIND(hh, r->sync.rows, s, sizeof *s, e);
 	while (a <= b) {
 		uint64_t next, end = held_end(e, member, a, &next);
 		if (end) {
@@ -673,7 +660,7 @@ static void add_later_held(struct repl *r, const struct op_stream *s, uint32_t m
 		}
 		uint64_t to = next != UINT64_MAX && next - 1 < b ? next - 1 : b;
 		e = add_held(r, s, member, a, to);
-		if (r->rows_complete)
+		if (r->sync.phase == SYNC_PLANNED)
 			plan_stream(r, e, a, to);
 		if (to == b)
 			return;
@@ -684,23 +671,25 @@ static void add_later_held(struct repl *r, const struct op_stream *s, uint32_t m
 /* Reads a row's membership: 1 if it is this view's. A row sent for an
  * earlier view can be delivered after a later view began (Corosync sends
  * what a member handed it before a change in the new configuration); its
- * clock and knowledge are stale, and the sender's row for this view follows. */
+ * knowledge is stale, and the sender's row for this view follows. */
 static int row_for_this_view(const struct repl *r, struct op_reader *rd)
 {
+	const struct group_view *v = &r->sync.view;
 	uint64_t n = op_read_u(rd, 1);
-	int same = !rd->bad && n == r->view.n;
+	int same = !rd->bad && n == v->n;
 	for (uint64_t i = 0; i < n && !rd->bad; i++)
-		if (op_read_u(rd, 4) != (same ? r->view.members[i] : 0))
+		if (op_read_u(rd, 4) != (same ? v->members[i] : 0))
 			same = 0;
 	return same && !rd->bad;
 }
 
 static void on_row(struct repl *r, uint32_t sender, struct op_reader *rd)
 {
+	struct view_sync *y = &r->sync;
 	int later = 0; /* its row for this view was counted already */
-	for (size_t i = 0; i < r->nrows; i++)
-		later |= r->rows_from[i] == sender;
-	if (!in_view(r, sender) || r->nrows >= GROUP_MAX_MEMBERS)
+	for (size_t i = 0; i < y->nrows; i++)
+		later |= y->rows_from[i] == sender;
+	if (!in_view(r, sender) || y->nrows >= GROUP_MAX_MEMBERS)
 		return;
 	uint64_t clock = op_read_u(rd, 8);
 	uint64_t final = op_read_u(rd, 1);
@@ -726,17 +715,16 @@ static void on_row(struct repl *r, uint32_t sender, struct op_reader *rd)
 	}
 	if (rd->bad)
 		log_error("repl: malformed row from replica %" PRIu32, sender);
-	if (clock > r->rows_clock)
-		r->rows_clock = clock; /* no effect once the rows are all in */
+	saw_lts(r, clock);
 	if (later) {
-		if (r->rows_complete)
+		if (y->phase == SYNC_PLANNED)
 			pump_resends(r);
 		return;
 	}
 	if (!final)
 		return;
-	r->rows_from[r->nrows++] = sender;
-	if (r->nrows == r->view.n)
+	y->rows_from[y->nrows++] = sender;
+	if (y->nrows == y->view.n)
 		rows_done(r);
 }
 
@@ -745,9 +733,10 @@ static void on_row(struct repl *r, uint32_t sender, struct op_reader *rd)
 /* Starts the next resend read if nothing is in flight. */
 static void pump_resends(struct repl *r)
 {
-	if (r->reading || r->awaiting || !r->tasks)
+	struct view_sync *y = &r->sync;
+	if (y->pump != PUMP_IDLE || !y->tasks)
 		return;
-	struct resend_task *t = r->tasks;
+	struct resend_task *t = y->tasks;
 	uint64_t to = t->from + REPL_RESEND_BATCH - 1;
 	if (to > t->to)
 		to = t->to;
@@ -755,18 +744,19 @@ static void pump_resends(struct repl *r)
 	uint64_t from = t->from;
 	t->from = to + 1;
 	if (t->from > t->to) {
-		r->tasks = t->next;
+		y->tasks = t->next;
 		free(t);
 	}
-	r->reading = 1;
-	r->reading_gen = r->sync_gen;
+	y->pump = PUMP_READING;
+	y->read_gen = y->gen;
 	r->io.read(r->io.ctx, &s, from, to);
 }
 
 void repl_read_done(struct repl *r, const struct op *ops, size_t n)
 {
-	r->reading = 0;
-	if (r->reading_gen != r->sync_gen) {
+	struct view_sync *y = &r->sync;
+	y->pump = PUMP_IDLE;
+	if (y->read_gen != y->gen) {
 		/* The view changed meanwhile: that plan is void, and this view's,
 		 * made while the read was out, has waited for it to end. */
 		pump_resends(r);
@@ -774,9 +764,9 @@ void repl_read_done(struct repl *r, const struct op *ops, size_t n)
 	}
 	if (n) {
 		if (multicast_ops(r, ops, n) == n) {
-			r->awaiting = 1;
-			r->await_stream = ops[n - 1].stream;
-			r->await_seq = ops[n - 1].seq;
+			y->pump = PUMP_AWAITING;
+			y->await_stream = ops[n - 1].stream;
+			y->await_seq = ops[n - 1].seq;
 			return;
 		}
 		log_error("group: resend multicast failed");
@@ -786,6 +776,18 @@ void repl_read_done(struct repl *r, const struct op *ops, size_t n)
 
 /* ---- delivery and storage ---- */
 
+/* Our last resend batch came back in the agreed order: the next may go. */
+static void check_awaited(struct repl *r, uint32_t sender, const struct op *op)
+{
+	struct view_sync *y = &r->sync;
+	if (y->pump == PUMP_AWAITING && sender == r->self && op->seq == y->await_seq &&
+	    op_stream_cmp(&op->stream, &y->await_stream) == 0)
+		y->pump = PUMP_IDLE;
+}
+
+/* New or resent ops: each keeps the lts its origin gave it (so every
+ * replica orders it alike, whatever was delivered around a view change);
+ * the clock moves past it; one we hold already is dropped. */
 static void on_ops(struct repl *r, uint32_t sender, const uint8_t *data, size_t len)
 {
 	struct op *ops;
@@ -796,28 +798,18 @@ static void on_ops(struct repl *r, uint32_t sender, const uint8_t *data, size_t 
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct op *op = &ops[i];
-		if (r->awaiting && sender == r->self && op->seq == r->await_seq &&
-		    op_stream_cmp(&op->stream, &r->await_stream) == 0)
-			r->awaiting = 0;
-		if (op->lts == 0 && !r->rows_complete) {
-			hold_early(r, op);
+		check_awaited(r, sender, op);
+		if (op->lts == 0 || op->seq == 0) {
+			log_error("repl: an operation without lts or seq from replica %" PRIu32 ", dropped", sender);
 			continue;
 		}
-		if (op->lts == 0) {
-			op->lts = ++r->clock;
-		} else {
-			if (op->lts > r->clock)
-				r->clock = op->lts;
-			if (!r->rows_complete && op->lts > r->early_lts)
-				r->early_lts = op->lts;
-			if (know_has(r, &op->stream, op->seq))
-				continue; /* a resend of what we already store */
-		}
+		saw_lts(r, op->lts);
+		if (know_has(r, &op->stream, op->seq))
+			continue; /* a resend of what we already have */
 		accept_op(r, op);
 	}
 	op_free_array(ops, n);
-	if (!r->awaiting)
-		pump_resends(r);
+	pump_resends(r);
 }
 
 void repl_deliver(struct repl *r, uint32_t sender, const void *data, size_t len)
@@ -877,15 +869,15 @@ const struct op_stream *repl_stream(const struct repl *r)
 
 const struct group_view *repl_current_view(const struct repl *r)
 {
-	return &r->view;
+	return &r->sync.view;
 }
 
 int repl_syncing(const struct repl *r)
 {
-	return !r->rows_complete || r->tasks || r->reading || r->awaiting;
+	return r->sync.phase == SYNC_ROWS || r->sync.tasks || r->sync.pump != PUMP_IDLE;
 }
 
 size_t repl_backlog(const struct repl *r)
 {
-	return r->nout + r->unstored + (r->tasks != NULL) + r->reading + r->awaiting;
+	return r->nout + r->unstored + (r->sync.tasks != NULL) + (r->sync.pump != PUMP_IDLE);
 }

@@ -11,19 +11,20 @@
  *   - callbacks: what each stored op changed (for fan-out), own ops that
  *     could not be stored, view changes.
  *
- * Flow of one op: repl_submit (seq from this replica's stream) -> held until
- * repl_flush -> group multicast -> repl_deliver (agreed order: lts =
- * ++clock) -> io write -> repl_stored -> chat_apply -> effect callback.
+ * Flow of one op: repl_submit (seq from this replica's stream, lts from its
+ * clock: DESIGN.md 4.2) -> held until repl_flush -> group multicast ->
+ * repl_deliver (agreed order; the op keeps its lts, the clock moves past
+ * it) -> io write -> repl_stored -> chat_apply -> effect callback.
  *
  * Soft state (presence) rides the same group in its own message type.
  *
  * Views (DESIGN.md 4.3): on every view each member multicasts its knowledge
- * row (per stream, the highest seq it has stored without a gap) and its
- * clock. Once every member's row has been delivered, all set clock = max, and
- * for each stream the member holding the most of it (ties: lowest replica id)
- * re-multicasts what the others lack, in bounded batches, one batch in flight
- * at a time (the next goes once the previous one has come back in order).
- * New ops wait only for the rows.
+ * row (per stream, the seq ranges it holds) and its clock. Once every
+ * member's row has been delivered, for each part of a stream that some
+ * member lacks, the lowest-id member holding it re-multicasts it, in bounded
+ * batches, one batch in flight at a time (the next goes once the previous
+ * one has come back in order). New ops never wait for the sync: their order
+ * is fixed by the lts their origin gave them.
  */
 #ifndef CHORUS_REPL_H
 #define CHORUS_REPL_H
@@ -37,7 +38,8 @@
 
 #define REPL_RESEND_BATCH 256   /* ops per resend multicast */
 #define REPL_MULTICAST_OPS 512  /* new ops per multicast */
-#define REPL_WIRE_VERSION 2
+#define REPL_WIRE_VERSION 3     /* 3: every op carries its origin's lts */
+#define REPL_SKEW_WARN_MS 60000 /* an lts this far past our wall clock is logged */
 
 enum repl_mode {
 	REPL_AVAILABLE = 0, /* every view accepts writes */
@@ -69,6 +71,9 @@ struct repl_callbacks {
 	/* A soft-state message (repl_send_soft) from another member, in agreed
 	 * order. */
 	void (*soft)(void *arg, uint32_t sender, const void *data, size_t len);
+	/* The wall clock in ms (display time, and the floor of new lts); NULL
+	 * for the system's. */
+	int64_t (*now)(void *arg);
 	void *arg;
 };
 
@@ -105,8 +110,10 @@ int repl_recover(struct repl *r, struct store *st);
 void repl_attach(struct repl *r, struct group *g, const struct repl_io *io);
 
 /*
- * A change from a local client: gives op this replica's stream, the next seq
- * and the wall time, and holds it for the next repl_flush. Takes op's strings
+ * A change from a local client: gives op this replica's stream, the next seq,
+ * the wall time and its lts (one more than the highest lts this replica has
+ * seen, or its wall clock in ms if higher), and holds it for the next
+ * repl_flush. Takes op's strings
  * (op is zeroed but keeps stream and seq for the caller). Returns 0, or -1 if
  * this replica does not accept writes now (see repl_writable).
  */
@@ -116,7 +123,7 @@ int repl_submit(struct repl *r, struct op *op);
  * delivered to the other members' soft callback. Returns 0 or -1. */
 int repl_send_soft(struct repl *r, const void *data, size_t len);
 
-/* Multicasts the held ops (unless the view's rows are still coming). */
+/* Multicasts the held ops. */
 void repl_flush(struct repl *r);
 
 /* Group callbacks. */

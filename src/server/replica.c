@@ -180,7 +180,8 @@ static const struct repl_io *io_of(struct server *srv)
 int replica_start(struct server *srv)
 {
 	struct store_sqlite_options opt = {srv->cfg.sync, srv->cfg.store_max_bytes};
-	struct repl_callbacks cb = {on_effect, on_failed, on_view, on_soft, srv};
+	struct repl_callbacks cb = {
+		.effect = on_effect, .failed = on_failed, .view = on_view, .soft = on_soft, .arg = srv};
 	char *err = NULL;
 
 	srv->store = store_sqlite_open(srv->cfg.data_dir, &opt, &err);

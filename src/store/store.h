@@ -14,8 +14,11 @@
 
 #include "../chat/op.h"
 
-/* Storage format version, kept in meta "format"; opening another fails. */
-#define STORE_FORMAT_VERSION 1
+/* Storage format version, kept in meta "format". 2: an op's lts is the one
+ * its origin gave it (DESIGN.md 4.2). Format 1 (lts given at delivery) has
+ * the same tables and is upgraded on open: its ops keep the lts they were
+ * stored with. Opening any other version fails. */
+#define STORE_FORMAT_VERSION 2
 
 enum store_status {
 	STORE_OK = 0,

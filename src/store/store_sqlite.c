@@ -429,7 +429,8 @@ static int configure(struct sqlite_store *s, const struct store_sqlite_options *
 }
 
 /* Inside the schema transaction: writes the format on a database that has
- * none (a new one), refuses one that holds another version. */
+ * none (a new one), upgrades format 1 (its ops keep the lts they were
+ * stored with: see store.h), refuses any other version. */
 static int check_format(struct sqlite_store *s, char **msg)
 {
 	char want[16];
@@ -437,13 +438,18 @@ static int check_format(struct sqlite_store *s, char **msg)
 	int rc = 0;
 	snprintf(want, sizeof want, "%d", STORE_FORMAT_VERSION);
 	int st = sq_meta_get(&s->base, "format", &have);
-	if (st == STORE_NOTFOUND)
+	if (st == STORE_NOTFOUND || (st == STORE_OK && strcmp(have, "1") == 0)) {
+		if (have)
+			log_info("store: %s: storage format 1 upgraded to %s", s->path, want);
+		free(have);
+		have = NULL;
 		st = sq_meta_set(&s->base, "format", want);
+	}
 	if (st < 0) {
 		*msg = xasprintf("%s", s->err);
 		rc = -1;
 	} else if (have && strcmp(have, want) != 0) {
-		*msg = xasprintf("%s: storage format %s, but this chorus reads format %s "
+		*msg = xasprintf("%s: storage format %s, but this chorus reads formats 1 and %s "
 				 "(STORE_EFORMAT): use a matching version or another data directory",
 				 s->path, have, want);
 		rc = -1;

@@ -294,7 +294,10 @@ class FakeReplica:
     is an older server too: JOIN of another target than its room gets 403,
     any other labeled command 421.
     `history` is the room's canonical order as (msgid, nick, text) tuples;
-    `received` lists the commands the client sent."""
+    `received` lists the commands the client sent. With `echo_at` set, a
+    labeled PRIVMSG to the room is stored at that index of `history` and
+    echoed (its label on it) inside an unasked chathistory batch, as a
+    replica echoes a line that the canonical order put before the last one."""
 
     CAPS = "message-tags server-time echo-message batch labeled-response draft/chathistory"
 
@@ -305,6 +308,7 @@ class FakeReplica:
         self.received = []
         self.people = ["bob"]
         self.nick = None
+        self.echo_at = None
         self.listener = socket.socket()
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.listener.bind(("127.0.0.1", 0))
@@ -375,6 +379,14 @@ class FakeReplica:
             self.send("@label=%s :fake 403 %s %s :No such channel" % (label, self.nick, words[1]))
         elif cmd in ("JOIN", "CHATHISTORY") and label:
             self._answer(label, cmd, words[1:])
+        elif cmd == "PRIVMSG" and label and self.echo_at is not None:
+            msgid, text = "e%d" % len(self.history), line.split(" :", 1)[1]
+            self.history.insert(self.echo_at, (msgid, self.nick, text))
+            ref = self._ref()
+            self.send(":fake BATCH +%s chathistory %s" % (ref, self.room))
+            self.send("@batch=%s;label=%s;msgid=%s;time=2024-01-01T00:00:00.000Z :%s!%s@fake PRIVMSG %s :%s"
+                      % (ref, label, msgid, self.nick, self.nick, self.room, text))
+            self.send(":fake BATCH -%s" % ref)
         elif cmd == "PING":
             self.send(":fake PONG fake :" + words[-1].lstrip(":"))
         elif label:

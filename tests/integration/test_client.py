@@ -580,6 +580,29 @@ def test_merge_batches_redraw_in_server_order(chorus):
         fake.close()
 
 
+def test_own_line_echoed_earlier_is_acknowledged_and_placed(chorus):
+    """A line's place is fixed by its origin's Lamport time, so a replica may
+    echo our own line inside a chathistory batch (a concurrent line from
+    another replica, delivered first, sorts after it). The echo still
+    answers the send, and the room is redrawn in the server's order."""
+    fake = FakeReplica("#m")
+    fake.history = [("a", "bob", "one"), ("b", "bob", "three")]
+    fake.echo_at = 1
+    try:
+        c = chorus("127.0.0.1:%d" % fake.port).login(1, "alice")
+        assert c.join("#m").texts() == ["one", "three"]
+        start = len(c.events)
+        c.send("a two")
+        c.send("help")  # queued until the send is answered (else 15 s, then "no answer")
+        c.page("help", timeout=5)
+        s = c.screen(lambda s: s.texts() == ["one", "two", "three"])
+        assert s.line("two").user == "alice"
+        assert not c.errors_since(start), c.errors_since(start)
+        c.quit()
+    finally:
+        fake.close()
+
+
 def test_an_older_server_without_the_follow_verbs(chorus):
     fake = FakeReplica("#m")
     try:

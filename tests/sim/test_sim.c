@@ -12,12 +12,17 @@
  *   (d) the members of each component hold the same state: a view's sync
  *       finishes by itself, it does not wait for the next view change.
  *
- * The group behaves as Corosync's CPG: each component (replicas that can
- * talk) has one agreed queue; a message goes to every current member of its
- * component in queue order; when memberships change, part of each queue is
- * delivered in the old view and the rest goes out in the sender's new
- * component after the new view (take_rest), so a member can get a message
- * sent before a view change after it, ahead of that view's rows.
+ * The group behaves as Corosync's CPG with extended virtual synchrony: each
+ * component (replicas that can talk) has one agreed queue; a message goes to
+ * every current member of its component in queue order. When memberships
+ * change (take_rest), the old members are split by where they go next, and
+ * each such group delivers its own part of the old view's messages: all up
+ * to a random hole, then only its own members' (so groups bound for
+ * different views miss different last messages, also after a hole); what
+ * senders had not yet put on the ring goes out in their new component after
+ * the new view, ahead of its rows. Each replica's wall clock has its own
+ * skew (in some schedules one runs an hour ahead), from the world's clock,
+ * so a seed replays exactly.
  *
  * usage: test_sim [--settle] [--seeds N] [--first S] [--seed S (one, verbose)]
  */
@@ -69,6 +74,7 @@ struct replica {
 	struct group group;
 	struct job *jobs, *jobs_tail;
 	uint64_t view_gen;
+	int64_t skew_ms;  /* this replica's wall clock minus the world's */
 };
 
 struct world {
@@ -77,6 +83,7 @@ struct world {
 	struct replica r[N];
 	struct msg *queue[N], *tail[N];
 	uint64_t view_id;
+	int64_t time_ms;         /* the world's wall clock: moves on with every step */
 	char (*acked)[OP_MSGID_MAX];
 	char *excused;           /* acked[i] was stored only on a disk that was wiped */
 	size_t nacked, capacked;
@@ -160,23 +167,80 @@ static void drain(struct world *w, int c)
 		;
 }
 
-/*
- * Before a membership change: delivers a random prefix of every component's
- * queue in the old view and takes the rest away. That is what Corosync does
- * with messages a member handed it but that were not yet sent when the
- * configuration changed: they go out in the new configuration, after its
- * view change and before anything sent in reply to it. requeue() puts them
- * back, in order, on the queue of the sender's new component.
- */
-static struct msg *take_rest(struct world *w)
+/* Delivers to the members of old component c bound for component to (a
+ * transitional configuration) the sent messages sent[0..): all of those
+ * before index hole, and after it only those whose sender is one of them. */
+static void deliver_transitional(struct world *w, int c, int to, const int next[N],
+				 const struct msg *sent, uint64_t hole)
 {
-	struct msg *carried = NULL, **tail = &carried;
+	uint64_t idx = 0;
+	for (const struct msg *m = sent; m; m = m->next, idx++) {
+		const struct replica *s = &w->r[m->sender - 1];
+		if (idx >= hole && !(s->alive && s->component == c && next[m->sender - 1] == to))
+			continue;
+		for (int i = 0; i < N; i++)
+			if (w->r[i].alive && w->r[i].component == c && next[i] == to)
+				repl_deliver(w->r[i].repl, m->sender, m->data, m->len);
+	}
+}
+
+/*
+ * Before a membership change, what Corosync's extended virtual synchrony
+ * lets each member deliver of the old view's messages. next[i] is the
+ * component replica i+1 will be in (-1: it crashes or was not a member).
+ *
+ * - Each sender's messages in the agreed queue are cut at a random point:
+ *   those before it were sent on the old ring, the rest were still queued
+ *   in the sender's Corosync and go out in its new component, after the new
+ *   view (returned, in order, for requeue()).
+ * - The old members are split by where they go next (Totem's transitional
+ *   configurations). Each such group delivers the sent messages in agreed
+ *   order up to a random hole (a message no member of the group received),
+ *   and after the hole only the messages of its own members (their senders
+ *   hold them; others' may depend on what was lost). So two groups of one
+ *   old view can each miss different last messages of it, including
+ *   messages after a hole: the patterns that made replicas disagree on an
+ *   operation's place before lts came from the origin.
+ * Messages multicast in reply to these deliveries go out in the new view too.
+ */
+static struct msg *take_rest(struct world *w, const int next[N])
+{
+	struct msg *carried = NULL, **tail = &carried, *sent[N];
+	for (int c = 0; c < N; c++) {
+		struct msg *q = w->queue[c], **stail = &sent[c];
+		uint64_t cut[N + 1] = {0}, seen[N + 1] = {0};
+		w->queue[c] = w->tail[c] = NULL;
+		for (struct msg *m = q; m; m = m->next)
+			cut[m->sender]++;
+		for (int s = 1; s <= N; s++)
+			cut[s] = rnd(w, cut[s] + 1);
+		while (q) {
+			struct msg *m = q;
+			q = m->next;
+			m->next = NULL;
+			if (seen[m->sender]++ < cut[m->sender]) {
+				*stail = m;
+				stail = &m->next;
+			} else {
+				*tail = m;
+				tail = &m->next;
+			}
+		}
+		*stail = NULL;
+	}
 	for (int c = 0; c < N; c++) {
 		size_t n = 0;
-		for (struct msg *m = w->queue[c]; m; m = m->next)
+		for (struct msg *m = sent[c]; m; m = m->next)
 			n++;
-		for (uint64_t k = rnd(w, n + 1); k > 0; k--)
-			deliver_one(w, c);
+		for (int to = 0; to < N; to++)
+			deliver_transitional(w, c, to, next, sent[c], rnd(w, n + 1));
+		while (sent[c]) {
+			struct msg *m = sent[c];
+			sent[c] = m->next;
+			free(m);
+		}
+	}
+	for (int c = 0; c < N; c++) {
 		*tail = w->queue[c];
 		if (w->queue[c])
 			tail = &w->tail[c]->next;
@@ -336,6 +400,17 @@ static void on_failed(void *arg, const struct op *op)
 	(void)op;
 }
 
+/* A replica's wall clock: the world's plus its skew, so that a seed replays
+ * exactly and replicas disagree on the time as real hosts may. */
+static int64_t sim_now(void *arg)
+{
+	struct replica *r = arg;
+	return r->w->time_ms + r->skew_ms;
+}
+
+static const struct repl_callbacks sim_callbacks = {
+	.effect = on_effect, .failed = on_failed, .now = sim_now};
+
 static void drop_jobs(struct replica *r)
 {
 	struct job *j;
@@ -348,8 +423,9 @@ static void drop_jobs(struct replica *r)
 /* Starts replica r from its store, alone in component c (no view yet). */
 static void start(struct world *w, struct replica *r, int c)
 {
-	struct repl_callbacks cb = {on_effect, on_failed, NULL, NULL, r};
+	struct repl_callbacks cb = sim_callbacks;
 	struct repl_io io = {io_write, io_read, r};
+	cb.arg = r;
 	char *err = NULL;
 	r->repl = repl_new(r->id, REPL_AVAILABLE, N, &cb);
 	if (repl_open(r->repl, r->store, &err) < 0) {
@@ -364,10 +440,19 @@ static void start(struct world *w, struct replica *r, int c)
 	(void)w;
 }
 
+/* next[i]: where replica i+1 stays through a change that moves nobody. */
+static void stay(const struct world *w, int next[N])
+{
+	for (int i = 0; i < N; i++)
+		next[i] = w->r[i].alive ? w->r[i].component : -1;
+}
+
 static void crash(struct world *w, struct replica *r)
 {
-	int c = r->component;
-	struct msg *carried = take_rest(w);
+	int c = r->component, next[N];
+	stay(w, next);
+	next[r->id - 1] = -1;
+	struct msg *carried = take_rest(w, next);
 	r->alive = 0;
 	repl_free(r->repl);
 	r->repl = NULL;
@@ -405,7 +490,8 @@ static void excuse_wiped(struct world *w, struct replica *r)
 				continue;
 			}
 			/* a crashed replica keeps what its store has */
-			struct repl_callbacks cb = {on_effect, on_failed, NULL, NULL, o};
+			struct repl_callbacks cb = sim_callbacks;
+			cb.arg = o;
 			probe = repl_new(o->id, REPL_AVAILABLE, N, &cb);
 			char *err = NULL;
 			if (repl_open(probe, o->store, &err) == 0)
@@ -432,7 +518,9 @@ static void restart(struct world *w, struct replica *r, int wipe)
 		c = w->r[pick].component;
 	else
 		c = free_component(w);
-	struct msg *carried = take_rest(w);
+	int next[N];
+	stay(w, next);
+	struct msg *carried = take_rest(w, next);
 	start(w, r, c);
 	requeue(w, carried);
 	install_view(w, c);
@@ -441,10 +529,14 @@ static void restart(struct world *w, struct replica *r, int wipe)
 /* Splits the live replicas into two random components. */
 static void partition(struct world *w)
 {
-	struct msg *carried = take_rest(w);
+	int next[N];
+	stay(w, next);
 	for (int i = 0; i < N; i++)
 		if (w->r[i].alive)
-			w->r[i].component = (int)rnd(w, 2) ? N - 1 : 0;
+			next[i] = (int)rnd(w, 2) ? N - 1 : 0;
+	struct msg *carried = take_rest(w, next);
+	for (int i = 0; i < N; i++)
+		w->r[i].component = next[i] < 0 ? w->r[i].component : next[i];
 	requeue(w, carried);
 	for (int c = 0; c < N; c++)
 		for (int i = 0; i < N; i++)
@@ -457,7 +549,12 @@ static void partition(struct world *w)
 /* Joins every live replica into component 0. */
 static void merge(struct world *w)
 {
-	struct msg *carried = take_rest(w);
+	int next[N];
+	stay(w, next);
+	for (int i = 0; i < N; i++)
+		if (w->r[i].alive)
+			next[i] = 0;
+	struct msg *carried = take_rest(w, next);
 	for (int i = 0; i < N; i++)
 		if (w->r[i].alive)
 			w->r[i].component = 0;
@@ -560,6 +657,7 @@ static void settle(struct world *w)
 
 static void step(struct world *w)
 {
+	w->time_ms += (int64_t)rnd(w, 20);
 	struct replica *r = &w->r[rnd(w, N)];
 	uint64_t k = rnd(w, 1000);
 	if (k < 300) {
@@ -683,9 +781,14 @@ static int run_seed(uint64_t seed, int verbose, int settle_steps)
 	w.settle = settle_steps;
 	w.rng = seed * 0x9E3779B97F4A7C15ULL + 1;
 	w.verbose = verbose;
+	/* Wall clocks: mostly a few seconds apart; in one schedule of four, one
+	 * replica's runs an hour ahead. */
+	w.time_ms = 1800000000000LL;
+	int ahead = rnd(&w, 4) == 0 ? (int)rnd(&w, N) : -1;
 	for (int i = 0; i < N; i++) {
 		w.r[i].w = &w;
 		w.r[i].id = (uint32_t)i + 1;
+		w.r[i].skew_ms = i == ahead ? 3600000 : (int64_t)rnd(&w, 10000) - 5000;
 		w.r[i].store = store_memory_new();
 		start(&w, &w.r[i], 0);
 	}

@@ -495,6 +495,42 @@ TEST(sqlite_format_mismatch)
 	free(dir);
 }
 
+/* A data directory of format 1 (lts given at delivery) is upgraded on
+ * open: its ops are all there with the lts they had, and the format is 2. */
+TEST(sqlite_format_1_upgraded)
+{
+	struct store *s = open_sqlite_dir("format1", NULL);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	struct op ops[2] = {make_op(1, 7, 1, 1, "one"), make_op(1, 7, 1, 2, "two")};
+	CHECK_EQ_INT(store_append(s, ops, 2), STORE_OK);
+	store_close(s);
+
+	char *path = tmp_path("format1/chorus.db");
+	sqlite3 *db = NULL;
+	CHECK_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
+	CHECK_EQ_INT(sqlite3_exec(db, "UPDATE meta SET value = '1' WHERE key = 'format'", NULL, NULL, NULL),
+		     SQLITE_OK);
+	sqlite3_close(db);
+	free(path);
+
+	s = open_sqlite_dir("format1", NULL);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	char *v = NULL;
+	CHECK_EQ_INT(store_meta_get(s, "format", &v), STORE_OK);
+	CHECK(v && strcmp(v, "2") == 0);
+	free(v);
+	struct op_list l = {0};
+	CHECK_EQ_INT(store_load(s, collect_fn, &l), 0);
+	CHECK_EQ_INT(l.n, 2);
+	CHECK(l.n == 2 && l.v[0].lts == 10 && l.v[1].lts == 20 && strcmp(l.v[1].body, "two") == 0);
+	list_free(&l);
+	store_close(s);
+}
+
 TEST(sqlite_open_errors)
 {
 	/* A data directory that is a file. */
@@ -1314,6 +1350,7 @@ int main(void)
 	RUN(sqlite_contract);
 	RUN(sqlite_persists);
 	RUN(sqlite_format_mismatch);
+	RUN(sqlite_format_1_upgraded);
 	RUN(sqlite_open_errors);
 	RUN(sqlite_full);
 	RUN(sqlite_range_plan);
