@@ -256,6 +256,7 @@ struct request {
 	size_t added;            /* history: lines new to the room, this page and before */
 	int failed;              /* an error line was part of the answer */
 	int replayed;            /* join: the answer carried the latest lines (&timeline) */
+	int again;               /* refresh: another merge came meanwhile: read once more */
 	char **lines;            /* collected lines (LINKS, USERS) */
 	size_t nlines;
 	struct request *next;

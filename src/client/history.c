@@ -8,7 +8,8 @@
  *     page while pages come back full (an anchor the replica does not know
  *     gives an empty page: then the latest HISTORY_PAGE lines instead);
  *   - after a batch that merged lines in (netjoin, or a chathistory batch
- *     nobody asked for): the latest HISTORY_PAGE lines again;
+ *     nobody asked for): the latest HISTORY_PAGE lines again, one such
+ *     read at a time (merges meanwhile ask for one more after it);
  *   - for `h`: the latest page, then BEFORE the oldest line of each page
  *     until a page is empty, then the whole room is shown;
  *   - after we unfollow someone, in the timeline: its latest posts afresh
@@ -91,6 +92,8 @@ static void on_done(struct client *c, struct request *q)
 	case HISTORY_REFRESH:
 		if (q->page > 0) /* the end of a gap whose anchor was unknown */
 			client_note(c, NOTE_INFO, "back in %s", c->room->name);
+		if (q->again)
+			history_fetch(c, HISTORY_REFRESH, NULL, 0);
 		break;
 	case HISTORY_FIRST:
 	default:
@@ -124,11 +127,26 @@ struct request *history_fetch(struct client *c, enum history_mode mode, const ch
 	return q;
 }
 
+/* The room's refresh in flight (not the end of a gap), or NULL. */
+static struct request *refresh_in_flight(struct client *c)
+{
+	for (struct request *q = c->requests; q; q = q->next)
+		if (q->mode == HISTORY_REFRESH && q->page == 0 && q->on_done == on_done && for_current_room(c, q))
+			return q;
+	return NULL;
+}
+
 void history_merged(struct client *c, const char *target)
 {
 	if (!c->room || !c->joined || (target && strcasecmp(target, c->room->name) != 0))
 		return;
-	history_fetch(c, HISTORY_REFRESH, NULL, 0);
+	/* Busy rooms merge often (every line placed before one already shown):
+	 * one refresh at a time, and one more after it if merges came meanwhile. */
+	struct request *q = refresh_in_flight(c);
+	if (q)
+		q->again = 1;
+	else
+		history_fetch(c, HISTORY_REFRESH, NULL, 0);
 }
 
 void history_reload(struct client *c)

@@ -580,6 +580,32 @@ def test_merge_batches_redraw_in_server_order(chorus):
         fake.close()
 
 
+def test_merge_batches_in_a_burst_read_the_room_once_more(chorus):
+    """Many lines placed earlier at once (a busy room on several replicas):
+    one refresh at a time, and one more after it, not one per batch."""
+    fake = FakeReplica("#m")
+    fake.history = [("a", "bob", "one"), ("z", "bob", "last")]
+    try:
+        c = chorus("127.0.0.1:%d" % fake.port).login(1, "alice")
+        assert c.join("#m").texts() == ["one", "last"]
+        lines = []
+        for k in range(5):
+            fake.history.insert(1 + k, ("x%d" % k, "dave", "early %d" % k))
+            lines += [":fake BATCH +m%d chathistory #m" % k,
+                      "@batch=m%d;msgid=x%d;time=2024-01-01T00:00:00.000Z :dave!dave@fake PRIVMSG #m :early %d"
+                      % (k, k, k),
+                      ":fake BATCH -m%d" % k]
+        fake.send("\r\n".join(lines))  # one write: the client reads them at once
+        want = ["one"] + ["early %d" % k for k in range(5)] + ["last"]
+        c.screen(lambda s: s.texts() == want)
+        c.settle(0.5)
+        refreshes = [l for l in fake.received if l == "CHATHISTORY LATEST #m * 100"]
+        assert 1 <= len(refreshes) <= 2, fake.received
+        c.quit()
+    finally:
+        fake.close()
+
+
 def test_own_line_echoed_earlier_is_acknowledged_and_placed(chorus):
     """A line's place is fixed by its origin's Lamport time, so a replica may
     echo our own line inside a chathistory batch (a concurrent line from
