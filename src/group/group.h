@@ -33,7 +33,10 @@ struct group_view {
 struct group_callbacks {
 	/* A multicast from member sender, in agreed order. data is valid during the call. */
 	void (*deliver)(void *arg, uint32_t sender, const void *data, size_t len);
-	/* The membership changed; called before any delivery of the new view. */
+	/* The membership changed; called before any delivery of the new view.
+	 * What a member sent before it saw this view is delivered before this
+	 * call (group_corosync: the DATA held while replica ids are learnt), so
+	 * what the upper layer sends from this call (its knowledge row) counts it. */
 	void (*view)(void *arg, const struct group_view *v);
 };
 

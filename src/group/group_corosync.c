@@ -19,13 +19,17 @@
  * alone, and every member of the configuration reports it at the same place.
  * As HELLOs also vouch for the members their senders already knew, a member
  * that is stopped (alive for CPG but not running) holds up no view but the
- * one of its own join. DATA delivered between the change and that moment is
- * held and delivered right after the view callback, in order; so every member
- * delivers the same DATA, in the same order, in the view. If another change
- * comes before the view is complete, the held DATA stays held and follows the
- * next view (members that joined in between do not get it; the upper layer's
- * sync repairs that, as for any change). A configuration still incomplete
- * after STALL_MS is logged, naming the silent members.
+ * one of its own join. DATA delivered between the change and that moment was
+ * sent before its sender saw the view (it belongs to the view before): it is
+ * held and delivered right before the view callback, in order. If another
+ * change comes before the view is complete, the held DATA stays held until
+ * the next view is complete; members that joined in between never get it,
+ * so it must reach the upper layer before the view, where the knowledge
+ * rows that the upper layer sends for the view count it and its sync
+ * repairs the difference (delivered after the view, it was in nobody's row,
+ * and a member that joined in between lacked it until the next change). A
+ * configuration still incomplete after STALL_MS is logged, naming the
+ * silent members.
  *
  * Loss of Corosync (dispatch or send fails, the socket hangs up): the
  * connection is torn down outside any CPG call, the view {self} is reported,
@@ -337,7 +341,8 @@ static void flush_held(struct group_corosync *g)
 	}
 }
 
-/* Every member has announced itself: report the view, then the held DATA. */
+/* Every member has announced itself: deliver the held DATA (the end of the
+ * view before), then report the view. */
 static void complete_round(struct group_corosync *g)
 {
 	struct group_view v;
@@ -345,9 +350,9 @@ static void complete_round(struct group_corosync *g)
 	uv_timer_stop(&g->stall);
 	mark_duplicates(g);
 	build_view(g, &v);
-	report_view(g, &v);
+	flush_held(g);
 	if (g->state == CS_UP)
-		flush_held(g);
+		report_view(g, &v);
 }
 
 static int all_heard(const struct group_corosync *g)

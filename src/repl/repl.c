@@ -102,7 +102,9 @@ struct repl {
 	struct op_stream stream;
 	uint64_t next_seq;
 	uint64_t clock;        /* the highest lts made, delivered or in a row */
-	uint64_t skew_warned;  /* the lts we last warned about (see saw_lts) */
+	int64_t peer_wall;     /* the newest wall time on another replica's op */
+	int64_t peer_wall_at;  /* our wall clock when it came (0: none yet) */
+	int64_t skew_logged;   /* our wall clock when we last logged our skew */
 	struct know *know;
 	int store_failed;
 	size_t unstored;
@@ -329,30 +331,63 @@ static int64_t now_ms(const struct repl *r)
 	return r->cb.now ? r->cb.now(r->cb.arg) : wall_ms();
 }
 
-/* The lts of a new op: one more than the highest we have seen, or our wall
- * clock if that is higher (DESIGN.md 4.2's floor: a replica that starts
- * empty and alone does not put its lines at the start of history). */
+/* The lts of a wall time: ms in the high bits, room for 2^REPL_LTS_SHIFT
+ * ops per ms below (a hybrid logical clock in one number). */
+static uint64_t lts_of_ms(int64_t ms)
+{
+	return ms > 0 ? (uint64_t)ms << REPL_LTS_SHIFT : 0;
+}
+
+/* Our best guess of the other replicas' wall clock now: the newest wall
+ * time on an op of theirs, moved on by the time that passed here since. 0
+ * if we have seen none (alone since we started). */
+static int64_t peers_now(const struct repl *r, int64_t now)
+{
+	return r->peer_wall_at ? r->peer_wall + (now - r->peer_wall_at) : 0;
+}
+
+/* The floor of a new op's lts: our wall clock, but never more than
+ * REPL_SKEW_MAX_MS ahead of the other replicas' (so a replica whose clock
+ * runs ahead cannot place its lines far later than they were written);
+ * logged once per REPL_SKEW_MAX_MS of our clock when it is capped. */
+static uint64_t wall_floor(struct repl *r, int64_t now)
+{
+	int64_t peers = peers_now(r, now);
+	if (!peers || now <= peers + REPL_SKEW_MAX_MS)
+		return lts_of_ms(now);
+	if (now > r->skew_logged + REPL_SKEW_MAX_MS) {
+		r->skew_logged = now;
+		log_warn("repl: this replica's clock is %" PRId64 " s ahead of the others': its new lines are "
+			 "stamped as if it were %d s ahead (see docs/DESIGN-NOTES.md, Order and clocks)",
+			 (now - peers) / 1000, REPL_SKEW_MAX_MS / 1000);
+	}
+	return lts_of_ms(peers + REPL_SKEW_MAX_MS);
+}
+
+/* The lts of a new op: one more than the highest we have seen, or the wall
+ * floor if that is higher (DESIGN.md 4.2: a replica that starts empty and
+ * alone does not put its lines at the start of history). */
 static uint64_t stamp(struct repl *r, int64_t now)
 {
-	uint64_t floor = now > 0 ? (uint64_t)now : 0;
+	uint64_t floor = wall_floor(r, now);
 	r->clock = r->clock + 1 > floor ? r->clock + 1 : floor;
 	return r->clock;
 }
 
-/* Moves the clock past lts, delivered from a peer or in its row; warns
- * (once per REPL_SKEW_WARN_MS of lts) when lts runs that far ahead of our
- * wall clock: some replica's clock is ahead. */
+/* Moves the clock past lts, delivered or in a row. */
 static void saw_lts(struct repl *r, uint64_t lts)
 {
-	if (lts <= r->clock)
-		return;
-	r->clock = lts;
+	if (lts > r->clock)
+		r->clock = lts;
+}
+
+/* Notes the wall time of another replica's op (for wall_floor). */
+static void saw_peer_wall(struct repl *r, int64_t wall)
+{
 	int64_t now = now_ms(r);
-	if (now > 0 && lts > (uint64_t)now + REPL_SKEW_WARN_MS && lts > r->skew_warned + REPL_SKEW_WARN_MS) {
-		r->skew_warned = lts;
-		log_warn("repl: an operation is stamped %" PRIu64 " s ahead of this replica's clock: a replica's "
-			 "wall clock runs ahead (order stays consistent; see docs/DESIGN-NOTES.md)",
-			 (lts - (uint64_t)now) / 1000);
+	if (!r->peer_wall_at || wall > peers_now(r, now)) {
+		r->peer_wall = wall;
+		r->peer_wall_at = now;
 	}
 }
 
@@ -804,6 +839,8 @@ static void on_ops(struct repl *r, uint32_t sender, const uint8_t *data, size_t 
 			continue;
 		}
 		saw_lts(r, op->lts);
+		if (op->stream.origin != r->self)
+			saw_peer_wall(r, op->wall_ms);
 		if (know_has(r, &op->stream, op->seq))
 			continue; /* a resend of what we already have */
 		accept_op(r, op);

@@ -4,7 +4,8 @@
  * says which replicas each multicast reaches, so it can make exactly the
  * deliveries Corosync makes around a configuration change.
  *   - an op keeps the lts its origin gave it on every replica, and moves
- *     each one's clock past it;
+ *     each one's clock past it; a clock far ahead counts only as the skew
+ *     bound;
  *   - an origin that delivered its own op after fewer ops than the others
  *     (a hole in its transitional configuration) still orders it as they do;
  *   - a replica that starts empty and alone stamps by its wall clock, so its
@@ -282,23 +283,46 @@ static void check_converged(void)
 	}
 }
 
+#define MS(ms) ((uint64_t)(ms) << REPL_LTS_SHIFT)
+
 TEST(delivered_op_keeps_its_origin_lts)
 {
 	setup();
 	view(ALL);
 	run(ALL);
-	nodes[1].now = 5000; /* replica 2's clock is ahead, replica 3's behind */
+	nodes[1].now = 5000; /* replica 2's clock is a little ahead, replica 3's behind */
 	nodes[2].now = 10;
 	say(1, "first");
 	run(ALL);
 	for (uint32_t id = 1; id <= N; id++)
-		CHECK_EQ_INT(lts_of(id, "first"), 1000);
+		CHECK_EQ_INT(lts_of(id, "first"), MS(1000));
 	/* each moved its clock past it, and stamps from there or its wall clock */
 	say(2, "second");
 	say(3, "third");
 	run(ALL);
-	CHECK_EQ_INT(lts_of(1, "second"), 5000);
-	CHECK_EQ_INT(lts_of(1, "third"), 1001);
+	CHECK_EQ_INT(lts_of(1, "second"), MS(5000));
+	CHECK_EQ_INT(lts_of(1, "third"), MS(1000) + 1);
+	check_converged();
+	teardown();
+}
+
+/* A replica whose clock runs an hour ahead of the others' stamps its lines
+ * as if it were REPL_SKEW_MAX_MS ahead, once it has seen theirs. */
+TEST(a_clock_far_ahead_counts_as_the_skew_bound)
+{
+	setup();
+	view(ALL);
+	run(ALL);
+	nodes[1].now = 1000 + 3600 * 1000;
+	say(1, "from one");
+	run(ALL);
+	say(2, "from two, an hour ahead");
+	run(ALL);
+	CHECK_EQ_INT(lts_of(3, "from two, an hour ahead"), MS(1000 + REPL_SKEW_MAX_MS));
+	nodes[0].now = 2000;
+	say(1, "one again");
+	run(ALL);
+	CHECK_EQ_INT(lts_of(3, "one again"), MS(1000 + REPL_SKEW_MAX_MS) + 1);
 	check_converged();
 	teardown();
 }
@@ -370,6 +394,7 @@ int main(void)
 {
 	log_set_level(LOG_ERROR + 1);
 	RUN(delivered_op_keeps_its_origin_lts);
+	RUN(a_clock_far_ahead_counts_as_the_skew_bound);
 	RUN(a_hole_before_the_origins_own_op_does_not_split_the_order);
 	RUN(an_empty_replica_alone_stamps_by_its_wall_clock);
 	return CHECK_DONE();
