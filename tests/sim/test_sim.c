@@ -20,7 +20,7 @@
  * to a random hole, then only its own members' (so groups bound for
  * different views miss different last messages, also after a hole); what
  * senders had not yet put on the ring goes out in their new component after
- * the new view, ahead of its rows. Each replica's wall clock has its own
+ * the new view, ahead of their own rows but maybe after other members'. Each replica's wall clock has its own
  * skew (in some schedules one runs an hour ahead), from the world's clock,
  * so a seed replays exactly.
  *
@@ -192,7 +192,7 @@ static void deliver_transitional(struct world *w, int c, int to, const int next[
  * - Each sender's messages in the agreed queue are cut at a random point:
  *   those before it were sent on the old ring, the rest were still queued
  *   in the sender's Corosync and go out in its new component, after the new
- *   view (returned, in order, for requeue()).
+ *   view (returned, in order, for install_view() and requeue()).
  * - The old members are split by where they go next (Totem's transitional
  *   configurations). Each such group delivers the sent messages in agreed
  *   order up to a random hole (a message no member of the group received),
@@ -249,35 +249,53 @@ static struct msg *take_rest(struct world *w, const int next[N])
 	return carried;
 }
 
-/* Appends carried messages to their senders' queues; a dead sender's are lost. */
-static void requeue(struct world *w, struct msg *carried)
+/* Appends the carried messages of sender (0: of every sender) to their
+ * senders' queues, in order, taking them off *carried; a dead sender's are
+ * lost. */
+static void requeue(struct world *w, struct msg **carried, uint32_t sender)
 {
-	while (carried) {
-		struct msg *m = carried;
-		carried = m->next;
-		m->next = NULL;
-		struct replica *r = &w->r[m->sender - 1];
-		if (!r->alive) {
-			free(m);
+	struct msg **pp = carried;
+	while (*pp) {
+		struct msg *m = *pp;
+		if (sender && m->sender != sender) {
+			pp = &m->next;
 			continue;
 		}
-		enqueue(w, r->component, m);
+		*pp = m->next;
+		m->next = NULL;
+		struct replica *r = &w->r[m->sender - 1];
+		if (r->alive)
+			enqueue(w, r->component, m);
+		else
+			free(m);
 	}
 }
 
-/* Installs the current membership of component c as a new view. */
-static void install_view(struct world *w, int c)
+/*
+ * Installs the current membership of component c as a new view. Each member
+ * sends its row from the view callback; its carried messages (sent before
+ * the change, not yet on the ring) go out just before its row, and the
+ * members take their turns from a random one on, as around Totem's ring: so
+ * a sender's old message can come after other members' rows, never after
+ * its own.
+ */
+static void install_view(struct world *w, int c, struct msg **carried)
 {
 	struct group_view v = {0};
+	int order[N], n = 0;
 	v.id = ++w->view_id;
 	for (int i = 0; i < N; i++)
-		if (w->r[i].alive && w->r[i].component == c)
-			v.members[v.n++] = w->r[i].id;
-	for (int i = 0; i < N; i++)
 		if (w->r[i].alive && w->r[i].component == c) {
-			w->r[i].view_gen++;
-			repl_view(w->r[i].repl, &v);
+			order[n++] = i;
+			v.members[v.n++] = w->r[i].id;
 		}
+	int first = n ? (int)rnd(w, (uint64_t)n) : 0;
+	for (int k = 0; k < n; k++) {
+		struct replica *r = &w->r[order[(first + k) % n]];
+		requeue(w, carried, r->id);
+		r->view_gen++;
+		repl_view(r->repl, &v);
+	}
 }
 
 /* ---- io ---- */
@@ -457,8 +475,8 @@ static void crash(struct world *w, struct replica *r)
 	repl_free(r->repl);
 	r->repl = NULL;
 	drop_jobs(r);
-	requeue(w, carried);
-	install_view(w, c);
+	install_view(w, c, &carried);
+	requeue(w, &carried, 0);
 }
 
 /* A free component id (no live member, empty queue). */
@@ -522,8 +540,8 @@ static void restart(struct world *w, struct replica *r, int wipe)
 	stay(w, next);
 	struct msg *carried = take_rest(w, next);
 	start(w, r, c);
-	requeue(w, carried);
-	install_view(w, c);
+	install_view(w, c, &carried);
+	requeue(w, &carried, 0);
 }
 
 /* Splits the live replicas into two random components. */
@@ -537,13 +555,13 @@ static void partition(struct world *w)
 	struct msg *carried = take_rest(w, next);
 	for (int i = 0; i < N; i++)
 		w->r[i].component = next[i] < 0 ? w->r[i].component : next[i];
-	requeue(w, carried);
 	for (int c = 0; c < N; c++)
 		for (int i = 0; i < N; i++)
 			if (w->r[i].alive && w->r[i].component == c) {
-				install_view(w, c);
+				install_view(w, c, &carried);
 				break;
 			}
+	requeue(w, &carried, 0);
 }
 
 /* Joins every live replica into component 0. */
@@ -558,8 +576,8 @@ static void merge(struct world *w)
 	for (int i = 0; i < N; i++)
 		if (w->r[i].alive)
 			w->r[i].component = 0;
-	requeue(w, carried);
-	install_view(w, 0);
+	install_view(w, 0, &carried);
+	requeue(w, &carried, 0);
 }
 
 /* ---- client writes ---- */
@@ -792,7 +810,8 @@ static int run_seed(uint64_t seed, int verbose, int settle_steps)
 		w.r[i].store = store_memory_new();
 		start(&w, &w.r[i], 0);
 	}
-	install_view(&w, 0);
+	struct msg *none = NULL;
+	install_view(&w, 0, &none);
 	for (int s = 0; s < STEPS; s++)
 		step(&w);
 	heal(&w);
