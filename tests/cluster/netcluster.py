@@ -73,9 +73,15 @@ class Node:
             os.makedirs(os.path.join(self.dir, d), exist_ok=True)
         nodes = "".join("  node {\n    ring0_addr: %s.%d\n    nodeid: %d\n  }\n" % (NET, j, j)
                         for j in range(1, self.c.n + 1))
+        # knet_mtu: a fixed MTU (the veths' 1500) turns knet's path-MTU
+        # discovery off. With discovery on, knet 1.25 (Debian 12) can leave a
+        # healed link unused for up to knet_pmtud_interval (30 s) and the two
+        # sides then never merge in time (docs/OPERATIONS.md, "A healed
+        # partition that does not merge").
         with open(os.path.join(self.dir, "corosync.conf"), "w") as f:
             f.write("totem {\n  version: 2\n  cluster_name: chorustest\n  transport: knet\n"
-                    "  token: 1000\n  token_coefficient: 0\n  crypto_cipher: none\n  crypto_hash: none\n}\n"
+                    "  token: 1000\n  token_coefficient: 0\n  knet_mtu: 1500\n"
+                    "  crypto_cipher: none\n  crypto_hash: none\n}\n"
                     "nodelist {\n%s}\n"
                     "logging {\n  to_logfile: yes\n  logfile: %s/corosync.log\n  to_stderr: no\n  to_syslog: no\n}\n"
                     % (nodes, self.dir))
