@@ -2,8 +2,9 @@
 namespace per replica, joined by a bridge, each with its own Corosync (in a
 private mount namespace, the recipe of shared/DESIGN.md section 7) and its
 own chorusd. Partitions are made by nftables rules inside the namespaces
-(dropping traffic to and from the peers on the other side, both ways); the
-test process reaches every replica's IRC port through the bridge.
+(dropping traffic to and from the peers on the other side, both ways; or on
+a chosen subset of links, or one way only); the test process reaches every
+replica's IRC port through the bridge.
 
 Addresses: 10.77.<run>.<i> for replica i, 10.77.<run>.254 for the host
 side, where run is this test process's own number. Every address is on this
@@ -127,6 +128,9 @@ class Node:
                 time.sleep(0.05)
         raise AssertionError("chorusd %d did not listen" % self.i)
 
+    def alive(self):
+        return self.chorusd is not None and self.chorusd.poll() is None
+
     def kill9(self):
         self.chorusd.send_signal(signal.SIGKILL)
         self.chorusd.wait()
@@ -231,20 +235,30 @@ class Cluster:
 
     def partition(self, *groups):
         """Cuts every link between replicas of different groups (lists of ids)."""
+        self.cut([(i, j) for g in groups for h in groups if h is not g for i in g for j in h])
+
+    def cut(self, links, oneway=False):
+        """Cuts the given links (pairs of ids) and only those, after healing
+        every earlier cut. A link (i, j) is cut both ways unless oneway: then
+        only what j sends to i is lost (i drops it on input)."""
         self.heal()
-        for g in groups:
-            others = [j for h in groups if h is not g for j in h]
-            if not others:
-                continue
-            addrs = ", ".join("%s.%d" % (NET, j) for j in others)
-            rules = ("table inet chorus {\n chain input { type filter hook input priority 0; "
-                     "ip saddr { %s } drop; }\n chain output { type filter hook output priority 0; "
-                     "ip daddr { %s } drop; }\n}\n" % (addrs, addrs))
-            for i in g:
-                path = os.path.join(self.dir, "rules-%d.nft" % i)
-                with open(path, "w") as f:
-                    f.write(rules)
-                self.nodes[i - 1].ns_exec("nft -f %s" % path)
+        drops = {}  # id -> (sources dropped on input, destinations dropped on output)
+        for i, j in links:
+            drops.setdefault(i, (set(), set()))[0].add(j)
+            if not oneway:
+                drops[i][1].add(j)
+                drops.setdefault(j, (set(), set()))[0].add(i)
+                drops[j][1].add(i)
+        for i, (inp, out) in drops.items():
+            chains = ""
+            for name, hook, field, ids in (("input", "input", "saddr", inp), ("output", "output", "daddr", out)):
+                if ids:
+                    chains += (" chain %s { type filter hook %s priority 0; ip %s { %s } drop; }\n"
+                               % (name, hook, field, ", ".join("%s.%d" % (NET, j) for j in sorted(ids))))
+            path = os.path.join(self.dir, "rules-%d.nft" % i)
+            with open(path, "w") as f:
+                f.write("table inet chorus {\n%s}\n" % chains)
+            self.nodes[i - 1].ns_exec("nft -f %s" % path)
 
     def heal(self):
         for node in self.nodes:
