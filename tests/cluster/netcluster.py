@@ -10,6 +10,7 @@ Addresses: 10.77.<run>.<i> for replica i, 10.77.<run>.254 for the host
 side, where run is this test process's own number. Every address is on this
 machine, inside namespaces this harness made.
 """
+import fcntl
 import os
 import shutil
 import signal
@@ -23,9 +24,30 @@ from ircclient import Client  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CHORUSD = os.environ.get("CHORUSD", os.path.join(ROOT, "build", "chorusd"))
-# Names and subnet are this process's own, so two runs on one machine (a
-# developer's and CI's, say) do not meet.
-RUN = os.getpid() % 200
+
+
+def claim_run():
+    """A number in 0..199 of this process's own, for the names and subnet of
+    its clusters, so that two test runs on one machine (a developer's and
+    CI's, say) never meet: held by an flock on /run/chorus-tests/<n>.lock
+    for the life of the process (released by the kernel when it ends, also
+    on a crash). Taking pid % 200 instead once let two runs share a number:
+    each new cluster tore down the other's network and took its addresses."""
+    os.makedirs("/run/chorus-tests", exist_ok=True)
+    for k in range(200):
+        n = (os.getpid() + k) % 200
+        fd = os.open("/run/chorus-tests/%d.lock" % n, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        claim_run.fd = fd  # kept open: the lock lives as long as the process
+        return n
+    raise RuntimeError("all 200 cluster-test numbers are taken by running processes")
+
+
+RUN = claim_run() if os.geteuid() == 0 else os.getpid() % 200
 BRIDGE = "chbr%d" % RUN
 NET = "10.77.%d" % RUN
 PORT = 6667
