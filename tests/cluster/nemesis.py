@@ -90,7 +90,9 @@ class Writer(threading.Thread):
 
 def history(node, tag):
     """Every msgid of ROOM on node, in order, through CHATHISTORY (pages of
-    100, newest first). tag makes the checker's nick unique."""
+    100, newest first); none if node does not know ROOM (a wiped replica
+    that is still alone answers FAIL ... INVALID_TARGET). tag makes the
+    checker's nick unique."""
     c = node.client("chk%s" % tag)
     try:
         ids, ref = [], "*"
@@ -99,7 +101,10 @@ def history(node, tag):
                 c.send("CHATHISTORY LATEST %s * 100" % ROOM)
             else:
                 c.send("CHATHISTORY BEFORE %s msgid=%s 100" % (ROOM, ref))
-            start = c.expect("BATCH", timeout=15)
+            start = c.expect(lambda m: m.command in ("BATCH", "FAIL"), timeout=15)
+            if start.command == "FAIL":
+                assert start.params[1] == "INVALID_TARGET", "CHATHISTORY on replica %d: %s" % (node.i, start)
+                return ids
             batch = start.params[0][1:]
             page = []
             while True:
@@ -240,10 +245,19 @@ class Nemesis:
 
     def play(self):
         """Plays every round with the writers writing; the last round's
-        faults are left in place for finish()."""
+        faults are left in place for finish(). If a round fails, the
+        writers are stopped before the error goes up: left running, they
+        would write into the next schedule's cluster (same addresses)."""
         self.say("nemesis seed=%d plan: %s" % (self.seed, " ".join(map(str, self.rounds))))
         for w in self.writers:
             w.start()
+        try:
+            self.play_rounds()
+        except BaseException:
+            self.stop.set()
+            raise
+
+    def play_rounds(self):
         for k, r in enumerate(self.rounds):
             self.apply_net(r)
             if r.proc:
