@@ -381,10 +381,10 @@ static void saw_lts(struct repl *r, uint64_t lts)
 		r->clock = lts;
 }
 
-/* Notes the wall time of another replica's op (for wall_floor). */
-static void saw_peer_wall(struct repl *r, int64_t wall)
+/* Notes the wall time of another replica's op, delivered at our wall clock
+ * now (for wall_floor). */
+static void saw_peer_wall(struct repl *r, int64_t wall, int64_t now)
 {
-	int64_t now = now_ms(r);
 	if (!r->peer_wall_at || wall > peers_now(r, now)) {
 		r->peer_wall = wall;
 		r->peer_wall_at = now;
@@ -831,6 +831,7 @@ static void on_ops(struct repl *r, uint32_t sender, const uint8_t *data, size_t 
 		log_error("repl: undecodable ops from replica %" PRIu32 " (%zu bytes)", sender, len);
 		return;
 	}
+	int64_t now = now_ms(r); /* once per message, not per op */
 	for (size_t i = 0; i < n; i++) {
 		struct op *op = &ops[i];
 		check_awaited(r, sender, op);
@@ -840,7 +841,7 @@ static void on_ops(struct repl *r, uint32_t sender, const uint8_t *data, size_t 
 		}
 		saw_lts(r, op->lts);
 		if (op->stream.origin != r->self)
-			saw_peer_wall(r, op->wall_ms);
+			saw_peer_wall(r, op->wall_ms, now);
 		if (know_has(r, &op->stream, op->seq))
 			continue; /* a resend of what we already have */
 		accept_op(r, op);
