@@ -88,40 +88,6 @@ class Writer(threading.Thread):
             target = self.home
 
 
-def history(node, tag):
-    """Every msgid of ROOM on node, in order, through CHATHISTORY (pages of
-    100, newest first); none if node does not know ROOM (a wiped replica
-    that is still alone answers FAIL ... INVALID_TARGET). tag makes the
-    checker's nick unique."""
-    c = node.client("chk%s" % tag)
-    try:
-        ids, ref = [], "*"
-        while True:
-            if ref == "*":
-                c.send("CHATHISTORY LATEST %s * 100" % ROOM)
-            else:
-                c.send("CHATHISTORY BEFORE %s msgid=%s 100" % (ROOM, ref))
-            start = c.expect(lambda m: m.command in ("BATCH", "FAIL"), timeout=15)
-            if start.command == "FAIL":
-                assert start.params[1] == "INVALID_TARGET", "CHATHISTORY on replica %d: %s" % (node.i, start)
-                return ids
-            batch = start.params[0][1:]
-            page = []
-            while True:
-                m = c.expect(lambda m: m.command in ("PRIVMSG", "BATCH"), timeout=15)
-                if m.command == "BATCH" and m.params[0] == "-" + batch:
-                    break
-                if m.command == "PRIVMSG":
-                    page.append(m.tags["msgid"])
-            c.backlog.clear()
-            if not page:
-                return ids
-            ids = page + ids
-            ref = page[0]
-    finally:
-        c.close()
-
-
 class Round:
     """One fault and how it ends; drawn from rng."""
 
@@ -212,7 +178,7 @@ class Nemesis:
 
     def history(self, node):
         self.checks += 1
-        return history(node, "%dx%d" % (node.i, self.checks))
+        return node.history(ROOM, "chk%dx%d" % (node.i, self.checks))
 
     def apply_net(self, r):
         if r.net in ("split14", "split23"):

@@ -209,6 +209,39 @@ class Node:
         p = self.note("SYNCSTATE")
         return (int(p[0]), p[1] == "1") if p and len(p) >= 2 else None
 
+    def history(self, room, nick):
+        """Every msgid of room on this replica, oldest first, read through
+        CHATHISTORY by a client named nick (pages of 100, newest first);
+        none if the replica does not know room (a wiped replica still alone
+        answers FAIL ... INVALID_TARGET)."""
+        c = self.client(nick)
+        try:
+            ids, ref = [], "*"
+            while True:
+                if ref == "*":
+                    c.send("CHATHISTORY LATEST %s * 100" % room)
+                else:
+                    c.send("CHATHISTORY BEFORE %s msgid=%s 100" % (room, ref))
+                start = c.expect(lambda m: m.command in ("BATCH", "FAIL"), timeout=15)
+                if start.command == "FAIL":
+                    assert start.params[1] == "INVALID_TARGET", "CHATHISTORY on replica %d: %s" % (self.i, start)
+                    return ids
+                batch = start.params[0][1:]
+                page = []
+                while True:
+                    m = c.expect(lambda m: m.command in ("PRIVMSG", "BATCH"), timeout=15)
+                    if m.command == "BATCH" and m.params[0] == "-" + batch:
+                        break
+                    if m.command == "PRIVMSG":
+                        page.append(m.tags["msgid"])
+                c.backlog.clear()
+                if not page:
+                    return ids
+                ids = page + ids
+                ref = page[0]
+        finally:
+            c.close()
+
     def view(self):
         text = self.ask("LINKS", " 365 ")
         return sorted(int(l.split("replica ")[1].split()[0]) for l in text.splitlines() if " 364 " in l)

@@ -54,28 +54,7 @@ def join_all(writers):
 
 def history(node):
     """Every msgid of ROOM on node, in order, through CHATHISTORY."""
-    c = node.client("checker%d" % node.i)
-    ids, ref = [], "*"
-    while True:
-        if ref == "*":
-            c.send("CHATHISTORY LATEST %s * 100" % ROOM)
-        else:
-            c.send("CHATHISTORY BEFORE %s msgid=%s 100" % (ROOM, ref))
-        start = c.expect("BATCH")
-        batch = start.params[0][1:]
-        page = []
-        while True:
-            m = c.expect(lambda m: m.command in ("PRIVMSG", "BATCH"))
-            if m.command == "BATCH" and m.params[0] == "-" + batch:
-                break
-            if m.command == "PRIVMSG":
-                page.append(m.tags["msgid"])
-        if not page:
-            break
-        ids = page + ids
-        ref = page[0]
-    c.close()
-    return ids
+    return node.history(ROOM, "checker%d" % node.i)
 
 
 def check_no_loss(cluster, acked):
