@@ -59,6 +59,7 @@ static struct op op_view(const struct op *op)
 	v.author = op->author ? op->author : "";
 	v.body = op->body ? op->body : "";
 	v.ref = op->ref ? op->ref : "";
+	v.account = op->account ? op->account : "";
 	return v;
 }
 
@@ -93,6 +94,14 @@ static int op_check(const struct op *op, char msgid[OP_MSGID_MAX])
 		return strcmp(op->target, CHAT_TIMELINE) == 0 ? 0 : -1;
 	case OP_USER:
 		return 0;
+	case OP_REGISTER:
+		return op->body[0] ? 0 : -1;
+	case OP_PASSWORD:
+		if (!op->body[0])
+			return -1;
+		/* fall through */
+	case OP_UNREGISTER:
+		return chat_msgid_canonical(op->ref, msgid) == 0 && strcmp(op->ref, msgid) == 0 ? 0 : -1;
 	default:
 		return -1;
 	}
@@ -274,8 +283,8 @@ void chat_rooms_each(const struct chat *c, void (*fn)(struct chat_room *room, vo
 
 /* ---- DM conversations ---- */
 
-/* The key of the conversation between a and b: the two casefolded nicks in
- * ascending order, NUL between them. Sets *fa, *fb (new strings, fa <= fb). */
+/* The key of the conversation between persons a and b: the two casefolded
+ * in ascending order, NUL between them. Sets *fa, *fb (new strings, fa <= fb). */
 static char *conv_key(const char *a, const char *b, size_t *len, char **fa, char **fb)
 {
 	char *x = chat_casefold(a), *y = chat_casefold(b);
@@ -307,13 +316,13 @@ static struct conv *conv_find(const struct chat *c, const char *a, const char *b
 	return cv;
 }
 
-/* The peer of nick (casefolded) in cv: the other side. */
+/* The side of cv that is not the (casefolded) person fold. */
 static int conv_side_of_peer(const struct conv *cv, const char *fold)
 {
 	return strcmp(cv->fold[0], fold) == 0 ? 1 : 0;
 }
 
-/* Adds cv to the conversations of the casefolded nick, kept sorted by peer. */
+/* Adds cv to the conversations of the casefolded person, kept sorted by peer. */
 static void party_add(struct chat *c, const char *fold, struct conv *cv)
 {
 	struct party *p;
@@ -336,19 +345,21 @@ static void party_add(struct chat *c, const char *fold, struct conv *cv)
 	p->n++;
 }
 
-/* The conversation of an OP_DM (author and target), made if new; op may
- * respell its two names. */
+/* The conversation of an OP_DM (the persons of its author and of its
+ * recipient: target and ref), made if new; op may respell its two names. */
 static struct conv *conv_register(struct chat *c, const struct op *op)
 {
 	size_t len;
 	char *f0, *f1;
-	char *key = conv_key(op->author, op->target, &len, &f0, &f1);
-	char *fa = chat_casefold(op->author);
+	char *fa = chat_person(op->author, op->account);
+	char *fb = chat_person(op->target, op->ref);
+	char *key = conv_key(fa, fb, &len, &f0, &f1);
 	int author_first = strcmp(fa, f0) == 0;
 	const char *n0 = author_first ? op->author : op->target;
 	const char *n1 = author_first ? op->target : op->author;
 	struct conv *cv;
 	free(fa);
+	free(fb);
 	HASH_FIND(hh, c->convs, key, len, cv);
 	if (cv) {
 		free(key);
@@ -382,10 +393,10 @@ struct chat_history *chat_dm_history(const struct chat *c, const char *a, const 
 	return cv ? cv->history : NULL;
 }
 
-void chat_dm_each(const struct chat *c, const char *nick,
+void chat_dm_each(const struct chat *c, const char *person,
 		  void (*fn)(const char *peer, struct chat_history *h, void *arg), void *arg)
 {
-	char *fold = chat_casefold(nick);
+	char *fold = chat_casefold(person);
 	struct party *p;
 	HASH_FIND_STR(c->parties, fold, p);
 	for (size_t i = 0; p && i < p->n; i++) {
@@ -479,8 +490,16 @@ static void apply_new(struct chat *c, const struct op *op, const char *like_msgi
 	case OP_UNFOLLOW:
 		eff->change = follows_apply(c, op) ? CHAT_FOLLOW_CHANGED : CHAT_UNCHANGED;
 		break;
-	case OP_POST:
-		msg_store(c, op, feeds_posts(c, op->author), eff);
+	case OP_POST: {
+		char *person = chat_person(op->author, op->account);
+		msg_store(c, op, feeds_posts(c, person), eff);
+		free(person);
+		break;
+	}
+	case OP_REGISTER:
+	case OP_PASSWORD:
+	case OP_UNREGISTER:
+		eff->change = accounts_apply(c, op) ? CHAT_ACCOUNT_CHANGED : CHAT_UNCHANGED;
 		break;
 	}
 }
@@ -489,7 +508,8 @@ static void apply_new(struct chat *c, const struct op *op, const char *like_msgi
  * Malformed: unknown kind; seq 0; empty author; OP_MSG/OP_ROOM/OP_TOPIC whose target
  * is not "#..."; OP_DM, OP_FOLLOW or OP_UNFOLLOW with an empty target;
  * OP_LIKE/OP_UNLIKE whose ref is not a msgid; OP_POST whose target is not
- * CHAT_TIMELINE. Such an op is not even recorded as applied. NULL strings in op
+ * CHAT_TIMELINE; OP_REGISTER or OP_PASSWORD with an empty body (verifier);
+ * OP_PASSWORD/OP_UNREGISTER whose ref is not a canonical msgid. Such an op is not even recorded as applied. NULL strings in op
  * read as "". A like's ref may be any spelling op_msgid_parse accepts: it is
  * brought to op_msgid's canonical form.
  */
@@ -585,5 +605,6 @@ void chat_free(struct chat *c)
 	free_users_msgs_applied(c);
 	likes_free_all(c);
 	feeds_free_all(c);
+	accounts_free_all(c);
 	free(c);
 }

@@ -14,6 +14,16 @@
  *
  * Names: room names and nicks compare case-insensitively with ASCII casemapping
  * (A-Z fold to a-z); each keeps the spelling of the op with the lowest key.
+ *
+ * Persons: what a user owns (like states, the follower side of follows, a
+ * feed, DM conversations) belongs to a person: the op's author with its
+ * account, written "nick/<registration msgid>" (casefolded), or the bare
+ * casefolded nick for an op made without an account. So two accounts of one
+ * name (registered in two partitions, or one removed and the name registered
+ * again) never share anything, whichever holds the name now. An OP_DM's
+ * recipient is the person (target, ref). Functions below that take a
+ * `person` take such a string (chat_person); a `nick` or `name` is a name.
+ * Accounts are the fold of their ops (accounts.c; docs/DESIGN-NOTES.md).
  */
 #ifndef CHORUS_CHAT_H
 #define CHORUS_CHAT_H
@@ -57,6 +67,8 @@ enum chat_change {
 	CHAT_LIKE_SAME,       /* like/unlike recorded but the count did not change */
 	CHAT_TOPIC_CHANGED,   /* OP_TOPIC became the room's current topic */
 	CHAT_FOLLOW_CHANGED,  /* OP_FOLLOW/OP_UNFOLLOW changed whether its author follows its target */
+	CHAT_ACCOUNT_CHANGED, /* OP_REGISTER/PASSWORD/UNREGISTER changed the account op->author:
+	                       * the registration in force (or none now) or its verifier */
 };
 
 struct chat_effect {
@@ -77,7 +89,8 @@ void chat_free(struct chat *c);
  * *eff. Idempotent: a second apply of the same (stream, seq) returns
  * CHAT_UNCHANGED. Returns 0, or -1 if the op is malformed (unknown kind, seq 0,
  * empty author, a room op whose target does not start with '#', a follow without a
- * target, a post whose target is not CHAT_TIMELINE), changing nothing.
+ * target, a post whose target is not CHAT_TIMELINE, an OP_REGISTER without a
+ * verifier, an account change whose ref is not a msgid), changing nothing.
  */
 int chat_apply(struct chat *c, const struct op *op, struct chat_effect *eff);
 
@@ -94,6 +107,23 @@ const char *chat_user_name(const struct chat *c, const char *nick);
 /* Calls fn for each known user in ascending casefolded order. */
 void chat_users_each(const struct chat *c, void (*fn)(const char *nick, void *arg), void *arg);
 
+/* ---- accounts and persons ---- */
+struct chat_account {
+	const char *name;           /* as registered */
+	char regid[OP_MSGID_MAX];   /* the msgid of the OP_REGISTER in force */
+	const char *verifier;       /* its SCRAM verifier now */
+	const char *email;          /* "" when none */
+	int64_t registered_ms;
+};
+/* The account registered under name (any case) now, or NULL. Valid until
+ * the next chat_apply. */
+const struct chat_account *chat_account_find(const struct chat *c, const char *name);
+/* The person string of nick with account (a registration msgid, or NULL or
+ * "" for none), new. */
+char *chat_person(const char *nick, const char *account);
+/* The person who holds name now: with its account if registered, new. */
+char *chat_person_of_name(const struct chat *c, const char *name);
+
 /* ---- rooms ---- */
 struct chat_room *chat_room_find(const struct chat *c, const char *name);
 size_t chat_room_count(const struct chat *c);
@@ -101,11 +131,11 @@ size_t chat_room_count(const struct chat *c);
 void chat_rooms_each(const struct chat *c, void (*fn)(struct chat_room *room, void *arg), void *arg);
 
 /* ---- direct messages ---- */
-/* The conversation between nicks a and b (either order), or NULL if none yet. */
+/* The conversation between persons a and b (either order), or NULL if none yet. */
 struct chat_history *chat_dm_history(const struct chat *c, const char *a, const char *b);
-/* Calls fn for every conversation nick takes part in, with the other nick and
- * the conversation's history. */
-void chat_dm_each(const struct chat *c, const char *nick,
+/* Calls fn for every conversation person takes part in, with the other
+ * side's nick and the conversation's history. */
+void chat_dm_each(const struct chat *c, const char *person,
 		  void (*fn)(const char *peer, struct chat_history *h, void *arg), void *arg);
 
 /* ---- messages and likes ---- */
@@ -113,8 +143,8 @@ void chat_dm_each(const struct chat *c, const char *nick,
 const struct chat_msg *chat_msg_find(const struct chat *c, const char *msgid);
 /* The history holding msg. */
 struct chat_history *chat_msg_history(const struct chat *c, const struct chat_msg *msg);
-/* 1 if nick's like state of the message msgid is "liked" now, else 0. */
-int chat_liked_by(const struct chat *c, const char *msgid, const char *nick);
+/* 1 if person's like state of the message msgid is "liked" now, else 0. */
+int chat_liked_by(const struct chat *c, const char *msgid, const char *person);
 
 /* ---- histories (ordered by op_cmp) ---- */
 size_t chat_history_len(const struct chat_history *h);

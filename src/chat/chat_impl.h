@@ -1,7 +1,8 @@
 /*
  * chat_impl.h: the private layout of the chat state machine, shared by its
  * files (chat.c: apply, users, rooms, conversations; likes.c: like states and
- * placeholders; feeds.c: follow states, feeds and timelines; history.c:
+ * placeholders; feeds.c: follow states, feeds and timelines; accounts.c:
+ * accounts; history.c:
  * ordered histories and CHATHISTORY selections; digest.c: the canonical
  * digest). Nothing outside src/chat includes it.
  *
@@ -132,6 +133,17 @@ struct feed {
 	UT_hash_handle hh;
 };
 
+/* One account name's ops (OP_REGISTER/PASSWORD/UNREGISTER), sorted by
+ * key, and their fold (accounts.c). */
+struct account_entry {
+	char *key;                  /* casefolded name */
+	struct op *ops;
+	size_t n, cap;
+	const struct op *live_op;   /* the OP_REGISTER in force, or NULL */
+	struct chat_account live;   /* its state, when live_op */
+	UT_hash_handle hh;
+};
+
 /* An ordered history: a room's, a conversation's or a feed's messages by op_cmp. */
 struct chat_history {
 	struct chat *chat;         /* to find messages by msgid */
@@ -150,6 +162,7 @@ struct chat {
 	struct like_set *likes;
 	struct follow_state *follows;
 	struct feed *feeds;
+	struct account_entry *accounts;
 	uint64_t max_lts;
 	uint64_t op_count;
 };
@@ -189,6 +202,15 @@ int follows_apply(struct chat *c, const struct op *op);
 /* The feed history of author (casefolded or not), made if new. */
 struct chat_history *feeds_posts(struct chat *c, const char *author);
 void feeds_free_all(struct chat *c);
+
+/* ---- accounts.c ---- */
+/* Applies an OP_REGISTER/OP_PASSWORD/OP_UNREGISTER. Returns 1 if it changed
+ * the account's registration in force or its verifier. */
+int accounts_apply(struct chat *c, const struct op *op);
+/* New array of every account name's entry (registered now or not), sorted
+ * by key; free() it. */
+struct account_entry **accounts_sorted(const struct chat *c, size_t *n);
+void accounts_free_all(struct chat *c);
 
 /* ---- history.c ---- */
 struct chat_history *history_new(struct chat *c, struct chat_room *room);

@@ -7,14 +7,16 @@
  * the number of applied ops and the highest lts; the known users (casefolded
  * key, spelling) by key; the rooms by key (key, name, created_ms, topic,
  * topic author, topic time, messages); the DM conversations by key (the two
- * casefolded nicks, their spellings, messages); then the like placeholders of
- * messages that have not arrived, by msgid, each with every user's state
- * (user, liked, the key of the op that set it) by user; then the follow
- * states by (follower, followee) (both casefolded, following, the key of the
- * op that set it); then the feeds that have posts, by casefolded author
- * (author, messages). A message is written as msgid, lts, wall_ms, kind,
- * flags, target, author, body, like count and the casefolded users whose
- * state is liked, in order.
+ * persons, their spellings, messages); then the like placeholders of
+ * messages that have not arrived, by msgid, each with every person's state
+ * (person, liked, the key of the op that set it) by person; then the follow
+ * states by (follower, followee) (person and casefolded name, following, the
+ * key of the op that set it); then the feeds that have posts, by person
+ * (person, messages); then the accounts by casefolded name (name, the msgids
+ * of its ops in order, the registration in force or "", its verifier and
+ * email). A message is written as msgid, lts, wall_ms, kind, flags, target,
+ * author, body, account, like count and the persons whose state is liked,
+ * in order.
  */
 #include "chat_impl.h"
 
@@ -63,6 +65,7 @@ static void put_msg(EVP_MD_CTX *ctx, const struct chat *c, const struct chat_msg
 	put_str(ctx, op->target);
 	put_str(ctx, op->author);
 	put_str(ctx, op->body);
+	put_str(ctx, op->account);
 	put_u64(ctx, m->likes);
 	const struct like_set *s = likes_find(c, m->msgid);
 	size_t n = 0;
@@ -205,6 +208,27 @@ static void put_feeds(EVP_MD_CTX *ctx, const struct chat *c)
 	free(all);
 }
 
+static void put_accounts(EVP_MD_CTX *ctx, const struct chat *c)
+{
+	size_t n;
+	struct account_entry **all = accounts_sorted(c, &n);
+	put_section(ctx, 'A', n);
+	for (size_t i = 0; i < n; i++) {
+		const struct account_entry *a = all[i];
+		put_str(ctx, a->key);
+		put_section(ctx, 'O', a->n);
+		for (size_t j = 0; j < a->n; j++) {
+			char id[OP_MSGID_MAX];
+			op_msgid(&a->ops[j], id, sizeof id);
+			put_str(ctx, id);
+		}
+		put_str(ctx, a->live.regid);
+		put_str(ctx, a->live_op ? a->live.verifier : "");
+		put_str(ctx, a->live_op ? a->live.email : "");
+	}
+	free(all);
+}
+
 void chat_digest(const struct chat *c, char out[65])
 {
 	static const char hex[] = "0123456789abcdef";
@@ -223,6 +247,7 @@ void chat_digest(const struct chat *c, char out[65])
 	put_placeholders(ctx, c);
 	put_follows(ctx, c);
 	put_feeds(ctx, c);
+	put_accounts(ctx, c);
 	EVP_DigestFinal_ex(ctx, md, &len);
 	EVP_MD_CTX_free(ctx);
 	for (unsigned int i = 0; i < len; i++) {

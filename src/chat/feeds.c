@@ -1,8 +1,8 @@
 /*
  * feeds.c: follow states, feeds and timelines.
  *
- * A follow state is one value per (follower, followee) pair of casefolded
- * nicks: following or not, and the key of the op that set it. An
+ * A follow state is one value per (follower, followee) pair: the follower a
+ * person (see chat.h), the followee a casefolded name: following or not, and the key of the op that set it. An
  * OP_FOLLOW/OP_UNFOLLOW replaces it only if its key (op_cmp order) is
  * greater, as for likes, so the surviving state does not depend on arrival
  * order: a follow and an unfollow of one pair made in two partitions resolve
@@ -10,14 +10,16 @@
  * removed (an unfollow is a state too, so an older follow arriving late
  * loses to it).
  *
- * A feed is one user's posts (OP_POST) in canonical order: a chat_history
+ * A feed is one person's posts (OP_POST) in canonical order: a chat_history
  * like a room's, so chat_msg_find, likes and the selections work on posts.
- * Each user's feed entry also lists the follow states it is on either side
- * of, sorted by the other side's name, for the *_each calls and timelines.
+ * Feed entries are keyed by person or name: a person's lists the follow
+ * states where it follows, a name's those where it is followed, sorted by
+ * the other side, for the *_each calls and timelines.
  *
- * A timeline is computed when asked for: the posts of every user nick
- * follows now whose key is greater than the key of the follow in force,
- * merged in canonical order. So a post made before the follow (a smaller
+ * A timeline is computed when asked for: for every name the person follows
+ * now, the posts of the person who holds that name now (chat_person_of_name)
+ * whose key is greater than the key of the follow in force, merged in
+ * canonical order. So a post made before the follow (a smaller
  * key) is not on it, and after an unfollow and a new follow only the posts
  * after the new follow are.
  */
@@ -34,10 +36,10 @@ static struct feed *feed_find(const struct chat *c, const char *fold)
 	return f;
 }
 
-/* The feed entry of nick in any case, or NULL. */
-static struct feed *feed_of(const struct chat *c, const char *nick)
+/* The feed entry of a person or name in any case, or NULL. */
+static struct feed *feed_of(const struct chat *c, const char *who)
 {
-	char *fold = chat_casefold(nick);
+	char *fold = chat_casefold(who);
 	struct feed *f = feed_find(c, fold);
 	free(fold);
 	return f;
@@ -55,9 +57,9 @@ static struct feed *feed_get(struct chat *c, const char *fold)
 	return f;
 }
 
-struct chat_history *feeds_posts(struct chat *c, const char *author)
+struct chat_history *feeds_posts(struct chat *c, const char *person)
 {
-	char *fold = chat_casefold(author);
+	char *fold = chat_casefold(person);
 	struct feed *f = feed_get(c, fold);
 	free(fold);
 	if (!f->posts)
@@ -65,10 +67,31 @@ struct chat_history *feeds_posts(struct chat *c, const char *author)
 	return f->posts;
 }
 
-struct chat_history *chat_feed_history(const struct chat *c, const char *nick)
+struct chat_history *chat_feed_history(const struct chat *c, const char *person)
 {
-	struct feed *f = feed_of(c, nick);
+	struct feed *f = feed_of(c, person);
 	return f ? f->posts : NULL;
+}
+
+/* The feed entry of the person holding name now, or NULL. */
+static struct feed *feed_of_holder(const struct chat *c, const char *name)
+{
+	char *person = chat_person_of_name(c, name);
+	struct feed *f = feed_find(c, person);
+	free(person);
+	return f;
+}
+
+/* 1 if person is the one holding its name now (a person of an account no
+ * longer in force is not, nor one without an account of a registered name). */
+static int holds_name(const struct chat *c, const char *person)
+{
+	char *name = xstrndup(person, strcspn(person, "/"));
+	char *now = chat_person_of_name(c, name);
+	int same = strcmp(now, person) == 0;
+	free(name);
+	free(now);
+	return same;
 }
 
 /* ---- follow states ---- */
@@ -139,10 +162,15 @@ static struct follow_state *state_make(struct chat *c, char *key, size_t len)
 int follows_apply(struct chat *c, const struct op *op)
 {
 	size_t len;
-	char *key = pair_key(op->author, op->target, &len);
+	char *person = chat_person(op->author, op->account);
+	char *key = pair_key(person, op->target, &len);
 	struct chat_key k = chat_key_of(op);
 	struct follow_state *st;
-	if (strcmp(key, key + strlen(key) + 1) == 0) { /* following oneself: ignored */
+	free(person);
+	const char *followee = key + strlen(key) + 1;
+	size_t name_len = strcspn(key, "/"); /* the follower's name */
+	if (strlen(followee) == name_len && strncmp(key, followee, name_len) == 0) {
+		/* following oneself: ignored */
 		free(key);
 		return 0;
 	}
@@ -166,16 +194,21 @@ int chat_following(const struct chat *c, const char *follower, const char *follo
 	return st && st->following;
 }
 
-/* Calls fn with the other side of every state of l that is "following". */
+/* Calls fn with the name on the other side of every state of l that is
+ * "following" (followers: only persons holding their name now). */
 static void list_each(const struct chat *c, const struct follow_list *l, int followee,
 		      void (*fn)(const char *nick, void *arg), void *arg)
 {
 	for (size_t i = 0; i < l->n; i++) {
 		if (!l->v[i]->following)
 			continue;
-		const char *fold = side(l->v[i], followee);
+		const char *who = side(l->v[i], followee);
+		if (!followee && !holds_name(c, who))
+			continue;
+		char *fold = xstrndup(who, strcspn(who, "/"));
 		const char *name = chat_user_name(c, fold);
 		fn(name ? name : fold, arg);
+		free(fold);
 	}
 }
 
@@ -197,13 +230,18 @@ void chat_followers_each(const struct chat *c, const char *nick,
 
 /* ---- timelines ---- */
 
-int chat_timeline_includes(const struct chat *c, const char *nick, const struct chat_msg *post)
+int chat_timeline_includes(const struct chat *c, const char *person, const struct chat_msg *post)
 {
 	if (post->op.kind != OP_POST)
 		return 0;
-	struct follow_state *st = state_find(c, nick, post->op.author);
+	struct follow_state *st = state_find(c, person, post->op.author);
 	struct chat_key k = chat_key_of(&post->op);
-	return st && st->following && chat_key_cmp(&k, &st->set_by) > 0;
+	if (!st || !st->following || chat_key_cmp(&k, &st->set_by) <= 0)
+		return 0;
+	char *poster = chat_person(post->op.author, post->op.account);
+	int holder = holds_name(c, poster);
+	free(poster);
+	return holder;
 }
 
 /* The bounds of a timeline selection: positions (keys) and wall times, all
@@ -297,18 +335,18 @@ static int post_cmp(const void *a, const void *b)
 	return op_cmp(&(*(const struct chat_msg *const *)a)->op, &(*(const struct chat_msg *const *)b)->op);
 }
 
-long chat_timeline_select(const struct chat *c, const char *nick, const struct chat_anchor *after,
+long chat_timeline_select(const struct chat *c, const char *person, const struct chat_anchor *after,
 			  const struct chat_anchor *before, size_t limit, int from_end,
 			  const struct chat_msg **out)
 {
 	struct bounds b = {0};
 	struct picks p = {0};
-	struct feed *me = feed_of(c, nick);
+	struct feed *me = feed_of(c, person);
 	if (bound_set(c, &b, after, 1) < 0 || bound_set(c, &b, before, 0) < 0)
 		return -1;
 	for (size_t i = 0; me && i < me->follows.n; i++) {
 		const struct follow_state *st = me->follows.v[i];
-		const struct feed *f = feed_find(c, st->followee);
+		const struct feed *f = feed_of_holder(c, st->followee);
 		if (st->following && f && f->posts)
 			take_feed(&p, st, f->posts, &b, limit, from_end);
 	}
@@ -321,9 +359,9 @@ long chat_timeline_select(const struct chat *c, const char *nick, const struct c
 	return (long)k;
 }
 
-size_t chat_timeline(const struct chat *c, const char *nick, size_t limit, const struct chat_msg **out)
+size_t chat_timeline(const struct chat *c, const char *person, size_t limit, const struct chat_msg **out)
 {
-	return (size_t)chat_timeline_select(c, nick, NULL, NULL, limit, 1, out);
+	return (size_t)chat_timeline_select(c, person, NULL, NULL, limit, 1, out);
 }
 
 /* ---- freeing ---- */

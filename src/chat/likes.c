@@ -2,7 +2,7 @@
  * likes.c: like state, one value per (message, user), last writer wins.
  *
  * Each msgid that any OP_LIKE/OP_UNLIKE has referenced gets a like set: a
- * table from casefolded user to {liked, key of the op that set it}. An op
+ * table from person (chat.h) to {liked, key of the op that set it}. An op
  * replaces a user's state only if its key (op_cmp order) is greater, so the
  * surviving state does not depend on arrival order. A set whose message has
  * not arrived is a placeholder; when the message arrives its author's state
@@ -65,10 +65,10 @@ static int state_write(struct like_set *s, const char *user, const struct op *op
 	return before;
 }
 
-/* 1 if the casefolded user is the author of msg. */
+/* 1 if person is the author of msg. */
 static int is_author(const struct chat_msg *msg, const char *user)
 {
-	char *author = chat_casefold(msg->op.author);
+	char *author = chat_person(msg->op.author, msg->op.account);
 	int same = strcmp(author, user) == 0;
 	free(author);
 	return same;
@@ -77,7 +77,7 @@ static int is_author(const struct chat_msg *msg, const char *user)
 void likes_apply(struct chat *c, const struct op *op, const char *msgid, struct chat_effect *eff)
 {
 	struct msg_entry *m = chat_msg_entry(c, msgid);
-	char *user = chat_casefold(op->author);
+	char *user = chat_person(op->author, op->account);
 	if (m && is_author(&m->msg, user)) {
 		eff->change = CHAT_UNCHANGED;
 	} else {
@@ -104,7 +104,7 @@ void likes_attach(struct chat *c, struct chat_msg *msg)
 	msg->likes = 0;
 	if (!s)
 		return;
-	char *author = chat_casefold(msg->op.author);
+	char *author = chat_person(msg->op.author, msg->op.account);
 	struct like_state *st = state_find(s, author);
 	free(author);
 	if (st)
@@ -113,7 +113,7 @@ void likes_attach(struct chat *c, struct chat_msg *msg)
 		msg->likes += st->liked ? 1 : 0;
 }
 
-int chat_liked_by(const struct chat *c, const char *msgid, const char *nick)
+int chat_liked_by(const struct chat *c, const char *msgid, const char *person)
 {
 	char canon[OP_MSGID_MAX];
 	if (chat_msgid_canonical(msgid, canon) < 0)
@@ -121,7 +121,7 @@ int chat_liked_by(const struct chat *c, const char *msgid, const char *nick)
 	struct like_set *s = likes_find(c, canon);
 	if (!s)
 		return 0;
-	char *user = chat_casefold(nick);
+	char *user = chat_casefold(person);
 	struct like_state *st = state_find(s, user);
 	free(user);
 	return st && st->liked;

@@ -34,6 +34,11 @@ enum op_kind {
 	OP_FOLLOW = 8,   /* author follows target (a nick); last writer wins per pair */
 	OP_UNFOLLOW = 9, /* author unfollows target */
 	OP_POST = 10,    /* author posts body to their feed; target "&timeline" */
+	OP_REGISTER = 11,   /* author registers the account author: body its SCRAM
+	                     * verifier (never a password), target an email or "" */
+	OP_PASSWORD = 12,   /* the owner of registration ref (an OP_REGISTER msgid)
+	                     * sets its verifier to body */
+	OP_UNREGISTER = 13, /* the owner of registration ref removes the account */
 };
 
 /* Flags carried with an operation. */
@@ -58,7 +63,10 @@ struct op {
 	char *target;    /* "#room", a nick, or "" */
 	char *author;    /* the nick that made it */
 	char *body;      /* text, or "" */
-	char *ref;       /* referenced msgid (likes), or "" */
+	char *ref;       /* referenced msgid (likes, account changes), the
+	                  * recipient's account (OP_DM), or "" */
+	char *account;   /* the author's account: the msgid of the OP_REGISTER
+	                  * they were logged in to, or "" (no account) */
 };
 
 /* Longest msgid op_msgid writes, with its NUL. */
@@ -96,7 +104,7 @@ void op_fill_empty(struct op *op);
  * operations, used for group multicast and anywhere ops cross a process.
  * Layout: u8 version (OP_CODEC_VERSION), u32 count, then each op.
  */
-#define OP_CODEC_VERSION 1
+#define OP_CODEC_VERSION 2 /* 2: account */
 #define OP_FIELD_MAX (64 * 1024) /* longest string field accepted by the decoder */
 
 struct op_buf {

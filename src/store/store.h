@@ -14,11 +14,12 @@
 
 #include "../chat/op.h"
 
-/* Storage format version, kept in meta "format". 2: an op's lts is the one
- * its origin gave it (DESIGN.md 4.2). Format 1 (lts given at delivery) has
- * the same tables and is upgraded on open: its ops keep the lts they were
- * stored with. Opening any other version fails. */
-#define STORE_FORMAT_VERSION 2
+/* Storage format version, kept in meta "format". 3: an op has an account.
+ * 2: an op's lts is the one its origin gave it (DESIGN.md 4.2). Formats 1
+ * (lts given at delivery) and 2 are upgraded on open: their ops keep the lts
+ * they were stored with and get the account "" (there were no accounts).
+ * Opening any other version fails. */
+#define STORE_FORMAT_VERSION 3
 
 enum store_status {
 	STORE_OK = 0,

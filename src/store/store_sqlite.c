@@ -60,20 +60,24 @@ static const char SCHEMA_SQL[] =
 	" rowid INTEGER PRIMARY KEY,"
 	" origin INTEGER, incarnation INTEGER, boot INTEGER, seq INTEGER,"
 	" lts INTEGER, wall_ms INTEGER, kind INTEGER, flags INTEGER,"
-	" target TEXT, author TEXT, body TEXT, ref TEXT,"
+	" target TEXT, author TEXT, body TEXT, ref TEXT, account TEXT NOT NULL DEFAULT '',"
 	" UNIQUE(origin, incarnation, boot, seq));";
+
+/* Formats 1 and 2 lack the account column (ops from then had no account). */
+static const char UPGRADE_ACCOUNT_SQL[] = "ALTER TABLE ops ADD COLUMN account TEXT NOT NULL DEFAULT ''";
 
 static const char INSERT_SQL[] =
 	"INSERT OR IGNORE INTO ops(origin, incarnation, boot, seq, lts, wall_ms, kind, flags,"
-	" target, author, body, ref) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+	" target, author, body, ref, account)"
+	" VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
 
 static const char LOAD_SQL[] =
 	"SELECT origin, incarnation, boot, seq, lts, wall_ms, kind, flags,"
-	" target, author, body, ref FROM ops ORDER BY rowid";
+	" target, author, body, ref, account FROM ops ORDER BY rowid";
 
 static const char RANGE_SQL[] =
 	"SELECT origin, incarnation, boot, seq, lts, wall_ms, kind, flags,"
-	" target, author, body, ref FROM ops"
+	" target, author, body, ref, account FROM ops"
 	" WHERE origin = ?1 AND incarnation = ?2 AND boot = ?3 AND seq >= ?4 AND seq <= ?5"
 	" ORDER BY seq";
 
@@ -138,6 +142,7 @@ static int insert_one(struct sqlite_store *s, const struct op *op)
 	bind_text(st, 10, op->author);
 	bind_text(st, 11, op->body);
 	bind_text(st, 12, op->ref);
+	bind_text(st, 13, op->account);
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_DONE)
 		rc = SQLITE_OK;
@@ -191,6 +196,7 @@ static void row_to_op(sqlite3_stmt *st, struct op *op)
 	op->author = column_str(st, 9);
 	op->body = column_str(st, 10);
 	op->ref = column_str(st, 11);
+	op->account = column_str(st, 12);
 }
 
 /* Calls fn per row in rowid (append) order. fn must not call into this store. */
@@ -428,9 +434,9 @@ static int configure(struct sqlite_store *s, const struct store_sqlite_options *
 	return 0;
 }
 
-/* Inside the schema transaction: writes the format on a database that has
- * none (a new one), upgrades format 1 (its ops keep the lts they were
- * stored with: see store.h), refuses any other version. */
+/* Inside the schema transaction, before the op statements are prepared:
+ * writes the format on a database that has none (a new one), upgrades
+ * formats 1 and 2 (see store.h), refuses any other version. */
 static int check_format(struct sqlite_store *s, char **msg)
 {
 	char want[16];
@@ -438,9 +444,12 @@ static int check_format(struct sqlite_store *s, char **msg)
 	int rc = 0;
 	snprintf(want, sizeof want, "%d", STORE_FORMAT_VERSION);
 	int st = sq_meta_get(&s->base, "format", &have);
-	if (st == STORE_NOTFOUND || (st == STORE_OK && strcmp(have, "1") == 0)) {
-		if (have)
-			log_info("store: %s: storage format 1 upgraded to %s", s->path, want);
+	int old = st == STORE_OK && (strcmp(have, "1") == 0 || strcmp(have, "2") == 0);
+	if (old && exec(s, UPGRADE_ACCOUNT_SQL) != SQLITE_OK)
+		st = STORE_EIO;
+	else if (old)
+		log_info("store: %s: storage format %s upgraded to %s", s->path, have, want);
+	if (st == STORE_NOTFOUND || (st == STORE_OK && old)) {
 		free(have);
 		have = NULL;
 		st = sq_meta_set(&s->base, "format", want);
@@ -449,7 +458,7 @@ static int check_format(struct sqlite_store *s, char **msg)
 		*msg = xasprintf("%s", s->err);
 		rc = -1;
 	} else if (have && strcmp(have, want) != 0) {
-		*msg = xasprintf("%s: storage format %s, but this chorus reads formats 1 and %s "
+		*msg = xasprintf("%s: storage format %s, but this chorus reads formats 1 to %s "
 				 "(STORE_EFORMAT): use a matching version or another data directory",
 				 s->path, have, want);
 		rc = -1;
@@ -475,15 +484,15 @@ static int init_schema(struct sqlite_store *s, char **msg)
 	if (sqlite3_exec(s->db, SCHEMA_SQL, NULL, NULL, NULL) != SQLITE_OK)
 		rc = fail_db(s, msg, "create tables");
 	if (rc == 0)
-		rc = prepare(s, INSERT_SQL, &s->insert, msg);
-	if (rc == 0)
-		rc = prepare(s, RANGE_SQL, &s->range, msg);
-	if (rc == 0)
 		rc = prepare(s, META_GET_SQL, &s->meta_get, msg);
 	if (rc == 0)
 		rc = prepare(s, META_SET_SQL, &s->meta_set, msg);
 	if (rc == 0)
 		rc = check_format(s, msg);
+	if (rc == 0)
+		rc = prepare(s, INSERT_SQL, &s->insert, msg);
+	if (rc == 0)
+		rc = prepare(s, RANGE_SQL, &s->range, msg);
 	if (rc == 0 && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
 		rc = fail_db(s, msg, "commit");
 	if (rc != 0)

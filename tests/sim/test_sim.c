@@ -582,22 +582,45 @@ static void merge(struct world *w)
 
 /* ---- client writes ---- */
 
+/* An account change by the holder of author's account at r, as a logged-in
+ * session would make it: a new verifier, or removal. Returns 0 if author has
+ * no account there. */
+static int account_change(struct world *w, struct chat *chat, struct op *op, const char *author)
+{
+	const struct chat_account *a = chat_account_find(chat, author);
+	if (!a)
+		return 0;
+	op->kind = rnd(w, 2) ? OP_PASSWORD : OP_UNREGISTER;
+	op->ref = xstrdup(a->regid);
+	op->body = op->kind == OP_PASSWORD ? xasprintf("v%" PRIu64, rnd(w, 1000)) : xstrdup("");
+	return 1;
+}
+
+/* A client's write at replica r, as a session there would make it: logged in
+ * to the author's account if r knows it registered (an op carries it), a DM
+ * to the recipient's account likewise; registrations of names r knows free,
+ * so two partitions may register one name. */
 static void client_write(struct world *w, struct replica *r)
 {
 	struct chat *chat = repl_chat(r->repl);
 	struct op op = {0};
 	const char *author = nicks[rnd(w, 4)];
+	const struct chat_account *mine = chat_account_find(chat, author);
 	uint64_t k = rnd(w, 100);
 	op.author = xstrdup(author);
-	if (k < 50) {
+	op.account = xstrdup(mine ? mine->regid : "");
+	if (k < 46) {
 		op.kind = OP_MSG;
 		op.target = xstrdup(rooms[rnd(w, ROOMS)]);
 		op.body = xasprintf("m%" PRIu64, rnd(w, 1000000));
-	} else if (k < 58) {
+	} else if (k < 54) {
+		const struct chat_account *to;
 		op.kind = OP_DM;
 		op.target = xstrdup(nicks[rnd(w, 4)]);
 		op.body = xstrdup("dm");
-	} else if (k < 74) {
+		to = chat_account_find(chat, op.target);
+		op.ref = xstrdup(to ? to->regid : "");
+	} else if (k < 70) {
 		struct chat_room *room = chat_room_find(chat, rooms[rnd(w, ROOMS)]);
 		size_t len = room ? chat_history_len(room->history) : 0;
 		if (!len) {
@@ -609,17 +632,25 @@ static void client_write(struct world *w, struct replica *r)
 		op.target = xstrdup(room->name);
 		op.ref = xstrdup(m->msgid);
 		op.body = xstrdup("+1");
-	} else if (k < 80) {
+	} else if (k < 76) {
 		op.kind = OP_TOPIC;
 		op.target = xstrdup(rooms[rnd(w, ROOMS)]);
 		op.body = xasprintf("topic %" PRIu64, rnd(w, 100));
-	} else if (k < 90) {
+	} else if (k < 86) {
 		op.kind = rnd(w, 3) ? OP_FOLLOW : OP_UNFOLLOW;
 		op.target = xstrdup(nicks[rnd(w, 4)]);
-	} else {
+	} else if (k < 94) {
 		op.kind = OP_POST;
 		op.target = xstrdup(CHAT_TIMELINE);
 		op.body = xasprintf("p%" PRIu64, rnd(w, 1000000));
+	} else if (!mine && k < 97) {
+		op.kind = OP_REGISTER;
+		op.body = xasprintf("v%" PRIu64, rnd(w, 1000));
+		free(op.account);
+		op.account = xstrdup("");
+	} else if (!account_change(w, chat, &op, author)) {
+		op_clear(&op);
+		return;
 	}
 	repl_submit(r->repl, &op);
 	op_clear(&op);

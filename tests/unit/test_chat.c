@@ -651,7 +651,12 @@ TEST(malformed)
 	digest_of(c, before);
 	struct op bad[] = {
 		mk(1, 2, 2, 0, "alice", "#r", "x", ""),
-		mk(1, 2, 2, 11, "alice", "#r", "x", ""),
+		mk(1, 2, 2, 14, "alice", "#r", "x", ""),
+		mk(1, 2, 2, OP_REGISTER, "alice", "", "", ""),
+		mk(1, 2, 2, OP_PASSWORD, "alice", "", "v", "garbage"),
+		mk(1, 2, 2, OP_PASSWORD, "alice", "", "", "1-0000000000000001-1-1"),
+		mk(1, 2, 2, OP_UNREGISTER, "alice", "", "", ""),
+		mk(1, 2, 2, OP_UNREGISTER, "alice", "", "", "01-0000000000000001-1-1"),
 		mk(1, 2, 2, 255, "alice", "#r", "x", ""),
 		mk(1, 2, 2, OP_MSG, "", "#r", "x", ""),
 		mk(1, 2, 2, OP_USER, "", "", "", ""),
@@ -944,6 +949,163 @@ TEST(timeline_limit_and_order)
 	chat_free(c);
 }
 
+/* ---- accounts and persons ---- */
+
+static struct op acct(uint32_t origin, uint64_t seq, uint64_t lts, uint8_t kind, const char *name,
+		      const char *body, const char *ref)
+{
+	return mk(origin, seq, lts, kind, name, kind == OP_REGISTER ? "a@example.org" : "", body, ref);
+}
+
+/* An op made by a session logged in to the account regid. */
+static struct op as(struct op op, const char *regid)
+{
+	op.account = (char *)regid;
+	return op;
+}
+
+/* Register, change the password, removal, registering again: the fold. */
+TEST(account_lifecycle)
+{
+	struct chat *c = chat_new();
+	CHECK(chat_account_find(c, "alice") == NULL);
+	struct op reg = acct(1, 1, 5, OP_REGISTER, "Alice", "v1", "");
+	struct msgid r = mid(reg);
+	CHECK_EQ_INT(apply(c, reg), CHAT_ACCOUNT_CHANGED);
+	const struct chat_account *a = chat_account_find(c, "ALICE");
+	CHECK(a != NULL);
+	if (a) {
+		CHECK_EQ_STR(a->name, "Alice");
+		CHECK_EQ_STR(a->regid, r.s);
+		CHECK_EQ_STR(a->verifier, "v1");
+		CHECK_EQ_STR(a->email, "a@example.org");
+	}
+	CHECK(chat_user_known(c, "alice"));
+	/* A password change naming another registration changes nothing. */
+	CHECK_EQ_INT(apply(c, as(acct(1, 2, 6, OP_PASSWORD, "alice", "vx", "7-0000000000000001-1-1"), r.s)),
+		     CHAT_UNCHANGED);
+	CHECK_EQ_INT(apply(c, as(acct(1, 3, 7, OP_PASSWORD, "alice", "v2", r.s), r.s)), CHAT_ACCOUNT_CHANGED);
+	CHECK_EQ_STR(chat_account_find(c, "alice")->verifier, "v2");
+	/* A second registration of the name while it is registered is void. */
+	CHECK_EQ_INT(apply(c, acct(2, 1, 8, OP_REGISTER, "alice", "w", "")), CHAT_UNCHANGED);
+	CHECK_EQ_STR(chat_account_find(c, "alice")->regid, r.s);
+	CHECK_EQ_INT(apply(c, as(acct(1, 4, 9, OP_UNREGISTER, "alice", "", r.s), r.s)), CHAT_ACCOUNT_CHANGED);
+	CHECK(chat_account_find(c, "alice") == NULL);
+	/* Registered again afterwards: a new registration. */
+	struct op again = acct(3, 1, 10, OP_REGISTER, "ALICE", "v3", "");
+	CHECK_EQ_INT(apply(c, again), CHAT_ACCOUNT_CHANGED);
+	a = chat_account_find(c, "alice");
+	CHECK(a && strcmp(a->regid, mid(again).s) == 0 && strcmp(a->verifier, "v3") == 0);
+	chat_free(c);
+}
+
+/* Two registrations of one name made apart (two partitions): the one with
+ * the lower key wins wherever the ops arrive in whatever order, and a change
+ * made by the other's owner is void. */
+TEST(account_concurrent_registrations)
+{
+	struct op early = acct(2, 1, 5, OP_REGISTER, "bob", "va", "");
+	struct op late = acct(1, 1, 7, OP_REGISTER, "Bob", "vb", "");
+	struct msgid e = mid(early), l = mid(late);
+	struct op late_pw = as(acct(1, 2, 8, OP_PASSWORD, "Bob", "vb2", l.s), l.s);
+	struct op early_pw = as(acct(2, 2, 9, OP_PASSWORD, "bob", "va2", e.s), e.s);
+	struct op all[] = {early, late, late_pw, early_pw};
+	int orders[][4] = {{0, 1, 2, 3}, {1, 2, 0, 3}, {3, 2, 1, 0}, {2, 3, 1, 0}};
+	char first[65] = "";
+	for (int o = 0; o < 4; o++) {
+		struct chat *c = chat_new();
+		for (int i = 0; i < 4; i++) {
+			struct chat_effect eff;
+			CHECK_EQ_INT(chat_apply(c, &all[orders[o][i]], &eff), 0);
+		}
+		const struct chat_account *a = chat_account_find(c, "BOB");
+		CHECK(a && strcmp(a->regid, e.s) == 0 && strcmp(a->verifier, "va2") == 0);
+		CHECK(a && strcmp(a->name, "bob") == 0);
+		char d[65];
+		chat_digest(c, d);
+		if (o == 0)
+			strcpy(first, d);
+		CHECK_EQ_STR(d, first);
+		chat_free(c);
+	}
+	/* Before the earlier registration arrives, the later one is in force;
+	 * when it arrives the account changes hands. */
+	struct chat *c = chat_new();
+	CHECK_EQ_INT(apply(c, late), CHAT_ACCOUNT_CHANGED);
+	CHECK_EQ_STR(chat_account_find(c, "bob")->regid, l.s);
+	CHECK_EQ_INT(apply(c, early), CHAT_ACCOUNT_CHANGED);
+	CHECK_EQ_STR(chat_account_find(c, "bob")->regid, e.s);
+	chat_free(c);
+}
+
+/* What two accounts of one name did stays apart: likes count twice, posts
+ * go to each one's feed and only the holder's reach timelines, DMs are two
+ * conversations, and liking the other's line is not liking one's own. */
+TEST(persons_keep_accounts_apart)
+{
+	struct chat *c = chat_new();
+	struct op ra = acct(2, 1, 5, OP_REGISTER, "bob", "va", "");
+	struct op rb = acct(1, 1, 7, OP_REGISTER, "bob", "vb", "");
+	struct msgid a = mid(ra), b = mid(rb);
+	apply(c, ra);
+	apply(c, rb);
+	struct op line = msg(3, 1, 10, "carol", "#r", "hi");
+	apply(c, line);
+	struct op bline = as(msg(1, 2, 11, "bob", "#r", "from b"), b.s);
+	apply(c, bline);
+	CHECK_EQ_INT(apply(c, as(like(2, 2, 12, "bob", "#r", mid(line).s), a.s)), CHAT_LIKES_CHANGED);
+	CHECK_EQ_INT(apply(c, as(like(1, 3, 13, "bob", "#r", mid(line).s), b.s)), CHAT_LIKES_CHANGED);
+	CHECK_EQ_INT(chat_msg_find(c, mid(line).s)->likes, 2);
+	CHECK_EQ_INT(apply(c, as(like(2, 3, 14, "bob", "#r", mid(bline).s), a.s)), CHAT_LIKES_CHANGED);
+	CHECK_EQ_INT(apply(c, as(like(1, 4, 15, "bob", "#r", mid(bline).s), b.s)), CHAT_UNCHANGED);
+	char *pa = chat_person("bob", a.s), *pb = chat_person("BOB", b.s);
+	CHECK(chat_liked_by(c, mid(line).s, pa) && chat_liked_by(c, mid(line).s, pb));
+	CHECK(!chat_liked_by(c, mid(line).s, "bob"));
+
+	/* Posts: carol follows the name bob; only the holder's posts reach her. */
+	apply(c, mk(3, 2, 16, OP_FOLLOW, "carol", "bob", "", ""));
+	struct op post_a = as(mk(2, 4, 17, OP_POST, "bob", CHAT_TIMELINE, "a posts", ""), a.s);
+	struct op post_b = as(mk(1, 5, 18, OP_POST, "bob", CHAT_TIMELINE, "b posts", ""), b.s);
+	apply(c, post_a);
+	apply(c, post_b);
+	CHECK_EQ_INT(chat_history_len(chat_feed_history(c, pa)), 1);
+	CHECK_EQ_INT(chat_history_len(chat_feed_history(c, pb)), 1);
+	CHECK(chat_feed_history(c, "bob") == NULL);
+	const struct chat_msg *tl[4] = {NULL};
+	CHECK_EQ_INT(chat_timeline(c, "carol", 4, tl), 1);
+	CHECK(tl[0] && strcmp(tl[0]->msgid, mid(post_a).s) == 0);
+	CHECK(chat_timeline_includes(c, "carol", chat_msg_find(c, mid(post_a).s)));
+	CHECK(!chat_timeline_includes(c, "carol", chat_msg_find(c, mid(post_b).s)));
+	/* Follows: each account's own; the followers of carol are the holders. */
+	apply(c, as(mk(2, 5, 19, OP_FOLLOW, "bob", "carol", "", ""), a.s));
+	apply(c, as(mk(1, 6, 20, OP_FOLLOW, "bob", "carol", "", ""), b.s));
+	CHECK(chat_following(c, pa, "carol") && chat_following(c, pb, "carol"));
+	CHECK(!chat_following(c, "bob", "carol"));
+	char list[256] = "";
+	chat_followers_each(c, "carol", add_nick, list);
+	CHECK_EQ_STR(list, "bob,");
+	/* Following one's own name from an account is following oneself. */
+	CHECK_EQ_INT(apply(c, as(mk(2, 7, 20, OP_FOLLOW, "bob", "BOB", "", ""), a.s)), CHAT_UNCHANGED);
+	CHECK(!chat_following(c, pa, "bob"));
+
+	/* DMs: two conversations with carol, one per account. */
+	struct op dm_a = as(mk(2, 8, 21, OP_DM, "bob", "carol", "to carol from a", ""), a.s);
+	struct op dm_b = as(mk(1, 7, 22, OP_DM, "bob", "carol", "to carol from b", ""), b.s);
+	struct op reply = mk(3, 3, 23, OP_DM, "carol", "bob", "to a", a.s);
+	apply(c, dm_a);
+	apply(c, dm_b);
+	apply(c, reply);
+	CHECK_EQ_INT(chat_history_len(chat_dm_history(c, pa, "carol")), 2);
+	CHECK_EQ_INT(chat_history_len(chat_dm_history(c, "carol", pb)), 1);
+	CHECK(chat_dm_history(c, "bob", "carol") == NULL);
+	list[0] = '\0';
+	chat_dm_each(c, "carol", add_peer, list);
+	CHECK_EQ_STR(list, "bob:1,bob:2,");
+	free(pa);
+	free(pb);
+	chat_free(c);
+}
+
 /* ---- selections ---- */
 
 /* A room "#h" with messages m0..m9 at lts 1..10; wall time = 100 * index,
@@ -1172,6 +1334,15 @@ struct gen_op {
 	char body[24];
 };
 
+static int same_fold(const char *a, const char *b)
+{
+	char *x = chat_casefold(a), *y = chat_casefold(b);
+	int same = strcmp(x, y) == 0;
+	free(x);
+	free(y);
+	return same;
+}
+
 /* Fills g with GEN_OPS random ops from GEN_STREAMS streams; each stream's lts
  * rises, streams interleave and tie. Follows and unfollows pick any two nicks
  * (oneself included). Likes reference messages or posts generated
@@ -1206,9 +1377,19 @@ static void generate(struct gen_op *g)
 			op->target = CHAT_TIMELINE;
 		if (op->kind == OP_MSG || op->kind == OP_DM || op->kind == OP_POST)
 			msgs[n_msgs++] = i;
+		if (op->kind == OP_USER && pick(2)) /* half of them: an account op */
+			op->kind = (uint8_t)(OP_REGISTER + pick(3));
 	}
 	for (size_t i = 0; i < GEN_OPS; i++) {
 		struct op *op = &g[i].op;
+		if (op->kind == OP_PASSWORD || op->kind == OP_UNREGISTER) {
+			/* Of a registration of the same name (any), or of none. */
+			size_t j = pick(GEN_OPS);
+			for (size_t k = 0; k < GEN_OPS && !(g[j].op.kind == OP_REGISTER &&
+							    same_fold(g[j].op.author, op->author)); k++)
+				j = (j + 1) % GEN_OPS;
+			op_msgid(&g[j].op, g[i].ref, sizeof g[i].ref);
+		}
 		if (op->kind != OP_LIKE && op->kind != OP_UNLIKE)
 			continue;
 		size_t r = pick(100);
@@ -1284,6 +1465,9 @@ static void dump_user(const char *nick, void *arg)
 	struct dump *d = arg;
 	const struct chat_msg *tl[GEN_OPS];
 	const struct chat_history *feed = chat_feed_history(d->c, nick);
+	const struct chat_account *a = chat_account_find(d->c, nick);
+	if (a)
+		fprintf(d->f, "account %s %s %s\n", a->name, a->regid, a->verifier);
 	fprintf(d->f, "user %s follows", nick);
 	chat_follow_each(d->c, nick, dump_followee, d);
 	fprintf(d->f, "\n  feed:");
@@ -1306,14 +1490,6 @@ static char *dump_chat(const struct chat *c)
 	return d.buf;
 }
 
-static int same_fold(const char *a, const char *b)
-{
-	char *x = chat_casefold(a), *y = chat_casefold(b);
-	int same = strcmp(x, y) == 0;
-	free(x);
-	free(y);
-	return same;
-}
 
 /* The follow op in force for (follower, followee) by brute force: the
  * highest-keyed OP_FOLLOW/OP_UNFOLLOW of the pair, or NULL. */
@@ -1331,7 +1507,9 @@ static const struct op *follow_in_force(const struct gen_op *g, const char *foll
 
 /* Checks follow states and whole timelines against brute force: a post is on
  * u's timeline iff u follows its author (not u) by a follow op of a smaller
- * key; the timeline lists exactly those, in canonical order. */
+ * key and the post's person holds the name (the generated posts have no
+ * account: the name is registered to no one); the timeline lists exactly
+ * those, in canonical order. */
 static void check_follow_oracle(const struct chat *c, const struct gen_op *g)
 {
 	const struct chat_msg *tl[GEN_OPS];
@@ -1347,7 +1525,8 @@ static void check_follow_oracle(const struct chat *c, const struct gen_op *g)
 			if (p->kind != OP_POST)
 				continue;
 			const struct op *f = follow_in_force(g, gen_nicks[u], p->author);
-			int on = f && f->kind == OP_FOLLOW && !same_fold(gen_nicks[u], p->author) && op_cmp(p, f) > 0;
+			int on = f && f->kind == OP_FOLLOW && !same_fold(gen_nicks[u], p->author) &&
+				 op_cmp(p, f) > 0 && !chat_account_find(c, p->author);
 			char id[OP_MSGID_MAX];
 			op_msgid(p, id, sizeof id);
 			CHECK_EQ_INT(chat_timeline_includes(c, gen_nicks[u], chat_msg_find(c, id)), on);
@@ -1538,6 +1717,9 @@ int main(void)
 	RUN(timeline_excludes_pre_follow);
 	RUN(timeline_refollow);
 	RUN(timeline_limit_and_order);
+	RUN(account_lifecycle);
+	RUN(account_concurrent_registrations);
+	RUN(persons_keep_accounts_apart);
 	RUN(select_latest_before_after);
 	RUN(select_around);
 	RUN(select_between);

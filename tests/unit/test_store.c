@@ -91,7 +91,8 @@ static int op_same(const struct op *a, const struct op *b)
 	       strcmp(str_or_empty(a->target), str_or_empty(b->target)) == 0 &&
 	       strcmp(str_or_empty(a->author), str_or_empty(b->author)) == 0 &&
 	       strcmp(str_or_empty(a->body), str_or_empty(b->body)) == 0 &&
-	       strcmp(str_or_empty(a->ref), str_or_empty(b->ref)) == 0;
+	       strcmp(str_or_empty(a->ref), str_or_empty(b->ref)) == 0 &&
+	       strcmp(str_or_empty(a->account), str_or_empty(b->account)) == 0;
 }
 
 static char *tmp_path(const char *name)
@@ -144,6 +145,7 @@ static void contract_round_trip(const struct impl *im)
 	ops[0].kind = OP_LIKE;
 	ops[0].flags = OP_FLAG_NOTICE;
 	ops[0].ref = "1-0000000000000001-1-7";
+	ops[0].account = "3-0000000000000002-1-9";
 	ops[1] = make_op(1, UINT64_MAX, 1, UINT64_MAX, "");
 	ops[1].target = ops[1].author = ops[1].ref = "";
 	ops[1].kind = 255;
@@ -157,7 +159,7 @@ static void contract_round_trip(const struct impl *im)
 	CHECK_EQ_INT(l.n, 3);
 	for (size_t i = 0; i < l.n && i < 3; i++) {
 		CHECK(op_same(&l.v[i], &ops[i]));
-		CHECK(l.v[i].target && l.v[i].author && l.v[i].body && l.v[i].ref);
+		CHECK(l.v[i].target && l.v[i].author && l.v[i].body && l.v[i].ref && l.v[i].account);
 	}
 	if (l.n == 3)
 		CHECK(l.v[0].stream.incarnation == 0xfedcba9876543210ull && l.v[0].lts == UINT64_MAX);
@@ -495,40 +497,63 @@ TEST(sqlite_format_mismatch)
 	free(dir);
 }
 
-/* A data directory of format 1 (lts given at delivery) is upgraded on
- * open: its ops are all there with the lts they had, and the format is 2. */
-TEST(sqlite_format_1_upgraded)
+/* Makes dir/chorus.db as chorus of storage format `format` (1 or 2) made it:
+ * the ops table without an account column, two ops (lts 10 and 20). */
+static void make_old_format(const char *dir, const char *format)
 {
-	struct store *s = open_sqlite_dir("format1", NULL);
-	CHECK(s != NULL);
-	if (!s)
-		return;
-	struct op ops[2] = {make_op(1, 7, 1, 1, "one"), make_op(1, 7, 1, 2, "two")};
-	CHECK_EQ_INT(store_append(s, ops, 2), STORE_OK);
-	store_close(s);
-
-	char *path = tmp_path("format1/chorus.db");
+	char *d = tmp_path(dir);
+	CHECK_EQ_INT(mkdir(d, 0700), 0);
+	char *path = xasprintf("%s/chorus.db", d);
+	char *sql = xasprintf(
+		"CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+		"CREATE TABLE ops(rowid INTEGER PRIMARY KEY,"
+		" origin INTEGER, incarnation INTEGER, boot INTEGER, seq INTEGER,"
+		" lts INTEGER, wall_ms INTEGER, kind INTEGER, flags INTEGER,"
+		" target TEXT, author TEXT, body TEXT, ref TEXT,"
+		" UNIQUE(origin, incarnation, boot, seq));"
+		"INSERT INTO meta VALUES('format', '%s');"
+		"INSERT INTO ops VALUES(1, 1, 7, 1, 1, 10, 0, 3, 0, '#r', 'a', 'one', '');"
+		"INSERT INTO ops VALUES(2, 1, 7, 1, 2, 20, 0, 3, 0, '#r', 'a', 'two', '');",
+		format);
 	sqlite3 *db = NULL;
 	CHECK_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
-	CHECK_EQ_INT(sqlite3_exec(db, "UPDATE meta SET value = '1' WHERE key = 'format'", NULL, NULL, NULL),
-		     SQLITE_OK);
+	CHECK_EQ_INT(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
+	free(sql);
 	free(path);
+	free(d);
+}
 
-	s = open_sqlite_dir("format1", NULL);
-	CHECK(s != NULL);
-	if (!s)
-		return;
-	char *v = NULL;
-	CHECK_EQ_INT(store_meta_get(s, "format", &v), STORE_OK);
-	CHECK(v && strcmp(v, "2") == 0);
-	free(v);
-	struct op_list l = {0};
-	CHECK_EQ_INT(store_load(s, collect_fn, &l), 0);
-	CHECK_EQ_INT(l.n, 2);
-	CHECK(l.n == 2 && l.v[0].lts == 10 && l.v[1].lts == 20 && strcmp(l.v[1].body, "two") == 0);
-	list_free(&l);
-	store_close(s);
+/* Data directories of formats 1 (lts given at delivery) and 2 (no account
+ * column) are upgraded on open: their ops are all there with the lts they
+ * had and no account, new ops keep theirs, and the format is 3. */
+TEST(sqlite_old_formats_upgraded)
+{
+	const char *formats[] = {"1", "2"};
+	for (int f = 0; f < 2; f++) {
+		char dir[32];
+		snprintf(dir, sizeof dir, "format%s", formats[f]);
+		make_old_format(dir, formats[f]);
+		struct store *s = open_sqlite_dir(dir, NULL);
+		CHECK(s != NULL);
+		if (!s)
+			return;
+		char *v = NULL;
+		CHECK_EQ_INT(store_meta_get(s, "format", &v), STORE_OK);
+		CHECK(v && strcmp(v, "3") == 0);
+		free(v);
+		struct op added = make_op(1, 7, 1, 3, "three");
+		added.account = "1-0000000000000007-1-1";
+		CHECK_EQ_INT(store_append(s, &added, 1), STORE_OK);
+		struct op_list l = {0};
+		CHECK_EQ_INT(store_load(s, collect_fn, &l), 0);
+		CHECK_EQ_INT(l.n, 3);
+		CHECK(l.n == 3 && l.v[0].lts == 10 && l.v[1].lts == 20 && strcmp(l.v[1].body, "two") == 0);
+		CHECK(l.n == 3 && strcmp(l.v[0].account, "") == 0 &&
+		      strcmp(l.v[2].account, "1-0000000000000007-1-1") == 0);
+		list_free(&l);
+		store_close(s);
+	}
 }
 
 TEST(sqlite_open_errors)
@@ -1350,7 +1375,7 @@ int main(void)
 	RUN(sqlite_contract);
 	RUN(sqlite_persists);
 	RUN(sqlite_format_mismatch);
-	RUN(sqlite_format_1_upgraded);
+	RUN(sqlite_old_formats_upgraded);
 	RUN(sqlite_open_errors);
 	RUN(sqlite_full);
 	RUN(sqlite_range_plan);
