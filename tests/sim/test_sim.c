@@ -79,6 +79,8 @@ struct replica {
 
 struct world {
 	uint64_t rng;
+	uint64_t account_rng;    /* account ops: their own stream, so adding them
+	                          * left every other choice of a seed as it was */
 	int verbose;
 	struct replica r[N];
 	struct msg *queue[N], *tail[N];
@@ -93,13 +95,18 @@ struct world {
 	int unsettled;           /* a settled component whose members differed */
 };
 
+/* xorshift64*: deterministic per seed; a number below n. */
+static uint64_t next_rnd(uint64_t *state, uint64_t n)
+{
+	*state ^= *state >> 12;
+	*state ^= *state << 25;
+	*state ^= *state >> 27;
+	return (*state * 2685821657736338717ULL) % n;
+}
+
 static uint64_t rnd(struct world *w, uint64_t n)
 {
-	/* xorshift64*: deterministic per seed */
-	w->rng ^= w->rng >> 12;
-	w->rng ^= w->rng << 25;
-	w->rng ^= w->rng >> 27;
-	return (w->rng * 2685821657736338717ULL) % n;
+	return next_rnd(&w->rng, n);
 }
 
 /* ---- the simulated group ---- */
@@ -582,45 +589,59 @@ static void merge(struct world *w)
 
 /* ---- client writes ---- */
 
-/* An account change by the holder of author's account at r, as a logged-in
- * session would make it: a new verifier, or removal. Returns 0 if author has
- * no account there. */
-static int account_change(struct world *w, struct chat *chat, struct op *op, const char *author)
+/* Sometimes (from the account stream) an account op at r by author, as a
+ * session there would make it: a registration of a name r knows free (so two
+ * partitions may register one name), or, by the account's holder, a new
+ * verifier or its removal. */
+static void account_write(struct world *w, struct replica *r, const char *author)
 {
-	const struct chat_account *a = chat_account_find(chat, author);
-	if (!a)
-		return 0;
-	op->kind = rnd(w, 2) ? OP_PASSWORD : OP_UNREGISTER;
-	op->ref = xstrdup(a->regid);
-	op->body = op->kind == OP_PASSWORD ? xasprintf("v%" PRIu64, rnd(w, 1000)) : xstrdup("");
-	return 1;
+	if (next_rnd(&w->account_rng, 100) >= 6)
+		return;
+	const struct chat_account *a = chat_account_find(repl_chat(r->repl), author);
+	struct op op = {0};
+	op.author = xstrdup(author);
+	if (!a) {
+		op.kind = OP_REGISTER;
+		op.account = xstrdup("");
+	} else {
+		op.kind = next_rnd(&w->account_rng, 3) ? OP_PASSWORD : OP_UNREGISTER;
+		op.ref = xstrdup(a->regid);
+		op.account = xstrdup(a->regid);
+	}
+	op.body = op.kind == OP_UNREGISTER ? xstrdup("") : xasprintf("v%" PRIu64, next_rnd(&w->account_rng, 1000));
+	repl_submit(r->repl, &op);
+	op_clear(&op);
+}
+
+/* The registration in force at chat for name, or "". */
+static char *account_of(struct chat *chat, const char *name)
+{
+	const struct chat_account *a = chat_account_find(chat, name);
+	return xstrdup(a ? a->regid : "");
 }
 
 /* A client's write at replica r, as a session there would make it: logged in
- * to the author's account if r knows it registered (an op carries it), a DM
- * to the recipient's account likewise; registrations of names r knows free,
- * so two partitions may register one name. */
+ * to the author's account if r knows it registered (the op carries it), a DM
+ * to the recipient's account likewise. */
 static void client_write(struct world *w, struct replica *r)
 {
 	struct chat *chat = repl_chat(r->repl);
 	struct op op = {0};
 	const char *author = nicks[rnd(w, 4)];
-	const struct chat_account *mine = chat_account_find(chat, author);
 	uint64_t k = rnd(w, 100);
+	account_write(w, r, author);
 	op.author = xstrdup(author);
-	op.account = xstrdup(mine ? mine->regid : "");
-	if (k < 46) {
+	op.account = account_of(chat, author);
+	if (k < 50) {
 		op.kind = OP_MSG;
 		op.target = xstrdup(rooms[rnd(w, ROOMS)]);
 		op.body = xasprintf("m%" PRIu64, rnd(w, 1000000));
-	} else if (k < 54) {
-		const struct chat_account *to;
+	} else if (k < 58) {
 		op.kind = OP_DM;
 		op.target = xstrdup(nicks[rnd(w, 4)]);
 		op.body = xstrdup("dm");
-		to = chat_account_find(chat, op.target);
-		op.ref = xstrdup(to ? to->regid : "");
-	} else if (k < 70) {
+		op.ref = account_of(chat, op.target);
+	} else if (k < 74) {
 		struct chat_room *room = chat_room_find(chat, rooms[rnd(w, ROOMS)]);
 		size_t len = room ? chat_history_len(room->history) : 0;
 		if (!len) {
@@ -632,25 +653,17 @@ static void client_write(struct world *w, struct replica *r)
 		op.target = xstrdup(room->name);
 		op.ref = xstrdup(m->msgid);
 		op.body = xstrdup("+1");
-	} else if (k < 76) {
+	} else if (k < 80) {
 		op.kind = OP_TOPIC;
 		op.target = xstrdup(rooms[rnd(w, ROOMS)]);
 		op.body = xasprintf("topic %" PRIu64, rnd(w, 100));
-	} else if (k < 86) {
+	} else if (k < 90) {
 		op.kind = rnd(w, 3) ? OP_FOLLOW : OP_UNFOLLOW;
 		op.target = xstrdup(nicks[rnd(w, 4)]);
-	} else if (k < 94) {
+	} else {
 		op.kind = OP_POST;
 		op.target = xstrdup(CHAT_TIMELINE);
 		op.body = xasprintf("p%" PRIu64, rnd(w, 1000000));
-	} else if (!mine && k < 97) {
-		op.kind = OP_REGISTER;
-		op.body = xasprintf("v%" PRIu64, rnd(w, 1000));
-		free(op.account);
-		op.account = xstrdup("");
-	} else if (!account_change(w, chat, &op, author)) {
-		op_clear(&op);
-		return;
 	}
 	repl_submit(r->repl, &op);
 	op_clear(&op);
@@ -829,6 +842,7 @@ static int run_seed(uint64_t seed, int verbose, int settle_steps)
 	memset(&w, 0, sizeof w);
 	w.settle = settle_steps;
 	w.rng = seed * 0x9E3779B97F4A7C15ULL + 1;
+	w.account_rng = seed * 0xD1B54A32D192ED03ULL + 7;
 	w.verbose = verbose;
 	/* Wall clocks: mostly a few seconds apart; in one schedule of four, one
 	 * replica's runs an hour ahead. */
