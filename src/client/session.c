@@ -23,8 +23,9 @@
 
 #include "client/client.h"
 
-/* What the client asks for (all chorus speaks but setname). */
-#define WANTED_CAPS (IRC_CAPS_ALL & ~CAP_SETNAME)
+/* What the client asks for: the capabilities it reads lines with. */
+#define WANTED_CAPS (CAP_MESSAGE_TAGS | CAP_SERVER_TIME | CAP_ECHO_MESSAGE | CAP_BATCH | \
+		     CAP_LABELED_RESPONSE | CAP_CHATHISTORY)
 
 static void attempt(struct client *c, long i);
 
@@ -239,7 +240,7 @@ static void caps_to_request(const char *ls, struct buf *out, unsigned *bits)
 		while (*p == ' ')
 			p++;
 	}
-	irc_cap_list(out, *bits);
+	irc_cap_list(out, *bits, 0);
 }
 
 /* Capabilities are settled: log in again if we had a name, else done. */

@@ -9,14 +9,20 @@
 static const struct {
 	const char *name;
 	unsigned bit;
+	const char *value; /* shown by CAP LS 302, or NULL */
 } caps[] = {
-	{"message-tags", CAP_MESSAGE_TAGS},
-	{"server-time", CAP_SERVER_TIME},
-	{"echo-message", CAP_ECHO_MESSAGE},
-	{"batch", CAP_BATCH},
-	{"labeled-response", CAP_LABELED_RESPONSE},
-	{"draft/chathistory", CAP_CHATHISTORY},
-	{"setname", CAP_SETNAME},
+	{"message-tags", CAP_MESSAGE_TAGS, NULL},
+	{"server-time", CAP_SERVER_TIME, NULL},
+	{"echo-message", CAP_ECHO_MESSAGE, NULL},
+	{"batch", CAP_BATCH, NULL},
+	{"labeled-response", CAP_LABELED_RESPONSE, NULL},
+	{"draft/chathistory", CAP_CHATHISTORY, NULL},
+	{"setname", CAP_SETNAME, NULL},
+	{"sasl", CAP_SASL, "PLAIN,SCRAM-SHA-256"},
+	{"draft/account-registration", CAP_ACCOUNT_REGISTRATION, "before-connect"},
+	{"account-tag", CAP_ACCOUNT_TAG, NULL},
+	{"account-notify", CAP_ACCOUNT_NOTIFY, NULL},
+	{"extended-join", CAP_EXTENDED_JOIN, NULL},
 };
 #define NCAPS (sizeof caps / sizeof caps[0])
 
@@ -28,7 +34,7 @@ unsigned irc_cap_bit(const char *name, size_t len)
 	return 0;
 }
 
-void irc_cap_list(struct buf *b, unsigned mask)
+void irc_cap_list(struct buf *b, unsigned mask, int values)
 {
 	for (size_t i = 0; i < NCAPS; i++) {
 		if (!(mask & caps[i].bit))
@@ -36,6 +42,10 @@ void irc_cap_list(struct buf *b, unsigned mask)
 		if (b->len)
 			buf_putc(b, ' ');
 		buf_puts(b, caps[i].name);
+		if (values && caps[i].value) {
+			buf_putc(b, '=');
+			buf_puts(b, caps[i].value);
+		}
 	}
 	if (!b->len)
 		buf_puts(b, "");

@@ -17,15 +17,23 @@ enum irc_cap {
 	CAP_LABELED_RESPONSE = 1 << 4,
 	CAP_CHATHISTORY = 1 << 5,
 	CAP_SETNAME = 1 << 6,
+	CAP_SASL = 1 << 7,
+	CAP_ACCOUNT_REGISTRATION = 1 << 8,
+	CAP_ACCOUNT_TAG = 1 << 9,
+	CAP_ACCOUNT_NOTIFY = 1 << 10,
+	CAP_EXTENDED_JOIN = 1 << 11,
 };
 
-#define IRC_CAPS_ALL 0x7fu
+#define IRC_CAPS_ALL 0xfffu
+/* The capabilities that only make sense with accounts. */
+#define IRC_CAPS_ACCOUNTS (CAP_SASL | CAP_ACCOUNT_REGISTRATION)
 
 /* The bit of the capability named name[0..len) (any case), or 0. */
 unsigned irc_cap_bit(const char *name, size_t len);
 
 /* Appends the names of the capabilities in mask to b, space-separated, in
- * table order (b's data is "" when mask is empty). */
-void irc_cap_list(struct buf *b, unsigned mask);
+ * table order (b's data is "" when mask is empty); with values, as CAP LS
+ * 302 shows them ("sasl=PLAIN,SCRAM-SHA-256"). */
+void irc_cap_list(struct buf *b, unsigned mask, int values);
 
 #endif

@@ -36,6 +36,9 @@ static const struct command commands[] = {
 	{"FOLLOW", 1, 1, cmd_follow},
 	{"UNFOLLOW", 1, 1, cmd_unfollow},
 	{"USERS", 0, 1, cmd_users},
+	{"REGISTER", 3, 0, cmd_register},
+	{"AUTHENTICATE", 1, 0, cmd_authenticate},
+	{"ACCOUNT", 1, 1, cmd_account},
 };
 
 static const struct command *command_find(const char *name)

@@ -48,7 +48,10 @@ static int follow_refused(struct session *s, const char *cmd, const char *who, i
 		reply_fail(s, cmd, "UNKNOWN_USER", shown, "No such user");
 		return 1;
 	}
-	if (chat_following(chat, s->nick, who) == on) {
+	char *me = session_person(s);
+	int following = chat_following(chat, me, who);
+	free(me);
+	if (following == on) {
 		snprintf(text, sizeof text, on ? "You already follow %s" : "You do not follow %s", shown);
 		reply_fail(s, cmd, on ? "ALREADY_FOLLOWING" : "NOT_FOLLOWING", shown, text);
 		return 1;
@@ -96,10 +99,13 @@ static void users_line(const char *nick, void *arg)
 	struct chat *chat = s->srv->chat;
 	struct line_tags t = LINE_TAGS_INIT;
 	struct buf flags = {0};
-	if (chat_following(chat, s->nick, nick))
+	char *me = session_person(s), *them = chat_person_of_name(chat, nick);
+	if (chat_following(chat, me, nick))
 		buf_puts(&flags, " following");
-	if (chat_following(chat, nick, s->nick))
+	if (chat_following(chat, them, s->nick))
 		buf_puts(&flags, " follower");
+	free(me);
+	free(them);
 	if (presence_user(s->srv, nick))
 		buf_puts(&flags, " online");
 	reply_line(s, &t, s->srv->name, "USERS %s %s :%s", s->nick, nick, flags.len ? flags.data + 1 : "");
@@ -122,7 +128,9 @@ void cmd_timeline_burst(struct session *s)
 	struct line_tags t = LINE_TAGS_INIT;
 	char src[128];
 	reply_line(s, &t, reply_source(s->nick, src, sizeof src), "JOIN %s", CHAT_TIMELINE);
-	size_t n = chat_timeline(s->srv->chat, s->nick, TIMELINE_REPLAY, posts);
+	char *me = session_person(s);
+	size_t n = chat_timeline(s->srv->chat, me, TIMELINE_REPLAY, posts);
+	free(me);
 	fanout_history(s, CHAT_TIMELINE, posts, n);
 }
 

@@ -52,7 +52,15 @@ static struct chat_history *history_for(struct session *s, const char *sub, cons
 			return NULL;
 		}
 	} else if (valid_nick(target) && (chat_user_known(chat, target) || presence_user(s->srv, target))) {
-		struct chat_history *h = chat_dm_history(chat, s->nick, target);
+		if (accounts_enabled(s->srv) && !s->account) {
+			reply_fail(s, "CHATHISTORY", "ACCOUNT_REQUIRED", target,
+				   "Log in to read direct messages");
+			return NULL;
+		}
+		char *me = session_person(s), *them = chat_person_of_name(chat, target);
+		struct chat_history *h = chat_dm_history(chat, me, them);
+		free(me);
+		free(them);
 		*empty = h == NULL;
 		return h;
 	}
@@ -73,8 +81,10 @@ static void timeline_select(struct session *s, const char *sub, const struct cha
 		return;
 	}
 	const struct chat_msg **out = xcalloc((size_t)limit + 1, sizeof *out);
-	long n = chat_timeline_select(s->srv->chat, s->nick, before ? NULL : a, before ? a : NULL,
+	char *me = session_person(s);
+	long n = chat_timeline_select(s->srv->chat, me, before ? NULL : a, before ? a : NULL,
 				      (size_t)limit, !after, out);
+	free(me);
 	fanout_history(s, CHAT_TIMELINE, out, n > 0 ? (size_t)n : 0);
 	free(out);
 }
@@ -188,7 +198,11 @@ static void history_targets(struct session *s, struct irc_msg *m)
 		struct chat_room *room = chat_room_find(s->srv->chat, mm->room->name);
 		targets_add(&t, mm->room->name, room ? room->history : NULL);
 	}
-	chat_dm_each(s->srv->chat, s->nick, targets_add_dm, &t);
+	if (!accounts_enabled(s->srv) || s->account) { /* guests see no direct messages */
+		char *me = session_person(s);
+		chat_dm_each(s->srv->chat, me, targets_add_dm, &t);
+		free(me);
+	}
 	if (t.n) /* t.v is NULL when empty: qsort may not be given NULL */
 		qsort(t.v, t.n, sizeof *t.v, by_time);
 

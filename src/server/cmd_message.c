@@ -81,6 +81,10 @@ static void send_message(struct session *s, struct irc_msg *m, int notice)
 	op.target = xstrdup(post ? CHAT_TIMELINE : canonical_target(s, target));
 	op.author = xstrdup(s->nick);
 	op.body = xstrdup(m->params[1]);
+	if (op.kind == OP_DM) { /* the recipient is the person holding the name now */
+		const struct chat_account *to = chat_account_find(s->srv->chat, target);
+		op.ref = xstrdup(to ? to->regid : "");
+	}
 	int why = replica_submit(s->srv, s, cmd, &op);
 	if (why)
 		reply_refused(s, cmd, target, why);
@@ -97,7 +101,7 @@ void cmd_notice(struct session *s, struct irc_msg *m)
 }
 
 /* 1 if msg belongs to the conversation s names by target (a room, or the
- * direct conversation between s's user and target). */
+ * direct conversation between s's person and the one holding target). */
 static int in_conversation(struct session *s, const struct chat_msg *msg, const char *target)
 {
 	const struct op *op = &msg->op;
@@ -105,8 +109,15 @@ static int in_conversation(struct session *s, const struct chat_msg *msg, const 
 		return op->kind == OP_MSG && strcasecmp(op->target, target) == 0;
 	if (op->kind != OP_DM)
 		return 0;
-	return (strcasecmp(op->author, s->nick) == 0 && strcasecmp(op->target, target) == 0) ||
-	       (strcasecmp(op->author, target) == 0 && strcasecmp(op->target, s->nick) == 0);
+	char *me = session_person(s), *them = chat_person_of_name(s->srv->chat, target);
+	char *from = chat_person(op->author, op->account), *to = chat_person(op->target, op->ref);
+	int in = (strcmp(from, me) == 0 && strcmp(to, them) == 0) ||
+		 (strcmp(from, them) == 0 && strcmp(to, me) == 0);
+	free(me);
+	free(them);
+	free(from);
+	free(to);
+	return in;
 }
 
 /* A like (react) or unlike (unreact) of message ref in target. */
@@ -118,11 +129,15 @@ static void like(struct session *s, const char *target, const char *ref, const c
 		reply_fail(s, "TAGMSG", "UNKNOWN_MESSAGE", target, "No such message in this conversation");
 		return;
 	}
-	if (strcasecmp(msg->op.author, s->nick) == 0) {
+	char *me = session_person(s), *author = chat_person(msg->op.author, msg->op.account);
+	int own = strcmp(me, author) == 0;
+	int liked = chat_liked_by(srv->chat, ref, me);
+	free(me);
+	free(author);
+	if (own) {
 		reply_fail(s, "TAGMSG", "OWN_MESSAGE", target, "You cannot like your own message");
 		return;
 	}
-	int liked = chat_liked_by(srv->chat, ref, s->nick);
 	if (on && liked) {
 		reply_fail(s, "TAGMSG", "ALREADY_LIKED", target, "You already like this message");
 		return;

@@ -1,13 +1,22 @@
 /*
  * cmd_register.c: connection registration and identity: CAP, PASS, NICK,
  * USER, PING/PONG, QUIT, SETNAME. A user is a name: a session that registers
- * (or changes to) a nick already online joins that user, sharing its rooms.
+ * (or changes to) a nick already online joins that user, sharing its rooms
+ * (with accounts, only sessions logged in to that name's account may: see
+ * accounts.c).
  */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "server.h"
+
+/* What this server offers: everything, but the account capabilities only
+ * with accounts. */
+static unsigned caps_offered(const struct server *srv)
+{
+	return accounts_enabled(srv) ? IRC_CAPS_ALL : IRC_CAPS_ALL & ~IRC_CAPS_ACCOUNTS;
+}
 
 /* CAP REQ: all or nothing, "-name" removes. */
 static void cap_req(struct session *s, const char *list)
@@ -23,7 +32,7 @@ static void cap_req(struct session *s, const char *list)
 		int minus = *p == '-';
 		const char *name = p + minus;
 		size_t len = strcspn(name, " ");
-		unsigned bit = irc_cap_bit(name, len);
+		unsigned bit = irc_cap_bit(name, len) & caps_offered(s->srv);
 		if (!bit) {
 			reply_line(s, &t, s->srv->name, "CAP %s NAK :%s", s->nick ? s->nick : "*", list);
 			return;
@@ -44,9 +53,10 @@ void cmd_cap(struct session *s, struct irc_msg *m)
 
 	if (strcasecmp(sub, "LS") == 0 || strcasecmp(sub, "LIST") == 0) {
 		int ls = strcasecmp(sub, "LS") == 0;
+		int v302 = ls && m->nparams > 1 && atoi(m->params[1]) >= 302;
 		if (ls && !s->registered)
 			s->cap_negotiating = 1;
-		irc_cap_list(&b, ls ? IRC_CAPS_ALL : s->caps);
+		irc_cap_list(&b, ls ? caps_offered(s->srv) : s->caps, v302);
 		reply_line(s, &t, s->srv->name, "CAP %s %s :%s", nick, ls ? "LS" : "LIST", b.data);
 	} else if (strcasecmp(sub, "REQ") == 0) {
 		if (!s->registered)
@@ -116,6 +126,8 @@ void cmd_try_register(struct session *s)
 		session_close(s, "Bad password");
 		return;
 	}
+	if (account_nick_check(s, s->nick) < 0)
+		return; /* 433 sent: the client picks another nick (or logs in) */
 	s->registered = 1;
 	struct user *u = presence_attach(s->srv, s);
 	/* The user's nick spelling wins for every session of it. */
@@ -128,11 +140,8 @@ void cmd_try_register(struct session *s)
 	announce_user(s);
 }
 
-/* Sends "<source> <text>" once to each session (having every cap bit in caps)
- * of every other user sharing a room with u, however many rooms they share,
- * inside batch b if given. */
-static void tell_co_members(struct user *u, unsigned caps, const char *src, const char *text,
-			    struct batch_set *b)
+void cmd_tell_co_members(struct user *u, unsigned caps, const char *src, const char *text,
+			 struct batch_set *b)
 {
 	struct notified {
 		struct user *u;
@@ -163,36 +172,43 @@ static void tell_co_members(struct user *u, unsigned caps, const char *src, cons
 	}
 }
 
-/* Moves a registered session to the identity new_nick. */
-static void change_identity(struct session *s, const char *new_nick)
+void cmd_rename_user(struct server *srv, struct user *u, const char *new_nick)
+{
+	struct session *other;
+	struct membership *m, *tmp;
+	char src[128], text[NICK_MAX + 16];
+	struct line_tags t = LINE_TAGS_INIT;
+	reply_source(u->nick, src, sizeof src);
+	presence_send_offline(srv, u->nick, "Changed nick");
+	presence_rename(srv, u, new_nick);
+	presence_send_online(srv, u);
+	HASH_ITER(hh_user, u->rooms, m, tmp)
+		presence_send_join(srv, u, m->room);
+	for (other = u->sessions; other; other = other->next_of_user) {
+		reply_line(other, &t, src, "NICK :%s", new_nick);
+		free(other->nick);
+		other->nick = xstrdup(new_nick);
+	}
+	snprintf(text, sizeof text, "NICK :%s", new_nick);
+	cmd_tell_co_members(u, 0, src, text, NULL);
+	if (u->sessions)
+		announce_user(u->sessions);
+}
+
+void cmd_change_nick(struct session *s, const char *new_nick)
 {
 	struct server *srv = s->srv;
 	struct user *old = s->user, *target = presence_user(srv, new_nick);
 	char src[128];
 	struct line_tags t = LINE_TAGS_INIT;
 
-	reply_source(s->nick, src, sizeof src);
 	if (target == old || (!target && !old->sessions->next_of_user && old->sessions == s)) {
 		/* A plain rename: tell the user's sessions and everyone sharing a room. */
-		struct session *other;
-		struct membership *m, *tmp;
-		char text[NICK_MAX + 16];
-		presence_send_offline(srv, old->nick, "Changed nick");
-		presence_rename(srv, old, new_nick);
-		presence_send_online(srv, old);
-		HASH_ITER(hh_user, old->rooms, m, tmp)
-			presence_send_join(srv, old, m->room);
-		for (other = old->sessions; other; other = other->next_of_user) {
-			reply_line(other, &t, src, "NICK :%s", new_nick);
-			free(other->nick);
-			other->nick = xstrdup(new_nick);
-		}
-		snprintf(text, sizeof text, "NICK :%s", new_nick);
-		tell_co_members(old, 0, src, text, NULL);
-		announce_user(s);
+		cmd_rename_user(srv, old, new_nick);
 		return;
 	}
 	/* Another identity: leave the old user (its rooms stay its own), take the new one's. */
+	reply_source(s->nick, src, sizeof src);
 	reply_line(s, &t, src, "NICK :%s", new_nick);
 	struct membership *m, *tmp;
 	HASH_ITER(hh_user, old->rooms, m, tmp)
@@ -224,8 +240,8 @@ void cmd_nick(struct session *s, struct irc_msg *m)
 		cmd_try_register(s);
 		return;
 	}
-	if (strcmp(nick, s->nick) != 0)
-		change_identity(s, nick);
+	if (strcmp(nick, s->nick) != 0 && account_nick_check(s, nick) == 0)
+		cmd_change_nick(s, nick);
 }
 
 void cmd_user(struct session *s, struct irc_msg *m)
@@ -280,7 +296,7 @@ void cmd_setname(struct session *s, struct irc_msg *m)
 	}
 	char text[220]; /* the setname spec: co-members with the cap are told too */
 	snprintf(text, sizeof text, "SETNAME :%s", name);
-	tell_co_members(s->user, CAP_SETNAME, src, text, NULL);
+	cmd_tell_co_members(s->user, CAP_SETNAME, src, text, NULL);
 }
 
 void cmd_user_gone(struct server *srv, struct user *u, const char *reason, struct batch_set *b)
@@ -288,5 +304,5 @@ void cmd_user_gone(struct server *srv, struct user *u, const char *reason, struc
 	char src[128], text[400];
 	(void)srv;
 	snprintf(text, sizeof text, "QUIT :%s", reason ? reason : "Client Quit");
-	tell_co_members(u, 0, reply_source(u->nick, src, sizeof src), text, b);
+	cmd_tell_co_members(u, 0, reply_source(u->nick, src, sizeof src), text, b);
 }

@@ -89,12 +89,17 @@ void cmd_room_joined(struct server *srv, struct user *u, struct room_presence *r
 	struct membership *m, *tmp;
 	char src[128];
 	struct line_tags t = LINE_TAGS_INIT;
-	(void)srv;
+	const char *account = account_shown(srv, u->nick, u->account);
 	reply_source(u->nick, src, sizeof src);
+	t.account = account;
 	HASH_ITER(hh_room, r->members, m, tmp)
 		for (struct session *o = m->user->sessions; o; o = o->next_of_user) {
 			t.batch = batch_for(b, o);
-			reply_line(o, &t, src, "JOIN %s", r->name);
+			if (o->caps & CAP_EXTENDED_JOIN)
+				reply_line(o, &t, src, "JOIN %s %s :%s", r->name, account ? account : "*",
+					   u->realname);
+			else
+				reply_line(o, &t, src, "JOIN %s", r->name);
 		}
 	for (struct session *o = u->sessions; o; o = o->next_of_user)
 		cmd_join_burst(o, r);

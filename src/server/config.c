@@ -61,6 +61,17 @@ static int parse_mode(const char *s, enum repl_mode *out)
 	return 0;
 }
 
+static int parse_identity(const char *s, struct config *cfg)
+{
+	if (strcmp(s, "accounts") == 0)
+		cfg->identity = IDENTITY_ACCOUNTS;
+	else if (strcmp(s, "open") == 0)
+		cfg->identity = IDENTITY_OPEN;
+	else
+		return -1;
+	return 0;
+}
+
 static int parse_group(const char *s, struct config *cfg)
 {
 	if (strcmp(s, "solo") == 0)
@@ -171,6 +182,10 @@ static int read_file(struct config *cfg, const char *path)
 	lookup_str(&cf, "replica.data_dir", &cfg->data_dir);
 	lookup_str(&cf, "server.password", &cfg->password);
 	lookup_str(&cf, "server.motd", &cfg->motd);
+	if (config_lookup_string(&cf, "server.identity", &s) && parse_identity(s, cfg) < 0) {
+		fprintf(stderr, "chorusd: %s: server.identity must be accounts or open\n", path);
+		rc = -1;
+	}
 	if (config_lookup_string(&cf, "server.log_level", &s) && (cfg->log_level = log_level_parse(s)) < 0) {
 		fprintf(stderr, "chorusd: %s: server.log_level: unknown level %s\n", path, s);
 		rc = -1;
@@ -226,6 +241,8 @@ static void usage(FILE *out)
 		"      --ping-timeout S     seconds to answer PING (default 90)\n"
 		"      --password PASS      server password clients must send with PASS\n"
 		"      --motd TEXT          message of the day\n"
+		"      --identity KIND      accounts (default: registered names need a password)\n"
+		"                           or open (a name is a person; for trusted networks)\n"
 		"      --peer ID=HOST:PORT  a replica of the cluster (repeatable)\n"
 		"      --group KIND         solo (one standalone replica, default) or corosync\n"
 		"      --group-name NAME    the Corosync process group (default chorus)\n"
@@ -238,7 +255,7 @@ static void usage(FILE *out)
 enum {
 	OPT_SYNC = 256, OPT_MAXBYTES, OPT_MAXCLIENTS, OPT_SENDQ, OPT_RECVQ, OPT_FLOODRATE,
 	OPT_FLOODBURST, OPT_PINGINT, OPT_PINGTO, OPT_PASSWORD, OPT_MOTD, OPT_PEER, OPT_LOGLEVEL,
-	OPT_GROUP, OPT_GROUPNAME, OPT_MODE,
+	OPT_GROUP, OPT_GROUPNAME, OPT_MODE, OPT_IDENTITY,
 };
 
 static const struct option long_opts[] = {
@@ -263,6 +280,7 @@ static const struct option long_opts[] = {
 	{"group", required_argument, NULL, OPT_GROUP},
 	{"group-name", required_argument, NULL, OPT_GROUPNAME},
 	{"mode", required_argument, NULL, OPT_MODE},
+	{"identity", required_argument, NULL, OPT_IDENTITY},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
 	{NULL, 0, NULL, 0},
@@ -336,6 +354,7 @@ static int apply_flag(struct config *cfg, int c, const char *arg)
 	case OPT_GROUP: return parse_group(arg, cfg);
 	case OPT_GROUPNAME: set_str(&cfg->group_name, arg); return 0;
 	case OPT_MODE: return parse_mode(arg, &cfg->mode);
+	case OPT_IDENTITY: return parse_identity(arg, cfg);
 	}
 	return -1;
 }

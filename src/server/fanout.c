@@ -15,7 +15,7 @@
 #include "server.h"
 
 /* The capabilities that change a shared line (see shared_line). */
-#define SHARED_CAPS (CAP_SERVER_TIME | CAP_MESSAGE_TAGS)
+#define SHARED_CAPS (CAP_SERVER_TIME | CAP_MESSAGE_TAGS | CAP_ACCOUNT_TAG)
 
 /* Everything needed to show one op to one session. */
 struct show {
@@ -26,6 +26,7 @@ struct show {
 	const char *text;       /* trailing text, or NULL */
 	const char *client_tags;
 	int likes;              /* chorus/likes tag, -1 = none */
+	const char *account;    /* the author's account, if in force (account tag) */
 	int needs_tags;         /* TAGMSG: only message-tags clients see it */
 	int echo_always;        /* the origin sees it even without echo-message */
 	struct session *origin; /* the maker's session, or NULL */
@@ -33,13 +34,14 @@ struct show {
 	int origin_done;
 	struct batch_set *merged;  /* a merge put it earlier: lines go in this batch */
 	char source[128];          /* the author as the lines' source */
-	struct buf shared[4];      /* the line per SHARED_CAPS subset, made on first use */
+	struct buf shared[8];      /* the line per SHARED_CAPS subset, made on first use */
 };
 
 /* Which of sh->shared a session with caps gets. */
 static size_t shared_index(unsigned caps)
 {
-	return ((caps & CAP_SERVER_TIME) ? 1 : 0) | ((caps & CAP_MESSAGE_TAGS) ? 2 : 0);
+	return ((caps & CAP_SERVER_TIME) ? 1 : 0) | ((caps & CAP_MESSAGE_TAGS) ? 2 : 0) |
+	       ((caps & CAP_ACCOUNT_TAG) ? 4 : 0);
 }
 
 /* Appends to line sh's line with tags t, as a client with caps sees it. */
@@ -87,6 +89,7 @@ static void show_to(struct show *sh, struct session *s)
 	t.batch = batch_for(sh->merged, s);
 	t.client_tags = sh->client_tags;
 	t.likes = sh->likes;
+	t.account = sh->account;
 	if (!t.label && !t.batch) {
 		const struct buf *line = shared_line(sh, s->caps, &t);
 		session_send_raw(s, line->data, line->len);
@@ -104,6 +107,21 @@ static void show_to_user(struct show *sh, struct user *u)
 		show_to(sh, s);
 }
 
+/* The user online as nick if it is the person (nick, account), else NULL
+ * (a DM to or from an account that is no longer the name's goes to nobody
+ * holding the name now). */
+static struct user *user_if_person(struct server *srv, const char *nick, const char *account)
+{
+	struct user *u = presence_user(srv, nick);
+	if (!u)
+		return NULL;
+	char *want = chat_person(nick, account), *have = chat_person(u->nick, u->account);
+	int same = strcmp(want, have) == 0;
+	free(want);
+	free(have);
+	return same ? u : NULL;
+}
+
 static void show_to_room(struct server *srv, struct show *sh, const char *room)
 {
 	struct room_presence *r = presence_room(srv, room);
@@ -117,12 +135,15 @@ static void show_to_room(struct server *srv, struct show *sh, const char *room)
  * direct conversation), then to its origin if it was not among them. */
 static void show_everywhere(struct server *srv, struct show *sh, const char *conv_target)
 {
+	const struct op *op = sh->op;
 	if (conv_target[0] == '#') {
 		show_to_room(srv, sh, conv_target);
 	} else {
-		show_to_user(sh, presence_user(srv, sh->op->author));
-		if (strcasecmp(conv_target, sh->op->author) != 0)
-			show_to_user(sh, presence_user(srv, conv_target));
+		struct user *from = user_if_person(srv, op->author, op->account);
+		struct user *to = user_if_person(srv, conv_target, op->kind == OP_DM ? op->ref : op->account);
+		show_to_user(sh, from);
+		if (to != from)
+			show_to_user(sh, to);
 	}
 	if (sh->origin)
 		show_to(sh, sh->origin);
@@ -175,8 +196,12 @@ static void show_post_to_follower(const char *follower, void *arg)
 {
 	struct post_fan *pf = arg;
 	struct user *u = presence_user(pf->srv, follower);
-	if (u && u->in_timeline && chat_timeline_includes(pf->srv->chat, follower, pf->post))
+	if (!u || !u->in_timeline)
+		return;
+	char *person = chat_person(u->nick, u->account);
+	if (chat_timeline_includes(pf->srv->chat, person, pf->post))
 		show_to_user(pf->sh, u);
+	free(person);
 }
 
 /* A post: to every local user in &timeline whose timeline has it, and to its
@@ -190,7 +215,7 @@ static void show_post(struct server *srv, const struct op *op, const struct chat
 	sh->target = CHAT_TIMELINE;
 	sh->text = op->body;
 	chat_followers_each(srv->chat, op->author, show_post_to_follower, &pf);
-	show_to_user(sh, presence_user(srv, op->author));
+	show_to_user(sh, user_if_person(srv, op->author, op->account));
 	if (sh->origin)
 		show_to(sh, sh->origin);
 }
@@ -205,7 +230,7 @@ static void show_follow(struct server *srv, const struct op *op, const struct ch
 	sh->target = op->target;
 	sh->echo_always = 1;
 	if (eff->change == CHAT_FOLLOW_CHANGED)
-		show_to_user(sh, presence_user(srv, op->author));
+		show_to_user(sh, user_if_person(srv, op->author, op->account));
 	if (sh->origin)
 		show_to(sh, sh->origin);
 }
@@ -250,17 +275,45 @@ static void show_effect(struct server *srv, const struct op *op, const struct ch
 	}
 }
 
+/* An account op: a registration's maker is answered (and logged in) first,
+ * so the change then finds it holding the account; the other sessions here
+ * that the change concerns are settled (accounts.c); then the other ops'
+ * makers are answered. */
+static void show_account(struct server *srv, const struct op *op, const struct chat_effect *eff,
+			 struct pending *p)
+{
+	struct session *origin = p ? session_find(srv, p->session_id) : NULL;
+	struct capture cap;
+	if (origin && op->kind == OP_REGISTER) {
+		reply_capture_begin(origin, &cap, p->label);
+		account_answer(srv, op, origin);
+		reply_capture_end(origin, &cap);
+	}
+	if (eff->change == CHAT_ACCOUNT_CHANGED)
+		accounts_changed(srv, op->author);
+	if (origin && op->kind != OP_REGISTER && (origin = session_find(srv, p->session_id))) {
+		reply_capture_begin(origin, &cap, p->label);
+		account_answer(srv, op, origin);
+		reply_capture_end(origin, &cap);
+	}
+}
+
 void fanout_effect(struct server *srv, const struct op *op, const struct chat_effect *eff,
 		   struct pending *p)
 {
 	char msgid[OP_MSGID_MAX];
 	struct show sh = {0};
+	if (op->kind == OP_REGISTER || op->kind == OP_PASSWORD || op->kind == OP_UNREGISTER) {
+		show_account(srv, op, eff, p);
+		return;
+	}
 	op_msgid(op, msgid, sizeof msgid);
 	sh.op = op;
 	sh.msgid = msgid;
 	sh.likes = -1;
 	sh.origin = p ? session_find(srv, p->session_id) : NULL;
 	sh.label = p ? p->label : NULL;
+	sh.account = account_shown(srv, op->author, op->account);
 	reply_source(op->author, sh.source, sizeof sh.source);
 	show_effect(srv, op, eff, &sh);
 	for (size_t i = 0; i < sizeof sh.shared / sizeof sh.shared[0]; i++)
@@ -296,6 +349,7 @@ void fanout_history(struct session *s, const char *target, const struct chat_msg
 		m.msgid = msgs[i]->msgid;
 		m.batch = batched ? id : NULL;
 		m.likes = (int)msgs[i]->likes;
+		m.account = account_shown(s->srv, op->author, op->account);
 		reply_line(s, &m, reply_source(op->author, src, sizeof src), "%s %s :%s",
 			   (op->flags & OP_FLAG_NOTICE) ? "NOTICE" : "PRIVMSG", op->target, op->body);
 	}

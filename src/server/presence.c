@@ -59,7 +59,19 @@ static void user_free(struct user *u)
 	free(u->nick);
 	free(u->username);
 	free(u->realname);
+	free(u->account);
 	free(u);
+}
+
+void presence_set_details(struct user *u, const char *username, const char *realname,
+			  const char *account)
+{
+	free(u->username);
+	free(u->realname);
+	free(u->account);
+	u->username = xstrdup(username);
+	u->realname = xstrdup(realname);
+	u->account = account && *account ? xstrdup(account) : NULL;
 }
 
 /* u is online nowhere: co-members see it quit, it leaves every room. */
@@ -92,12 +104,9 @@ struct user *presence_attach(struct server *srv, struct session *s)
 {
 	struct user *u = presence_user_make(srv, s->nick);
 	int first_here = u->sessions == NULL;
-	if (first_here) {
-		free(u->username);
-		free(u->realname);
-		u->username = xstrdup(s->username ? s->username : s->nick);
-		u->realname = xstrdup(s->realname ? s->realname : "");
-	}
+	if (first_here)
+		presence_set_details(u, s->username ? s->username : s->nick, s->realname ? s->realname : "",
+				     s->account);
 	s->user = u;
 	s->next_of_user = u->sessions;
 	u->sessions = s;

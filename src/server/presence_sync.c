@@ -7,11 +7,12 @@
  * and users announced by replicas that joined come in inside a netjoin batch.
  *
  * Wire: u8 PRESENCE_VERSION, u8 kind, then strings (u32 length + bytes):
- *   ONLINE  nick username realname
+ *   ONLINE  nick username realname account
  *   OFFLINE nick reason
  *   JOIN    nick room
  *   PART    nick room reason
- *   STATE   u32 n, n x (nick username realname u32 m, m x room)
+ *   STATE   u32 n, n x (nick username realname account u32 m, m x room)
+ * (account: the registration the user is logged in to, or "").
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -20,7 +21,7 @@
 
 #include "server.h"
 
-#define PRESENCE_VERSION 1
+#define PRESENCE_VERSION 2 /* 2: users' accounts */
 
 enum { P_ONLINE = 1, P_OFFLINE = 2, P_JOIN = 3, P_PART = 4, P_STATE = 5 };
 
@@ -44,6 +45,7 @@ void presence_send_online(struct server *srv, struct user *u)
 	op_buf_put_str(&b, u->nick);
 	op_buf_put_str(&b, u->username);
 	op_buf_put_str(&b, u->realname);
+	op_buf_put_str(&b, u->account);
 	send_buf(srv, &b);
 }
 
@@ -109,6 +111,7 @@ static void send_state(struct server *srv)
 		op_buf_put_str(&b, u->nick);
 		op_buf_put_str(&b, u->username);
 		op_buf_put_str(&b, u->realname);
+		op_buf_put_str(&b, u->account);
 		op_buf_put_u(&b, HASH_CNT(hh_user, u->rooms), 4);
 		HASH_ITER(hh_user, u->rooms, m, mt)
 			op_buf_put_str(&b, m->room->name);
@@ -154,16 +157,13 @@ static void on_state(struct server *srv, uint32_t sender, struct op_reader *rd)
 	uint64_t n = op_read_u(rd, 4);
 	for (uint64_t i = 0; i < n && !rd->bad; i++) {
 		char *nick = op_read_str(rd), *user = op_read_str(rd), *real = op_read_str(rd);
+		char *account = op_read_str(rd);
 		uint64_t rooms = op_read_u(rd, 4);
 		struct user *u = NULL;
 		if (!rd->bad && valid_nick(nick)) {
 			u = presence_user_make(srv, nick);
-			if (!u->sessions) {
-				free(u->username);
-				free(u->realname);
-				u->username = xstrdup(user);
-				u->realname = xstrdup(real);
-			}
+			if (!u->sessions)
+				presence_set_details(u, user, real, account);
 			presence_set_on(srv, u, sender, 1, NULL, NULL);
 		}
 		for (uint64_t j = 0; j < rooms && !rd->bad; j++) {
@@ -176,6 +176,7 @@ static void on_state(struct server *srv, uint32_t sender, struct op_reader *rd)
 		free(nick);
 		free(user);
 		free(real);
+		free(account);
 	}
 	batch_set_close(&join);
 }
@@ -184,7 +185,7 @@ void presence_receive(struct server *srv, uint32_t sender, const void *data, siz
 {
 	struct op_reader rd = {data, len, 0};
 	uint64_t version = op_read_u(&rd, 1), kind = op_read_u(&rd, 1);
-	char *nick = NULL, *a = NULL, *b = NULL;
+	char *nick = NULL, *a = NULL, *b = NULL, *account = NULL;
 	struct user *u;
 	struct room_presence *r;
 
@@ -200,6 +201,8 @@ void presence_receive(struct server *srv, uint32_t sender, const void *data, siz
 	a = op_read_str(&rd);
 	if (kind == P_ONLINE || kind == P_PART)
 		b = op_read_str(&rd);
+	if (kind == P_ONLINE)
+		account = op_read_str(&rd);
 	if (rd.bad || !valid_nick(nick)) {
 		log_warn("presence: malformed message from replica %" PRIu32, sender);
 		goto out;
@@ -207,12 +210,8 @@ void presence_receive(struct server *srv, uint32_t sender, const void *data, siz
 	switch (kind) {
 	case P_ONLINE:
 		u = presence_user_make(srv, nick);
-		if (!u->sessions) {
-			free(u->username);
-			free(u->realname);
-			u->username = xstrdup(a);
-			u->realname = xstrdup(b);
-		}
+		if (!u->sessions)
+			presence_set_details(u, a, b, account);
 		presence_set_on(srv, u, sender, 1, NULL, NULL);
 		break;
 	case P_OFFLINE:
@@ -236,4 +235,5 @@ out:
 	free(nick);
 	free(a);
 	free(b);
+	free(account);
 }

@@ -218,6 +218,8 @@ int replica_start(struct server *srv)
 
 int replica_submit(struct server *srv, struct session *s, const char *command, struct op *op)
 {
+	if (s && !op->account)
+		op->account = xstrdup(s->account ? s->account : "");
 	int why = repl_writable(srv->repl);
 	if (why != REPL_OK || repl_submit(srv->repl, op) < 0) {
 		op_clear(op);

@@ -38,6 +38,8 @@ static void build_tags(unsigned caps, const struct line_tags *t, struct buf *b)
 	}
 	if (t->batch && (caps & CAP_BATCH))
 		add_tag(b, "batch", t->batch);
+	if (t->account && (caps & CAP_ACCOUNT_TAG))
+		add_tag(b, "account", t->account);
 	if (caps & CAP_MESSAGE_TAGS) {
 		if (t->msgid)
 			add_tag(b, "msgid", t->msgid);

@@ -66,6 +66,10 @@ struct config {
 	int ping_timeout;        /* seconds to answer before we drop */
 	int log_level;
 	enum repl_mode mode;     /* available (default) or majority */
+	enum identity { IDENTITY_ACCOUNTS = 0, IDENTITY_OPEN = 1 } identity;
+	                         /* accounts (default): registered names are
+	                          * protected by a password; open: a name is a
+	                          * person, no passwords (docs/CONFIG.md) */
 	enum { GROUP_SOLO = 0, GROUP_COROSYNC = 1 } group;
 	char *group_name;        /* the Corosync CPG group (default "chorus") */
 	size_t nreplicas;        /* the cluster: replicas clients may be sent to */
@@ -82,6 +86,7 @@ void config_free(struct config *cfg);
 
 struct user;
 struct batch_set;
+struct sasl;
 
 /* Lines sent to the session while a labeled command runs are held here and
  * sent at the end as one labeled line, a labeled-response batch, or ACK. */
@@ -104,6 +109,10 @@ struct session {
 	int registered;
 	int pass_ok;
 	char *nick;              /* as the client spelled it; NULL before NICK */
+	char *account;           /* the registration (OP_REGISTER msgid) s is
+	                          * logged in to, NULL = none; its nick is then
+	                          * the account's name */
+	struct sasl *sasl;       /* an AUTHENTICATE exchange under way, or NULL */
 	char *username;
 	char *realname;
 	struct user *user;       /* presence, once registered */
@@ -161,6 +170,8 @@ struct user {
 	struct membership *rooms;
 	uint64_t on[4];          /* bit i: online on replica i (0..255) */
 	uint32_t home;           /* a replica it is on (for WHO), this one if local */
+	char *account;           /* the registration its sessions are logged in
+	                          * to, NULL = none (a guest) */
 	int in_timeline;         /* joined &timeline: shared by its sessions on this
 	                          * replica only, cleared with the last of them */
 };
@@ -176,8 +187,12 @@ struct room_presence {
 struct user *presence_user(struct server *srv, const char *nick);
 /* The user named nick, created (online nowhere yet) if absent. */
 struct user *presence_user_make(struct server *srv, const char *nick);
+/* Sets what u shows besides its nick (account: a registration or NULL/""). */
+void presence_set_details(struct user *u, const char *username, const char *realname,
+			  const char *account);
 /* Attaches a registered session to the user named s->nick; the first local
- * session tells the other replicas. Returns the user. */
+ * session tells the other replicas (and sets the user's details from s).
+ * Returns the user. */
 struct user *presence_attach(struct server *srv, struct session *s);
 /* Detaches s from its user. The last local session tells the other
  * replicas; if the user is then online nowhere, co-members get QUIT with
@@ -254,6 +269,7 @@ struct server {
 	struct user *users;
 	struct room_presence *rooms;
 	unsigned max_users_seen;
+	struct auth_bucket *auth_buckets; /* failed logins, by account and by address */
 	int stopping;
 };
 
@@ -263,9 +279,10 @@ int replica_start(struct server *srv);
 void replica_stop(struct server *srv);
 /*
  * Makes an operation from a session's command (repl_submit) and queues it for
- * multicast at the end of this loop turn. The answer (echo, label, or FAIL)
- * goes to session s (may be NULL) when the op is stored. Takes ownership of
- * op's strings. Returns 0, or an enum repl_refusal if this replica refuses
+ * multicast at the end of this loop turn; an op from s carries s's account
+ * unless op->account is set. The answer (echo, label, or FAIL) goes to
+ * session s (may be NULL) when the op is stored. Takes ownership of op's
+ * strings. Returns 0, or an enum repl_refusal if this replica refuses
  * writes now: the caller answers with reply_refused.
  */
 int replica_submit(struct server *srv, struct session *s, const char *command, struct op *op);
@@ -273,6 +290,37 @@ int replica_submit(struct server *srv, struct session *s, const char *command, s
  * cluster, unless it is known already or this replica announced it before
  * (its op may still be on the way). */
 void replica_announce(struct server *srv, int kind, const char *name, const char *author);
+
+/* ---- accounts (accounts.c; commands in cmd_account.c) ---- */
+
+/* 1 if server.identity is accounts. */
+int accounts_enabled(const struct server *srv);
+/* The person (chat.h) s acts as: its nick with its account; new. */
+char *session_person(const struct session *s);
+/* The account name to show for an op or user of nick made with account
+ * regid: the name, if regid is the registration in force for nick; else
+ * NULL (none, or one void or removed since). */
+const char *account_shown(const struct server *srv, const char *nick, const char *regid);
+/* Whether s may take nick (accounts only): 0, or -1 after answering 433. */
+int account_nick_check(struct session *s, const char *nick);
+/* Logs s in to a (900); a registered session takes the account's name. */
+void account_login(struct session *s, const struct chat_account *a);
+/* The account name changed (CHAT_ACCOUNT_CHANGED): the sessions here that
+ * lost it are logged out, those holding a name now registered to someone
+ * else are renamed, with a FAIL or NOTE saying why. */
+void accounts_changed(struct server *srv, const char *name);
+/* Failed logins: 1 if a login to account from s's address may be tried now
+ * (AUTH_FAIL_BURST at once, then one per AUTH_FAIL_REFILL_MS, per account
+ * and per address); auth_failed counts one failure. */
+int auth_allowed(struct session *s, const char *account);
+void auth_failed(struct session *s, const char *account);
+/* Drops the failure counts that are back to full. */
+void auth_buckets_prune(struct server *srv);
+/* Answers s for its stored account op (REGISTER SUCCESS and login, or why
+ * not; NOTE ACCOUNT ...). */
+void account_answer(struct server *srv, const struct op *op, struct session *s);
+/* Frees an AUTHENTICATE exchange (NULL is fine). */
+void sasl_free(struct sasl *x);
 
 /* ---- fan-out (fanout.c) ---- */
 
@@ -295,9 +343,10 @@ struct line_tags {
 	const char *client_tags; /* raw already-escaped "+a=b;+c" (message-tags clients) */
 	int likes;               /* chorus/likes=<n> when >= 0 (message-tags clients) */
 	const char *label;       /* label tag */
+	const char *account;     /* account tag (account-tag clients), or NULL */
 };
 
-#define LINE_TAGS_INIT {0, NULL, NULL, NULL, -1, NULL}
+#define LINE_TAGS_INIT {0, NULL, NULL, NULL, -1, NULL, NULL}
 
 /* A batch opened lazily per session (netsplit, netjoin): batch_for opens
  * it on first use for a session with the batch capability. */
@@ -379,9 +428,22 @@ void cmd_version(struct session *s, struct irc_msg *m);
 void cmd_follow(struct session *s, struct irc_msg *m);
 void cmd_unfollow(struct session *s, struct irc_msg *m);
 void cmd_users(struct session *s, struct irc_msg *m);
+void cmd_register(struct session *s, struct irc_msg *m);
+void cmd_authenticate(struct session *s, struct irc_msg *m);
+void cmd_account(struct session *s, struct irc_msg *m);
 
 /* Called by cmd_user/cmd_nick/cmd_cap when registration may complete. */
 void cmd_try_register(struct session *s);
+/* Moves registered s to the nick new_nick (allowed already): a rename of its
+ * user, or joining the user online under that name. */
+void cmd_change_nick(struct session *s, const char *new_nick);
+/* Renames u and all its sessions here to new_nick (free), telling its
+ * sessions, co-members and the other replicas. */
+void cmd_rename_user(struct server *srv, struct user *u, const char *new_nick);
+/* Sends "<src> <text>" once to each session (having every cap bit in caps)
+ * of every other user sharing a room with u, inside batch b if given. */
+void cmd_tell_co_members(struct user *u, unsigned caps, const char *src, const char *text,
+			 struct batch_set *b);
 /* Tells every session sharing a room with u that u quit, with reason,
  * inside batch b if given. */
 void cmd_user_gone(struct server *srv, struct user *u, const char *reason, struct batch_set *b);

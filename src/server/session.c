@@ -173,6 +173,8 @@ static void on_closed(uv_handle_t *h)
 	irc_reader_free(&s->reader);
 	buf_free(&s->out);
 	free(s->nick);
+	free(s->account);
+	sasl_free(s->sasl);
 	free(s->username);
 	free(s->realname);
 	free(s->close_reason);

@@ -116,6 +116,16 @@ def make_server(tmp_path):
         s.stop(check=False)
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "open_identity: the test's server runs with --identity open (a name is a person)")
+
+
 @pytest.fixture
-def server(make_server):
-    return make_server(["--flood-burst", "1000", "--flood-rate", "1000"])
+def server(make_server, request):
+    """A chorusd with generous flood limits; with accounts (the default), or
+    with --identity open for tests marked open_identity."""
+    args = ["--flood-burst", "1000", "--flood-rate", "1000"]
+    if request.node.get_closest_marker("open_identity"):
+        args += ["--identity", "open"]
+    return make_server(args)

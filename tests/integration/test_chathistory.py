@@ -1,5 +1,6 @@
 """draft/chathistory: every subcommand, msgid and timestamp references,
 limits, errors, and the replay on JOIN for clients without the cap."""
+import pytest
 import time
 
 from ircclient import ALL_CAPS
@@ -118,6 +119,7 @@ def test_limit_is_clamped_to_100(server):
     assert ids(h2) == ids(echoes[:29])
 
 
+@pytest.mark.open_identity
 def test_targets(server):
     a = server.client().login("targeter", ALL_CAPS)
     b = server.client().login("peer", ALL_CAPS)
@@ -242,6 +244,7 @@ def test_no_join_replay_of_an_empty_room(server):
     assert not [x for x in b.backlog if x.command in ("PRIVMSG", "BATCH")], b.backlog
 
 
+@pytest.mark.open_identity
 def test_dm_history_paging(server):
     a = server.client().login("pager", ALL_CAPS)
     b = server.client().login("pagee", ALL_CAPS)

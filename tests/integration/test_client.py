@@ -246,6 +246,7 @@ def post(raw, text):
     return raw.expect(lambda m: m.command == "PRIVMSG" and m.params == ["&timeline", text])
 
 
+@pytest.mark.open_identity
 def test_follow_unfollow_and_their_refusals(server, chorus):
     bob = server.client().login("bob", ALL_CAPS)
     server.client().login("carol", ALL_CAPS)
@@ -397,6 +398,7 @@ def test_switching_rooms_and_names(server, chorus):
     c.quit()
 
 
+@pytest.mark.open_identity
 def test_taking_the_name_of_an_online_user(server, chorus):
     """A user is a name: `u bob` while bob is online makes this client bob;
     it stays in the room it shows (bob joins it)."""

@@ -1,5 +1,6 @@
 """Durability: what a client was told is stored (echo, ACK) survives kill -9
 and restarts, with the same order and msgids; so do DMs, likes, topics."""
+import pytest
 import threading
 
 from ircclient import ALL_CAPS
@@ -68,6 +69,7 @@ def test_kill9_during_a_stream_keeps_every_echoed_message(server):
     assert m.tags["msgid"] not in stored_ids
 
 
+@pytest.mark.open_identity
 def test_kill9_right_after_acks_keeps_dm_like_topic(server):
     a = server.client().login("alice", ALL_CAPS)
     b = server.client().login("bob", ALL_CAPS)
@@ -101,6 +103,7 @@ def test_kill9_right_after_acks_keeps_dm_like_topic(server):
     assert r.expect("332").params[-1] == "durable topic"
 
 
+@pytest.mark.open_identity
 def test_clean_restart_keeps_everything(server):
     a = server.client().login("alice", ALL_CAPS)
     b = server.client().login("bob", ALL_CAPS)

@@ -3,6 +3,7 @@ refusals (each with its own FAIL, nothing changed), the answers to every
 session of the follower, and &timeline: the latest 20 posts of the users one
 follows (never a post made before the follow), then their posts live;
 posting with PRIVMSG &timeline; CHATHISTORY on it; reconnects and restarts."""
+import pytest
 from ircclient import ALL_CAPS
 
 NO_ECHO = ("batch", "message-tags", "server-time", "labeled-response")
@@ -94,6 +95,7 @@ def test_refusals_change_nothing(server):
     assert users(b)["alice"] == {"follower", "online"}
 
 
+@pytest.mark.open_identity
 def test_follow_answers_every_session(server):
     a1 = server.client().login("alice", ALL_CAPS)
     a2 = server.client().login("alice", NO_ECHO)
@@ -193,6 +195,7 @@ def test_timeline_latest_20_then_live(server):
     assert a.expect("442").params[1] == "&timeline"
 
 
+@pytest.mark.open_identity
 def test_posting_echo_and_ack(server):
     a = server.client().login("alice", ALL_CAPS)
     b = server.client().login("bob", NO_ECHO)
@@ -214,6 +217,7 @@ def test_posting_echo_and_ack(server):
     assert a.expect("401").params[1] == "&timeline"
 
 
+@pytest.mark.open_identity
 def test_second_session_and_join_0(server):
     a = server.client().login("alice", ALL_CAPS)
     b = server.client().login("bob", ALL_CAPS)

@@ -1,6 +1,12 @@
-"""A user is a name: several connections with one nick share rooms and see
-each other's sends; NICK renames; SETNAME."""
+"""With server.identity = open (the seeds' rule for trusted networks), a user
+is a name: several connections with one nick share rooms and see each
+other's sends; NICK renames; SETNAME. With accounts (the default) the same
+holds for the sessions of one account: test_accounts.py."""
+import pytest
+
 from ircclient import ALL_CAPS
+
+pytestmark = pytest.mark.open_identity
 
 
 def test_second_connection_gets_the_users_rooms(server):

@@ -1,6 +1,7 @@
 """Likes: TAGMSG with +draft/react / +draft/unreact and +draft/reply (or
 +reply); counts relayed live and on replayed lines; refusals; one like per
 user; durability. Other TAGMSGs are relayed, never stored."""
+import pytest
 from ircclient import ALL_CAPS, escape
 
 HIST = ("batch", "message-tags", "server-time", "draft/chathistory")
@@ -149,6 +150,7 @@ def test_like_counts_on_replayed_lines(server):
     assert len(replay) == 2 and all(m.tags == {} for m in replay)
 
 
+@pytest.mark.open_identity
 def test_like_counts_once_per_user_across_connections(server):
     alice, bob, carol, dave, msg = like_room(server)
     mid = msg.tags["msgid"]
@@ -197,6 +199,7 @@ def test_likes_survive_restart(server):
     assert own(carol).tags.get("chorus/likes") == "2"
 
 
+@pytest.mark.open_identity
 def test_like_in_a_direct_conversation(server):
     alice = server.client().login("alice", ALL_CAPS)
     bob = server.client().login("bob", ALL_CAPS)
@@ -217,6 +220,7 @@ def test_like_in_a_direct_conversation(server):
     assert h[-1].tags["chorus/likes"] == "1"
 
 
+@pytest.mark.open_identity
 def test_tagmsg_without_react_is_relayed_not_stored(server):
     alice, bob, carol, dave, msg = like_room(server)
     alice.send("@+typing=active TAGMSG #l")

@@ -1,5 +1,6 @@
 """PRIVMSG and NOTICE to rooms and users: errors, echo-message, direct
 messages to online and offline users, and their history from both sides."""
+import pytest
 from ircclient import ALL_CAPS
 
 HIST = ("batch", "message-tags", "server-time", "draft/chathistory")
@@ -106,6 +107,7 @@ def test_direct_message_unknown_nick_401(server):
     assert a.expect(lambda m: m.command.isdigit()).command == "401"
 
 
+@pytest.mark.open_identity
 def test_direct_message_to_offline_known_user_and_history_both_sides(server):
     carol = server.client().login("carol", ALL_CAPS)
     # carol's own message is stored after her user: once it is echoed, the
@@ -142,6 +144,7 @@ def test_direct_message_to_offline_known_user_and_history_both_sides(server):
     assert h == []
 
 
+@pytest.mark.open_identity
 def test_dm_to_self(server):
     a = server.client().login("narcissus", ALL_CAPS)
     a.send("PRIVMSG narcissus :note to self")

@@ -1,0 +1,255 @@
+/*
+ * accounts.c: a session's account (server.identity = accounts): logging in
+ * and out, who may hold a nick, the limit on failed logins, and what the
+ * sessions here see when an account changes anywhere (registered on another
+ * replica, void after a merge, removed by its owner).
+ *
+ * Rules (docs/SECURITY.md): the nick of a registered account is held only by
+ * sessions logged in to it, and a logged-in session's nick is its account's
+ * name; every session logged in to one account is one user. A name nobody
+ * registered is held by one guest at a time. With server.identity = open
+ * none of this applies: a name is a person, as the seeds describe.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "server.h"
+
+#define AUTH_FAIL_BURST 5          /* failed logins allowed at once, per account and per address */
+#define AUTH_FAIL_REFILL_MS 12000  /* then one more per this long */
+#define AUTH_BUCKETS_MAX 4096      /* buckets kept before full ones are dropped */
+
+int accounts_enabled(const struct server *srv)
+{
+	return srv->cfg.identity == IDENTITY_ACCOUNTS;
+}
+
+char *session_person(const struct session *s)
+{
+	return chat_person(s->nick, s->account);
+}
+
+const char *account_shown(const struct server *srv, const char *nick, const char *regid)
+{
+	const struct chat_account *a;
+	if (!regid || !*regid || !(a = chat_account_find(srv->chat, nick)) || strcmp(a->regid, regid) != 0)
+		return NULL;
+	return a->name;
+}
+
+/* 1 if s is logged in to the account registered under nick now. */
+static int logged_in_as(const struct session *s, const char *nick)
+{
+	const struct chat_account *a = chat_account_find(s->srv->chat, nick);
+	return a && s->account && strcmp(a->regid, s->account) == 0;
+}
+
+int account_nick_check(struct session *s, const char *nick)
+{
+	struct server *srv = s->srv;
+	if (!accounts_enabled(srv))
+		return 0;
+	const struct chat_account *a = chat_account_find(srv->chat, nick);
+	if (s->account && !logged_in_as(s, nick)) {
+		reply_num(s, 433, "%s :While logged in, your nick is your account's name", nick);
+		return -1;
+	}
+	if (a && !logged_in_as(s, nick)) {
+		reply_num(s, 433, "%s :Nickname is registered: log in to it (SASL) or choose another", nick);
+		return -1;
+	}
+	struct user *u = presence_user(srv, nick);
+	if (u && u != s->user && !(s->account && u->account && strcmp(u->account, s->account) == 0)) {
+		reply_num(s, 433, "%s :Nickname is already in use", nick);
+		return -1;
+	}
+	return 0;
+}
+
+/* A free guest nick for someone who held name: "name-NNNN", cut to fit. */
+static char *guest_nick(struct server *srv, const char *name)
+{
+	for (int i = 0;; i++) {
+		char nick[NICK_MAX + 1];
+		snprintf(nick, sizeof nick, "%.*s-%04u", NICK_MAX - 5, name, (unsigned)(rand() % 10000));
+		if (!presence_user(srv, nick) && !chat_account_find(srv->chat, nick) && valid_nick(nick))
+			return xstrdup(nick);
+		if (i > 100) /* a crowded namespace: fall back to a longer suffix */
+			return xasprintf("Guest-%u", (unsigned)rand());
+	}
+}
+
+/* Tells u's sessions here and its co-members that its account is now
+ * account (a name, or NULL: logged out), per account-notify. */
+static void notify_account(struct user *u, const char *account)
+{
+	char src[128], text[NICK_MAX + 16];
+	struct line_tags t = LINE_TAGS_INIT;
+	reply_source(u->nick, src, sizeof src);
+	snprintf(text, sizeof text, "ACCOUNT %s", account ? account : "*");
+	for (struct session *o = u->sessions; o; o = o->next_of_user)
+		if (o->caps & CAP_ACCOUNT_NOTIFY)
+			reply_line(o, &t, src, "%s", text);
+	cmd_tell_co_members(u, CAP_ACCOUNT_NOTIFY, src, text, NULL);
+}
+
+void account_login(struct session *s, const struct chat_account *a)
+{
+	char src[128];
+	free(s->account);
+	s->account = xstrdup(a->regid);
+	reply_num(s, 900, "%s %s :You are now logged in as %s",
+		  reply_source(s->nick ? s->nick : "*", src, sizeof src), a->name, a->name);
+	if (!s->registered) {
+		/* The nick is checked, and the user made, at registration. */
+		free(s->nick);
+		s->nick = xstrdup(a->name);
+		return;
+	}
+	if (strcmp(s->nick, a->name) != 0) {
+		cmd_change_nick(s, a->name);
+		return;
+	}
+	struct user *u = s->user;
+	free(u->account);
+	u->account = xstrdup(a->regid);
+	presence_send_online(s->srv, u);
+	notify_account(u, a->name);
+}
+
+/* Logs s out (its account changed under it): 901, and why. */
+static void logout(struct session *s, const char *code, const char *why)
+{
+	char src[128];
+	struct line_tags t = LINE_TAGS_INIT;
+	free(s->account);
+	s->account = NULL;
+	reply_num(s, 901, "%s :You are now logged out", reply_source(s->nick, src, sizeof src));
+	reply_line(s, &t, s->srv->name, "FAIL * %s %s :%s", code, s->nick, why);
+}
+
+/* The user u (here) holds name but is not the account now registered under
+ * it, or was logged in to a registration no longer in force: its sessions
+ * here are logged out (if they were) and renamed if someone else holds the
+ * name now. */
+static void settle_user(struct server *srv, struct user *u, const struct chat_account *a)
+{
+	int lost = u->account && (!a || strcmp(u->account, a->regid) != 0);
+	char name[NICK_MAX + 1];
+	snprintf(name, sizeof name, "%s", u->nick);
+	if (!lost && (!a || (u->account && strcmp(u->account, a->regid) == 0)))
+		return;
+	if (lost) {
+		const char *why = a ? "Your account was registered earlier by someone else (the network was split); "
+				      "you are logged out. What you wrote is kept."
+				    : "Your account was removed; you are logged out.";
+		for (struct session *o = u->sessions; o; o = o->next_of_user)
+			logout(o, a ? "ACCOUNT_LOST" : "ACCOUNT_REMOVED", why);
+		free(u->account);
+		u->account = NULL;
+		presence_send_online(srv, u);
+		notify_account(u, NULL);
+	}
+	if (a && u->sessions) {
+		char *guest = guest_nick(srv, name);
+		struct line_tags t = LINE_TAGS_INIT;
+		for (struct session *o = u->sessions; o; o = o->next_of_user)
+			reply_line(o, &t, srv->name, "NOTE * NICK_RESERVED %s :%s is now a registered account; you are %s",
+				   name, name, guest);
+		cmd_rename_user(srv, u, guest);
+		free(guest);
+	}
+}
+
+void accounts_changed(struct server *srv, const char *name)
+{
+	if (!accounts_enabled(srv))
+		return;
+	const struct chat_account *a = chat_account_find(srv->chat, name);
+	struct user *u = presence_user(srv, name);
+	if (u && u->sessions)
+		settle_user(srv, u, a);
+	/* Sessions not yet registered that logged in to a registration no longer in force. */
+	struct session *s, *tmp;
+	HASH_ITER(hh, srv->sessions, s, tmp) {
+		if (s->registered || !s->account || !s->nick || strcasecmp(s->nick, name) != 0)
+			continue;
+		if (!a || strcmp(a->regid, s->account) != 0)
+			logout(s, a ? "ACCOUNT_LOST" : "ACCOUNT_REMOVED", "That account is no longer registered");
+	}
+}
+
+/* ---- failed logins ---- */
+
+struct auth_bucket {
+	char *key;               /* "a <account>" or "h <address>" */
+	double tokens;
+	uint64_t at_ms;
+	UT_hash_handle hh;
+};
+
+/* The bucket of key, refilled to now, made (full) if new. */
+static struct auth_bucket *bucket(struct server *srv, const char *key)
+{
+	struct auth_bucket *b;
+	uint64_t now = uv_now(srv->loop);
+	HASH_FIND_STR(srv->auth_buckets, key, b);
+	if (!b) {
+		if (HASH_COUNT(srv->auth_buckets) >= AUTH_BUCKETS_MAX)
+			auth_buckets_prune(srv);
+		b = xcalloc(1, sizeof *b);
+		b->key = xstrdup(key);
+		b->tokens = AUTH_FAIL_BURST;
+		b->at_ms = now;
+		HASH_ADD_KEYPTR(hh, srv->auth_buckets, b->key, strlen(b->key), b);
+	}
+	b->tokens += (double)(now - b->at_ms) / AUTH_FAIL_REFILL_MS;
+	if (b->tokens > AUTH_FAIL_BURST)
+		b->tokens = AUTH_FAIL_BURST;
+	b->at_ms = now;
+	return b;
+}
+
+/* The two buckets of a login to account from s's address. */
+static void buckets_of(struct session *s, const char *account, struct auth_bucket **by_account,
+		       struct auth_bucket **by_host)
+{
+	char *fold = chat_casefold(account);
+	char *k1 = xasprintf("a %s", fold), *k2 = xasprintf("h %s", s->host);
+	*by_account = bucket(s->srv, k1);
+	*by_host = bucket(s->srv, k2);
+	free(fold);
+	free(k1);
+	free(k2);
+}
+
+int auth_allowed(struct session *s, const char *account)
+{
+	struct auth_bucket *a, *h;
+	buckets_of(s, account, &a, &h);
+	return a->tokens >= 1 && h->tokens >= 1;
+}
+
+void auth_failed(struct session *s, const char *account)
+{
+	struct auth_bucket *a, *h;
+	buckets_of(s, account, &a, &h);
+	a->tokens = a->tokens >= 1 ? a->tokens - 1 : 0;
+	h->tokens = h->tokens >= 1 ? h->tokens - 1 : 0;
+	log_info("auth: failed login to %s from %s", account, s->host);
+}
+
+void auth_buckets_prune(struct server *srv)
+{
+	struct auth_bucket *b, *tmp;
+	uint64_t now = uv_now(srv->loop);
+	HASH_ITER(hh, srv->auth_buckets, b, tmp) {
+		if (b->tokens + (double)(now - b->at_ms) / AUTH_FAIL_REFILL_MS < AUTH_FAIL_BURST)
+			continue;
+		HASH_DEL(srv->auth_buckets, b);
+		free(b->key);
+		free(b);
+	}
+}
