@@ -191,7 +191,7 @@ void account_answer(struct server *srv, const struct op *op, struct session *s)
 		}
 		break;
 	case OP_PASSWORD:
-		if (a && strcmp(a->regid, op->ref) == 0 && a->verifier == op->body)
+		if (a && strcmp(a->regid, op->ref) == 0 && strcmp(a->verifier, op->body) == 0)
 			reply_line(s, &t, srv->name, "NOTE ACCOUNT PASSWORD_CHANGED %s :Password changed", a->name);
 		else
 			reply_fail(s, "ACCOUNT", "ACCOUNT_REQUIRED", op->author, "The account changed meanwhile");
