@@ -9,7 +9,7 @@ PACKAGES=(
   libuv1-dev libsqlite3-dev libconfig-dev libssl-dev uthash-dev libncurses-dev
   corosync libcpg-dev libquorum-dev libvotequorum-dev
   python3 python3-pytest
-  iproute2 nftables tmux
+  iproute2 nftables tmux openssl
 )
 
 missing=()

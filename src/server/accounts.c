@@ -198,7 +198,7 @@ static struct auth_bucket *bucket(struct server *srv, const char *key)
 	HASH_FIND_STR(srv->auth_buckets, key, b);
 	if (!b) {
 		if (HASH_COUNT(srv->auth_buckets) >= AUTH_BUCKETS_MAX)
-			auth_buckets_prune(srv);
+			auth_buckets_prune(srv, 0);
 		b = xcalloc(1, sizeof *b);
 		b->key = xstrdup(key);
 		b->tokens = AUTH_FAIL_BURST;
@@ -241,12 +241,12 @@ void auth_failed(struct session *s, const char *account)
 	log_info("auth: failed login to %s from %s", account, s->host);
 }
 
-void auth_buckets_prune(struct server *srv)
+void auth_buckets_prune(struct server *srv, int all)
 {
 	struct auth_bucket *b, *tmp;
 	uint64_t now = uv_now(srv->loop);
 	HASH_ITER(hh, srv->auth_buckets, b, tmp) {
-		if (b->tokens + (double)(now - b->at_ms) / AUTH_FAIL_REFILL_MS < AUTH_FAIL_BURST)
+		if (!all && b->tokens + (double)(now - b->at_ms) / AUTH_FAIL_REFILL_MS < AUTH_FAIL_BURST)
 			continue;
 		HASH_DEL(srv->auth_buckets, b);
 		free(b->key);

@@ -57,6 +57,13 @@ void cmd_cap(struct session *s, struct irc_msg *m)
 		if (ls && !s->registered)
 			s->cap_negotiating = 1;
 		irc_cap_list(&b, ls ? caps_offered(s->srv) : s->caps, v302);
+		if (v302 && s->srv->tls && s->srv->cfg.sts_duration > 0) {
+			/* IRCv3 sts: where TLS is on a plain connection, for how long on TLS. */
+			if (s->tls)
+				buf_printf(&b, " sts=duration=%d", s->srv->cfg.sts_duration);
+			else
+				buf_printf(&b, " sts=port=%d", s->srv->cfg.tls_port);
+		}
 		reply_line(s, &t, s->srv->name, "CAP %s %s :%s", nick, ls ? "LS" : "LIST", b.data);
 	} else if (strcasecmp(sub, "REQ") == 0) {
 		if (!s->registered)

@@ -29,6 +29,8 @@ static void config_defaults(struct config *cfg)
 	cfg->ping_timeout = 90;
 	cfg->log_level = LOG_INFO;
 	cfg->group_name = xstrdup("chorus");
+	cfg->tls_port = -1; /* 6697 once a certificate is set */
+	cfg->sts_duration = 30 * 24 * 3600;
 }
 
 static void set_str(char **dst, const char *value)
@@ -182,6 +184,10 @@ static int read_file(struct config *cfg, const char *path)
 	lookup_str(&cf, "replica.data_dir", &cfg->data_dir);
 	lookup_str(&cf, "server.password", &cfg->password);
 	lookup_str(&cf, "server.motd", &cfg->motd);
+	lookup_str(&cf, "tls.cert", &cfg->tls_cert);
+	lookup_str(&cf, "tls.key", &cfg->tls_key);
+	lookup_int(&cf, "tls.port", &cfg->tls_port);
+	lookup_int(&cf, "tls.sts_duration", &cfg->sts_duration);
 	if (config_lookup_string(&cf, "server.identity", &s) && parse_identity(s, cfg) < 0) {
 		fprintf(stderr, "chorusd: %s: server.identity must be accounts or open\n", path);
 		rc = -1;
@@ -241,6 +247,11 @@ static void usage(FILE *out)
 		"      --ping-timeout S     seconds to answer PING (default 90)\n"
 		"      --password PASS      server password clients must send with PASS\n"
 		"      --motd TEXT          message of the day\n"
+		"      --tls-cert FILE      PEM certificate (chain): listen for TLS clients too\n"
+		"      --tls-key FILE       its private key\n"
+		"      --tls-port N         the TLS listener's port (default 6697)\n"
+		"      --sts-duration S     seconds clients should keep to TLS (IRCv3 sts;\n"
+		"                           default 30 days; 0: not advertised)\n"
 		"      --identity KIND      accounts (default: registered names need a password)\n"
 		"                           or open (a name is a person; for trusted networks)\n"
 		"      --peer ID=HOST:PORT  a replica of the cluster (repeatable)\n"
@@ -255,7 +266,8 @@ static void usage(FILE *out)
 enum {
 	OPT_SYNC = 256, OPT_MAXBYTES, OPT_MAXCLIENTS, OPT_SENDQ, OPT_RECVQ, OPT_FLOODRATE,
 	OPT_FLOODBURST, OPT_PINGINT, OPT_PINGTO, OPT_PASSWORD, OPT_MOTD, OPT_PEER, OPT_LOGLEVEL,
-	OPT_GROUP, OPT_GROUPNAME, OPT_MODE, OPT_IDENTITY,
+	OPT_GROUP, OPT_GROUPNAME, OPT_MODE, OPT_IDENTITY, OPT_TLSCERT, OPT_TLSKEY, OPT_TLSPORT,
+	OPT_STS,
 };
 
 static const struct option long_opts[] = {
@@ -281,6 +293,10 @@ static const struct option long_opts[] = {
 	{"group-name", required_argument, NULL, OPT_GROUPNAME},
 	{"mode", required_argument, NULL, OPT_MODE},
 	{"identity", required_argument, NULL, OPT_IDENTITY},
+	{"tls-cert", required_argument, NULL, OPT_TLSCERT},
+	{"tls-key", required_argument, NULL, OPT_TLSKEY},
+	{"tls-port", required_argument, NULL, OPT_TLSPORT},
+	{"sts-duration", required_argument, NULL, OPT_STS},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
 	{NULL, 0, NULL, 0},
@@ -355,6 +371,14 @@ static int apply_flag(struct config *cfg, int c, const char *arg)
 	case OPT_GROUPNAME: set_str(&cfg->group_name, arg); return 0;
 	case OPT_MODE: return parse_mode(arg, &cfg->mode);
 	case OPT_IDENTITY: return parse_identity(arg, cfg);
+	case OPT_TLSCERT: set_str(&cfg->tls_cert, arg); return 0;
+	case OPT_TLSKEY: set_str(&cfg->tls_key, arg); return 0;
+	case OPT_TLSPORT:
+	case OPT_STS:
+		if (parse_num(arg, 0, c == OPT_STS ? 10 * 365 * 86400LL : 65535, &v) < 0)
+			return -1;
+		*(c == OPT_TLSPORT ? &cfg->tls_port : &cfg->sts_duration) = (int)v;
+		return 0;
 	}
 	return -1;
 }
@@ -401,6 +425,12 @@ int config_load(struct config *cfg, int argc, char **argv)
 		fprintf(stderr, "chorusd: replica id must be 1..255\n");
 		return -1;
 	}
+	if (!cfg->tls_cert != !cfg->tls_key) {
+		fprintf(stderr, "chorusd: --tls-cert and --tls-key (tls.cert, tls.key) go together\n");
+		return -1;
+	}
+	if (cfg->tls_port < 0)
+		cfg->tls_port = 6697;
 	return 0;
 }
 
@@ -409,6 +439,8 @@ void config_free(struct config *cfg)
 	free(cfg->listen);
 	free(cfg->data_dir);
 	free(cfg->password);
+	free(cfg->tls_cert);
+	free(cfg->tls_key);
 	free(cfg->motd);
 	free(cfg->group_name);
 	memset(cfg, 0, sizeof *cfg);

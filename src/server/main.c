@@ -9,7 +9,7 @@
 
 #include "server.h"
 
-static uv_signal_t sigint, sigterm;
+static uv_signal_t sigint, sigterm, sighup;
 
 /* Stops taking clients and writes, then closes every handle, so uv_run
  * returns once the batch being written is done. */
@@ -21,6 +21,16 @@ static void on_signal(uv_signal_t *h, int signum)
 	replica_stop(srv);
 	uv_close((uv_handle_t *)&sigint, NULL);
 	uv_close((uv_handle_t *)&sigterm, NULL);
+	uv_close((uv_handle_t *)&sighup, NULL);
+}
+
+/* SIGHUP: the TLS certificate and key are read again. */
+static void on_hup(uv_signal_t *h, int signum)
+{
+	struct server *srv = h->data;
+	(void)signum;
+	if (srv->tls)
+		tls_reload(srv->tls);
 }
 
 int main(int argc, char **argv)
@@ -36,24 +46,37 @@ int main(int argc, char **argv)
 
 	srv.loop = uv_default_loop();
 	srv.started_ms = wall_ms();
+	if (srv.cfg.tls_cert && !(srv.tls = tls_server_new(srv.cfg.tls_cert, srv.cfg.tls_key)))
+		return 1;
 	if (replica_start(&srv) < 0)
 		return 1;
 	if ((rc = session_listen(&srv)) < 0) {
-		log_error("cannot listen on %s:%d: %s", srv.cfg.listen, srv.cfg.port, uv_strerror(rc));
+		log_error("cannot listen on %s:%d%s: %s", srv.cfg.listen, srv.cfg.port,
+			  srv.tls ? " and the TLS port" : "", uv_strerror(rc));
 		return 1;
 	}
 	log_info("listening on %s:%d", srv.cfg.listen, srv.cfg.port);
+	if (srv.tls) {
+		char fp[100];
+		tls_fingerprint(srv.tls, fp);
+		log_info("listening for TLS on %s:%d, certificate SHA-256 %s", srv.cfg.listen, srv.cfg.tls_port, fp);
+	}
 
 	uv_signal_init(srv.loop, &sigint);
 	uv_signal_init(srv.loop, &sigterm);
 	sigint.data = sigterm.data = &srv;
 	uv_signal_start(&sigint, on_signal, SIGINT);
 	uv_signal_start(&sigterm, on_signal, SIGTERM);
+	uv_signal_init(srv.loop, &sighup);
+	sighup.data = &srv;
+	uv_signal_start(&sighup, on_hup, SIGHUP);
 	uv_run(srv.loop, UV_RUN_DEFAULT);
 	if (srv.store)
 		store_close(srv.store);
 	if (srv.chat)
 		chat_free(srv.chat);
+	tls_server_free(srv.tls);
+	auth_buckets_prune(&srv, 1);
 	config_free(&srv.cfg);
 	if (uv_loop_close(srv.loop) != 0)
 		log_warn("event loop closed with handles still open");

@@ -32,6 +32,7 @@
 #include "repl/repl.h"
 #include "store/store.h"
 #include "store/store_writer.h"
+#include "tls.h"
 
 #define SERVER_NAME_MAX 64
 #define NICK_MAX 30
@@ -54,6 +55,10 @@ struct config {
 	int port;                /* client listener port */
 	char *data_dir;
 	char *password;          /* server password (PASS), NULL = none */
+	char *tls_cert;          /* PEM certificate (chain) for the TLS listener, NULL = none */
+	char *tls_key;           /* its private key */
+	int tls_port;            /* TLS listener port; default 6697 when a certificate is set */
+	int sts_duration;        /* seconds clients keep to TLS (IRCv3 sts); 0 = not advertised */
 	char *motd;              /* message of the day text, NULL = none */
 	enum store_sync sync;
 	int64_t store_max_bytes; /* 0 = no limit (tests use it to fill the "disk") */
@@ -113,6 +118,7 @@ struct session {
 	                          * logged in to, NULL = none; its nick is then
 	                          * the account's name */
 	struct sasl *sasl;       /* an AUTHENTICATE exchange under way, or NULL */
+	struct tls_conn *tls;    /* TLS state (a connection to the TLS listener), or NULL */
 	char *username;
 	char *realname;
 	struct user *user;       /* presence, once registered */
@@ -134,7 +140,8 @@ struct session {
 	struct capture *capture; /* non-NULL while a labeled command runs */
 };
 
-/* Starts listening; returns 0 or a negative libuv error. */
+/* Starts listening (and on the TLS port when srv->tls is set); returns 0 or
+ * a negative libuv error. */
 int session_listen(struct server *srv);
 /* Queues a formatted line (which must end in CR LF) for s, honouring the
  * capture of a labeled command. A client whose queue passes sendq_max is
@@ -257,6 +264,8 @@ struct server {
 
 	/* clients */
 	uv_tcp_t listener;
+	uv_tcp_t tls_listener;       /* when tls is set */
+	struct tls_server *tls;      /* certificate and key, or NULL (no TLS listener) */
 	struct session *sessions;
 	unsigned nsessions;
 	uint64_t next_session_id;
@@ -314,8 +323,8 @@ void accounts_changed(struct server *srv, const char *name);
  * and per address); auth_failed counts one failure. */
 int auth_allowed(struct session *s, const char *account);
 void auth_failed(struct session *s, const char *account);
-/* Drops the failure counts that are back to full. */
-void auth_buckets_prune(struct server *srv);
+/* Drops the failure counts that are back to full (all of them if all). */
+void auth_buckets_prune(struct server *srv, int all);
 /* Answers s for its stored account op (REGISTER SUCCESS and login, or why
  * not; NOTE ACCOUNT ...). */
 void account_answer(struct server *srv, const struct op *op, struct session *s);

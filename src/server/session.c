@@ -52,13 +52,10 @@ static void on_written(uv_write_t *req, int status)
 	(void)status; /* a failed write shows up as a read error or EOF */
 }
 
-/* Writes what the socket takes now and queues the rest. */
-/* Hands s's queued output to the socket: what it takes now is written at
- * once, the rest goes through libuv (counted in sendq until written). */
-static void session_flush(struct session *s)
+/* Hands bytes to s's socket: what it takes now is written at once, the rest
+ * goes through libuv (counted in sendq until written). */
+static void wire_write(struct session *s, const char *data, size_t len)
 {
-	const char *data = s->out.data;
-	size_t len = s->out.len;
 	if (len && s->sendq == 0) {
 		uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
 		int n = uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
@@ -77,6 +74,20 @@ static void session_flush(struct session *s)
 			free(w);
 		else
 			s->sendq += len;
+	}
+}
+
+/* Writes out s's queued output (encrypted on a TLS connection). */
+static void session_flush(struct session *s)
+{
+	if (!s->tls) {
+		wire_write(s, s->out.data, s->out.len);
+	} else if (s->out.len) {
+		struct buf wire = {0};
+		if (tls_write(s->tls, s->out.data, s->out.len, &wire) < 0)
+			session_close(s, "TLS error");
+		wire_write(s, wire.data, wire.len);
+		buf_free(&wire);
 	}
 	buf_free(&s->out); /* an idle session keeps no buffer */
 }
@@ -175,6 +186,7 @@ static void on_closed(uv_handle_t *h)
 	free(s->nick);
 	free(s->account);
 	sasl_free(s->sasl);
+	tls_conn_free(s->tls);
 	free(s->username);
 	free(s->realname);
 	free(s->close_reason);
@@ -209,10 +221,17 @@ static void session_finish(struct session *s)
 	session_write(s, line, (size_t)(n < (int)sizeof line ? n : (int)sizeof line - 1));
 	if (s->dirty)
 		dirty_unlink(s);
-	if (s->sendq <= s->srv->cfg.sendq_max / 2)
+	if (s->sendq <= s->srv->cfg.sendq_max / 2) {
 		session_flush(s);
-	else
+		if (s->tls) {
+			struct buf wire = {0};
+			tls_close(s->tls, &wire);
+			wire_write(s, wire.data, wire.len);
+			buf_free(&wire);
+		}
+	} else {
 		buf_free(&s->out); /* a client this far behind gets no more */
+	}
 	s->closing = 2;
 	if (s->throttled)
 		unthrottle(s);
@@ -337,7 +356,23 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		session_close(s, nread == UV_EOF ? "Connection closed" : uv_strerror((int)nread));
 		return;
 	}
-	if (irc_reader_feed(&s->reader, buf->base, (size_t)nread) < 0) {
+	if (s->tls) {
+		struct buf plain = {0}, wire = {0};
+		int rc = tls_read(s->tls, buf->base, (size_t)nread, &plain, &wire);
+		wire_write(s, wire.data, wire.len);
+		buf_free(&wire);
+		if (rc < 0) {
+			buf_free(&plain);
+			session_close(s, "TLS error or close");
+			return;
+		}
+		rc = plain.len ? irc_reader_feed(&s->reader, plain.data, plain.len) : 0;
+		buf_free(&plain);
+		if (rc < 0) {
+			session_close(s, "Excess Flood");
+			return;
+		}
+	} else if (irc_reader_feed(&s->reader, buf->base, (size_t)nread) < 0) {
 		session_close(s, "Excess Flood");
 		return;
 	}
@@ -404,6 +439,7 @@ static void refuse_full(struct session *s)
 static void on_connection(uv_stream_t *listener, int status)
 {
 	struct server *srv = listener->data;
+	int tls = listener == (uv_stream_t *)&srv->tls_listener;
 	if (status < 0) {
 		log_warn("accept: %s", uv_strerror(status));
 		return;
@@ -427,6 +463,8 @@ static void on_connection(uv_stream_t *listener, int status)
 		else
 			uv_ip4_name((struct sockaddr_in *)&addr, s->host, sizeof s->host);
 	}
+	if (tls)
+		s->tls = tls_conn_new(srv->tls);
 	irc_reader_init(&s->reader, srv->cfg.recvq_max);
 	s->tokens = srv->cfg.flood_burst;
 	s->tokens_ms = now_ms(srv);
@@ -440,21 +478,32 @@ static void on_connection(uv_stream_t *listener, int status)
 	uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_read);
 }
 
-int session_listen(struct server *srv)
+/* Listens on the configured address at port with listener. Returns 0 or a
+ * negative libuv error. */
+static int listen_on(struct server *srv, uv_tcp_t *listener, int port)
 {
 	struct sockaddr_storage addr;
 	int rc;
-
 	if (strchr(srv->cfg.listen, ':'))
-		rc = uv_ip6_addr(srv->cfg.listen, srv->cfg.port, (struct sockaddr_in6 *)&addr);
+		rc = uv_ip6_addr(srv->cfg.listen, port, (struct sockaddr_in6 *)&addr);
 	else
-		rc = uv_ip4_addr(srv->cfg.listen, srv->cfg.port, (struct sockaddr_in *)&addr);
+		rc = uv_ip4_addr(srv->cfg.listen, port, (struct sockaddr_in *)&addr);
 	if (rc < 0)
 		return rc;
-	uv_tcp_init(srv->loop, &srv->listener);
-	srv->listener.data = srv;
-	if ((rc = uv_tcp_bind(&srv->listener, (struct sockaddr *)&addr, 0)) < 0 ||
-	    (rc = uv_listen((uv_stream_t *)&srv->listener, 511, on_connection)) < 0)
+	uv_tcp_init(srv->loop, listener);
+	listener->data = srv;
+	if ((rc = uv_tcp_bind(listener, (struct sockaddr *)&addr, 0)) < 0 ||
+	    (rc = uv_listen((uv_stream_t *)listener, 511, on_connection)) < 0)
+		return rc;
+	return 0;
+}
+
+int session_listen(struct server *srv)
+{
+	int rc = listen_on(srv, &srv->listener, srv->cfg.port);
+	if (rc == 0 && srv->tls)
+		rc = listen_on(srv, &srv->tls_listener, srv->cfg.tls_port);
+	if (rc < 0)
 		return rc;
 
 	uv_check_init(srv->loop, &srv->reaper);
@@ -477,6 +526,8 @@ void session_close_all(struct server *srv)
 		session_close(s, "Server shutting down");
 	on_reap(&srv->reaper);
 	uv_close((uv_handle_t *)&srv->listener, NULL);
+	if (srv->tls)
+		uv_close((uv_handle_t *)&srv->tls_listener, NULL);
 	uv_close((uv_handle_t *)&srv->reaper, NULL);
 	uv_close((uv_handle_t *)&srv->throttle_timer, NULL);
 	uv_close((uv_handle_t *)&srv->ping_timer, NULL);

@@ -68,8 +68,12 @@ class Message:
 
 
 class Client:
-    def __init__(self, port, host="127.0.0.1", timeout=10, rcvbuf=None):
-        if rcvbuf is None:
+    def __init__(self, port, host="127.0.0.1", timeout=10, rcvbuf=None, tls=None):
+        """tls: an ssl.SSLContext to speak TLS with (server name "localhost")."""
+        if tls is not None:
+            raw = socket.create_connection((host, port), timeout=timeout)
+            self.sock = tls.wrap_socket(raw, server_hostname="localhost")
+        elif rcvbuf is None:
             self.sock = socket.create_connection((host, port), timeout=timeout)
         else:
             # A small receive buffer, set before connecting so that the
