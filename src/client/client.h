@@ -32,6 +32,7 @@
 #include "common/util.h"
 #include "proto/caps.h"
 #include "proto/irc.h"
+#include "tls/tls.h"
 
 #define WAIT_TIMEOUT_MS 15000     /* longest wait for an answer before giving up */
 #define CONNECT_TIMEOUT_MS 5000   /* longest TCP connect attempt */
@@ -46,6 +47,8 @@ struct replica {
 	unsigned id;       /* from the config file, or the position in the list */
 	char *host;
 	int port;
+	int tls_port;      /* its TLS port from the config file, 0 = unknown (then
+	                    * --tls speaks TLS to port) */
 };
 
 struct replica_list {
@@ -76,10 +79,12 @@ struct conn_events {
 	void (*closed)(struct conn *cn, const char *reason, void *arg);
 };
 
-/* Starts connecting to host:port. Never NULL: a failure is reported through
+/* Starts connecting to host:port, with TLS checked as tls says (NULL: plain
+ * TCP). ev->connected comes once the TLS handshake is done. Never NULL: a
+ * failure (an untrusted certificate among them) is reported through
  * ev->closed from the loop. */
-struct conn *conn_open(uv_loop_t *loop, const char *host, int port, const struct conn_events *ev,
-		       void *arg);
+struct conn *conn_open(uv_loop_t *loop, const char *host, int port, struct tls_client *tls,
+		       const struct conn_events *ev, void *arg);
 /* Queues "line\r\n". */
 void conn_send(struct conn *cn, const char *line);
 /* Ends the connection; no callback runs after this. The owner calls it once
@@ -136,6 +141,7 @@ struct client {
 
 	/* The link to a replica. */
 	struct conn *conn;
+	struct tls_client *tls;  /* --tls: how replicas' certificates are checked, or NULL */
 	enum link_state link;
 	long replica;            /* index in replicas of the current or last link, -1 none */
 	long round_start;        /* the first replica tried in this round */

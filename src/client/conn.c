@@ -1,7 +1,8 @@
 /*
  * conn.c: one TCP connection to a replica, on the libuv loop: resolve the
- * host, connect (with a time limit), split what arrives into lines with the
- * IRC line reader, queue lines out. It knows nothing of IRC beyond lines.
+ * host, connect (with a time limit, which covers the TLS handshake too),
+ * speak TLS over it if asked (src/tls), split what arrives into lines with
+ * the IRC line reader, queue lines out. It knows nothing of IRC beyond lines.
  *
  * Memory: a conn lives until every libuv handle and request it started has
  * called back; conn_close only marks it and starts closing, so a callback
@@ -25,6 +26,9 @@ struct conn {
 	uv_tcp_t tcp;
 	uv_timer_t timer;         /* the connect time limit */
 	struct irc_reader reader;
+	struct tls_client *tls_client; /* NULL: plain TCP */
+	struct tls_conn *tls;     /* the TLS session, once connected */
+	char *host;               /* for the certificate's name check */
 	int pending;              /* callbacks libuv still owes us */
 	int tcp_open, timer_open; /* handles to uv_close */
 	int connected;
@@ -43,6 +47,8 @@ static void release(struct conn *cn)
 	if (--cn->pending > 0)
 		return;
 	irc_reader_free(&cn->reader);
+	tls_conn_free(cn->tls);
+	free(cn->host);
 	free(cn);
 }
 
@@ -81,6 +87,52 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 	*b = uv_buf_init(cn->buf, sizeof cn->buf);
 }
 
+static void on_written(uv_write_t *req, int status)
+{
+	(void)status; /* a failed write shows up as a read error or EOF */
+	free(req);
+}
+
+/* Queues bytes for the socket. */
+static void wire_send(struct conn *cn, const char *data, size_t len)
+{
+	if (!len)
+		return;
+	struct write_req *w = xmalloc(sizeof *w + len);
+	memcpy(w->data, data, len);
+	uv_buf_t b = uv_buf_init(w->data, (unsigned)len);
+	if (uv_write(&w->req, (uv_stream_t *)&cn->tcp, &b, 1, on_written) < 0)
+		free(w);
+}
+
+/* The link is up (TCP, and TLS if asked): the owner may talk. */
+static void ready(struct conn *cn)
+{
+	cn->connected = 1;
+	uv_timer_stop(&cn->timer);
+	cn->ev->connected(cn, cn->arg);
+}
+
+/* Bytes from the socket through TLS: what they carry goes to plain; the
+ * handshake's answers go out. Returns 0, or -1 after fail(). */
+static int tls_in(struct conn *cn, const char *data, size_t len, struct buf *plain)
+{
+	struct buf wire = {0};
+	int was_ready = tls_ready(cn->tls);
+	int rc = tls_read(cn->tls, data, len, plain, &wire);
+	wire_send(cn, wire.data, wire.len);
+	buf_free(&wire);
+	if (rc < 0) {
+		char why[256];
+		tls_failure(cn->tls, why, sizeof why);
+		fail(cn, why);
+		return -1;
+	}
+	if (!was_ready && tls_ready(cn->tls))
+		ready(cn);
+	return cn->closing ? -1 : 0;
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 {
 	struct conn *cn = s->data;
@@ -93,7 +145,17 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 		fail(cn, nread == UV_EOF ? "connection closed by the replica" : uv_strerror((int)nread));
 		return;
 	}
-	if (irc_reader_feed(&cn->reader, b->base, (size_t)nread) < 0) {
+	if (cn->tls) {
+		struct buf plain = {0};
+		rc = tls_in(cn, b->base, (size_t)nread, &plain);
+		if (rc == 0 && plain.len && irc_reader_feed(&cn->reader, plain.data, plain.len) < 0)
+			rc = -2;
+		buf_free(&plain);
+		if (rc == -2)
+			fail(cn, "the replica sent an endless line");
+		if (rc < 0)
+			return;
+	} else if (irc_reader_feed(&cn->reader, b->base, (size_t)nread) < 0) {
 		fail(cn, "the replica sent an endless line");
 		return;
 	}
@@ -115,10 +177,15 @@ static void on_connected(uv_connect_t *req, int status)
 		if (status < 0) {
 			fail(cn, uv_strerror(status));
 		} else {
-			cn->connected = 1;
-			uv_timer_stop(&cn->timer);
 			uv_read_start((uv_stream_t *)&cn->tcp, on_alloc, on_read);
-			cn->ev->connected(cn, cn->arg);
+			if (!cn->tls_client) {
+				ready(cn);
+			} else {
+				struct buf none = {0};
+				cn->tls = tls_conn_connect(cn->tls_client, cn->host);
+				tls_in(cn, NULL, 0, &none); /* the ClientHello */
+				buf_free(&none);
+			}
 		}
 	}
 	release(cn);
@@ -145,10 +212,12 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 	release(cn);
 }
 
-struct conn *conn_open(uv_loop_t *loop, const char *host, int port, const struct conn_events *ev,
-		       void *arg)
+struct conn *conn_open(uv_loop_t *loop, const char *host, int port, struct tls_client *tls,
+		       const struct conn_events *ev, void *arg)
 {
 	struct conn *cn = xcalloc(1, sizeof *cn);
+	cn->tls_client = tls;
+	cn->host = xstrdup(host);
 	struct addrinfo hints = {0};
 	char service[16];
 	cn->loop = loop;
@@ -174,23 +243,20 @@ struct conn *conn_open(uv_loop_t *loop, const char *host, int port, const struct
 	return cn;
 }
 
-static void on_written(uv_write_t *req, int status)
-{
-	(void)status; /* a failed write shows up as a read error or EOF */
-	free(req);
-}
-
 void conn_send(struct conn *cn, const char *line)
 {
 	if (cn->closing || !cn->connected)
 		return;
-	size_t len = strlen(line);
-	struct write_req *w = xmalloc(sizeof *w + len + 2);
-	memcpy(w->data, line, len);
-	memcpy(w->data + len, "\r\n", 2);
-	uv_buf_t b = uv_buf_init(w->data, (unsigned)(len + 2));
-	if (uv_write(&w->req, (uv_stream_t *)&cn->tcp, &b, 1, on_written) < 0)
-		free(w);
+	struct buf out = {0}, wire = {0};
+	buf_puts(&out, line);
+	buf_puts(&out, "\r\n");
+	if (!cn->tls) {
+		wire_send(cn, out.data, out.len);
+	} else if (tls_write(cn->tls, out.data, out.len, &wire) == 0) {
+		wire_send(cn, wire.data, wire.len);
+	}
+	buf_free(&out);
+	buf_free(&wire);
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status)
@@ -206,6 +272,12 @@ void conn_close(struct conn *cn, int flush)
 	if (!cn)
 		return;
 	cn->closing = 1;
+	if (flush && cn->connected && cn->tls && cn->tcp_open) {
+		struct buf wire = {0};
+		tls_close(cn->tls, &wire);
+		wire_send(cn, wire.data, wire.len);
+		buf_free(&wire);
+	}
 	if (flush && cn->connected && cn->tcp_open &&
 	    uv_shutdown(&cn->shutdown, (uv_stream_t *)&cn->tcp, on_shutdown) == 0)
 		cn->pending++;

@@ -18,30 +18,57 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: chorus [--config FILE] [--replica HOST:PORT]... [--plain]\n"
+		"              [--tls [--tls-ca FILE | --tls-fingerprint SHA256 | --insecure]]\n"
 		"  --config FILE         take the replicas from FILE's cluster.replicas (as chorusd)\n"
 		"  --replica HOST:PORT   add a replica (repeat; `c i` picks the i-th)\n"
+		"  --tls                 speak TLS: to each replica's tls_port from --config, else\n"
+		"                        to the port given; the certificate must be trusted by\n"
+		"                        the system's CAs and name the host\n"
+		"  --tls-ca FILE         trust the CA certificates in FILE instead (e.g. the\n"
+		"                        self-signed run/tls/cert.pem of `make run`)\n"
+		"  --tls-fingerprint FP  trust only the certificate with this SHA-256 fingerprint\n"
+		"  --insecure            speak TLS without checking the certificate\n"
 		"  --plain               line mode even on a terminal (the default when stdin\n"
 		"                        or stdout is not a terminal); see docs/CLIENT.md\n"
 		"  --help, --version\n"
 		"Then type `help` for the commands.\n");
 }
 
-/* Fills c->replicas and *plain from argv. Returns 0 to run, 1 to exit 0
- * (--help, --version), -1 on an error (printed). */
+/* Fills c->replicas, c->tls and *plain from argv. Returns 0 to run, 1 to
+ * exit 0 (--help, --version), -1 on an error (printed). */
 static int parse_args(struct client *c, int argc, char **argv, int *plain)
 {
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'C'},
 		{"replica", required_argument, NULL, 'r'},
 		{"plain", no_argument, NULL, 'p'},
+		{"tls", no_argument, NULL, 't'},
+		{"tls-ca", required_argument, NULL, 'A'},
+		{"tls-fingerprint", required_argument, NULL, 'F'},
+		{"insecure", no_argument, NULL, 'I'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
 	char err[512];
-	int o;
+	const char *ca = NULL, *fingerprint = NULL;
+	int o, tls = 0, insecure = 0;
 	while ((o = getopt_long(argc, argv, "C:r:phV", opts, NULL)) != -1) {
 		switch (o) {
+		case 't':
+			tls = 1;
+			break;
+		case 'A':
+			ca = optarg;
+			tls = 1;
+			break;
+		case 'F':
+			fingerprint = optarg;
+			tls = 1;
+			break;
+		case 'I':
+			insecure = tls = 1;
+			break;
 		case 'C':
 			if (replicas_load_config(&c->replicas, optarg, err, sizeof err) < 0) {
 				fprintf(stderr, "chorus: %s\n", err);
@@ -72,6 +99,12 @@ static int parse_args(struct client *c, int argc, char **argv, int *plain)
 		usage(stderr);
 		return -1;
 	}
+	if (tls && (ca != NULL) + (fingerprint != NULL) + insecure > 1) {
+		fprintf(stderr, "chorus: give one of --tls-ca, --tls-fingerprint and --insecure\n");
+		return -1;
+	}
+	if (tls && !(c->tls = tls_client_new(ca, fingerprint, insecure)))
+		return -1;
 	return 0;
 }
 
@@ -174,6 +207,7 @@ static void client_free(struct client *c)
 {
 	room_free(c->room);
 	replicas_free(&c->replicas);
+	tls_client_free(c->tls);
 	commands_free(c);
 	free(c->nick);
 	free(c->ls_caps);

@@ -40,6 +40,7 @@ static long add(struct replica_list *l, unsigned id, const char *host, int port)
 	l->v[l->n].id = id;
 	l->v[l->n].host = xstrdup(host);
 	l->v[l->n].port = port;
+	l->v[l->n].tls_port = 0;
 	return (long)l->n++;
 }
 
@@ -101,16 +102,18 @@ int replicas_load_config(struct replica_list *l, const char *path, char *err, si
 	}
 	for (int i = 0; rc == 0 && i < config_setting_length(list); i++) {
 		config_setting_t *r = config_setting_get_elem(list, (unsigned)i);
-		int id = 0, port = 0;
+		int id = 0, port = 0, tls_port = 0;
 		const char *host = NULL;
 		config_setting_lookup_int(r, "id", &id);
 		config_setting_lookup_int(r, "port", &port);
+		config_setting_lookup_int(r, "tls_port", &tls_port);
 		config_setting_lookup_string(r, "host", &host);
 		if (id <= 0 || port <= 0 || port > 65535 || !host || !*host) {
 			snprintf(err, errlen, "%s: cluster.replicas entry %d needs id, host and port", path, i + 1);
 			rc = -1;
 		} else {
-			add(l, (unsigned)id, host, port);
+			long k = add(l, (unsigned)id, host, port);
+			l->v[k].tls_port = tls_port > 0 && tls_port <= 65535 ? tls_port : 0;
 		}
 	}
 	config_destroy(&cf);

@@ -149,7 +149,8 @@ static void attempt(struct client *c, long i)
 	const struct replica *r = &c->replicas.v[i];
 	c->replica = i;
 	c->link = LINK_CONNECTING;
-	c->conn = conn_open(c->loop, r->host, r->port, &conn_events, c);
+	c->conn = conn_open(c->loop, r->host, c->tls && r->tls_port ? r->tls_port : r->port, c->tls,
+			    &conn_events, c);
 	client_dirty(c);
 }
 

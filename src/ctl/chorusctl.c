@@ -2,8 +2,9 @@
  * chorusctl: the operator's tool for a local chorus cluster.
  *
  *   chorusctl up -n 5 [--dir run] [--port 6667] [--mode M] [--sync S] [--detach]
- *       writes a private Corosync configuration (one node on 127.0.0.1), starts
- *       Corosync and N replicas (ids 1..N, client ports port..port+N-1, data in
+ *       writes a private Corosync configuration (one node on 127.0.0.1) and a
+ *       self-signed TLS certificate (files.c), starts Corosync and N replicas
+ *       (ids 1..N, client ports port..port+N-1, TLS ports 30 above, data in
  *       DIR/r<i>), and supervises them: a replica (or Corosync) that dies is
  *       started again at once. Runs in the foreground until SIGINT/SIGTERM
  *       (or `chorusctl down`); --detach returns once every replica listens.
@@ -44,20 +45,7 @@
 #include "common/buf.h"
 #include "common/util.h"
 #include "proto/irc.h"
-
-#define MAX_REPLICAS 32
-
-struct options {
-	int n;
-	char dir[PATH_MAX];
-	int port;
-	const char *mode;
-	const char *sync;
-	int detach;
-	const char *chorusd;
-	char *extra[64];          /* --replica-arg: more flags for every chorusd */
-	int nextra;
-};
+#include "ctl.h"
 
 struct child {
 	pid_t pid;
@@ -71,69 +59,6 @@ static void on_stop_signal(int sig)
 {
 	(void)sig;
 	stopping = 1;
-}
-
-/* ---- files ---- */
-
-static int write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-	if (!f || fputs(text, f) < 0 || fclose(f) != 0) {
-		fprintf(stderr, "chorusctl: cannot write %s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
-static int make_dir(const char *path)
-{
-	if (mkdir(path, 0755) < 0 && errno != EEXIST) {
-		fprintf(stderr, "chorusctl: cannot create %s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
-/* 20000 + the first client port, folded into 20000..29999. */
-static int corosync_port(const struct options *o)
-{
-	return 20000 + o->port % 10000;
-}
-
-static int write_corosync_conf(const struct options *o)
-{
-	char path[PATH_MAX + 32], *text;
-	snprintf(path, sizeof path, "%s/corosync.conf", o->dir);
-	/* Corosync's own port follows the client ports, so two local clusters
-	 * on one machine do not meet. */
-	text = xasprintf("totem {\n  version: 2\n  cluster_name: chorus\n  transport: udpu\n"
-			 "  token: 1000\n  token_coefficient: 0\n  crypto_cipher: none\n  crypto_hash: none\n"
-			 "  interface {\n    linknumber: 0\n    mcastport: %d\n  }\n}\n"
-			 "nodelist {\n  node {\n    ring0_addr: 127.0.0.1\n    nodeid: 1\n  }\n}\n"
-			 "quorum {\n  provider: corosync_votequorum\n  expected_votes: 1\n}\n"
-			 "logging {\n  to_logfile: yes\n  logfile: %s/corosync.log\n  to_stderr: no\n  to_syslog: no\n}\n",
-			 corosync_port(o), o->dir);
-	int rc = write_file(path, text);
-	free(text);
-	return rc;
-}
-
-/* DIR/cluster.conf: the replicas' client addresses, read by chorusd
- * (cluster.replicas), chorus and chorusctl status/digest. */
-static int write_cluster_conf(const struct options *o)
-{
-	char path[PATH_MAX + 32];
-	struct buf b = {0};
-	buf_printf(&b, "# written by chorusctl up\ncluster = {\n  mode = \"%s\";\n  group = \"corosync\";\n"
-		       "  replicas = (\n", o->mode);
-	for (int i = 1; i <= o->n; i++)
-		buf_printf(&b, "    { id = %d; host = \"127.0.0.1\"; port = %d; }%s\n", i, o->port + i - 1,
-			   i < o->n ? "," : "");
-	buf_printf(&b, "  );\n};\n");
-	snprintf(path, sizeof path, "%s/cluster.conf", o->dir);
-	int rc = write_file(path, b.data);
-	buf_free(&b);
-	return rc;
 }
 
 /* ---- the private mount namespace ---- */
@@ -218,15 +143,21 @@ static pid_t start_corosync(const struct options *o)
 
 static pid_t start_replica(const struct options *o, int i)
 {
-	char id[16], port[16], data[PATH_MAX + 16], conf[PATH_MAX + 32], log[PATH_MAX + 32];
+	char id[16], port[16], tls_port[16], data[PATH_MAX + 16], conf[PATH_MAX + 32], log[PATH_MAX + 32];
+	char cert[PATH_MAX + 32], key[PATH_MAX + 32];
 	snprintf(id, sizeof id, "%d", i);
 	snprintf(port, sizeof port, "%d", o->port + i - 1);
+	snprintf(tls_port, sizeof tls_port, "%d", o->port + i - 1 + TLS_PORT_OFFSET);
+	snprintf(cert, sizeof cert, "%s/tls/cert.pem", o->dir);
+	snprintf(key, sizeof key, "%s/tls/key.pem", o->dir);
 	snprintf(data, sizeof data, "%s/r%d", o->dir, i);
 	snprintf(conf, sizeof conf, "%s/cluster.conf", o->dir);
 	snprintf(log, sizeof log, "%s/r%d.log", o->dir, i);
 	char *fixed[] = {(char *)o->chorusd, "--config", conf, "--id", id, "--port", port, "--data-dir", data,
 			 "--group", "corosync", "--sync", (char *)o->sync, "--flood-rate", "1000",
-			 "--flood-burst", "1000"};
+			 "--flood-burst", "1000", "--tls-cert", cert, "--tls-key", key, "--tls-port", tls_port,
+			 /* a self-signed certificate: no sts, so clients are not held to it */
+			 "--sts-duration", "0"};
 	size_t nfixed = sizeof fixed / sizeof fixed[0];
 	char *argv[sizeof fixed / sizeof fixed[0] + 64 + 1];
 	memcpy(argv, fixed, sizeof fixed);
@@ -361,8 +292,8 @@ static int cmd_up(struct options *o)
 	if (make_dir(o->dir) < 0 || realpath(o->dir, abs) == NULL)
 		return 1;
 	snprintf(o->dir, sizeof o->dir, "%s", abs);
-	if (write_corosync_conf(o) < 0 ||
-	    write_cluster_conf(o) < 0)
+	char fp[100];
+	if (write_corosync_conf(o) < 0 || write_cluster_conf(o) < 0 || make_certificate(o, fp) < 0)
 		return 1;
 	heap_on_huge_pages();
 	int other = corosync_running_here();
@@ -372,10 +303,12 @@ static int cmd_up(struct options *o)
 		return 1;
 	}
 	for (int i = 1; i <= o->n; i++)
-		if (port_open(o->port + i - 1)) {
-			fprintf(stderr, "chorusctl: port %d is taken (a cluster already up? try chorusctl down)\n",
-				o->port + i - 1);
-			return 1;
+		for (int tls = 0; tls < 2; tls++) {
+			int p = o->port + i - 1 + (tls ? TLS_PORT_OFFSET : 0);
+			if (port_open(p)) {
+				fprintf(stderr, "chorusctl: port %d is taken (a cluster already up? try chorusctl down)\n", p);
+				return 1;
+			}
 		}
 	if (o->detach) {
 		pid_t pid = fork();
@@ -390,8 +323,10 @@ static int cmd_up(struct options *o)
 					return 1;
 				}
 				if (cluster_formed(o)) {
-					printf("chorus: %d replicas on 127.0.0.1:%d-%d (dir %s)\n", o->n, o->port,
-					       o->port + o->n - 1, o->dir);
+					printf("chorus: %d replicas on 127.0.0.1:%d-%d, TLS on %d-%d (dir %s)\n"
+					       "chorus: TLS certificate %s/tls/cert.pem, SHA-256 %s\n", o->n, o->port,
+					       o->port + o->n - 1, o->port + TLS_PORT_OFFSET,
+					       o->port + o->n - 1 + TLS_PORT_OFFSET, o->dir, o->dir, fp);
 					return 0;
 				}
 				usleep(100 * 1000);
@@ -424,8 +359,10 @@ static int cmd_up(struct options *o)
 		rs[i].pid = start_replica(o, i);
 		rs[i].started = time(NULL);
 	}
-	log_info("%d replicas on 127.0.0.1:%d-%d; connect with any IRC client or: chorus --config %s/cluster.conf",
-		 o->n, o->port, o->port + o->n - 1, o->dir);
+	log_info("%d replicas on 127.0.0.1:%d-%d (TLS %d-%d); connect with any IRC client or: chorus --config %s/cluster.conf",
+		 o->n, o->port, o->port + o->n - 1, o->port + TLS_PORT_OFFSET, o->port + o->n - 1 + TLS_PORT_OFFSET,
+		 o->dir);
+	log_info("TLS certificate %s/tls/cert.pem (self-signed), SHA-256 fingerprint %s", o->dir, fp);
 	supervise(o, &cs, rs);
 	log_info("stopping the cluster");
 	stop_all(o, &cs, rs);

@@ -32,7 +32,7 @@
 #include "repl/repl.h"
 #include "store/store.h"
 #include "store/store_writer.h"
-#include "tls.h"
+#include "tls/tls.h"
 
 #define SERVER_NAME_MAX 64
 #define NICK_MAX 30

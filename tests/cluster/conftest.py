@@ -48,6 +48,15 @@ def cluster(tmp_path, request):
 
 
 @pytest.fixture
+def open_cluster(tmp_path, request):
+    """Replicas with --identity open: a name is a person (tests of
+    replication that use one name from several connections)."""
+    c = Cluster(tmp_path / "cluster", extra_args=["--identity", "open"]).up()
+    yield c
+    down(request, c)
+
+
+@pytest.fixture
 def majority_cluster(tmp_path, request):
     c = Cluster(tmp_path / "cluster", mode="majority").up()
     yield c

@@ -68,6 +68,8 @@ def usable():
 
 
 class Node:
+    readers = 0  # history readers made so far (their nicks are unique)
+
     def __init__(self, cluster, i):
         self.c = cluster
         self.i = i
@@ -101,13 +103,15 @@ class Node:
         # healed link unused for up to knet_pmtud_interval (30 s) and the two
         # sides then never merge in time (docs/OPERATIONS.md, "A healed
         # partition that does not merge").
+        # Replica links are encrypted and authenticated (knet crypto) with one
+        # key for the cluster, made by corosync-keygen (docs/OPERATIONS.md).
         with open(os.path.join(self.dir, "corosync.conf"), "w") as f:
             f.write("totem {\n  version: 2\n  cluster_name: chorustest\n  transport: knet\n"
                     "  token: 1000\n  token_coefficient: 0\n  knet_mtu: 1500\n"
-                    "  crypto_cipher: none\n  crypto_hash: none\n}\n"
+                    "  crypto_cipher: aes256\n  crypto_hash: sha256\n  keyfile: %s\n}\n"
                     "nodelist {\n%s}\n"
                     "logging {\n  to_logfile: yes\n  logfile: %s/corosync.log\n  to_stderr: no\n  to_syslog: no\n}\n"
-                    % (nodes, self.dir))
+                    % (self.c.authkey, nodes, self.dir))
         replicas = ",\n".join('    { id = %d; host = "%s.%d"; port = %d; }' % (j, NET, j, PORT)
                               for j in range(1, self.c.n + 1))
         with open(os.path.join(self.dir, "cluster.conf"), "w") as f:
@@ -213,8 +217,11 @@ class Node:
         """Every msgid of room on this replica, oldest first, read through
         CHATHISTORY by a client named nick (pages of 100, newest first);
         none if the replica does not know room (a wiped replica still alone
-        answers FAIL ... INVALID_TARGET)."""
-        c = self.client(nick)
+        answers FAIL ... INVALID_TARGET). The reader's nick gets a fresh
+        suffix each time: with accounts, a guest name is one person's at a
+        time, and the last reader's may not be gone yet."""
+        Node.readers += 1
+        c = self.client("%s-%d" % (nick, Node.readers))
         try:
             ids, ref = [], "*"
             while True:
@@ -261,6 +268,9 @@ class Cluster:
 
     def up(self):
         self.teardown_net()
+        self.authkey = os.path.join(self.dir, "authkey")
+        if not os.path.exists(self.authkey):
+            sh("corosync-keygen -k %s" % self.authkey)
         sh("ip link add %s type bridge" % BRIDGE)
         sh("ip addr add %s.254/24 dev %s" % (NET, BRIDGE))
         sh("ip link set %s up" % BRIDGE)

@@ -166,10 +166,12 @@ def follow_flags(node, nick, other):
     return flags
 
 
-def test_timeline_post_across_partition(cluster):
+def test_timeline_post_across_partition(open_cluster):
     """alice (replica 1) follows bob (replica 4); bob posts while they are
     cut off from each other; after the heal the post reaches alice's
-    &timeline live, with its original msgid and time."""
+    &timeline live, with its original msgid and time. (Open identity: alice
+    reads her timeline from every replica while connected on the first.)"""
+    cluster = open_cluster
     bob = cluster.nodes[3].client("bob")
     cluster.wait_converged(10)  # bob is known on replica 1
     alice = cluster.nodes[0].client("alice")
@@ -195,10 +197,12 @@ def test_timeline_post_across_partition(cluster):
         c.close()
 
 
-def test_concurrent_follow_unfollow_resolves_everywhere(cluster):
+def test_concurrent_follow_unfollow_resolves_everywhere(open_cluster):
     """alice follows bob; then, cut in two, alice unfollows bob on one side
     while, on the other, she unfollows and follows again. After the heal
-    every replica holds the same follow state (the op with the greater key)."""
+    every replica holds the same follow state (the op with the greater key).
+    (Open identity: alice is on both sides at once.)"""
+    cluster = open_cluster
     cluster.nodes[4].client("bob").close()
     cluster.wait_converged(10)
     a = cluster.nodes[0].client("alice")

@@ -1,10 +1,11 @@
 /*
- * tls.h: TLS for client connections, with OpenSSL on memory BIOs so that the
- * socket stays libuv's: the session hands tls the bytes it read and gets
- * plaintext back; it hands tls plaintext to send and gets the bytes to write.
- * TLS 1.2 and later only. The certificate and key are read at start and again
- * on tls_reload (SIGHUP): new connections use the new pair, open ones keep
- * theirs.
+ * tls.h: TLS with OpenSSL on memory BIOs, so that the socket stays libuv's:
+ * the connection hands tls the bytes it read and gets plaintext back; it
+ * hands tls plaintext to send and gets the bytes to write. TLS 1.2 and later
+ * only. Both sides: chorusd's listener (tls_server: a certificate and key,
+ * read at start and again on tls_reload, SIGHUP: new connections use the new
+ * pair, open ones keep theirs) and the chorus client (tls_client: how it
+ * checks a replica's certificate).
  */
 #ifndef CHORUS_TLS_H
 #define CHORUS_TLS_H
@@ -14,6 +15,7 @@
 #include "common/buf.h"
 
 struct tls_server;
+struct tls_client;
 struct tls_conn;
 
 /* Loads cert (PEM, chain allowed) and key. Returns NULL with the reason
@@ -27,8 +29,24 @@ void tls_server_free(struct tls_server *t);
  * chars and a NUL at most). */
 void tls_fingerprint(const struct tls_server *t, char out[100]);
 
+/*
+ * How a client checks replicas' certificates: against the CA certificates in
+ * ca_file if given; else the certificate whose SHA-256 fingerprint is
+ * fingerprint ("AB:CD:..." or hex, any case) if given; else the system's CAs
+ * with the host name checked; with insecure, not at all. NULL (printed to
+ * stderr) if ca_file cannot be read or fingerprint is not one.
+ */
+struct tls_client *tls_client_new(const char *ca_file, const char *fingerprint, int insecure);
+void tls_client_free(struct tls_client *t);
+
 /* A new server-side connection (handshake pending). */
 struct tls_conn *tls_conn_new(struct tls_server *t);
+/* A new client-side connection to host; its first bytes (ClientHello) come
+ * from tls_read(c, NULL, 0, ...). */
+struct tls_conn *tls_conn_connect(struct tls_client *t, const char *host);
+/* After a failed tls_read on a client connection: why, in words (an
+ * untrusted certificate, a fingerprint that differs, ...), into why. */
+void tls_failure(const struct tls_conn *c, char *why, size_t len);
 void tls_conn_free(struct tls_conn *c);
 /*
  * Takes len bytes read from the socket: appends the plaintext they carry to

@@ -1,0 +1,43 @@
+/*
+ * ctl.h: what chorusctl's files share: its options (chorusctl.c: the
+ * commands and the supervisor) and the files it writes for a local cluster
+ * (files.c: Corosync's and chorus's configuration, the TLS certificate).
+ */
+#ifndef CHORUS_CTL_H
+#define CHORUS_CTL_H
+
+#include <limits.h>
+
+#define MAX_REPLICAS 32
+#define TLS_PORT_OFFSET 30 /* replica i's TLS port: its client port + 30 (6697 for 6667) */
+
+struct options {
+	int n;
+	char dir[PATH_MAX];
+	int port;
+	const char *mode;
+	const char *sync;
+	int detach;
+	const char *chorusd;
+	char *extra[64];          /* --replica-arg: more flags for every chorusd */
+	int nextra;
+};
+
+/* Writes text to path; 0, or -1 with the reason printed. */
+int write_file(const char *path, const char *text);
+/* Makes directory path (fine if it exists); 0, or -1 with the reason printed. */
+int make_dir(const char *path);
+/* DIR/corosync.conf: one local Corosync node, its port derived from o->port. */
+int write_corosync_conf(const struct options *o);
+/* DIR/cluster.conf: the replicas' client addresses (cluster.replicas, with
+ * their TLS ports), read by chorusd, chorus and chorusctl status/digest. */
+int write_cluster_conf(const struct options *o);
+/*
+ * DIR/tls/cert.pem and key.pem: a self-signed certificate (P-256, for
+ * localhost and 127.0.0.1, valid a year) made once and kept across runs, so
+ * its fingerprint stays the same. Writes its SHA-256 fingerprint
+ * ("AB:CD:...") to fp. Returns 0, or -1 with the reason printed.
+ */
+int make_certificate(const struct options *o, char fp[100]);
+
+#endif
