@@ -271,6 +271,70 @@ int scram_server_final(struct scram_server *s, const char *msg, char **out)
 	return rc;
 }
 
+/* ---- client side ---- */
+
+char *scram_client_first(struct scram_client *c, const char *user, const char *password,
+			 const char *nonce)
+{
+	scram_client_clear(c);
+	c->password = xstrdup(password);
+	c->first_bare = xasprintf("n=%s,r=%s", user, nonce);
+	return xasprintf("n,,%s", c->first_bare);
+}
+
+char *scram_client_final(struct scram_client *c, const char *server_first)
+{
+	const char *p = server_first, *mine = strstr(c->first_bare, ",r=") + 3;
+	char *nonce = attr(&p, 'r'), *salt_b64 = nonce ? attr(&p, 's') : NULL, *iter = salt_b64 ? attr(&p, 'i') : NULL;
+	unsigned char salt[SALT_MAX], salted[KEY_LEN], client_key[KEY_LEN], stored[KEY_LEN], sig[KEY_LEN];
+	long salt_len = salt_b64 ? scram_unb64(salt_b64, salt, sizeof salt) : -1;
+	long iterations = iter ? atol(iter) : 0;
+	char *out = NULL;
+	if (nonce && strncmp(nonce, mine, strlen(mine)) == 0 && strlen(nonce) > strlen(mine) && salt_len > 0 &&
+	    iterations > 0 && iterations <= ITERATIONS_MAX) {
+		PKCS5_PBKDF2_HMAC(c->password, (int)strlen(c->password), salt, (int)salt_len, (int)iterations,
+				  EVP_sha256(), KEY_LEN, salted);
+		hmac(salted, KEY_LEN, "Client Key", 10, client_key);
+		EVP_Digest(client_key, KEY_LEN, stored, NULL, EVP_sha256(), NULL);
+		hmac(salted, KEY_LEN, "Server Key", 10, c->server_key);
+		char *without_proof = xasprintf("c=biws,r=%s", nonce);
+		free(c->auth);
+		c->auth = xasprintf("%s,%s,%s", c->first_bare, server_first, without_proof);
+		hmac(stored, KEY_LEN, c->auth, strlen(c->auth), sig);
+		for (int i = 0; i < KEY_LEN; i++)
+			client_key[i] ^= sig[i];
+		char *proof = scram_b64(client_key, KEY_LEN);
+		out = xasprintf("%s,p=%s", without_proof, proof);
+		free(proof);
+		free(without_proof);
+		OPENSSL_cleanse(salted, sizeof salted);
+		OPENSSL_cleanse(client_key, sizeof client_key);
+	}
+	free(nonce);
+	free(salt_b64);
+	free(iter);
+	return out;
+}
+
+int scram_client_verify(const struct scram_client *c, const char *server_final)
+{
+	unsigned char want[KEY_LEN], got[KEY_LEN];
+	if (!c->auth || strncmp(server_final, "v=", 2) != 0 || scram_unb64(server_final + 2, got, sizeof got) != KEY_LEN)
+		return 0;
+	hmac(c->server_key, KEY_LEN, c->auth, strlen(c->auth), want);
+	return CRYPTO_memcmp(want, got, KEY_LEN) == 0;
+}
+
+void scram_client_clear(struct scram_client *c)
+{
+	if (c->password)
+		OPENSSL_cleanse(c->password, strlen(c->password));
+	free(c->password);
+	free(c->first_bare);
+	free(c->auth);
+	OPENSSL_cleanse(c, sizeof *c);
+}
+
 void scram_server_clear(struct scram_server *s)
 {
 	free(s->user);

@@ -71,6 +71,25 @@ int scram_server_first(struct scram_server *s, const char *verifier, const char 
 int scram_server_final(struct scram_server *s, const char *client_final, char **out);
 void scram_server_clear(struct scram_server *s);
 
+/* One exchange, client side. */
+struct scram_client {
+	char *password;
+	char *first_bare;        /* "n=<user>,r=<nonce>" */
+	char *auth;              /* AuthMessage, once the final is made */
+	unsigned char server_key[32];
+};
+
+/* The client-first message for user (a valid nick: nothing to escape) with
+ * the client's nonce (scram_nonce), new. */
+char *scram_client_first(struct scram_client *c, const char *user, const char *password,
+			 const char *nonce);
+/* The client-final message answering server_first, new; NULL if
+ * server_first is malformed or its nonce does not extend ours. */
+char *scram_client_final(struct scram_client *c, const char *server_first);
+/* 1 if server_final proves the server knows the verifier, else 0. */
+int scram_client_verify(const struct scram_client *c, const char *server_final);
+void scram_client_clear(struct scram_client *c);
+
 /* Base64 (standard alphabet, padded) of n bytes, new. */
 char *scram_b64(const unsigned char *p, size_t n);
 /* Decodes base64 s into out (at most cap bytes). Returns the length, or -1

@@ -146,6 +146,54 @@ TEST(verifiers)
 	CHECK_EQ_INT(scram_unb64("AAAAAAAAAAAA", out, sizeof out), -1);
 }
 
+/* The client side makes the RFC's client-final and verifies its server-final. */
+TEST(client_rfc7677)
+{
+	struct scram_client c = {0};
+	char *first = scram_client_first(&c, "user", "pencil", "rOprNGfwEbeRWgbNEkqO");
+	CHECK_EQ_STR(first, RFC_CLIENT_FIRST);
+	char *final = scram_client_final(&c, RFC_SERVER_FIRST);
+	CHECK_EQ_STR(final, RFC_CLIENT_FINAL);
+	CHECK_EQ_INT(scram_client_verify(&c, RFC_SERVER_FINAL), 1);
+	CHECK_EQ_INT(scram_client_verify(&c, "v=AAAA"), 0);
+	free(first);
+	free(final);
+	/* A server nonce that does not extend ours is refused. */
+	first = scram_client_first(&c, "user", "pencil", "abc");
+	CHECK(scram_client_final(&c, "r=xyz123,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096") == NULL);
+	CHECK(scram_client_final(&c, "r=abc123,s=!!,i=4096") == NULL);
+	free(first);
+	scram_client_clear(&c);
+}
+
+/* Client and server together, with random nonces and a new verifier. */
+TEST(client_and_server)
+{
+	char *v = scram_verifier_new("hunter22");
+	for (int right = 0; right < 2; right++) {
+		struct scram_client c = {0};
+		struct scram_server s = {0};
+		char cn[SCRAM_NONCE_LEN + 1], sn[SCRAM_NONCE_LEN + 1];
+		const char *sfirst;
+		char *sfinal = NULL;
+		scram_nonce(cn);
+		scram_nonce(sn);
+		char *first = scram_client_first(&c, "alice", right ? "hunter22" : "hunter2", cn);
+		CHECK_EQ_INT(scram_server_read_first(&s, first), 0);
+		CHECK_EQ_INT(scram_server_first(&s, v, sn, &sfirst), 0);
+		char *final = scram_client_final(&c, sfirst);
+		CHECK(final != NULL);
+		CHECK_EQ_INT(scram_server_final(&s, final, &sfinal), right ? 0 : SCRAM_EPROOF);
+		CHECK_EQ_INT(sfinal ? scram_client_verify(&c, sfinal) : 0, right);
+		free(first);
+		free(final);
+		free(sfinal);
+		scram_client_clear(&c);
+		scram_server_clear(&s);
+	}
+	free(v);
+}
+
 int main(void)
 {
 	RUN(rfc7677_exchange);
@@ -153,5 +201,7 @@ int main(void)
 	RUN(tampered_final);
 	RUN(client_first_forms);
 	RUN(verifiers);
+	RUN(client_rfc7677);
+	RUN(client_and_server);
 	return CHECK_DONE();
 }
