@@ -31,6 +31,7 @@
 #include "common/buf.h"
 #include "common/util.h"
 #include "proto/caps.h"
+#include "auth/scram.h"
 #include "proto/irc.h"
 #include "tls/tls.h"
 
@@ -125,6 +126,8 @@ struct ui {
 	void (*page)(struct client *c, const char *title, char *const *lines, size_t n);
 	/* Shows the whole history of the current room. */
 	void (*history)(struct client *c);
+	/* on: the next line typed is a password: do not show it; off: back. */
+	void (*secret)(struct client *c, int on);
 };
 
 extern const struct ui ui_plain;
@@ -132,6 +135,18 @@ extern const struct ui ui_curses;
 
 struct request;
 struct batch;
+
+/* Logging in to an account (auth.c). */
+enum auth_step { AUTH_IDLE, AUTH_STARTED, AUTH_FIRST_SENT, AUTH_FINAL_SENT, AUTH_ACK };
+enum ask { ASK_NONE, ASK_LOGIN, ASK_REGISTER };
+struct auth {
+	char *password;          /* the account's, once known (file, typed, or registered) */
+	char *pending;           /* a REGISTER's password until it succeeds */
+	enum ask asking;         /* the next line typed is a password for this */
+	enum auth_step step;     /* the SASL exchange under way */
+	int user_sent;           /* USER went out already (the 433 path): NICK alone follows */
+	struct scram_client scram;
+};
 
 struct client {
 	uv_loop_t *loop;
@@ -159,6 +174,7 @@ struct client {
 
 	/* Who and where. */
 	char *nick;              /* the name asked with `u` (NULL before) */
+	struct auth auth;
 	struct room *room;       /* the room on screen, NULL before `j` */
 	int joined;              /* the server has us in room */
 	char *pending_join;      /* a JOIN we sent and wait for */
@@ -186,6 +202,21 @@ struct client {
 	int quitting;
 };
 
+
+/* auth.c */
+/* Starts a SASL login with the known password, before NICK/USER (which
+ * follow when it succeeds). Returns 1 if it did, 0 if no password is known. */
+int auth_login(struct client *c);
+/* The replica refused c->nick as registered (433): asks for its password. */
+void auth_name_registered(struct client *c);
+/* `reg`: registers c->nick with password (NULL: asks for it). */
+void auth_register(struct client *c, const char *password);
+/* A line the user typed while a password is asked for: takes it as the
+ * password (1), or 0 if none is asked for. */
+int auth_take_input(struct client *c, const char *line);
+/* AUTHENTICATE, REGISTER, FAIL REGISTER and 90x lines from the replica. */
+void auth_line(struct client *c, struct irc_msg *m);
+void auth_free(struct client *c);
 
 /* main.c */
 void client_quit(struct client *c);

@@ -31,6 +31,7 @@ struct command {
 	enum need need;
 	int nargs;   /* words it takes; the last one takes the rest of the line */
 	void (*exec)(struct client *c, char **argv);
+	int optional; /* the last word may be left out (argv[nargs - 1] is NULL) */
 };
 
 /* ---- helpers ---- */
@@ -374,6 +375,13 @@ static void cmd_users(struct client *c, char **argv)
 	request_send(c, q, NULL, "USERS");
 }
 
+/* ---- accounts ---- */
+
+static void cmd_register(struct client *c, char **argv)
+{
+	auth_register(c, argv[0]);
+}
+
 /* ---- the client itself ---- */
 
 static void cmd_quit(struct client *c, char **argv)
@@ -385,21 +393,22 @@ static void cmd_quit(struct client *c, char **argv)
 static void cmd_help(struct client *c, char **argv);
 
 static const struct command commands[] = {
-	{"c", NULL, "c <i|host:port>", "connect to replica i (id or position) or host:port", NEED_NOTHING, 1, cmd_connect},
-	{"u", NULL, "u <name>", "log in as name (again: change name)", NEED_LINK, 1, cmd_user},
-	{"j", NULL, "j <room>", "join a room (leaving the one on screen)", NEED_LOGIN, 1, cmd_join},
-	{"a", NULL, "a <text>", "append a line to the room", NEED_ROOM, 1, cmd_append},
-	{"l", NULL, "l <n>", "like line n of the screen", NEED_ROOM, 1, cmd_like},
-	{"r", NULL, "r <n>", "remove your like of line n", NEED_ROOM, 1, cmd_unlike},
-	{"h", "p", "h (or p)", "the whole history of the room", NEED_ROOM, 0, cmd_history},
-	{"v", NULL, "v", "the replicas in this replica's view", NEED_LOGIN, 0, cmd_view},
-	{"m", NULL, "m <user> <text>", "direct message to a user", NEED_LOGIN, 2, cmd_message},
-	{"f", NULL, "f <user>", "follow a user's feed", NEED_LOGIN, 1, cmd_follow},
-	{"uf", NULL, "uf <user>", "stop following a user", NEED_LOGIN, 1, cmd_unfollow},
-	{"ls", NULL, "ls", "all users: following = you follow them, follower = they follow you, online", NEED_LOGIN, 0, cmd_users},
-	{"t", NULL, "t", "your timeline: posts of the users you follow; there a line is a post", NEED_LOGIN, 0, cmd_timeline},
-	{"q", NULL, "q", "quit", NEED_NOTHING, 0, cmd_quit},
-	{"help", NULL, "help", "this list", NEED_NOTHING, 0, cmd_help},
+	{"c", NULL, "c <i|host:port>", "connect to replica i (id or position) or host:port", NEED_NOTHING, 1, cmd_connect, 0},
+	{"u", NULL, "u <name>", "log in as name (again: change name); asks for the password of a registered name", NEED_LINK, 1, cmd_user, 0},
+	{"reg", NULL, "reg [password]", "register your name as an account (without a password: asks for it, not shown)", NEED_LOGIN, 1, cmd_register, 1},
+	{"j", NULL, "j <room>", "join a room (leaving the one on screen)", NEED_LOGIN, 1, cmd_join, 0},
+	{"a", NULL, "a <text>", "append a line to the room", NEED_ROOM, 1, cmd_append, 0},
+	{"l", NULL, "l <n>", "like line n of the screen", NEED_ROOM, 1, cmd_like, 0},
+	{"r", NULL, "r <n>", "remove your like of line n", NEED_ROOM, 1, cmd_unlike, 0},
+	{"h", "p", "h (or p)", "the whole history of the room", NEED_ROOM, 0, cmd_history, 0},
+	{"v", NULL, "v", "the replicas in this replica's view", NEED_LOGIN, 0, cmd_view, 0},
+	{"m", NULL, "m <user> <text>", "direct message to a user", NEED_LOGIN, 2, cmd_message, 0},
+	{"f", NULL, "f <user>", "follow a user's feed", NEED_LOGIN, 1, cmd_follow, 0},
+	{"uf", NULL, "uf <user>", "stop following a user", NEED_LOGIN, 1, cmd_unfollow, 0},
+	{"ls", NULL, "ls", "all users: following = you follow them, follower = they follow you, online", NEED_LOGIN, 0, cmd_users, 0},
+	{"t", NULL, "t", "your timeline: posts of the users you follow; there a line is a post", NEED_LOGIN, 0, cmd_timeline, 0},
+	{"q", NULL, "q", "quit", NEED_NOTHING, 0, cmd_quit, 0},
+	{"help", NULL, "help", "this list", NEED_NOTHING, 0, cmd_help, 0},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -424,7 +433,7 @@ static void cmd_help(struct client *c, char **argv)
 }
 
 /* What a line that is no command is in the timeline. */
-static const struct command post_command = {"post", NULL, "<text>", "", NEED_LOGIN, 1, cmd_post};
+static const struct command post_command = {"post", NULL, "<text>", "", NEED_LOGIN, 1, cmd_post, 0};
 
 static const struct command *command_find(const char *name)
 {
@@ -483,7 +492,7 @@ static void run(struct client *c, const char *text)
 	}
 	if (!cmd)
 		client_note(c, NOTE_ERROR, "unknown command %s: help lists them", word);
-	else if (split_args(rest, argv, cmd->nargs) < cmd->nargs)
+	else if (split_args(rest, argv, cmd->nargs) < cmd->nargs - cmd->optional)
 		client_note(c, NOTE_ERROR, "usage: %s", cmd->usage);
 	else if (ready_for(c, cmd))
 		cmd->exec(c, argv);
@@ -519,6 +528,15 @@ static char *pop(char **q, size_t *n)
 
 void client_input(struct client *c, const char *text)
 {
+	if (c->auth.asking != ASK_NONE && !c->quitting) { /* a password: taken as typed */
+		char *secret = xstrndup(text, strcspn(text, "\r"));
+		if (*secret)
+			auth_take_input(c, secret);
+		memset(secret, 0, strlen(secret));
+		free(secret);
+		client_dirty(c);
+		return;
+	}
 	text += strspn(text, " \t");
 	size_t len = strlen(text);
 	while (len && (text[len - 1] == ' ' || text[len - 1] == '\t' || text[len - 1] == '\r'))

@@ -179,7 +179,18 @@ static void on_numeric(struct client *c, struct irc_msg *m, int num)
 			client_dirty(c);
 		}
 		return;
-	case 431: case 432: case 433: case 436: case 464: case 465:
+	case 900: case 901: case 903: case 904: case 905: case 906: case 907: case 908:
+		auth_line(c, m);
+		if (num == 904 || num == 905)
+			break; /* shown as an error below */
+		return;
+	case 433:
+		if (c->link == LINK_READY && m->nparams >= 3 && strstr(msg_text(m), "registered")) {
+			auth_name_registered(c);
+			return;
+		}
+		/* fall through */
+	case 431: case 432: case 436: case 464: case 465:
 		if (c->link == LINK_READY) {
 			session_login_refused(c, msg_text(m));
 			return;
@@ -218,8 +229,12 @@ void incoming_line(struct client *c, struct irc_msg *m)
 		on_follow(c, m, nick, strcasecmp(cmd, "FOLLOW") == 0);
 	else if (strcasecmp(cmd, "CAP") == 0)
 		session_cap(c, m);
-	else if (strcasecmp(cmd, "FAIL") == 0)
+	else if (strcasecmp(cmd, "AUTHENTICATE") == 0 || strcasecmp(cmd, "REGISTER") == 0)
+		auth_line(c, m);
+	else if (strcasecmp(cmd, "FAIL") == 0) {
+		auth_line(c, m);
 		client_note(c, NOTE_ERROR, "%s", msg_text(m));
+	}
 	else if (strcasecmp(cmd, "ERROR") == 0)
 		client_note(c, NOTE_ERROR, "the replica says: %s", msg_text(m));
 }

@@ -28,10 +28,32 @@ static void usage(FILE *f)
 		"                        self-signed run/tls/cert.pem of `make run`)\n"
 		"  --tls-fingerprint FP  trust only the certificate with this SHA-256 fingerprint\n"
 		"  --insecure            speak TLS without checking the certificate\n"
+		"  --password-file FILE  the password of the account `u <name>` logs in to\n"
+		"                        (its first line); otherwise it is asked for\n"
 		"  --plain               line mode even on a terminal (the default when stdin\n"
 		"                        or stdout is not a terminal); see docs/CLIENT.md\n"
 		"  --help, --version\n"
 		"Then type `help` for the commands.\n");
+}
+
+/* Reads the first line of path as the account password. Returns 0, or -1
+ * (printed). */
+static int read_password(struct client *c, const char *path)
+{
+	char line[512];
+	FILE *f = fopen(path, "r");
+	if (!f || !fgets(line, sizeof line, f)) {
+		fprintf(stderr, "chorus: cannot read a password from %s\n", path);
+		if (f)
+			fclose(f);
+		return -1;
+	}
+	fclose(f);
+	line[strcspn(line, "\r\n")] = '\0';
+	free(c->auth.password);
+	c->auth.password = xstrdup(line);
+	memset(line, 0, sizeof line);
+	return 0;
 }
 
 /* Fills c->replicas, c->tls and *plain from argv. Returns 0 to run, 1 to
@@ -46,6 +68,7 @@ static int parse_args(struct client *c, int argc, char **argv, int *plain)
 		{"tls-ca", required_argument, NULL, 'A'},
 		{"tls-fingerprint", required_argument, NULL, 'F'},
 		{"insecure", no_argument, NULL, 'I'},
+		{"password-file", required_argument, NULL, 'P'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -68,6 +91,10 @@ static int parse_args(struct client *c, int argc, char **argv, int *plain)
 			break;
 		case 'I':
 			insecure = tls = 1;
+			break;
+		case 'P':
+			if (read_password(c, optarg) < 0)
+				return -1;
 			break;
 		case 'C':
 			if (replicas_load_config(&c->replicas, optarg, err, sizeof err) < 0) {
@@ -208,6 +235,7 @@ static void client_free(struct client *c)
 	room_free(c->room);
 	replicas_free(&c->replicas);
 	tls_client_free(c->tls);
+	auth_free(c);
 	commands_free(c);
 	free(c->nick);
 	free(c->ls_caps);

@@ -300,6 +300,8 @@ void session_cap(struct client *c, struct irc_msg *m)
 void session_login(struct client *c, unsigned token)
 {
 	c->link_token = token;
+	if (auth_login(c))
+		return; /* NICK and USER follow the password's acceptance */
 	session_send(c, "NICK %s", c->nick);
 	session_send(c, "USER %s 0 * :%s", c->nick, c->nick);
 }

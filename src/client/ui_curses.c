@@ -40,6 +40,7 @@ struct screen {
 	int stdin_flags;           /* to give back: uv_poll makes stdin non-blocking */
 	int closing_handles;       /* after stop: handles still closing; the last frees this */
 	wchar_t input[INPUT_MAX + 1];
+	int secret;              /* a password is being typed: show '*' */
 	size_t len, cursor;
 	struct note notes[NOTES_SHOWN]; /* oldest first */
 	size_t nnotes;
@@ -217,18 +218,21 @@ static void draw_input(struct screen *s, int y)
 {
 	int width = 0, start = 0, avail = COLS - 3;
 	for (size_t i = 0; i < s->cursor; i++)
-		width += wcwidth(s->input[i]);
+		width += s->secret ? 1 : wcwidth(s->input[i]);
 	while (width > avail && start < (int)s->cursor)
-		width -= wcwidth(s->input[start++]);
+		width -= s->secret ? 1 : wcwidth(s->input[start++]);
 	mvaddstr(y, 0, "> ");
 	int col = 2, cursor_col = 2;
 	for (size_t i = (size_t)start; i < s->len; i++) {
-		int cw = wcwidth(s->input[i]);
+		int cw = s->secret ? 1 : wcwidth(s->input[i]);
 		if (i == s->cursor)
 			cursor_col = col;
 		if (col + cw > COLS)
 			break;
-		mvaddnwstr(y, col, &s->input[i], 1);
+		if (s->secret)
+			mvaddch(y, col, '*');
+		else
+			mvaddnwstr(y, col, &s->input[i], 1);
 		col += cw;
 	}
 	if (s->cursor == s->len)
@@ -493,6 +497,15 @@ static void curses_history(struct client *c)
 	draw(c);
 }
 
+/* A password is typed next: the input row shows '*' for each character. */
+static void curses_secret(struct client *c, int on)
+{
+	struct screen *s = c->ui_state;
+	s->secret = on;
+	client_dirty(c);
+}
+
 const struct ui ui_curses = {
 	"curses", curses_start, curses_stop, curses_redraw, curses_note, curses_page, curses_history,
+	curses_secret,
 };

@@ -19,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
+#include <unistd.h>
 
 #include "client/client.h"
 
@@ -268,6 +270,20 @@ static void plain_history(struct client *c)
 	buf_free(&b);
 }
 
+/* A password is typed next: the terminal (if stdin is one) stops echoing. */
+static void plain_secret(struct client *c, int on)
+{
+	struct termios t;
+	(void)c;
+	if (!isatty(0) || tcgetattr(0, &t) < 0)
+		return;
+	if (on)
+		t.c_lflag &= ~(tcflag_t)ECHO;
+	else
+		t.c_lflag |= ECHO;
+	tcsetattr(0, TCSANOW, &t);
+}
+
 const struct ui ui_plain = {
-	"plain", plain_start, plain_stop, plain_redraw, plain_note, plain_page, plain_history,
+	"plain", plain_start, plain_stop, plain_redraw, plain_note, plain_page, plain_history, plain_secret,
 };
