@@ -130,6 +130,37 @@ static void logout(struct session *s, const char *code, const char *why)
 	reply_line(s, &t, s->srv->name, "FAIL * %s %s :%s", code, s->nick, why);
 }
 
+/* u is online here and elsewhere under one name, but the two are two
+ * persons now: the holder of account a elsewhere keeps u; the sessions here
+ * become the guest guest. They see NICK; the members of their rooms here see
+ * the guest JOIN (the name's holder stays); the other replicas hear that the
+ * name went offline here and the guest came online. */
+static void split_user(struct server *srv, struct user *u, const struct chat_account *a, const char *guest)
+{
+	char old[128], src[128];
+	struct membership *m, *tmp, *mm, *mt;
+	struct line_tags t = LINE_TAGS_INIT;
+	reply_source(u->nick, old, sizeof old);
+	presence_send_offline(srv, u->nick, "Changed nick");
+	struct user *n = presence_split(srv, u, guest);
+	free(u->account);
+	u->account = xstrdup(a->regid);
+	reply_source(guest, src, sizeof src);
+	for (struct session *o = n->sessions; o; o = o->next_of_user) {
+		reply_line(o, &t, old, "NICK :%s", guest);
+		free(o->nick);
+		o->nick = xstrdup(guest);
+	}
+	presence_send_online(srv, n);
+	HASH_ITER(hh_user, n->rooms, m, tmp) {
+		presence_send_join(srv, n, m->room);
+		HASH_ITER(hh_room, m->room->members, mm, mt)
+			if (mm->user != n)
+				for (struct session *o = mm->user->sessions; o; o = o->next_of_user)
+					reply_line(o, &t, src, "JOIN %s", m->room->name);
+	}
+}
+
 /* The user u (here) holds name but is not the account now registered under
  * it, or was logged in to a registration no longer in force: its sessions
  * here are logged out (if they were) and renamed if someone else holds the
@@ -158,7 +189,10 @@ static void settle_user(struct server *srv, struct user *u, const struct chat_ac
 		for (struct session *o = u->sessions; o; o = o->next_of_user)
 			reply_line(o, &t, srv->name, "NOTE * NICK_RESERVED %s :%s is now a registered account; you are %s",
 				   name, name, guest);
-		cmd_rename_user(srv, u, guest);
+		if (presence_elsewhere(u, srv->cfg.id))
+			split_user(srv, u, a, guest);
+		else
+			cmd_rename_user(srv, u, guest);
 		free(guest);
 	}
 }

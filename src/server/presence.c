@@ -136,6 +136,32 @@ int presence_detach(struct server *srv, struct session *s, const char *reason)
 	return gone;
 }
 
+int presence_elsewhere(const struct user *u, uint32_t id)
+{
+	return online_elsewhere(u, id);
+}
+
+struct user *presence_split(struct server *srv, struct user *u, const char *new_nick)
+{
+	struct user *n = presence_user_make(srv, new_nick);
+	struct membership *m, *tmp;
+	presence_set_details(n, u->username, u->realname, NULL);
+	n->sessions = u->sessions;
+	u->sessions = NULL;
+	for (struct session *s = n->sessions; s; s = s->next_of_user)
+		s->user = n;
+	n->in_timeline = u->in_timeline;
+	u->in_timeline = 0;
+	n->home = srv->cfg.id;
+	presence_set_on(srv, n, srv->cfg.id, 1, NULL, NULL);
+	HASH_ITER(hh_user, u->rooms, m, tmp) {
+		struct room_presence *r;
+		presence_join(srv, n, m->room->name, &r);
+	}
+	presence_set_on(srv, u, srv->cfg.id, 0, NULL, NULL); /* still on elsewhere: stays */
+	return n;
+}
+
 struct room_presence *presence_room(struct server *srv, const char *name)
 {
 	struct room_presence *r = NULL;

@@ -217,6 +217,13 @@ int presence_join(struct server *srv, struct user *u, const char *name, struct r
 /* Removes u from room r (freeing r when it empties); returns 1 if u was in it. */
 int presence_part(struct server *srv, struct user *u, struct room_presence *r);
 int presence_in_room(struct user *u, struct room_presence *r);
+/* 1 if u is online on a replica other than id. */
+int presence_elsewhere(const struct user *u, uint32_t id);
+/* u holds two persons: its sessions here, and another on other replicas
+ * (an account changed hands in a merge). Moves the sessions here, with
+ * u's rooms, to a new user new_nick (free); u stays for the other replicas.
+ * Tells no one: the caller does. Returns the new user. */
+struct user *presence_split(struct server *srv, struct user *u, const char *new_nick);
 /* Renames u (no other user may hold new_nick). */
 void presence_rename(struct server *srv, struct user *u, const char *new_nick);
 /* Number of members of r. */
