@@ -17,6 +17,7 @@
 #include "common/buf.h"
 #include "common/util.h"
 #include "ctl.h"
+#include "tls/tls.h"
 
 int write_file(const char *path, const char *text)
 {
@@ -116,21 +117,10 @@ static X509 *self_signed(EVP_PKEY *key)
 /* The SHA-256 fingerprint of the PEM certificate at path into fp. */
 static int fingerprint(const char *path, char fp[100])
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int n = 0;
-	FILE *f = fopen(path, "r");
-	X509 *x = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
-	if (f)
-		fclose(f);
-	if (!x || X509_digest(x, EVP_sha256(), md, &n) != 1) {
-		X509_free(x);
-		fprintf(stderr, "chorusctl: cannot read the certificate %s\n", path);
-		return -1;
-	}
-	for (unsigned int i = 0; i < n && i < 32; i++)
-		snprintf(fp + 3 * i, 4, i + 1 < n ? "%02X:" : "%02X", md[i]);
-	X509_free(x);
-	return 0;
+	if (tls_file_fingerprint(path, fp) == 0)
+		return 0;
+	fprintf(stderr, "chorusctl: cannot read the certificate %s\n", path);
+	return -1;
 }
 
 int make_certificate(const struct options *o, char fp[100])

@@ -5,6 +5,7 @@
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <stdio.h>
@@ -119,6 +120,21 @@ void tls_fingerprint(const struct tls_server *t, char out[100])
 	out[0] = '\0';
 	if (x && X509_digest(x, EVP_sha256(), md, &n) == 1 && n == 32)
 		hex_fingerprint(md, out);
+}
+
+int tls_file_fingerprint(const char *path, char out[100])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	FILE *f = fopen(path, "r");
+	X509 *x = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+	int ok = x && X509_digest(x, EVP_sha256(), md, &n) == 1 && n == 32;
+	if (f)
+		fclose(f);
+	X509_free(x);
+	if (ok)
+		hex_fingerprint(md, out);
+	return ok ? 0 : -1;
 }
 
 /* Parses a SHA-256 fingerprint (hex, colons allowed) into md. */

@@ -28,6 +28,8 @@ void tls_server_free(struct tls_server *t);
 /* The SHA-256 fingerprint of the certificate in use, "AB:CD:..." (96
  * chars and a NUL at most). */
 void tls_fingerprint(const struct tls_server *t, char out[100]);
+/* The same of the (first) certificate in the PEM file path. Returns 0 or -1. */
+int tls_file_fingerprint(const char *path, char out[100]);
 
 /*
  * How a client checks replicas' certificates: against the CA certificates in
