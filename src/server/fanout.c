@@ -139,8 +139,12 @@ static void show_everywhere(struct server *srv, struct show *sh, const char *con
 	if (conv_target[0] == '#') {
 		show_to_room(srv, sh, conv_target);
 	} else {
+		/* A DM names its recipient's account; a like in a conversation
+		 * goes to whoever holds the other name now. */
+		const struct chat_account *holder = chat_account_find(srv->chat, conv_target);
 		struct user *from = user_if_person(srv, op->author, op->account);
-		struct user *to = user_if_person(srv, conv_target, op->kind == OP_DM ? op->ref : op->account);
+		struct user *to = user_if_person(srv, conv_target,
+						 op->kind == OP_DM ? op->ref : holder ? holder->regid : "");
 		show_to_user(sh, from);
 		if (to != from)
 			show_to_user(sh, to);

@@ -235,7 +235,12 @@ def test_direct_messages_are_private(server):
     alice = registered(server, "ann")
     bob = registered(server, "ben")
     alice.send("PRIVMSG ben :secret")
-    assert bob.expect("PRIVMSG").params[-1] == "secret"
+    got = bob.expect("PRIVMSG")
+    assert got.params[-1] == "secret"
+    # A like in the conversation reaches the other account live.
+    bob.send("@+draft/react=+1;+draft/reply=%s TAGMSG ann" % got.tags["msgid"])
+    like = alice.expect("TAGMSG")
+    assert like.nick == "ben" and like.tags.get("chorus/likes") == "1"
     assert [m.params[-1] for m in bob.history("LATEST", "ann", "*", 10)] == ["secret"]
     # A guest sees no direct messages at all, not even TARGETS of them.
     guest = server.client().login("guest9", ALL_CAPS)
