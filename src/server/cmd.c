@@ -39,6 +39,7 @@ static const struct command commands[] = {
 	{"REGISTER", 3, 0, cmd_register},
 	{"AUTHENTICATE", 1, 0, cmd_authenticate},
 	{"ACCOUNT", 1, 1, cmd_account},
+	{"WHOIS", 1, 1, cmd_whois},
 };
 
 static const struct command *command_find(const char *name)

@@ -1,6 +1,6 @@
 /*
- * cmd_info.c: information about the server and the cluster: MOTD, LUSERS,
- * VERSION, LINKS (the replicas in this replica's current view, with id and
+ * cmd_info.c: information about the server, its users and the cluster: MOTD,
+ * LUSERS, VERSION, WHOIS, LINKS (the replicas in this replica's current view, with id and
  * client address), DIGEST (our verb: the digest of this replica's canonical
  * state, for chorusctl and the cluster tests) and SYNCSTATE (our verb: the
  * operations applied and whether a sync is going on, without the digest's
@@ -61,6 +61,44 @@ void cmd_links(struct session *s, struct irc_msg *m)
 
 /* DIGEST: "NOTE DIGEST OK <hex> <ops> <syncing> :..." where syncing is 1
  * while this replica is still catching up after a view change. */
+/* 1 if one of u's sessions here came over TLS. */
+static int on_tls_here(const struct user *u)
+{
+	for (const struct session *o = u->sessions; o; o = o->next_of_user)
+		if (o->tls)
+			return 1;
+	return 0;
+}
+
+/* WHOIS [server] <nick>: a user online in the view: 311, 319 (its rooms),
+ * 312 (a replica it is on), 330 (its account, if logged in), 671 (on TLS
+ * here), 318. A user online nowhere: 401, 318. */
+void cmd_whois(struct session *s, struct irc_msg *m)
+{
+	const char *nick = m->params[m->nparams - 1];
+	struct user *u = presence_user(s->srv, nick);
+	if (!u) {
+		reply_num(s, 401, "%s :No such nick", nick);
+		reply_num(s, 318, "%s :End of /WHOIS list", nick);
+		return;
+	}
+	struct buf rooms = {0};
+	struct membership *mm, *tmp;
+	reply_num(s, 311, "%s %s chorus * :%s", u->nick, u->username, u->realname);
+	HASH_ITER(hh_user, u->rooms, mm, tmp)
+		buf_printf(&rooms, "%s%s", rooms.len ? " " : "", mm->room->name);
+	if (rooms.len)
+		reply_num(s, 319, "%s :%s", u->nick, rooms.data);
+	buf_free(&rooms);
+	reply_num(s, 312, "%s r%u.chorus :chorus replica %u", u->nick, u->home, u->home);
+	const char *account = account_shown(s->srv, u->nick, u->account);
+	if (account)
+		reply_num(s, 330, "%s %s :is logged in as", u->nick, account);
+	if (on_tls_here(u))
+		reply_num(s, 671, "%s :is using a secure connection", u->nick);
+	reply_num(s, 318, "%s :End of /WHOIS list", u->nick);
+}
+
 void cmd_digest(struct session *s, struct irc_msg *m)
 {
 	struct server *srv = s->srv;

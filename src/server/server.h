@@ -447,6 +447,7 @@ void cmd_users(struct session *s, struct irc_msg *m);
 void cmd_register(struct session *s, struct irc_msg *m);
 void cmd_authenticate(struct session *s, struct irc_msg *m);
 void cmd_account(struct session *s, struct irc_msg *m);
+void cmd_whois(struct session *s, struct irc_msg *m);
 
 /* Called by cmd_user/cmd_nick/cmd_cap when registration may complete. */
 void cmd_try_register(struct session *s);

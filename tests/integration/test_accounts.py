@@ -287,6 +287,30 @@ def test_account_tag_notify_and_extended_join(server):
         ("as a guest", None), ("with an account", "jo")]
 
 
+def test_whois_shows_the_account(server):
+    registered(server, "owen")
+    guest = server.client().login("pat", ALL_CAPS)
+    guest.join("#w")
+    guest.send("WHOIS owen")
+    lines = []
+    while True:
+        m = guest.expect(lambda m: m.command in ("311", "312", "319", "330", "318", "401"))
+        lines.append(m)
+        if m.command == "318":
+            break
+    by = {m.command: m for m in lines}
+    assert by["311"].params[1:3] == ["owen", "owen"]
+    assert by["330"].params[1:3] == ["owen", "owen"]
+    guest.send("WHOIS pat")
+    got = [guest.expect(lambda m: m.command in ("319", "330", "318"))]
+    while got[-1].command != "318":
+        got.append(guest.expect(lambda m: m.command in ("319", "330", "318")))
+    assert [m.command for m in got] == ["319", "318"] and got[0].params[-1] == "#w"
+    guest.send("WHOIS nobody")
+    assert guest.expect("401").params[1] == "nobody"
+    guest.expect("318")
+
+
 def test_password_change(server):
     k = registered(server, "kim")
     k.send("ACCOUNT PASSWORD wrongpass newpassword1")

@@ -52,6 +52,12 @@ def test_chat_over_tls_with_pythons_ssl(tls_server):
     a = tls_client(tls_server).login("alice", ALL_CAPS)
     assert a.sock.version() in ("TLSv1.2", "TLSv1.3")
     b = tls_server.client().login("bob", ALL_CAPS)  # the plain listener still works
+    for who, secure in (("alice", True), ("bob", False)):
+        b.send("WHOIS " + who)
+        seen = []
+        while not seen or seen[-1] != "318":
+            seen.append(b.expect(lambda m: m.command in ("671", "318")).command)
+        assert ("671" in seen) == secure, (who, seen)
     a.join("#t")
     b.join("#t")
     a.send("PRIVMSG #t :over tls")
