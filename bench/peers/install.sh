@@ -37,7 +37,9 @@ if [ ! -e "$POLICY" ]; then
   $SUDO chmod 755 "$POLICY"
   made_policy=1
 fi
-cleanup() { [ "$made_policy" = 1 ] && $SUDO rm -f "$POLICY"; }
+# (an `if`: with `[ ] &&`, a policy-rc.d that was there before made the
+# trap's status, and so the script's, 1)
+cleanup() { if [ "$made_policy" = 1 ]; then $SUDO rm -f "$POLICY"; fi; }
 trap cleanup EXIT
 
 export DEBIAN_FRONTEND=noninteractive
