@@ -60,8 +60,10 @@ int account_nick_check(struct session *s, const char *nick)
 		reply_num(s, 433, "%s :Nickname is registered: log in to it (SASL) or choose another", nick);
 		return -1;
 	}
+	/* The account's owner joins whoever holds its name (its other sessions,
+	 * or, for a moment after a merge, someone its replica is renaming). */
 	struct user *u = presence_user(srv, nick);
-	if (u && u != s->user && !(s->account && u->account && strcmp(u->account, s->account) == 0)) {
+	if (u && u != s->user && !(a && logged_in_as(s, nick))) {
 		reply_num(s, 433, "%s :Nickname is already in use", nick);
 		return -1;
 	}
@@ -203,8 +205,14 @@ void accounts_changed(struct server *srv, const char *name)
 		return;
 	const struct chat_account *a = chat_account_find(srv->chat, name);
 	struct user *u = presence_user(srv, name);
-	if (u && u->sessions)
+	if (u && u->sessions) {
 		settle_user(srv, u, a);
+	} else if (u) {
+		/* Online elsewhere only: its replicas settle their sessions, and
+		 * whoever keeps the name there holds the account now. */
+		free(u->account);
+		u->account = a ? xstrdup(a->regid) : NULL;
+	}
 	/* Sessions not yet registered that logged in to a registration no longer in force. */
 	struct session *s, *tmp;
 	HASH_ITER(hh, srv->sessions, s, tmp) {

@@ -268,6 +268,7 @@ class Cluster:
 
     def up(self):
         self.teardown_net()
+        os.makedirs(self.dir, exist_ok=True)
         self.authkey = os.path.join(self.dir, "authkey")
         if not os.path.exists(self.authkey):
             sh("corosync-keygen -k %s" % self.authkey)

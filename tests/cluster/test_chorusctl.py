@@ -16,6 +16,7 @@ import ctypes
 import os
 import re
 import socket
+import ssl
 import subprocess
 import time
 
@@ -212,7 +213,19 @@ def test_chorusctl_up_status_restart_digest_down(netns, tmp_path):
                        timeout=90)
     up_secs = time.monotonic() - t0
     assert rc == 0, "up failed (%d): %s %s" % (rc, out, err)
-    assert "chorus: 3 replicas on 127.0.0.1:6667-6669 (dir %s)" % cdir in out, out
+    assert "chorus: 3 replicas on 127.0.0.1:6667-6669, TLS on 6697-6699 (dir %s)" % cdir in out, out
+    # The self-signed certificate it made: the fingerprint it printed, and a
+    # TLS client that trusts that file speaks to every replica's TLS port.
+    cert = os.path.join(cdir, "tls", "cert.pem")
+    fp = subprocess.run(["openssl", "x509", "-in", cert, "-noout", "-fingerprint", "-sha256"],
+                        check=True, capture_output=True, text=True).stdout.strip().split("=", 1)[1]
+    assert "SHA-256 %s" % fp in out, out
+    ctx = ssl.create_default_context(cafile=cert)
+    for i in range(N):
+        with in_netns():
+            t = Client(PORT + 30 + i, tls=ctx)
+        t.register("tls%d" % i, CAPS)
+        t.close()
     # no waiting here: the cluster must already have formed
     rows, text = status(cdir)
     assert rows == {i: (PORT + i - 1, "up", N) for i in range(1, N + 1)}, text
