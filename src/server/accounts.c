@@ -39,6 +39,24 @@ const char *account_shown(const struct server *srv, const char *nick, const char
 	return a->name;
 }
 
+void former_nick(const char *name, const char *regid, char out[NICK_MAX + 1])
+{
+	uint32_t h = 2166136261u; /* FNV-1a: the same on every replica */
+	for (const char *p = regid; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	snprintf(out, NICK_MAX + 1, "%.*s-%04x", NICK_MAX - 5, name, (unsigned)(h & 0xffff));
+}
+
+const char *author_shown(const struct server *srv, const struct op *op, char name[NICK_MAX + 1])
+{
+	const char *account = account_shown(srv, op->author, op->account);
+	if (account || !op->account || !*op->account || !accounts_enabled(srv))
+		snprintf(name, NICK_MAX + 1, "%s", op->author);
+	else
+		former_nick(op->author, op->account, name);
+	return account;
+}
+
 /* 1 if s is logged in to the account registered under nick now. */
 static int logged_in_as(const struct session *s, const char *nick)
 {
@@ -170,10 +188,12 @@ static void split_user(struct server *srv, struct user *u, const struct chat_acc
 static void settle_user(struct server *srv, struct user *u, const struct chat_account *a)
 {
 	int lost = u->account && (!a || strcmp(u->account, a->regid) != 0);
-	char name[NICK_MAX + 1];
+	char name[NICK_MAX + 1], former[NICK_MAX + 1] = "";
 	snprintf(name, sizeof name, "%s", u->nick);
 	if (!lost && (!a || (u->account && strcmp(u->account, a->regid) == 0)))
 		return;
+	if (lost) /* the name its lines show under from now on */
+		former_nick(name, u->account, former);
 	if (lost) {
 		const char *why = a ? "Your account was registered earlier by someone else (the network was split); "
 				      "you are logged out. What you wrote is kept."
@@ -186,7 +206,8 @@ static void settle_user(struct server *srv, struct user *u, const struct chat_ac
 		notify_account(u, NULL);
 	}
 	if (a && u->sessions) {
-		char *guest = guest_nick(srv, name);
+		char *guest = lost && !presence_user(srv, former) && !chat_account_find(srv->chat, former)
+				      ? xstrdup(former) : guest_nick(srv, name);
 		struct line_tags t = LINE_TAGS_INIT;
 		for (struct session *o = u->sessions; o; o = o->next_of_user)
 			reply_line(o, &t, srv->name, "NOTE * NICK_RESERVED %s :%s is now a registered account; you are %s",

@@ -317,8 +317,9 @@ void fanout_effect(struct server *srv, const struct op *op, const struct chat_ef
 	sh.likes = -1;
 	sh.origin = p ? session_find(srv, p->session_id) : NULL;
 	sh.label = p ? p->label : NULL;
-	sh.account = account_shown(srv, op->author, op->account);
-	reply_source(op->author, sh.source, sizeof sh.source);
+	char shown[NICK_MAX + 1];
+	sh.account = author_shown(srv, op, shown);
+	reply_source(shown, sh.source, sizeof sh.source);
 	show_effect(srv, op, eff, &sh);
 	for (size_t i = 0; i < sizeof sh.shared / sizeof sh.shared[0]; i++)
 		buf_free(&sh.shared[i]);
@@ -353,8 +354,9 @@ void fanout_history(struct session *s, const char *target, const struct chat_msg
 		m.msgid = msgs[i]->msgid;
 		m.batch = batched ? id : NULL;
 		m.likes = (int)msgs[i]->likes;
-		m.account = account_shown(s->srv, op->author, op->account);
-		reply_line(s, &m, reply_source(op->author, src, sizeof src), "%s %s :%s",
+		char shown[NICK_MAX + 1];
+		m.account = author_shown(s->srv, op, shown);
+		reply_line(s, &m, reply_source(shown, src, sizeof src), "%s %s :%s",
 			   (op->flags & OP_FLAG_NOTICE) ? "NOTICE" : "PRIVMSG", op->target, op->body);
 	}
 	if (batched)

@@ -317,6 +317,14 @@ char *session_person(const struct session *s);
  * regid: the name, if regid is the registration in force for nick; else
  * NULL (none, or one void or removed since). */
 const char *account_shown(const struct server *srv, const char *nick, const char *regid);
+/* The name the ops of a registration regid of name show under once it is no
+ * longer the name's (void after a merge, or removed): "<name>-<4 hex>", the
+ * same on every replica; its sessions are renamed to it too. */
+void former_nick(const char *name, const char *regid, char out[NICK_MAX + 1]);
+/* Who op shows as: its author, or former_nick for an op made under an
+ * account no longer in force, into name. Returns the account tag to show
+ * (the account's name), or NULL. */
+const char *author_shown(const struct server *srv, const struct op *op, char name[NICK_MAX + 1]);
 /* Whether s may take nick (accounts only): 0, or -1 after answering 433. */
 int account_nick_check(struct session *s, const char *nick);
 /* Logs s in to a (900); a registered session takes the account's name. */

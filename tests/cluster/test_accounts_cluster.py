@@ -73,6 +73,7 @@ def test_one_name_registered_in_two_partitions(cluster):
     assert any(m.command == "901" for m in loser_c.backlog)
     renamed = [m for m in loser_c.backlog if m.command == "NICK"]
     assert renamed and renamed[-1].params[0].startswith("zed-"), loser_c.backlog
+    former = renamed[-1].params[0]
     # Every replica: the winner's password logs in, the loser's does not.
     for node in cluster.nodes:
         ok, _ = login(node, "zed", "%s password" % winner)
@@ -80,12 +81,14 @@ def test_one_name_registered_in_two_partitions(cluster):
         ok.close()
         bad, numeric = login(node, "zed", "%s password" % loser)
         assert bad is None and numeric == "904"
-    # Both lines stay everywhere; the account tag only on the winner's.
+    # Both lines stay everywhere: the winner's as zed with the account tag,
+    # the loser's under the name its sessions were given (the same on every
+    # replica), untagged: nothing is shown as the other's.
     for node in cluster.nodes:
         c = node.client("reader%d" % node.i, CAPS)
-        hist = {m.tags["msgid"]: m.tags.get("account") for m in c.history("LATEST", "#acc", "*", 10)}
+        hist = {m.tags["msgid"]: (m.nick, m.tags.get("account")) for m in c.history("LATEST", "#acc", "*", 10)}
         c.close()
-        assert hist == {lines[winner]: "zed", lines[loser]: None}, (node.i, hist)
+        assert hist == {lines[winner]: ("zed", "zed"), lines[loser]: (former, None)}, (node.i, hist)
     # The readers' first appearance (OP_USER) was written just now: the
     # replicas agree again once it has spread.
     cluster.wait_converged(10)

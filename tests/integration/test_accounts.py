@@ -249,7 +249,11 @@ def test_direct_messages_are_private(server):
     guest.send("CHATHISTORY TARGETS timestamp=2000-01-01T00:00:00.000Z timestamp=2100-01-01T00:00:00.000Z 10")
     _, targets = guest.expect_batch("draft/chathistory-targets")
     assert targets == []
-    # ben removes his account; whoever registers "ben" later is someone else.
+    # ben removes his account; whoever registers "ben" later is someone else,
+    # and ben's lines no longer show as "ben".
+    bob.join("#p")
+    bob.send("PRIVMSG #p :said by the first ben")
+    bob.expect(lambda m: m.command == "PRIVMSG" and m.params[0] == "#p")
     bob.send("ACCOUNT DROP :" + PASSWORD)
     assert bob.expect("901")
     note = bob.expect(lambda m: m.command == "NOTE")
@@ -258,6 +262,9 @@ def test_direct_messages_are_private(server):
     alice.sync()
     new_ben = registered(server, "ben", password="another password")
     assert new_ben.history("LATEST", "ann", "*", 10) == []
+    [line] = new_ben.history("LATEST", "#p", "*", 10)
+    assert line.params[-1] == "said by the first ben"
+    assert line.nick.startswith("ben-") and "account" not in line.tags
 
 
 def test_account_tag_notify_and_extended_join(server):
