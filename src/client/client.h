@@ -38,6 +38,8 @@
 #define WAIT_TIMEOUT_MS 15000     /* longest wait for an answer before giving up */
 #define CONNECT_TIMEOUT_MS 5000   /* longest TCP connect attempt */
 #define RETRY_PAUSE_MS 1000       /* pause after every replica failed, while reconnecting */
+#define RENICK_PAUSE_MS 300       /* pause before asking for our name again (see session_name_in_use) */
+#define RENICK_TRIES 30           /* ... for up to 9 s, while the replicas see the lost link gone */
 #define KEEPALIVE_IDLE_MS 30000   /* silence before we PING the replica */
 #define KEEPALIVE_DEAD_MS 60000   /* silence before we call the replica gone */
 #define HISTORY_PAGE 100          /* CHATHISTORY limit per request (the server's maximum) */
@@ -171,6 +173,9 @@ struct client {
 	int ping_sent;
 	uv_timer_t tick;         /* keep-alive, wait deadlines */
 	uv_timer_t retry;        /* the pause between failover rounds */
+	uv_timer_t renick;       /* the pause before asking for our name again */
+	unsigned renick_tries;   /* 433s met logging in again after a lost link */
+	int relogin;             /* logging in again by ourselves (after a lost link) */
 
 	/* Who and where. */
 	char *nick;              /* the name asked with `u` (NULL before) */
@@ -265,6 +270,11 @@ int session_is_me(const struct client *c, const char *nick);
 /* Called by incoming.c on 001, and on a refused name before it. */
 void session_registered(struct client *c, const char *nick);
 void session_login_refused(struct client *c, const char *why);
+/* 433 "in use" while logging in again after a lost link: our own name,
+ * still online from the lost link until the replicas see it gone. Asks
+ * again after RENICK_PAUSE_MS, up to RENICK_TRIES times; returns 1 if it
+ * will, 0 if the refusal stands. */
+int session_name_in_use(struct client *c);
 /* CAP lines during negotiation. */
 void session_cap(struct client *c, struct irc_msg *m);
 /* Our JOIN (switch) and our PART of a room seen from the server. */

@@ -189,6 +189,8 @@ static void on_numeric(struct client *c, struct irc_msg *m, int num)
 			auth_name_registered(c);
 			return;
 		}
+		if (c->link == LINK_READY && session_name_in_use(c))
+			return;
 		/* fall through */
 	case 431: case 432: case 436: case 464: case 465:
 		if (c->link == LINK_READY) {

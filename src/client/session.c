@@ -204,6 +204,7 @@ void session_close(struct client *c)
 	}
 	drop_link(c);
 	uv_close((uv_handle_t *)&c->retry, NULL);
+	uv_close((uv_handle_t *)&c->renick, NULL);
 }
 
 void session_tick(struct client *c)
@@ -226,6 +227,8 @@ void session_init(struct client *c)
 	c->replica = -1;
 	uv_timer_init(c->loop, &c->retry);
 	c->retry.data = c;
+	uv_timer_init(c->loop, &c->renick);
+	c->renick.data = c;
 }
 
 /* ---- capabilities ---- */
@@ -255,11 +258,30 @@ static void link_ready(struct client *c)
 	if (!(c->caps_acked & CAP_LABELED_RESPONSE) || !(c->caps_acked & CAP_CHATHISTORY))
 		client_note(c, NOTE_ERROR, "this replica lacks labeled-response or draft/chathistory: "
 					   "commands will not get their answers");
+	c->relogin = c->nick != NULL;
+	c->renick_tries = 0;
 	if (c->nick)
 		session_login(c, c->link_token);
 	else
 		client_unwait(c, c->link_token);
 	client_dirty(c);
+}
+
+static void on_renick(uv_timer_t *t)
+{
+	struct client *c = t->data;
+	if (c->link == LINK_READY && c->nick)
+		session_send(c, "NICK %s", c->nick);
+}
+
+int session_name_in_use(struct client *c)
+{
+	if (!c->relogin || c->link != LINK_READY || c->renick_tries >= RENICK_TRIES)
+		return 0;
+	if (c->renick_tries++ == 0)
+		client_note(c, NOTE_INFO, "%s is still online from the link that was lost: asking again", c->nick);
+	uv_timer_start(&c->renick, on_renick, RENICK_PAUSE_MS, 0);
+	return 1;
 }
 
 void session_cap(struct client *c, struct irc_msg *m)
@@ -311,6 +333,7 @@ void session_registered(struct client *c, const char *nick)
 	if (c->link != LINK_READY)
 		return;
 	c->link = LINK_REGISTERED;
+	c->relogin = 0;
 	free(c->nick);
 	c->nick = xstrdup(nick);
 	client_note(c, NOTE_INFO, "logged in as %s", nick);

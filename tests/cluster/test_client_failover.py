@@ -8,8 +8,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
 from client_helpers import ChorusClient  # noqa: E402
 
 
-def test_client_fails_over_and_fills_the_gap(open_cluster, tmp_path):
-    cluster = open_cluster
+def test_client_fails_over_and_fills_the_gap(cluster, tmp_path):
     replicas = ["%s:6667" % n.addr for n in cluster.nodes[:3]]
     c = ChorusClient(replicas, (), log_dir=str(tmp_path))
     try:

@@ -297,7 +297,9 @@ class FakeReplica:
     `received` lists the commands the client sent. With `echo_at` set, a
     labeled PRIVMSG to the room is stored at that index of `history` and
     echoed (its label on it) inside an unasked chathistory batch, as a
-    replica echoes a line that the canonical order put before the last one."""
+    replica echoes a line that the canonical order put before the last one.
+    With `in_use` = n, the first n NICKs get 433 "already in use" (the name
+    still online from a link the client lost)."""
 
     CAPS = "message-tags server-time echo-message batch labeled-response draft/chathistory"
 
@@ -309,6 +311,8 @@ class FakeReplica:
         self.people = ["bob"]
         self.nick = None
         self.echo_at = None
+        self.in_use = 0
+        self.user_seen = False
         self.listener = socket.socket()
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.listener.bind(("127.0.0.1", 0))
@@ -371,10 +375,17 @@ class FakeReplica:
             self.send(":fake CAP * LS :" + self.CAPS)
         elif cmd == "CAP" and words[1] == "REQ":
             self.send(":fake CAP * ACK " + " ".join(words[2:]))
+        elif cmd == "NICK" and self.in_use:
+            self.in_use -= 1
+            self.send(":fake 433 * %s :Nickname is already in use" % words[1])
         elif cmd == "NICK":
             self.nick = words[1]
+            if self.user_seen:
+                self.send(":fake 001 %s :Welcome" % self.nick)
         elif cmd == "USER":
-            self.send(":fake 001 %s :Welcome" % self.nick)
+            self.user_seen = True
+            if self.nick:
+                self.send(":fake 001 %s :Welcome" % self.nick)
         elif cmd == "JOIN" and label and words[1] != self.room:
             self.send("@label=%s :fake 403 %s %s :No such channel" % (label, self.nick, words[1]))
         elif cmd in ("JOIN", "CHATHISTORY") and label:

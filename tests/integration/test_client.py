@@ -548,6 +548,23 @@ def test_reconnect_fills_a_gap_longer_than_a_page(server, chorus):
     c.quit()
 
 
+def test_failover_waits_for_its_name_to_be_free(server, chorus):
+    """After a lost link the client's name may still be online on the
+    replica it moves to (the replicas have not seen the link go yet): the
+    client asks for it again until it is free, and does not give up on 433."""
+    fake = FakeReplica("#m")
+    fake.in_use = 3
+    try:
+        c = chorus(addr(server), "127.0.0.1:%d" % fake.port).login(1, "alice")
+        server.kill9()
+        c.info("still online from the link that was lost", timeout=15)
+        c.info("logged in as alice", timeout=15)
+        assert [l for l in fake.received if l.startswith("NICK")] == ["NICK alice"] * 4
+        c.quit()
+    finally:
+        fake.close()
+
+
 def test_merge_batches_redraw_in_server_order(chorus):
     fake = FakeReplica("#m")
     fake.history = [("a", "bob", "one"), ("b", "bob", "two"), ("d", "bob", "four")]
