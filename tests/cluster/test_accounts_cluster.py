@@ -1,8 +1,9 @@
 """Accounts on real Corosync: a name registered in two partitions at once
 resolves the same way on every replica after the heal (the earlier
 registration wins; the other's session is told, logged out and renamed;
-what both wrote stays), and an account registered on one replica logs in
-on any other."""
+what both wrote stays, each under its own name), a guest holding a name
+registered on the other side is renamed after the heal, and an account
+registered on one replica logs in on any other."""
 import base64
 import os
 import sys
@@ -51,6 +52,9 @@ def test_one_name_registered_in_two_partitions(cluster):
     cluster.wait_view([3, 4, 5], cluster.nodes[2:])
     left = register(cluster.nodes[0], "zed", "left password")
     right = register(cluster.nodes[2], "zed", "right password")
+    # And a guest holds a name on the left that the right registers.
+    guest = cluster.nodes[1].client("yuri", CAPS)
+    register(cluster.nodes[3], "yuri", "yuri's password").close()
     lines = {}
     for side, c in (("left", left), ("right", right)):
         c.send("JOIN #acc")
@@ -74,6 +78,12 @@ def test_one_name_registered_in_two_partitions(cluster):
     renamed = [m for m in loser_c.backlog if m.command == "NICK"]
     assert renamed and renamed[-1].params[0].startswith("zed-"), loser_c.backlog
     former = renamed[-1].params[0]
+    # The guest is renamed, with a notice; the name is the account's now.
+    guest.send("PING :y")
+    guest.expect("PONG", timeout=10)
+    note = [m for m in guest.backlog if m.command == "NOTE" and m.params[1] == "NICK_RESERVED"]
+    nick = [m for m in guest.backlog if m.command == "NICK"]
+    assert note and nick and nick[-1].params[0].startswith("yuri-"), guest.backlog
     # Every replica: the winner's password logs in, the loser's does not.
     for node in cluster.nodes:
         ok, _ = login(node, "zed", "%s password" % winner)
