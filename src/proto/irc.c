@@ -351,6 +351,8 @@ int irc_parse(char *line, size_t len, struct irc_msg *m)
 		return IRC_EMPTY;
 	if (!utf8_valid(line, len))
 		return IRC_BAD_UTF8;
+	if (memchr(line, '\r', len) || memchr(line, '\0', len))
+		return IRC_BAD_CHAR;
 	if (line[0] == '@') {
 		tags_end = find_char(line, len, 1, ' ');
 		if (tags_end - 1 > IRC_CLIENT_TAGS_MAX)

@@ -30,6 +30,7 @@ enum irc_status {
 	IRC_TOO_LONG = -1,    /* a limit above exceeded: answer 417, drop the line */
 	IRC_MALFORMED = -2,   /* no command, bad tag syntax, too many params or tags */
 	IRC_BAD_UTF8 = -3,    /* not valid UTF-8 */
+	IRC_BAD_CHAR = -4,    /* a CR or NUL inside the line (a CR only ends a line, with LF) */
 };
 
 struct irc_tag {
@@ -50,8 +51,9 @@ struct irc_msg {
 /*
  * Parses one line (without CR/LF, NUL-terminated, len bytes) in place: the
  * buffer is cut into the message's strings and tag values are unescaped.
- * Checks, in this order: emptiness, UTF-8 of the whole line, the tag section
- * and body limits, then syntax. Returns an enum irc_status; *m is valid only
+ * Checks, in this order: emptiness, UTF-8 of the whole line, no CR or NUL in
+ * it (a client that ends lines at CR would read what follows a bare CR as
+ * a line of its own), the tag section and body limits, then syntax. Returns an enum irc_status; *m is valid only
  * for IRC_OK.
  */
 int irc_parse(char *line, size_t len, struct irc_msg *m);

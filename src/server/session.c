@@ -293,14 +293,18 @@ static void reject_line(struct session *s, int status, char *line)
 		line++;
 	if (status == IRC_TOO_LONG) {
 		reply_num(s, 417, ":Input line was too long");
-	} else if (status == IRC_BAD_UTF8) {
+	} else if (status == IRC_BAD_UTF8 || status == IRC_BAD_CHAR) {
 		char name[32];
-		size_t n = strcspn(line, " ");
+		size_t n = strcspn(line, " \r");
 		if (n == 0 || n >= sizeof name || !utf8_valid(line, n))
 			snprintf(name, sizeof name, "%s", cmd);
 		else
 			snprintf(name, sizeof name, "%.*s", (int)n, line);
-		reply_fail(s, name, "INVALID_UTF8", NULL, "Message rejected: it is not valid UTF-8");
+		if (status == IRC_BAD_UTF8)
+			reply_fail(s, name, "INVALID_UTF8", NULL, "Message rejected: it is not valid UTF-8");
+		else
+			reply_fail(s, name, "INVALID_TEXT", NULL,
+				   "Message rejected: a CR or NUL inside the line (lines end with CR LF)");
 	} else {
 		reply_fail(s, "*", "INVALID_MESSAGE", NULL, "Malformed message");
 	}

@@ -120,6 +120,30 @@ def test_garbage_never_stalls_the_server(server):
     assert texts[-1] == "still fine" and "bare LF" in texts, texts
 
 
+def test_bare_cr_is_refused_not_stored(server):
+    """A CR inside a line (text, topic, reasons, realname) is refused with a
+    FAIL: stored and relayed, it would end the line early for clients that
+    end lines at CR, and what follows would read as a line of its own."""
+    a = room_with(server)
+    b = server.client().login("watcher", ALL_CAPS)
+    b.join("#lim")
+    b.drain()
+    for line, command in [(b"PRIVMSG #lim :hi\r:evil!e@x PRIVMSG #lim :spoofed", "PRIVMSG"),
+                          (b"TOPIC #lim :a\rb", "TOPIC"), (b"PART #lim :bye\rx", "PART"),
+                          (b"SETNAME :a\rb", "SETNAME"), (b"PRIVMSG #lim :nul\x00inside", "PRIVMSG")]:
+        a.send_raw(line + b"\r\n")
+        f = a.expect("FAIL")
+        assert f.params[:2] == [command, "INVALID_TEXT"], (line, f)
+    c = server.client()
+    c.send_raw(b"NICK cr\r\nUSER cr 0 * :real\rname\r\n")
+    assert c.expect("FAIL").params[:2] == ["USER", "INVALID_TEXT"]
+    a.send("PRIVMSG #lim :after")
+    b.expect(lambda m: m.command == "PRIVMSG" and m.params[-1] == "after")
+    assert not [m for m in b.backlog if m.command in ("PRIVMSG", "TOPIC", "PART", "SETNAME")], b.backlog
+    texts = [m.params[-1] for m in b.history("LATEST", "#lim", "*", 10)]
+    assert all("\r" not in t and "evil" not in t for t in texts), texts
+
+
 def test_flood_lines_wait_none_dropped(make_server):
     srv = make_server(["--flood-burst", "5", "--flood-rate", "5"])
     a = srv.client().login("flooder")

@@ -228,9 +228,9 @@ TEST(nul_byte)
 {
 	struct irc_msg m;
 	memcpy(line, "PRIVMSG #a :x\0y", 16);
-	CHECK_EQ_INT(irc_parse(line, 15, &m), IRC_MALFORMED);
+	CHECK_EQ_INT(irc_parse(line, 15, &m), IRC_BAD_CHAR);
 	memcpy(line, "\0PING", 6);
-	CHECK_EQ_INT(irc_parse(line, 5, &m), IRC_MALFORMED);
+	CHECK_EQ_INT(irc_parse(line, 5, &m), IRC_BAD_CHAR);
 }
 
 TEST(params_limit)
@@ -374,6 +374,20 @@ TEST(parse_utf8)
 	CHECK_EQ_INT(parse(line, sizeof line, big, &m), IRC_BAD_UTF8);
 	/* ...and before the syntax. */
 	CHECK_EQ_INT(parse(line, sizeof line, "\xff", &m), IRC_BAD_UTF8);
+}
+
+/* A CR inside a line is refused (NUL: nul_byte): a CR only ends a line (with LF),
+ * and a client that ends lines at CR would read what follows it as a line
+ * of its own. A tag value may still carry one escaped (\r). */
+TEST(parse_bare_cr_and_nul)
+{
+	struct irc_msg m;
+	CHECK_EQ_INT(parse(line, sizeof line, "PRIVMSG #a :hi\r:evil!e@x PRIVMSG #a :spoof", &m), IRC_BAD_CHAR);
+	CHECK_EQ_INT(parse(line, sizeof line, "TOPIC #a :a\rb", &m), IRC_BAD_CHAR);
+	CHECK_EQ_INT(parse(line, sizeof line, "\rPING x", &m), IRC_BAD_CHAR);
+	CHECK_EQ_INT(parse(line, sizeof line, "@a=b\rc PING x", &m), IRC_BAD_CHAR);
+	CHECK_EQ_INT(parse(line, sizeof line, "@a=b\\rc PING x", &m), IRC_OK);
+	CHECK_EQ_STR(irc_tag_get(&m, "a"), "b\rc");
 }
 
 TEST(tag_escape)
@@ -677,6 +691,7 @@ int main(void)
 	RUN(tags);
 	RUN(tag_duplicates);
 	RUN(tag_syntax_errors);
+	RUN(parse_bare_cr_and_nul);
 	RUN(tag_count_limit);
 	RUN(command_errors);
 	RUN(empty_lines);
