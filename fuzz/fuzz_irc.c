@@ -6,7 +6,7 @@
  * over-long report must match what a plain split of the whole input on LF
  * predicts; and once with a small queue in small chunks, drained only now
  * and then, where feeds may fail but must then add nothing. Every line is
- * parsed; a good parse must satisfy the header's limits, leave every pointer
+ * parsed (a CR or NUL inside is refused); a good parse must satisfy the header's limits, leave every pointer
  * inside the line, and survive being written back out (tags escaped with
  * irc_tag_escape) and parsed again unchanged; a refused line must be left as
  * it was. utf8_valid is checked against a separate decoder. Any broken
@@ -157,7 +157,7 @@ static void check_good(const struct irc_msg *m, const char *line, size_t len)
 {
 	static struct irc_msg m2;
 
-	REQUIRE(utf8_valid(orig, len) && !memchr(orig, '\0', len));
+	REQUIRE(utf8_valid(orig, len) && !memchr(orig, '\0', len) && !memchr(orig, '\r', len));
 	REQUIRE(m->nparams <= IRC_PARAMS_MAX && m->ntags <= IRC_TAGS_COUNT_MAX);
 	REQUIRE(inside(m->command, line, len) && command_ok(m->command));
 	REQUIRE(!m->source || (inside(m->source, line, len) && m->source[0] && !strchr(m->source, ' ')));
@@ -204,6 +204,10 @@ static void check_line(char *line, size_t len)
 		break;
 	case IRC_BAD_UTF8:
 		REQUIRE(!utf8_valid(orig, len));
+		REQUIRE(memcmp(line, orig, len + 1) == 0);
+		break;
+	case IRC_BAD_CHAR:
+		REQUIRE(utf8_valid(orig, len) && (memchr(orig, '\r', len) || memchr(orig, '\0', len)));
 		REQUIRE(memcmp(line, orig, len + 1) == 0);
 		break;
 	case IRC_EMPTY:
