@@ -288,3 +288,16 @@ def test_room_names_are_case_insensitive(server):
     assert a.expect("PRIVMSG").params == ["#CaseRoom", "second"]
     h = b.history("LATEST", "#caseROOM", "*", 10)
     assert [m.params for m in h] == [["#CaseRoom", "first"], ["#CaseRoom", "second"]]
+
+
+def test_room_names_without_controls_or_bidi_marks(server):
+    """Names that would hide or reorder how a room shows are refused (403):
+    controls (C0, DEL, C1), bidi marks, embeddings, overrides and isolates,
+    zero-width characters; other UTF-8 is a name like any."""
+    c = server.client().login("namer")
+    for bad in ["#a\u202eb", "#a\u200fb", "#a\u2067b", "#a\u200bb", "#a\ufeffb", "#a\x7fb", "#a\u0085b",
+                "#a\u061cb", "#a\u2066"]:
+        c.send("JOIN " + bad)
+        m = c.expect(lambda m: m.command in ("403", "JOIN"))
+        assert m.command == "403", (bad, m)
+    c.join("#café")  # waits for its 366
