@@ -5,10 +5,15 @@
  * sessions: each stored op is fanned out, and the answer to a client's own
  * op (echo, label, FAIL) goes to the session that made it.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "server.h"
 
@@ -177,12 +182,46 @@ static const struct repl_io *io_of(struct server *srv)
 	return &io;
 }
 
+/* Takes the data directory's lock (DIR/lock, flock): one chorusd per data
+ * directory, since two would write one store as two replicas. The lock lives
+ * as long as the process (its fd stays open; the kernel drops it on any
+ * exit, kill -9 too). Returns 0, or -1 with the reason logged. */
+static int lock_data_dir(struct server *srv)
+{
+	const char *dir = srv->cfg.data_dir;
+	char *path = xasprintf("%s/lock", dir);
+	char pid[32] = "";
+	int fd = -1;
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		log_error("data directory %s: %s", dir, strerror(errno));
+	} else if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
+		log_error("data directory %s: cannot open its lock: %s", dir, strerror(errno));
+	} else if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		log_error("data directory %s is in use by another chorusd%s%s%s: one replica per data directory",
+			  dir, *pid ? " (pid " : "", pid, *pid ? ")" : "");
+		close(fd);
+		fd = -1;
+	} else {
+		int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+		if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)n, 0) != n)
+			log_warn("data directory %s: cannot write the pid to its lock", dir);
+	}
+	free(path);
+	return fd < 0 ? -1 : 0; /* fd stays open: it holds the lock */
+}
+
 int replica_start(struct server *srv)
 {
 	struct store_sqlite_options opt = {srv->cfg.sync, srv->cfg.store_max_bytes};
 	struct repl_callbacks cb = {
 		.effect = on_effect, .failed = on_failed, .view = on_view, .soft = on_soft, .arg = srv};
 	char *err = NULL;
+
+	if (lock_data_dir(srv) < 0)
+		return -1;
 
 	srv->store = store_sqlite_open(srv->cfg.data_dir, &opt, &err);
 	if (!srv->store) {

@@ -1,8 +1,11 @@
 """Durability: what a client was told is stored (echo, ACK) survives kill -9
 and restarts, with the same order and msgids; so do DMs, likes, topics."""
-import pytest
+import subprocess
 import threading
 
+import pytest
+
+from conftest import CHORUSD, free_port
 from ircclient import ALL_CAPS
 
 HIST = ("batch", "message-tags", "server-time", "draft/chathistory")
@@ -151,3 +154,17 @@ def test_clean_restart_keeps_everything(server):
     server.restart()
     r = server.client().login("zed", HIST)
     assert [m.tags["msgid"] for m in full_history(r, "#keep")] == [m.tags["msgid"] for m in msgs]
+
+
+def test_one_chorusd_per_data_directory(make_server, tmp_path):
+    """A second chorusd on a data directory in use exits with a clear error
+    (two would write one store as two replicas); after the first dies, even
+    by SIGKILL, the directory is free again."""
+    first = make_server(name="shared")
+    out = subprocess.run([CHORUSD, "--port", str(free_port()), "--data-dir", first.data_dir],
+                         capture_output=True, text=True, timeout=20)
+    assert out.returncode != 0
+    assert "is in use by another chorusd (pid %d)" % first.proc.pid in out.stderr, out.stderr
+    first.kill9()
+    again = make_server(name="shared")
+    again.client().login("back")
