@@ -743,6 +743,11 @@ static void on_row(struct repl *r, uint32_t sender, struct op_reader *rd)
 			uint64_t a = op_read_u(rd, 8), b = op_read_u(rd, 8);
 			if (rd->bad || a < 1 || a > b)
 				continue;
+			if (b >= REPL_NUMBER_MAX) {
+				log_error("repl: a row range up to %" PRIu64 " from replica %" PRIu32 ", refused",
+					  b, sender);
+				continue;
+			}
 			if (later)
 				add_later_held(r, &s, sender, a, b);
 			else
@@ -751,7 +756,10 @@ static void on_row(struct repl *r, uint32_t sender, struct op_reader *rd)
 	}
 	if (rd->bad)
 		log_error("repl: malformed row from replica %" PRIu32, sender);
-	saw_lts(r, clock);
+	if (clock < REPL_NUMBER_MAX)
+		saw_lts(r, clock);
+	else
+		log_error("repl: a row with clock %" PRIu64 " from replica %" PRIu32 ", clock refused", clock, sender);
 	if (later) {
 		if (y->phase == SYNC_PLANNED)
 			pump_resends(r);
@@ -836,8 +844,9 @@ static void on_ops(struct repl *r, uint32_t sender, const uint8_t *data, size_t 
 	for (size_t i = 0; i < n; i++) {
 		struct op *op = &ops[i];
 		check_awaited(r, sender, op);
-		if (op->lts == 0 || op->seq == 0) {
-			log_error("repl: an operation without lts or seq from replica %" PRIu32 ", dropped", sender);
+		if (op->lts == 0 || op->seq == 0 || op->lts >= REPL_NUMBER_MAX || op->seq >= REPL_NUMBER_MAX) {
+			log_error("repl: an operation with lts %" PRIu64 ", seq %" PRIu64 " from replica %" PRIu32
+				  ", refused", op->lts, op->seq, sender);
 			continue;
 		}
 		saw_lts(r, op->lts);

@@ -41,6 +41,10 @@
 #define REPL_WIRE_VERSION 4     /* 4: ops carry an account; 3: their origin's lts */
 #define REPL_LTS_SHIFT 16       /* lts = wall ms << 16 + a count (see repl_submit) */
 #define REPL_SKEW_MAX_MS 60000  /* a clock ahead of the others' counts as this far ahead */
+/* The largest lts, seq or clock accepted from the group: far above any a
+ * replica makes (2^62 >> 16 ms is ~2,200 years), far enough below 2^64
+ * that no sum wraps. An op or row past it is refused and logged. */
+#define REPL_NUMBER_MAX (1ULL << 62)
 
 enum repl_mode {
 	REPL_AVAILABLE = 0, /* every view accepts writes */

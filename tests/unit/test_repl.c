@@ -390,6 +390,59 @@ TEST(an_empty_replica_alone_stamps_by_its_wall_clock)
 	teardown();
 }
 
+/* What a forged member sends: ops with an lts or seq near 2^64 are refused
+ * (not applied; the clock neither jumps nor wraps), and a row naming a range
+ * or a clock near 2^64 neither loops the resends nor moves the clock. */
+TEST(numbers_near_the_top_are_refused)
+{
+	setup();
+	view(ALL);
+	run(ALL);
+	struct op bad[2];
+	for (int i = 0; i < 2; i++) {
+		memset(&bad[i], 0, sizeof bad[i]);
+		bad[i].stream = (struct op_stream){2, 0x7777, 1};
+		bad[i].seq = i ? UINT64_MAX : 1;
+		bad[i].lts = i ? 5 : UINT64_MAX - 1;
+		bad[i].kind = OP_MSG;
+		bad[i].target = "#room";
+		bad[i].author = "mallory";
+		bad[i].body = i ? "huge seq" : "huge lts";
+		bad[i].ref = bad[i].account = "";
+	}
+	struct op_buf b = {0};
+	op_buf_put_u(&b, REPL_WIRE_VERSION, 1);
+	op_buf_put_u(&b, 1, 1); /* MSG_OPS */
+	op_encode(&b, bad, 2);
+	repl_deliver(nodes[0].repl, 2, b.data, b.len);
+	/* A row: clock near the top, final, one stream held up to 2^64 - 1. */
+	b.len = 0;
+	op_buf_put_u(&b, REPL_WIRE_VERSION, 1);
+	op_buf_put_u(&b, 2, 1); /* MSG_ROW */
+	op_buf_put_u(&b, UINT64_MAX - 3, 8);
+	op_buf_put_u(&b, 1, 1);
+	op_buf_put_u(&b, 1, 4);
+	op_buf_put_u(&b, N, 1);
+	for (uint32_t id = 1; id <= N; id++)
+		op_buf_put_u(&b, id, 4);
+	op_buf_put_u(&b, 2, 4);
+	op_buf_put_u(&b, 0x7777, 8);
+	op_buf_put_u(&b, 1, 4);
+	op_buf_put_u(&b, 1, 4);
+	op_buf_put_u(&b, 1, 8);
+	op_buf_put_u(&b, UINT64_MAX, 8);
+	repl_deliver(nodes[0].repl, 2, b.data, b.len);
+	op_buf_free(&b);
+	run(ALL);
+	size_t i;
+	CHECK(!find(1, "huge lts", &i) && !find(1, "huge seq", &i));
+	say(1, "after");
+	run(ALL);
+	CHECK(lts_of(1, "after") > 0 && lts_of(1, "after") < MS(1000) + 10);
+	check_converged();
+	teardown();
+}
+
 int main(void)
 {
 	log_set_level(LOG_ERROR + 1);
@@ -397,5 +450,6 @@ int main(void)
 	RUN(a_clock_far_ahead_counts_as_the_skew_bound);
 	RUN(a_hole_before_the_origins_own_op_does_not_split_the_order);
 	RUN(an_empty_replica_alone_stamps_by_its_wall_clock);
+	RUN(numbers_near_the_top_are_refused);
 	return CHECK_DONE();
 }
