@@ -27,6 +27,9 @@ static void config_defaults(struct config *cfg)
 	cfg->flood_burst = 100;
 	cfg->ping_interval = 90;
 	cfg->ping_timeout = 90;
+	cfg->per_address = 32;
+	cfg->exempt = xstrdup("127.0.0.1,::1");
+	cfg->register_timeout = 60;
 	cfg->log_level = LOG_INFO;
 	cfg->group_name = xstrdup("chorus");
 	cfg->tls_port = -1; /* 6697 once a certificate is set */
@@ -210,6 +213,9 @@ static int read_file(struct config *cfg, const char *path)
 	lookup_double(&cf, "limits.flood_burst", &cfg->flood_burst);
 	lookup_int(&cf, "limits.ping_interval", &cfg->ping_interval);
 	lookup_int(&cf, "limits.ping_timeout", &cfg->ping_timeout);
+	lookup_int(&cf, "limits.per_address", &cfg->per_address);
+	lookup_str(&cf, "limits.exempt", &cfg->exempt);
+	lookup_int(&cf, "limits.register_timeout", &cfg->register_timeout);
 	if (config_lookup_string(&cf, "cluster.mode", &s) && parse_mode(s, &cfg->mode) < 0) {
 		fprintf(stderr, "chorusd: %s: cluster.mode must be available or majority\n", path);
 		rc = -1;
@@ -245,6 +251,11 @@ static void usage(FILE *out)
 		"      --flood-burst B      lines per client at once (default 100)\n"
 		"      --ping-interval S    idle seconds before PING (default 90)\n"
 		"      --ping-timeout S     seconds to answer PING (default 90)\n"
+		"      --per-address N      connections from one address (IPv6: one /64);\n"
+		"                           0 = no limit (default 32)\n"
+		"      --exempt LIST        addresses without that limit, comma-separated\n"
+		"                           (default 127.0.0.1,::1; \"\" for none)\n"
+		"      --register-timeout S seconds a connection may take to register (default 60)\n"
 		"      --password PASS      server password clients must send with PASS\n"
 		"      --motd TEXT          message of the day\n"
 		"      --tls-cert FILE      PEM certificate (chain): listen for TLS clients too\n"
@@ -267,7 +278,7 @@ enum {
 	OPT_SYNC = 256, OPT_MAXBYTES, OPT_MAXCLIENTS, OPT_SENDQ, OPT_RECVQ, OPT_FLOODRATE,
 	OPT_FLOODBURST, OPT_PINGINT, OPT_PINGTO, OPT_PASSWORD, OPT_MOTD, OPT_PEER, OPT_LOGLEVEL,
 	OPT_GROUP, OPT_GROUPNAME, OPT_MODE, OPT_IDENTITY, OPT_TLSCERT, OPT_TLSKEY, OPT_TLSPORT,
-	OPT_STS,
+	OPT_STS, OPT_PERADDR, OPT_EXEMPT, OPT_REGTIMEOUT,
 };
 
 static const struct option long_opts[] = {
@@ -297,6 +308,9 @@ static const struct option long_opts[] = {
 	{"tls-key", required_argument, NULL, OPT_TLSKEY},
 	{"tls-port", required_argument, NULL, OPT_TLSPORT},
 	{"sts-duration", required_argument, NULL, OPT_STS},
+	{"per-address", required_argument, NULL, OPT_PERADDR},
+	{"exempt", required_argument, NULL, OPT_EXEMPT},
+	{"register-timeout", required_argument, NULL, OPT_REGTIMEOUT},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
 	{NULL, 0, NULL, 0},
@@ -371,6 +385,13 @@ static int apply_flag(struct config *cfg, int c, const char *arg)
 	case OPT_GROUPNAME: set_str(&cfg->group_name, arg); return 0;
 	case OPT_MODE: return parse_mode(arg, &cfg->mode);
 	case OPT_IDENTITY: return parse_identity(arg, cfg);
+	case OPT_PERADDR:
+	case OPT_REGTIMEOUT:
+		if (parse_num(arg, c == OPT_PERADDR ? 0 : 1, c == OPT_PERADDR ? 10000000 : 86400, &v) < 0)
+			return -1;
+		*(c == OPT_PERADDR ? &cfg->per_address : &cfg->register_timeout) = (int)v;
+		return 0;
+	case OPT_EXEMPT: set_str(&cfg->exempt, arg); return 0;
 	case OPT_TLSCERT: set_str(&cfg->tls_cert, arg); return 0;
 	case OPT_TLSKEY: set_str(&cfg->tls_key, arg); return 0;
 	case OPT_TLSPORT:
@@ -439,6 +460,7 @@ void config_free(struct config *cfg)
 	free(cfg->listen);
 	free(cfg->data_dir);
 	free(cfg->password);
+	free(cfg->exempt);
 	free(cfg->tls_cert);
 	free(cfg->tls_key);
 	free(cfg->motd);

@@ -69,6 +69,9 @@ struct config {
 	double flood_burst;      /* lines it may send at once */
 	int ping_interval;       /* seconds idle before we PING */
 	int ping_timeout;        /* seconds to answer before we drop */
+	int per_address;         /* connections from one address (IPv6: one /64); 0 = no limit */
+	char *exempt;            /* addresses the per-address limit skips, comma-separated */
+	int register_timeout;    /* seconds a connection may take to register */
 	int log_level;
 	enum repl_mode mode;     /* available (default) or majority */
 	enum identity { IDENTITY_ACCOUNTS = 0, IDENTITY_OPEN = 1 } identity;
@@ -108,6 +111,8 @@ struct session {
 	struct server *srv;
 	uv_tcp_t tcp;
 	char host[64];           /* peer address */
+	char addr_key[64];       /* what the per-address limit counts: host, or its /64 */
+	uint64_t connected_ms;   /* when it connected (the registration timeout) */
 	struct irc_reader reader;
 	unsigned caps;           /* enum irc_cap bits */
 	int cap_negotiating;     /* CAP LS/REQ seen, CAP END not yet */
@@ -286,6 +291,7 @@ struct server {
 	struct room_presence *rooms;
 	unsigned max_users_seen;
 	struct auth_bucket *auth_buckets; /* failed logins, by account and by address */
+	struct addr_count *addr_counts;   /* connections per address (the per-address limit) */
 	int stopping;
 };
 

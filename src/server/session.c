@@ -166,6 +166,76 @@ struct session *session_find(struct server *srv, uint64_t id)
 	return s && !s->closing ? s : NULL;
 }
 
+/* ---- connections per address ---- */
+
+struct addr_count {
+	char *key;
+	unsigned n;
+	UT_hash_handle hh;
+};
+
+/* What the per-address limit counts for addr: the address, or for IPv6
+ * (not IPv4-mapped) its /64. */
+static void addr_key_of(const struct sockaddr_storage *addr, const char *host, char *key, size_t len)
+{
+	if (addr->ss_family == AF_INET6) {
+		const unsigned char *b = ((const struct sockaddr_in6 *)addr)->sin6_addr.s6_addr;
+		static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+		if (memcmp(b, mapped, 12) != 0) {
+			snprintf(key, len, "%02x%02x:%02x%02x:%02x%02x:%02x%02x::/64", b[0], b[1], b[2], b[3], b[4],
+				 b[5], b[6], b[7]);
+			return;
+		}
+	}
+	snprintf(key, len, "%s", host);
+}
+
+/* 1 if host is in the comma-separated exempt list. */
+static int exempt(const char *list, const char *host)
+{
+	size_t n = strlen(host);
+	for (const char *p = list; p && *p;) {
+		size_t len = strcspn(p, ",");
+		if (len == n && strncmp(p, host, n) == 0)
+			return 1;
+		p += len + (p[len] == ',');
+	}
+	return 0;
+}
+
+/* Counts s against its address; returns how many connections the address
+ * has now (0 when it is exempt or there is no limit: not counted). */
+static unsigned addr_take(struct session *s)
+{
+	struct server *srv = s->srv;
+	struct addr_count *a;
+	if (srv->cfg.per_address <= 0 || exempt(srv->cfg.exempt, s->host)) {
+		s->addr_key[0] = '\0';
+		return 0;
+	}
+	HASH_FIND_STR(srv->addr_counts, s->addr_key, a);
+	if (!a) {
+		a = xcalloc(1, sizeof *a);
+		a->key = xstrdup(s->addr_key);
+		HASH_ADD_KEYPTR(hh, srv->addr_counts, a->key, strlen(a->key), a);
+	}
+	return ++a->n;
+}
+
+static void addr_release(struct session *s)
+{
+	struct addr_count *a;
+	if (!s->addr_key[0])
+		return;
+	HASH_FIND_STR(s->srv->addr_counts, s->addr_key, a);
+	if (a && --a->n == 0) {
+		HASH_DEL(s->srv->addr_counts, a);
+		free(a->key);
+		free(a);
+	}
+	s->addr_key[0] = '\0';
+}
+
 /* ---- closing ---- */
 
 void session_close(struct session *s, const char *reason)
@@ -239,6 +309,7 @@ static void session_finish(struct session *s)
 		presence_detach(srv, s, s->close_reason);
 	HASH_DEL(srv->sessions, s);
 	srv->nsessions--;
+	addr_release(s);
 	uv_read_stop((uv_stream_t *)&s->tcp);
 	/* Let the queued lines (and the ERROR) go out first, unless the client
 	 * is the reason they pile up. */
@@ -406,6 +477,10 @@ static void on_ping_tick(uv_timer_t *t)
 	uint64_t now = now_ms(srv);
 	HASH_ITER(hh, srv->sessions, s, tmp) {
 		uint64_t idle = now - s->last_seen_ms;
+		if (!s->registered && now - s->connected_ms > (uint64_t)srv->cfg.register_timeout * 1000) {
+			session_close(s, "Registration timed out");
+			continue;
+		}
 		if (s->ping_sent && idle > (uint64_t)(srv->cfg.ping_interval + srv->cfg.ping_timeout) * 1000) {
 			session_close(s, "Ping timeout");
 		} else if (!s->ping_sent && idle > (uint64_t)srv->cfg.ping_interval * 1000) {
@@ -466,6 +541,7 @@ static void on_connection(uv_stream_t *listener, int status)
 			uv_ip6_name((struct sockaddr_in6 *)&addr, s->host, sizeof s->host);
 		else
 			uv_ip4_name((struct sockaddr_in *)&addr, s->host, sizeof s->host);
+		addr_key_of(&addr, s->host, s->addr_key, sizeof s->addr_key);
 	}
 	if (tls)
 		s->tls = tls_conn_new(srv->tls);
@@ -473,10 +549,17 @@ static void on_connection(uv_stream_t *listener, int status)
 	s->tokens = srv->cfg.flood_burst;
 	s->tokens_ms = now_ms(srv);
 	s->last_seen_ms = now_ms(srv);
+	s->connected_ms = now_ms(srv);
 	HASH_ADD(hh, srv->sessions, id, sizeof s->id, s);
 	srv->nsessions++;
 	if (srv->nsessions > (unsigned)srv->cfg.max_clients) {
 		refuse_full(s);
+		return;
+	}
+	if (addr_take(s) > (unsigned)srv->cfg.per_address) {
+		char reason[96];
+		snprintf(reason, sizeof reason, "Too many connections from your address (%d)", srv->cfg.per_address);
+		session_close(s, reason);
 		return;
 	}
 	uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_read);

@@ -298,3 +298,46 @@ def test_store_full(make_server):
         ref = "msgid=" + page[0].tags["msgid"]
     assert [m.tags["msgid"] for m in got] == [m.tags["msgid"] for m in echoed]
     assert [m.params[-1] for m in got] == [m.params[-1] for m in echoed]
+
+
+def test_connections_per_address(make_server):
+    """One address holds at most --per-address connections (the next is
+    closed with a reason; a slot frees when one closes); loopback is exempt
+    by default (--exempt)."""
+    srv = make_server(["--per-address", "3", "--exempt", ""])
+    held = [srv.client().login("pa%d" % i) for i in range(3)]
+    extra = srv.client()
+    lines = extra.expect_closed()
+    assert any(m.command == "ERROR" and "Too many connections from your address (3)" in m.params[-1]
+               for m in lines), lines
+    held[0].close()
+    deadline = time.monotonic() + 5
+    while True:
+        c = srv.client()
+        try:
+            c.login("pa-next")
+            break
+        except AssertionError:
+            assert time.monotonic() < deadline, "no slot freed"
+            time.sleep(0.2)
+    other = make_server(["--per-address", "1"], name="r2")
+    other.client().login("x1")
+    other.client().login("x2")  # 127.0.0.1 is exempt by default
+
+
+def test_registration_timeout(make_server):
+    """A connection that does not register within --register-timeout is
+    closed, whatever lines it sends; one that registered stays."""
+    srv = make_server(["--register-timeout", "1"])
+    ok = srv.client().login("quick")
+    slow = srv.client()
+    slow.send("NICK slow")  # no USER: not registered
+    t0 = time.monotonic()
+    lines = []
+    while not slow.closed and time.monotonic() - t0 < 10:
+        slow.send("PING :still here")
+        lines += slow.collect(0.5)
+    assert slow.closed
+    assert any(m.command == "ERROR" and "Registration timed out" in m.params[-1] for m in lines), lines
+    ok.sync()
+    assert not ok.closed
