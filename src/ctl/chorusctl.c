@@ -36,6 +36,7 @@
 #include <dirent.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -269,13 +270,13 @@ static int corosync_running_here(void)
 
 struct replica_entry;
 static char *ask(const struct replica_entry *r, const char *line, const char *last);
-static int view_size(int port);
+static int view_size(const struct options *o, int id);
 
 /* 1 once every replica listens and reports a view of all n. */
 static int cluster_formed(const struct options *o)
 {
 	for (int i = 1; i <= o->n; i++)
-		if (view_size(o->port + i - 1) != o->n)
+		if (view_size(o, i) != o->n)
 			return 0;
 	return 1;
 }
@@ -374,7 +375,14 @@ static int cmd_up(struct options *o)
 struct replica_entry {
 	int id, port;
 	char host[64];
+	char control[PATH_MAX + 32]; /* its control socket: DIR/r<id>/control.sock */
 };
+
+/* Fills r's control socket path for replica id of the cluster in o->dir. */
+static void control_path(const struct options *o, int id, struct replica_entry *r)
+{
+	snprintf(r->control, sizeof r->control, "%s/r%d/control.sock", o->dir, id);
+}
 
 static int read_cluster(const struct options *o, struct replica_entry *out, int max)
 {
@@ -396,21 +404,28 @@ static int read_cluster(const struct options *o, struct replica_entry *out, int 
 		config_setting_lookup_int(r, "port", &out[n].port);
 		config_setting_lookup_string(r, "host", &host);
 		snprintf(out[n].host, sizeof out[n].host, "%s", host);
+		control_path(o, out[n].id, &out[n]);
 		n++;
 	}
 	config_destroy(&cf);
 	return n;
 }
 
-/* Sends line to the replica and collects its answer lines until one whose
+/* Sends line to the replica's control socket (where the operator verbs are
+ * allowed without logging in) and collects its answer lines until one whose
  * command is `last` (or 2 s pass). Returns the lines joined by '\n', or NULL. */
 static char *ask(const struct replica_entry *r, const char *line, const char *last)
 {
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)r->port)};
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	struct buf got = {0};
 	char chunk[4096];
-	inet_pton(AF_INET, r->host, &a.sin_addr);
+	size_t plen = strlen(r->control);
+	if (plen >= sizeof a.sun_path) { /* chorusd could not listen there either */
+		close(fd);
+		return NULL;
+	}
+	memcpy(a.sun_path, r->control, plen + 1);
 	if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0 || write(fd, line, strlen(line)) < 0) {
 		close(fd);
 		return NULL;
@@ -434,11 +449,12 @@ static char *ask(const struct replica_entry *r, const char *line, const char *la
 	return got.data;
 }
 
-/* The number of replicas in the view of the replica on 127.0.0.1:port
- * (LINKS), or -1 if it does not answer. */
-static int view_size(int port)
+/* The number of replicas in the view of replica id of the cluster in
+ * o->dir (LINKS), or -1 if it does not answer. */
+static int view_size(const struct options *o, int id)
 {
-	struct replica_entry r = {0, port, "127.0.0.1"};
+	struct replica_entry r = {id, 0, "", ""};
+	control_path(o, id, &r);
 	char *links = ask(&r, "LINKS\r\n", "365");
 	int n = links ? 0 : -1;
 	for (char *p = links; p && (p = strstr(p, " 364 ")); p++)

@@ -40,6 +40,7 @@ static const struct command commands[] = {
 	{"AUTHENTICATE", 1, 0, cmd_authenticate},
 	{"ACCOUNT", 1, 1, cmd_account},
 	{"WHOIS", 1, 1, cmd_whois},
+	{"OPER", 2, 1, cmd_oper},
 };
 
 static const struct command *command_find(const char *name)

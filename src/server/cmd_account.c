@@ -202,6 +202,31 @@ void account_answer(struct server *srv, const struct op *op, struct session *s)
 	}
 }
 
+/* ---- OPER ---- */
+
+/* OPER <name> <password>: the operator configured (--oper) may use the
+ * operator verbs. Wrong names and passwords count as failed logins. */
+void cmd_oper(struct session *s, struct irc_msg *m)
+{
+	const struct config *cfg = &s->srv->cfg;
+	const char *name = m->params[0];
+	if (!cfg->oper_name) {
+		reply_num(s, 491, ":No operator is configured here");
+		return;
+	}
+	if (!auth_allowed(s, name)) {
+		reply_num(s, 464, ":Too many failed attempts; try again later");
+		return;
+	}
+	if (strcmp(name, cfg->oper_name) != 0 || scram_check_password(cfg->oper_verifier, m->params[1]) != 1) {
+		auth_failed(s, name);
+		reply_num(s, 464, ":Password incorrect");
+		return;
+	}
+	s->oper = 1;
+	reply_num(s, 381, ":You are now an IRC operator");
+}
+
 /* ---- AUTHENTICATE ---- */
 
 static void sasl_end(struct session *s)

@@ -4,8 +4,9 @@
  * client address), DIGEST (our verb: the digest of this replica's canonical
  * state, for chorusctl and the cluster tests) and SYNCSTATE (our verb: the
  * operations applied and whether a sync is going on, without the digest's
- * cost: a digest hashes the whole state, ~90 ms at 115,000 messages). LINKS,
- * DIGEST and SYNCSTATE work before registration, so tools need not log in.
+ * cost: a digest hashes the whole state, ~90 ms at 115,000 messages). LINKS
+ * works before registration. DIGEST and SYNCSTATE are operator verbs: on the
+ * control socket (DATA_DIR/control.sock, chorusctl's way in) or after OPER.
  */
 #include <inttypes.h>
 
@@ -99,12 +100,24 @@ void cmd_whois(struct session *s, struct irc_msg *m)
 	reply_num(s, 318, "%s :End of /WHOIS list", u->nick);
 }
 
+/* 1 if s may use the operator verbs (the control socket, or OPER); else
+ * answers 481 and returns 0. */
+static int operator_only(struct session *s)
+{
+	if (s->control || s->oper)
+		return 1;
+	reply_num(s, 481, ":Permission Denied- DIGEST and SYNCSTATE are for operators (OPER, or chorusctl)");
+	return 0;
+}
+
 void cmd_digest(struct session *s, struct irc_msg *m)
 {
 	struct server *srv = s->srv;
 	struct line_tags t = LINE_TAGS_INIT;
 	char hex[65];
 	(void)m;
+	if (!operator_only(s))
+		return;
 	chat_digest(srv->chat, hex);
 	reply_line(s, &t, srv->name, "NOTE DIGEST OK %s %" PRIu64 " %d :canonical state of replica %u", hex,
 		   chat_op_count(srv->chat), repl_syncing(srv->repl), srv->cfg.id);
@@ -117,6 +130,8 @@ void cmd_syncstate(struct session *s, struct irc_msg *m)
 	struct server *srv = s->srv;
 	struct line_tags t = LINE_TAGS_INIT;
 	(void)m;
+	if (!operator_only(s))
+		return;
 	reply_line(s, &t, srv->name, "NOTE SYNCSTATE OK %" PRIu64 " %d :operations applied by replica %u",
 		   chat_op_count(srv->chat), repl_syncing(srv->repl), srv->cfg.id);
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/scram.h"
 #include "server.h"
 
 static void config_defaults(struct config *cfg)
@@ -216,6 +217,8 @@ static int read_file(struct config *cfg, const char *path)
 	lookup_int(&cf, "limits.per_address", &cfg->per_address);
 	lookup_str(&cf, "limits.exempt", &cfg->exempt);
 	lookup_int(&cf, "limits.register_timeout", &cfg->register_timeout);
+	lookup_str(&cf, "server.oper.name", &cfg->oper_name);
+	lookup_str(&cf, "server.oper.verifier", &cfg->oper_verifier);
 	if (config_lookup_string(&cf, "cluster.mode", &s) && parse_mode(s, &cfg->mode) < 0) {
 		fprintf(stderr, "chorusd: %s: cluster.mode must be available or majority\n", path);
 		rc = -1;
@@ -256,6 +259,9 @@ static void usage(FILE *out)
 		"      --exempt LIST        addresses without that limit, comma-separated\n"
 		"                           (default 127.0.0.1,::1; \"\" for none)\n"
 		"      --register-timeout S seconds a connection may take to register (default 60)\n"
+		"      --oper NAME=VERIFIER the operator: OPER NAME <password> allows DIGEST and\n"
+		"                           SYNCSTATE (VERIFIER from --make-verifier)\n"
+		"      --make-verifier      read a password on stdin, print its SCRAM verifier, exit\n"
 		"      --password PASS      server password clients must send with PASS\n"
 		"      --motd TEXT          message of the day\n"
 		"      --tls-cert FILE      PEM certificate (chain): listen for TLS clients too\n"
@@ -278,7 +284,7 @@ enum {
 	OPT_SYNC = 256, OPT_MAXBYTES, OPT_MAXCLIENTS, OPT_SENDQ, OPT_RECVQ, OPT_FLOODRATE,
 	OPT_FLOODBURST, OPT_PINGINT, OPT_PINGTO, OPT_PASSWORD, OPT_MOTD, OPT_PEER, OPT_LOGLEVEL,
 	OPT_GROUP, OPT_GROUPNAME, OPT_MODE, OPT_IDENTITY, OPT_TLSCERT, OPT_TLSKEY, OPT_TLSPORT,
-	OPT_STS, OPT_PERADDR, OPT_EXEMPT, OPT_REGTIMEOUT,
+	OPT_STS, OPT_PERADDR, OPT_EXEMPT, OPT_REGTIMEOUT, OPT_OPER, OPT_MAKEVERIFIER,
 };
 
 static const struct option long_opts[] = {
@@ -311,6 +317,8 @@ static const struct option long_opts[] = {
 	{"per-address", required_argument, NULL, OPT_PERADDR},
 	{"exempt", required_argument, NULL, OPT_EXEMPT},
 	{"register-timeout", required_argument, NULL, OPT_REGTIMEOUT},
+	{"oper", required_argument, NULL, OPT_OPER},
+	{"make-verifier", no_argument, NULL, OPT_MAKEVERIFIER},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
 	{NULL, 0, NULL, 0},
@@ -392,6 +400,15 @@ static int apply_flag(struct config *cfg, int c, const char *arg)
 		*(c == OPT_PERADDR ? &cfg->per_address : &cfg->register_timeout) = (int)v;
 		return 0;
 	case OPT_EXEMPT: set_str(&cfg->exempt, arg); return 0;
+	case OPT_OPER: {
+		const char *eq = strchr(arg, '=');
+		if (!eq || eq == arg || !eq[1])
+			return -1;
+		free(cfg->oper_name);
+		cfg->oper_name = xstrndup(arg, (size_t)(eq - arg));
+		set_str(&cfg->oper_verifier, eq + 1);
+		return 0;
+	}
 	case OPT_TLSCERT: set_str(&cfg->tls_cert, arg); return 0;
 	case OPT_TLSKEY: set_str(&cfg->tls_key, arg); return 0;
 	case OPT_TLSPORT:
@@ -402,6 +419,24 @@ static int apply_flag(struct config *cfg, int c, const char *arg)
 		return 0;
 	}
 	return -1;
+}
+
+/* --make-verifier: a password from stdin (its first line) as a SCRAM
+ * verifier on stdout, for --oper / server.oper.verifier. Returns 1 (exit
+ * 0), or -1 (printed). */
+static int make_verifier(void)
+{
+	char line[512];
+	if (!fgets(line, sizeof line, stdin)) {
+		fprintf(stderr, "chorusd: --make-verifier reads a password on stdin\n");
+		return -1;
+	}
+	line[strcspn(line, "\r\n")] = '\0';
+	char *v = scram_verifier_new(line);
+	printf("%s\n", v);
+	memset(line, 0, sizeof line);
+	free(v);
+	return 1;
 }
 
 int config_load(struct config *cfg, int argc, char **argv)
@@ -422,6 +457,8 @@ int config_load(struct config *cfg, int argc, char **argv)
 		} else if (c == 'V') {
 			printf("chorusd %s\n", CHORUS_VERSION);
 			return 1;
+		} else if (c == OPT_MAKEVERIFIER) {
+			return make_verifier();
 		}
 	}
 	if (file && read_file(cfg, file) < 0)
@@ -429,7 +466,7 @@ int config_load(struct config *cfg, int argc, char **argv)
 	opterr = 1;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "c:i:l:p:d:hV", long_opts, NULL)) != -1) {
-		if (c == 'c' || c == 'h' || c == 'V')
+		if (c == 'c' || c == 'h' || c == 'V' || c == OPT_MAKEVERIFIER)
 			continue;
 		if (c == '?' || apply_flag(cfg, c, optarg) < 0) {
 			if (c != '?')
@@ -461,6 +498,8 @@ void config_free(struct config *cfg)
 	free(cfg->data_dir);
 	free(cfg->password);
 	free(cfg->exempt);
+	free(cfg->oper_name);
+	free(cfg->oper_verifier);
 	free(cfg->tls_cert);
 	free(cfg->tls_key);
 	free(cfg->motd);

@@ -72,6 +72,8 @@ struct config {
 	int per_address;         /* connections from one address (IPv6: one /64); 0 = no limit */
 	char *exempt;            /* addresses the per-address limit skips, comma-separated */
 	int register_timeout;    /* seconds a connection may take to register */
+	char *oper_name;         /* OPER <name> <password> allows the operator verbs; */
+	char *oper_verifier;     /* the password's SCRAM verifier (chorusd --make-verifier) */
 	int log_level;
 	enum repl_mode mode;     /* available (default) or majority */
 	enum identity { IDENTITY_ACCOUNTS = 0, IDENTITY_OPEN = 1 } identity;
@@ -109,7 +111,14 @@ struct session {
 	uint64_t id;
 	UT_hash_handle hh;       /* server.sessions, by id */
 	struct server *srv;
-	uv_tcp_t tcp;
+	union {                  /* a TCP client, or the control socket's */
+		uv_tcp_t tcp;
+		uv_pipe_t pipe;
+		uv_stream_t stream;
+		uv_handle_t handle;
+	} conn;
+	int control;             /* on the control socket: a local operator's tool */
+	int oper;                /* OPER succeeded: the operator verbs are allowed */
 	char host[64];           /* peer address */
 	char addr_key[64];       /* what the per-address limit counts: host, or its /64 */
 	uint64_t connected_ms;   /* when it connected (the registration timeout) */
@@ -277,6 +286,7 @@ struct server {
 	/* clients */
 	uv_tcp_t listener;
 	uv_tcp_t tls_listener;       /* when tls is set */
+	uv_pipe_t control;           /* DATA_DIR/control.sock: chorusctl's way in */
 	struct tls_server *tls;      /* certificate and key, or NULL (no TLS listener) */
 	struct session *sessions;
 	unsigned nsessions;
@@ -462,6 +472,7 @@ void cmd_register(struct session *s, struct irc_msg *m);
 void cmd_authenticate(struct session *s, struct irc_msg *m);
 void cmd_account(struct session *s, struct irc_msg *m);
 void cmd_whois(struct session *s, struct irc_msg *m);
+void cmd_oper(struct session *s, struct irc_msg *m);
 
 /* Called by cmd_user/cmd_nick/cmd_cap when registration may complete. */
 void cmd_try_register(struct session *s);

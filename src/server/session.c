@@ -12,6 +12,8 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "server.h"
 
@@ -58,7 +60,7 @@ static void wire_write(struct session *s, const char *data, size_t len)
 {
 	if (len && s->sendq == 0) {
 		uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
-		int n = uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
+		int n = uv_try_write(&s->conn.stream, &b, 1);
 		if (n > 0) {
 			data += n;
 			len -= (size_t)n;
@@ -70,7 +72,7 @@ static void wire_write(struct session *s, const char *data, size_t len)
 		w->len = len;
 		memcpy(w->data, data, len);
 		uv_buf_t b = uv_buf_init(w->data, (unsigned)len);
-		if (uv_write(&w->req, (uv_stream_t *)&s->tcp, &b, 1, on_written) < 0)
+		if (uv_write(&w->req, &s->conn.stream, &b, 1, on_written) < 0)
 			free(w);
 		else
 			s->sendq += len;
@@ -268,7 +270,7 @@ static void on_shutdown(uv_shutdown_t *req, int status)
 	struct session *s = req->data;
 	(void)status;
 	free(req);
-	uv_close((uv_handle_t *)&s->tcp, on_closed);
+	uv_close(&s->conn.handle, on_closed);
 }
 
 static void unthrottle(struct session *s)
@@ -310,15 +312,15 @@ static void session_finish(struct session *s)
 	HASH_DEL(srv->sessions, s);
 	srv->nsessions--;
 	addr_release(s);
-	uv_read_stop((uv_stream_t *)&s->tcp);
+	uv_read_stop(&s->conn.stream);
 	/* Let the queued lines (and the ERROR) go out first, unless the client
 	 * is the reason they pile up. */
 	uv_shutdown_t *req = xmalloc(sizeof *req);
 	req->data = s;
 	if (s->sendq > s->srv->cfg.sendq_max / 2 ||
-	    uv_shutdown(req, (uv_stream_t *)&s->tcp, on_shutdown) < 0) {
+	    uv_shutdown(req, &s->conn.stream, on_shutdown) < 0) {
 		free(req);
-		uv_close((uv_handle_t *)&s->tcp, on_closed);
+		uv_close(&s->conn.handle, on_closed);
 	}
 }
 
@@ -515,36 +517,10 @@ static void refuse_full(struct session *s)
 	session_close(s, reason);
 }
 
-static void on_connection(uv_stream_t *listener, int status)
+/* Sets up a new session s on the accepted stream: limits, the reader, the
+ * tables; reading starts unless a limit closes it at once. */
+static void session_start(struct server *srv, struct session *s)
 {
-	struct server *srv = listener->data;
-	int tls = listener == (uv_stream_t *)&srv->tls_listener;
-	if (status < 0) {
-		log_warn("accept: %s", uv_strerror(status));
-		return;
-	}
-	struct session *s = xcalloc(1, sizeof *s);
-	s->srv = srv;
-	s->id = ++srv->next_session_id;
-	uv_tcp_init(srv->loop, &s->tcp);
-	s->tcp.data = s;
-	if (uv_accept(listener, (uv_stream_t *)&s->tcp) < 0) {
-		uv_close((uv_handle_t *)&s->tcp, on_closed);
-		return;
-	}
-	uv_tcp_nodelay(&s->tcp, 1);
-	struct sockaddr_storage addr;
-	int alen = sizeof addr;
-	snprintf(s->host, sizeof s->host, "unknown");
-	if (uv_tcp_getpeername(&s->tcp, (struct sockaddr *)&addr, &alen) == 0) {
-		if (addr.ss_family == AF_INET6)
-			uv_ip6_name((struct sockaddr_in6 *)&addr, s->host, sizeof s->host);
-		else
-			uv_ip4_name((struct sockaddr_in *)&addr, s->host, sizeof s->host);
-		addr_key_of(&addr, s->host, s->addr_key, sizeof s->addr_key);
-	}
-	if (tls)
-		s->tls = tls_conn_new(srv->tls);
 	irc_reader_init(&s->reader, srv->cfg.recvq_max);
 	s->tokens = srv->cfg.flood_burst;
 	s->tokens_ms = now_ms(srv);
@@ -556,13 +532,90 @@ static void on_connection(uv_stream_t *listener, int status)
 		refuse_full(s);
 		return;
 	}
-	if (addr_take(s) > (unsigned)srv->cfg.per_address) {
+	if (!s->control && addr_take(s) > (unsigned)srv->cfg.per_address) {
 		char reason[96];
 		snprintf(reason, sizeof reason, "Too many connections from your address (%d)", srv->cfg.per_address);
 		session_close(s, reason);
 		return;
 	}
-	uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_read);
+	uv_read_start(&s->conn.stream, on_alloc, on_read);
+}
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+	struct server *srv = listener->data;
+	int tls = listener == (uv_stream_t *)&srv->tls_listener;
+	if (status < 0) {
+		log_warn("accept: %s", uv_strerror(status));
+		return;
+	}
+	struct session *s = xcalloc(1, sizeof *s);
+	s->srv = srv;
+	s->id = ++srv->next_session_id;
+	uv_tcp_init(srv->loop, &s->conn.tcp);
+	s->conn.tcp.data = s;
+	if (uv_accept(listener, &s->conn.stream) < 0) {
+		uv_close(&s->conn.handle, on_closed);
+		return;
+	}
+	uv_tcp_nodelay(&s->conn.tcp, 1);
+	struct sockaddr_storage addr;
+	int alen = sizeof addr;
+	snprintf(s->host, sizeof s->host, "unknown");
+	if (uv_tcp_getpeername(&s->conn.tcp, (struct sockaddr *)&addr, &alen) == 0) {
+		if (addr.ss_family == AF_INET6)
+			uv_ip6_name((struct sockaddr_in6 *)&addr, s->host, sizeof s->host);
+		else
+			uv_ip4_name((struct sockaddr_in *)&addr, s->host, sizeof s->host);
+		addr_key_of(&addr, s->host, s->addr_key, sizeof s->addr_key);
+	}
+	if (tls)
+		s->tls = tls_conn_new(srv->tls);
+	session_start(srv, s);
+}
+
+/* A connection to the control socket: a local operator's tool (chorusctl),
+ * trusted with the operator verbs without OPER. */
+static void on_control(uv_stream_t *listener, int status)
+{
+	struct server *srv = listener->data;
+	if (status < 0) {
+		log_warn("control accept: %s", uv_strerror(status));
+		return;
+	}
+	struct session *s = xcalloc(1, sizeof *s);
+	s->srv = srv;
+	s->id = ++srv->next_session_id;
+	s->control = 1;
+	snprintf(s->host, sizeof s->host, "control");
+	uv_pipe_init(srv->loop, &s->conn.pipe, 0);
+	s->conn.pipe.data = s;
+	if (uv_accept(listener, &s->conn.stream) < 0) {
+		uv_close(&s->conn.handle, on_closed);
+		return;
+	}
+	session_start(srv, s);
+}
+
+/* Listens on DATA_DIR/control.sock (owner only). Returns 0 (a failure is
+ * logged, not fatal). */
+static int listen_control(struct server *srv)
+{
+	char *path = xasprintf("%s/control.sock", srv->cfg.data_dir);
+	int rc;
+	unlink(path); /* one left by a replica that died: the data directory's lock is ours */
+	uv_pipe_init(srv->loop, &srv->control, 0);
+	srv->control.data = srv;
+	mode_t old = umask(077);
+	rc = uv_pipe_bind(&srv->control, path);
+	umask(old);
+	if (rc == 0)
+		rc = uv_listen((uv_stream_t *)&srv->control, 16, on_control);
+	if (rc < 0) /* e.g. a path too long for a socket: chorusd serves on, without it */
+		log_warn("control socket %s: %s: chorusctl status/digest cannot reach this replica",
+			 path, uv_strerror(rc));
+	free(path);
+	return 0;
 }
 
 /* Listens on the configured address at port with listener. Returns 0 or a
@@ -590,6 +643,8 @@ int session_listen(struct server *srv)
 	int rc = listen_on(srv, &srv->listener, srv->cfg.port);
 	if (rc == 0 && srv->tls)
 		rc = listen_on(srv, &srv->tls_listener, srv->cfg.tls_port);
+	if (rc == 0)
+		rc = listen_control(srv);
 	if (rc < 0)
 		return rc;
 
@@ -615,6 +670,7 @@ void session_close_all(struct server *srv)
 	uv_close((uv_handle_t *)&srv->listener, NULL);
 	if (srv->tls)
 		uv_close((uv_handle_t *)&srv->tls_listener, NULL);
+	uv_close((uv_handle_t *)&srv->control, NULL);
 	uv_close((uv_handle_t *)&srv->reaper, NULL);
 	uv_close((uv_handle_t *)&srv->throttle_timer, NULL);
 	uv_close((uv_handle_t *)&srv->ping_timer, NULL);

@@ -173,8 +173,15 @@ class Node:
                                  "draft/chathistory", "labeled-response")):
         return Client(PORT, host=self.addr).register(nick, caps)
 
-    def ask(self, line, until, timeout=3):
-        s = socket.create_connection((self.addr, PORT), timeout=timeout)
+    def ask(self, line, until, timeout=3, control=False):
+        """Sends line to the replica (its client port, or with control its
+        control socket) and returns what came back until `until` appears."""
+        if control:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(timeout)
+            s.connect(os.path.join(self.dir, "data", "control.sock"))
+        else:
+            s = socket.create_connection((self.addr, PORT), timeout=timeout)
         s.sendall(line.encode() + b"\r\n")
         data = b""
         deadline = time.monotonic() + timeout
@@ -193,7 +200,7 @@ class Node:
         """The words after "NOTE <verb> OK" in the answer to verb (DIGEST,
         SYNCSTATE), or None if unreachable."""
         try:
-            text = self.ask(verb, "NOTE " + verb)
+            text = self.ask(verb, "NOTE " + verb, control=True)
         except OSError:
             return None
         for line in text.splitlines():

@@ -67,6 +67,13 @@ class Server:
         self.clients.append(c)
         return c
 
+    def control(self):
+        """A connection to the replica's control socket (chorusctl's way in:
+        the operator verbs without logging in)."""
+        c = Client(None, unix=os.path.join(self.data_dir, "control.sock"))
+        self.clients.append(c)
+        return c
+
     def kill9(self):
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()

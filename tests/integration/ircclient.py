@@ -68,9 +68,14 @@ class Message:
 
 
 class Client:
-    def __init__(self, port, host="127.0.0.1", timeout=10, rcvbuf=None, tls=None):
-        """tls: an ssl.SSLContext to speak TLS with (server name "localhost")."""
-        if tls is not None:
+    def __init__(self, port, host="127.0.0.1", timeout=10, rcvbuf=None, tls=None, unix=None):
+        """tls: an ssl.SSLContext to speak TLS with (server name "localhost");
+        unix: a Unix socket path to connect to instead (port is then unused)."""
+        if unix is not None:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(timeout)
+            self.sock.connect(unix)
+        elif tls is not None:
             raw = socket.create_connection((host, port), timeout=timeout)
             self.sock = tls.wrap_socket(raw, server_hostname="localhost")
         elif rcvbuf is None:

@@ -9,8 +9,10 @@ from ircclient import ALL_CAPS
 NO_ECHO = ("batch", "message-tags", "server-time", "labeled-response")
 
 
-def digest_ops(c):
-    """The number of operations the server has applied (DIGEST)."""
+def digest_ops(server):
+    """The number of operations the server has applied (DIGEST, on its
+    control socket)."""
+    c = server.control()
     c.send("DIGEST")
     note = c.expect(lambda m: m.command == "NOTE" and m.params[0] == "DIGEST")
     return int(note.params[3])
@@ -64,7 +66,7 @@ def test_refusals_change_nothing(server):
     assert follow(a, "bob").command == "FOLLOW"
     a.settle()
     b.settle()
-    before = digest_ops(a)
+    before = digest_ops(server)
     cases = [
         ("FOLLOW alice", "FOLLOW", "CANNOT_FOLLOW_SELF", "alice", "You cannot follow yourself"),
         ("FOLLOW ALICE", "FOLLOW", "CANNOT_FOLLOW_SELF", "ALICE", "You cannot follow yourself"),
@@ -90,7 +92,7 @@ def test_refusals_change_nothing(server):
     # A refusal carries the label of its command.
     a.send("@label=r1 FOLLOW alice")
     assert a.expect("FAIL").tags.get("label") == "r1"
-    assert digest_ops(a) == before
+    assert digest_ops(server) == before
     assert users(a)["bob"] == {"following", "online"}
     assert users(b)["alice"] == {"follower", "online"}
 

@@ -1,4 +1,7 @@
-"""The basics: register, join, talk, history."""
+"""The basics: register, join, talk, history; the operator verbs."""
+import subprocess
+
+from conftest import CHORUSD
 from ircclient import ALL_CAPS
 
 
@@ -32,8 +35,8 @@ def note(c, verb):
     return c.expect(lambda m: m.command == "NOTE" and m.params[0] == verb).params
 
 
-def test_syncstate_counts_ops_as_digest_does_before_registration(server):
-    tool = server.client()  # never registers, as chorusctl and the bench don't
+def test_syncstate_counts_ops_as_digest_does_on_the_control_socket(server):
+    tool = server.control()  # never registers, as chorusctl and the bench don't
     first = note(tool, "SYNCSTATE")
     assert first[1] == "OK" and first[3] == "0", first  # standalone: never syncing
     a = server.client().register("counter", ALL_CAPS)
@@ -44,3 +47,28 @@ def test_syncstate_counts_ops_as_digest_does_before_registration(server):
     digest = note(tool, "DIGEST")
     assert int(after[2]) > int(first[2]), (first, after)
     assert after[2] == digest[3] and after[3] == digest[4], (after, digest)
+
+
+def test_operator_verbs_need_oper_or_the_control_socket(make_server):
+    """DIGEST hashes the whole state: over TCP it is refused (481) before
+    registration and after, unless the session did OPER with the configured
+    operator's password (wrong ones: 464, counted as failed logins)."""
+    verifier = subprocess.run([CHORUSD, "--make-verifier"], input="operator password\n",
+                              capture_output=True, text=True, check=True).stdout.strip()
+    assert verifier.startswith("SCRAM-SHA-256$") and "operator password" not in verifier
+    srv = make_server(["--oper", "boss=" + verifier])
+    early = srv.client()
+    early.send("DIGEST")
+    assert early.expect("481")
+    c = srv.client().login("ops", ALL_CAPS)
+    c.send("SYNCSTATE")
+    assert c.expect("481")
+    c.send("OPER boss wrong")
+    assert c.expect("464")
+    c.send("OPER boss :operator password")
+    assert c.expect("381")
+    assert note(c, "DIGEST")[1] == "OK"
+    other = make_server(name="r2")
+    d = other.client().login("nobody")
+    d.send("OPER boss x")
+    assert d.expect("491")
