@@ -48,10 +48,14 @@
 #include "proto/irc.h"
 #include "ctl.h"
 
+#define QUICK_DEATH_S 10    /* a replica that dies sooner after its start died "at once" */
+#define BACKOFF_MAX_S 60    /* the longest pause before starting it again */
+
 struct child {
-	pid_t pid;
-	int restarts;
+	pid_t pid;          /* 0 while it waits for its restart */
+	int restarts;       /* deaths "at once" in a row */
 	time_t started;
+	time_t restart_at;  /* when pid is 0: when to start it again */
 };
 
 static volatile sig_atomic_t stopping;
@@ -187,17 +191,65 @@ static void write_pid(const struct options *o)
 }
 
 /* Restarts whatever died; returns when told to stop. */
+/* DIR/r<i>.state: why replica i is down and when it starts again (for
+ * chorusctl status), or no file while it runs. */
+static void write_state(const struct options *o, int i, const char *text)
+{
+	char path[PATH_MAX + 32];
+	snprintf(path, sizeof path, "%s/r%d.state", o->dir, i);
+	if (!text)
+		unlink(path);
+	else
+		write_file(path, text);
+}
+
+/* Replica i died (status): it starts again at once, unless it keeps dying
+ * at once (a store that cannot open, a port taken): then after 1, 2, 4 ...
+ * up to BACKOFF_MAX_S seconds, said in the log and in its state file. */
+static void replica_died(const struct options *o, struct child *r, int i, int status)
+{
+	char how[64], text[256];
+	snprintf(how, sizeof how, "%s %d", WIFSIGNALED(status) ? "signal" : "status",
+		 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+	time_t now = time(NULL);
+	r->restarts = now - r->started < QUICK_DEATH_S ? r->restarts + 1 : 0;
+	int wait = 0;
+	if (r->restarts > 1) {
+		wait = 1 << (r->restarts - 2 < 6 ? r->restarts - 2 : 6);
+		wait = wait > BACKOFF_MAX_S ? BACKOFF_MAX_S : wait;
+	}
+	r->pid = 0;
+	r->restart_at = now + wait;
+	if (wait) {
+		log_warn("replica %d exited (%s), %d times in a row at once: starting it again in %d s; see %s/r%d.log",
+			 i, how, r->restarts, wait, o->dir, i);
+		snprintf(text, sizeof text, "restarting at %lld: exited (%s) %d times in a row right after starting; see r%d.log\n",
+			 (long long)r->restart_at, how, r->restarts, i);
+		write_state(o, i, text);
+	} else {
+		log_warn("replica %d exited (%s): starting it again", i, how);
+	}
+}
+
 static void supervise(const struct options *o, struct child *cs, struct child *rs)
 {
 	while (!stopping) {
 		int status;
-		pid_t pid = waitpid(-1, &status, 0);
-		if (pid < 0) {
-			if (errno == EINTR)
-				continue;
-			sleep(1);
+		time_t now = time(NULL);
+		for (int i = 1; i <= o->n; i++)
+			if (rs[i].pid == 0 && now >= rs[i].restart_at) {
+				rs[i].pid = start_replica(o, i);
+				rs[i].started = now;
+				write_state(o, i, NULL);
+			}
+		pid_t pid = waitpid(-1, &status, WNOHANG);
+		if (pid == 0 || (pid < 0 && errno == ECHILD)) {
+			struct timespec tick = {0, 100 * 1000 * 1000};
+			nanosleep(&tick, NULL);
 			continue;
 		}
+		if (pid < 0)
+			continue; /* EINTR: a signal, perhaps the stop */
 		if (stopping)
 			break;
 		if (pid == cs->pid) {
@@ -208,26 +260,21 @@ static void supervise(const struct options *o, struct child *cs, struct child *r
 			cs->started = time(NULL);
 			continue;
 		}
-		for (int i = 1; i <= o->n; i++) {
-			if (rs[i].pid != pid)
-				continue;
-			/* a replica that keeps dying right away is restarted more slowly */
-			if (time(NULL) - rs[i].started < 2 && ++rs[i].restarts > 3)
-				sleep(1);
-			log_warn("replica %d exited (%s %d): starting it again", i,
-				 WIFSIGNALED(status) ? "signal" : "status",
-				 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
-			rs[i].pid = start_replica(o, i);
-			rs[i].started = time(NULL);
-		}
+		for (int i = 1; i <= o->n; i++)
+			if (rs[i].pid == pid)
+				replica_died(o, &rs[i], i, status);
 	}
 }
 
+static void write_state(const struct options *o, int i, const char *text);
+
 static void stop_all(const struct options *o, struct child *cs, struct child *rs)
 {
-	for (int i = 1; i <= o->n; i++)
+	for (int i = 1; i <= o->n; i++) {
+		write_state(o, i, NULL);
 		if (rs[i].pid > 0)
 			kill(rs[i].pid, SIGTERM);
+	}
 	for (int i = 1; i <= o->n; i++)
 		if (rs[i].pid > 0)
 			waitpid(rs[i].pid, NULL, 0);
@@ -504,6 +551,27 @@ static int cmd_digest(const struct options *o)
 	return equal ? 0 : 1;
 }
 
+/* The status line of a replica that does not answer: "down", and why and
+ * until when if the supervisor holds back its restart (its state file). */
+static void print_down(const struct options *o, int id, const char *addr)
+{
+	char path[PATH_MAX + 32], line[512];
+	long long at;
+	int n = 0;
+	snprintf(path, sizeof path, "%s/r%d.state", o->dir, id);
+	FILE *f = fopen(path, "r");
+	if (f && fgets(line, sizeof line, f) && sscanf(line, "restarting at %lld: %n", &at, &n) == 1 && n > 0) {
+		long long left = at - (long long)time(NULL);
+		line[strcspn(line, "\n")] = '\0';
+		printf("%-4d %-22s %-6s starting again in %lld s: %s\n", id, addr, "down", left > 0 ? left : 0,
+		       line + n);
+	} else {
+		printf("%-4d %-22s %-6s\n", id, addr, "down");
+	}
+	if (f)
+		fclose(f);
+}
+
 static int cmd_status(const struct options *o)
 {
 	struct replica_entry rs[MAX_REPLICAS];
@@ -519,7 +587,7 @@ static int cmd_status(const struct options *o)
 			view++;
 		snprintf(addr, sizeof addr, "%s:%d", rs[i].host, rs[i].port);
 		if (parse_syncstate(links, &ops, &syncing) < 0)
-			printf("%-4d %-22s %-6s\n", rs[i].id, addr, "down");
+			print_down(o, rs[i].id, addr);
 		else
 			printf("%-4d %-22s %-6s %-6d %llu%s\n", rs[i].id, addr, "up", view, ops,
 			       syncing ? " (syncing)" : "");

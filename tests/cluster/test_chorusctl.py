@@ -299,6 +299,28 @@ def test_chorusctl_up_status_restart_digest_down(netns, tmp_path):
         rows, text = status(cdir)
         assert rows == {i: (PORT + i - 1, "up", N) for i in range(1, N + 1)}, text
         bob.close()
+
+        # ---- a replica whose store cannot open is not restarted in a tight
+        # loop: the supervisor backs off and status says why
+        db = os.path.join(cdir, "r2", "chorus.db")
+        os.rename(db, db + ".kept")
+        os.mkdir(db)  # a directory where the database was: it cannot open
+        for pid in processes().get(2, []):
+            os.kill(pid, 9)
+        log_path = os.path.join(cdir, "chorusctl.log")
+        wait_for("the supervisor backing off replica 2",
+                 lambda: "times in a row at once: starting it again in" in open(log_path).read(), timeout=20)
+        starts = open(log_path).read().count("replica 2 exited")
+        time.sleep(3)
+        assert open(log_path).read().count("replica 2 exited") <= starts + 2, open(log_path).read()[-2000:]
+        rows, text = status(cdir)
+        assert rows[2][1] == "down" and "starting again in" in text and "times in a row" in text, text
+        os.rmdir(db)
+        os.rename(db + ".kept", db)
+        wait_for("replica 2 back after its back-off",
+                 lambda: view(PORT + 1) == [1, 2, 3], timeout=40)
+        rows, text = status(cdir)
+        assert rows[2][1] == "up", text
     finally:
         alice.close()
 
