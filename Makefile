@@ -11,7 +11,7 @@ REPLICAS   ?= 5
 DIR        ?= run
 PYTEST     := /usr/bin/python3 -m pytest
 
-.PHONY: all deps build asan run test unit integration test-asan fuzz clean chaos
+.PHONY: all deps build asan run test unit integration test-asan fuzz fuzz-ci clean chaos
 
 all: build
 
@@ -63,6 +63,11 @@ fuzz: deps
 		-DCMAKE_C_FLAGS="-fsanitize=fuzzer-no-link,address,undefined" >/dev/null
 	@cmake --build build-fuzz -j $(JOBS)
 	@echo "run e.g.: mkdir -p /tmp/corpus && build-fuzz/fuzz_irc -max_total_time=60 /tmp/corpus fuzz/corpus/irc"
+
+# Every fuzz target for FUZZ_SECONDS (default 200) each, from its kept
+# corpus; what finds new code is merged into fuzz/corpus/ (not in make test).
+fuzz-ci: fuzz
+	scripts/fuzz-ci.sh build-fuzz
 	@echo "(the first folder gets the new inputs: keep it out of the repository)"
 
 clean:
