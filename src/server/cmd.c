@@ -1,7 +1,9 @@
 /*
  * cmd.c: the command table and dispatch. Each command is one entry: its
  * name, how many parameters it needs, whether registration must be complete,
- * and the function that runs it (in cmd_*.c by theme). A labeled command's
+ * the function that runs it (in cmd_*.c by theme), and what it costs of
+ * the client's flood allowance (a line costs 1; commands that read much or
+ * hash cost more, so a burst of them waits as a longer burst would). A labeled command's
  * answer is gathered and sent as its labeled response.
  */
 #include <strings.h>
@@ -9,38 +11,38 @@
 #include "server.h"
 
 static const struct command commands[] = {
-	{"CAP", 1, 0, cmd_cap},
-	{"PASS", 1, 0, cmd_pass},
-	{"NICK", 0, 0, cmd_nick},
-	{"USER", 4, 0, cmd_user},
-	{"PING", 1, 0, cmd_ping},
-	{"PONG", 0, 0, cmd_pong},
-	{"QUIT", 0, 0, cmd_quit},
-	{"SETNAME", 1, 1, cmd_setname},
-	{"JOIN", 1, 1, cmd_join},
-	{"PART", 1, 1, cmd_part},
-	{"NAMES", 0, 1, cmd_names},
-	{"WHO", 0, 1, cmd_who},
-	{"LIST", 0, 1, cmd_list},
-	{"TOPIC", 1, 1, cmd_topic},
-	{"PRIVMSG", 0, 1, cmd_privmsg},
-	{"NOTICE", 0, 1, cmd_notice},
-	{"TAGMSG", 1, 1, cmd_tagmsg},
-	{"CHATHISTORY", 1, 1, cmd_chathistory},
-	{"MOTD", 0, 1, cmd_motd},
-	{"LUSERS", 0, 1, cmd_lusers},
-	{"LINKS", 0, 0, cmd_links},
-	{"DIGEST", 0, 0, cmd_digest},
-	{"SYNCSTATE", 0, 0, cmd_syncstate},
-	{"VERSION", 0, 1, cmd_version},
-	{"FOLLOW", 1, 1, cmd_follow},
-	{"UNFOLLOW", 1, 1, cmd_unfollow},
-	{"USERS", 0, 1, cmd_users},
-	{"REGISTER", 3, 0, cmd_register},
-	{"AUTHENTICATE", 1, 0, cmd_authenticate},
-	{"ACCOUNT", 1, 1, cmd_account},
-	{"WHOIS", 1, 1, cmd_whois},
-	{"OPER", 2, 1, cmd_oper},
+	{"CAP", 1, 0, cmd_cap, 1},
+	{"PASS", 1, 0, cmd_pass, 1},
+	{"NICK", 0, 0, cmd_nick, 1},
+	{"USER", 4, 0, cmd_user, 1},
+	{"PING", 1, 0, cmd_ping, 1},
+	{"PONG", 0, 0, cmd_pong, 1},
+	{"QUIT", 0, 0, cmd_quit, 1},
+	{"SETNAME", 1, 1, cmd_setname, 1},
+	{"JOIN", 1, 1, cmd_join, 2},
+	{"PART", 1, 1, cmd_part, 1},
+	{"NAMES", 0, 1, cmd_names, 2},
+	{"WHO", 0, 1, cmd_who, 3},
+	{"LIST", 0, 1, cmd_list, 5},
+	{"TOPIC", 1, 1, cmd_topic, 1},
+	{"PRIVMSG", 0, 1, cmd_privmsg, 1},
+	{"NOTICE", 0, 1, cmd_notice, 1},
+	{"TAGMSG", 1, 1, cmd_tagmsg, 1},
+	{"CHATHISTORY", 1, 1, cmd_chathistory, 3},
+	{"MOTD", 0, 1, cmd_motd, 2},
+	{"LUSERS", 0, 1, cmd_lusers, 2},
+	{"LINKS", 0, 0, cmd_links, 1},
+	{"DIGEST", 0, 0, cmd_digest, 5},
+	{"SYNCSTATE", 0, 0, cmd_syncstate, 1},
+	{"VERSION", 0, 1, cmd_version, 1},
+	{"FOLLOW", 1, 1, cmd_follow, 1},
+	{"UNFOLLOW", 1, 1, cmd_unfollow, 1},
+	{"USERS", 0, 1, cmd_users, 5},
+	{"REGISTER", 3, 0, cmd_register, 5},
+	{"AUTHENTICATE", 1, 0, cmd_authenticate, 1},
+	{"ACCOUNT", 1, 1, cmd_account, 5},
+	{"WHOIS", 1, 1, cmd_whois, 2},
+	{"OPER", 2, 1, cmd_oper, 5},
 };
 
 static const struct command *command_find(const char *name)
@@ -63,7 +65,9 @@ void cmd_dispatch(struct session *s, struct irc_msg *m)
 		reply_num(s, 451, ":You have not registered");
 	else if ((int)m->nparams < c->min_params)
 		reply_num(s, 461, "%s :Not enough parameters", c->name);
-	else
+	else {
+		session_charge(s, c->cost - 1); /* the line itself was counted */
 		c->exec(s, m);
+	}
 	reply_capture_end(s, &cap);
 }

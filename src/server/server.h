@@ -166,6 +166,9 @@ void session_send_raw(struct session *s, const char *line, size_t len);
 void session_close(struct session *s, const char *reason);
 /* Closes every session and the listener (shutdown). */
 void session_close_all(struct server *srv);
+/* Takes n more flood tokens from s (a costly command): its next lines wait
+ * until the bucket refills. */
+void session_charge(struct session *s, int n);
 /* A new batch id for s ("1", "2", ...) into buf (at least 16 bytes). */
 void session_batch_id(struct session *s, char *buf, size_t len);
 struct session *session_find(struct server *srv, uint64_t id);
@@ -435,6 +438,7 @@ struct command {
 	int min_params;
 	int needs_registration;
 	void (*exec)(struct session *s, struct irc_msg *m);
+	int cost;                /* flood tokens it takes (a plain line: 1) */
 };
 
 /* Runs one parsed line from s. */

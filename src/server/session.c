@@ -149,11 +149,22 @@ void session_send_raw(struct session *s, const char *line, size_t len)
 	if (s->closing)
 		return;
 	if (s->capture) {
+		/* A labeled answer is held until the command ends: it counts
+		 * against the send queue as if it were queued already. */
+		if (s->capture->lines.len + len + s->sendq > s->srv->cfg.sendq_max) {
+			session_close(s, "SendQ exceeded");
+			return;
+		}
 		buf_append(&s->capture->lines, line, len);
 		s->capture->count++;
 		return;
 	}
 	session_write(s, line, len);
+}
+
+void session_charge(struct session *s, int n)
+{
+	s->tokens -= n; /* may go below 0: process_lines waits for 1 again */
 }
 
 void session_batch_id(struct session *s, char *buf, size_t len)

@@ -341,3 +341,39 @@ def test_registration_timeout(make_server):
     assert any(m.command == "ERROR" and "Registration timed out" in m.params[-1] for m in lines), lines
     ok.sync()
     assert not ok.closed
+
+
+def test_costly_commands_cost_more_of_the_flood_allowance(make_server):
+    """LIST costs 5 lines' worth of the flood allowance: a burst of them
+    waits as a burst of lines five times as long would; PINGs do not."""
+    srv = make_server(["--flood-burst", "5", "--flood-rate", "5"])
+    a = srv.client().login("lister")
+    time.sleep(1.2)  # the bucket is full again after registration
+    t0 = time.monotonic()
+    a.send_raw(b"PING :p1\r\nPING :p2\r\nPING :p3\r\n")
+    for k in (1, 2, 3):
+        a.expect(lambda m, k=k: m.command == "PONG" and m.params[-1] == "p%d" % k)
+    assert time.monotonic() - t0 < 1.0
+    time.sleep(1.2)
+    t0 = time.monotonic()
+    a.send_raw(b"LIST\r\nLIST\r\nLIST\r\nPING :after\r\n")
+    a.expect(lambda m: m.command == "PONG" and m.params[-1] == "after", timeout=10)
+    assert time.monotonic() - t0 > 1.5  # 3 LISTs: 15 tokens from a bucket of 5 at 5/s
+
+
+def test_labeled_answer_counts_against_the_sendq(make_server):
+    """A labeled answer is held whole until its command ends: past the send
+    queue it closes the connection as queued output would, instead of
+    growing without bound."""
+    srv = make_server(["--sendq", "4096", "--flood-burst", "1000", "--flood-rate", "1000"])
+    w = srv.client().login("writer", ALL_CAPS)
+    w.join("#big")
+    for i in range(20):
+        w.send("PRIVMSG #big :%03d %s" % (i, "x" * 380))
+        w.expect(lambda m: m.command == "PRIVMSG")
+    r = srv.client().login("reader", ALL_CAPS)
+    r.send("CHATHISTORY LATEST #big * 5")  # unlabeled, small: fine
+    r.expect_batch("chathistory")
+    r.send("@label=big CHATHISTORY LATEST #big * 20")
+    lines = r.expect_closed()
+    assert any(m.command == "ERROR" and "SendQ exceeded" in m.params[-1] for m in lines), lines[-3:]
