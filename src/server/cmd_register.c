@@ -241,6 +241,11 @@ void cmd_nick(struct session *s, struct irc_msg *m)
 		reply_num(s, 432, "%s :Erroneous nickname", nick);
 		return;
 	}
+	int known = chat_user_known(s->srv->chat, nick) || presence_user(s->srv, nick);
+	if (!known && (!s->nick || strcasecmp(nick, s->nick) != 0) && !session_may_create(s)) {
+		reply_num(s, 438, "%s :Too many new nicks and rooms in the last minute; wait a little", nick);
+		return;
+	}
 	if (!s->registered) {
 		free(s->nick);
 		s->nick = xstrdup(nick);

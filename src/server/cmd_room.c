@@ -148,6 +148,11 @@ static void join_one(struct session *s, const char *name)
 		return;
 	}
 	struct chat_room *room = chat_room_find(s->srv->chat, name);
+	if (!room && !presence_room(s->srv, name) && !session_may_create(s)) {
+		reply_fail(s, "JOIN", "TOO_MANY_NEW_NAMES", name,
+			   "You made too many new rooms and nicks in the last minute; wait a little");
+		return;
+	}
 	if (!presence_join(s->srv, s->user, room ? room->name : name, &r))
 		return; /* already in: nothing to do */
 	announce_room(s, r->name);

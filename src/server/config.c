@@ -31,6 +31,7 @@ static void config_defaults(struct config *cfg)
 	cfg->per_address = 32;
 	cfg->exempt = xstrdup("127.0.0.1,::1");
 	cfg->register_timeout = 60;
+	cfg->new_names = 20;
 	cfg->log_level = LOG_INFO;
 	cfg->group_name = xstrdup("chorus");
 	cfg->tls_port = -1; /* 6697 once a certificate is set */
@@ -217,6 +218,7 @@ static int read_file(struct config *cfg, const char *path)
 	lookup_int(&cf, "limits.per_address", &cfg->per_address);
 	lookup_str(&cf, "limits.exempt", &cfg->exempt);
 	lookup_int(&cf, "limits.register_timeout", &cfg->register_timeout);
+	lookup_int(&cf, "limits.new_names", &cfg->new_names);
 	lookup_str(&cf, "server.oper.name", &cfg->oper_name);
 	lookup_str(&cf, "server.oper.verifier", &cfg->oper_verifier);
 	if (config_lookup_string(&cf, "cluster.mode", &s) && parse_mode(s, &cfg->mode) < 0) {
@@ -259,6 +261,8 @@ static void usage(FILE *out)
 		"      --exempt LIST        addresses without that limit, comma-separated\n"
 		"                           (default 127.0.0.1,::1; \"\" for none)\n"
 		"      --register-timeout S seconds a connection may take to register (default 60)\n"
+		"      --new-names N        new rooms and nicks one connection may make known per\n"
+		"                           minute, 3 N per address (default 20; 0 = no limit)\n"
 		"      --oper NAME=VERIFIER the operator: OPER NAME <password> allows DIGEST and\n"
 		"                           SYNCSTATE (VERIFIER from --make-verifier)\n"
 		"      --make-verifier      read a password on stdin, print its SCRAM verifier, exit\n"
@@ -284,7 +288,7 @@ enum {
 	OPT_SYNC = 256, OPT_MAXBYTES, OPT_MAXCLIENTS, OPT_SENDQ, OPT_RECVQ, OPT_FLOODRATE,
 	OPT_FLOODBURST, OPT_PINGINT, OPT_PINGTO, OPT_PASSWORD, OPT_MOTD, OPT_PEER, OPT_LOGLEVEL,
 	OPT_GROUP, OPT_GROUPNAME, OPT_MODE, OPT_IDENTITY, OPT_TLSCERT, OPT_TLSKEY, OPT_TLSPORT,
-	OPT_STS, OPT_PERADDR, OPT_EXEMPT, OPT_REGTIMEOUT, OPT_OPER, OPT_MAKEVERIFIER,
+	OPT_STS, OPT_PERADDR, OPT_EXEMPT, OPT_REGTIMEOUT, OPT_OPER, OPT_MAKEVERIFIER, OPT_NEWNAMES,
 };
 
 static const struct option long_opts[] = {
@@ -318,6 +322,7 @@ static const struct option long_opts[] = {
 	{"exempt", required_argument, NULL, OPT_EXEMPT},
 	{"register-timeout", required_argument, NULL, OPT_REGTIMEOUT},
 	{"oper", required_argument, NULL, OPT_OPER},
+	{"new-names", required_argument, NULL, OPT_NEWNAMES},
 	{"make-verifier", no_argument, NULL, OPT_MAKEVERIFIER},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
@@ -400,6 +405,11 @@ static int apply_flag(struct config *cfg, int c, const char *arg)
 		*(c == OPT_PERADDR ? &cfg->per_address : &cfg->register_timeout) = (int)v;
 		return 0;
 	case OPT_EXEMPT: set_str(&cfg->exempt, arg); return 0;
+	case OPT_NEWNAMES:
+		if (parse_num(arg, 0, 1000000, &v) < 0)
+			return -1;
+		cfg->new_names = (int)v;
+		return 0;
 	case OPT_OPER: {
 		const char *eq = strchr(arg, '=');
 		if (!eq || eq == arg || !eq[1])

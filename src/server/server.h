@@ -72,6 +72,8 @@ struct config {
 	int per_address;         /* connections from one address (IPv6: one /64); 0 = no limit */
 	char *exempt;            /* addresses the per-address limit skips, comma-separated */
 	int register_timeout;    /* seconds a connection may take to register */
+	int new_names;           /* new rooms and nicks a connection may make known per
+	                          * minute (its address: 3 times as many); 0 = no limit */
 	char *oper_name;         /* OPER <name> <password> allows the operator verbs; */
 	char *oper_verifier;     /* the password's SCRAM verifier (chorusd --make-verifier) */
 	int log_level;
@@ -122,6 +124,8 @@ struct session {
 	char host[64];           /* peer address */
 	char addr_key[64];       /* what the per-address limit counts: host, or its /64 */
 	uint64_t connected_ms;   /* when it connected (the registration timeout) */
+	double names;            /* new-name allowance left (config new_names) */
+	uint64_t names_ms;       /* when it was last refilled */
 	struct irc_reader reader;
 	unsigned caps;           /* enum irc_cap bits */
 	int cap_negotiating;     /* CAP LS/REQ seen, CAP END not yet */
@@ -166,6 +170,11 @@ void session_send_raw(struct session *s, const char *line, size_t len);
 void session_close(struct session *s, const char *reason);
 /* Closes every session and the listener (shutdown). */
 void session_close_all(struct server *srv);
+/* Whether s may make one more name known to the cluster (a new room or
+ * nick: a permanent operation): 1, taking it from the allowances of s and of
+ * its address (new_names per minute; 3 times that per address, unless
+ * exempt); 0 if either is spent. */
+int session_may_create(struct session *s);
 /* Takes n more flood tokens from s (a costly command): its next lines wait
  * until the bucket refills. */
 void session_charge(struct session *s, int n);

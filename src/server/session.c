@@ -184,8 +184,39 @@ struct session *session_find(struct server *srv, uint64_t id)
 struct addr_count {
 	char *key;
 	unsigned n;
+	double names;            /* the address's new-name allowance (session_may_create) */
+	uint64_t names_ms;
 	UT_hash_handle hh;
 };
+
+/* Refills an allowance of burst per minute to now; returns it. */
+static double refill_names(double *left, uint64_t *at, double burst, uint64_t now)
+{
+	*left += (double)(now - *at) * burst / 60000.0;
+	if (*left > burst)
+		*left = burst;
+	*at = now;
+	return *left;
+}
+
+int session_may_create(struct session *s)
+{
+	struct server *srv = s->srv;
+	struct addr_count *a = NULL;
+	uint64_t now = now_ms(srv);
+	double burst = srv->cfg.new_names;
+	if (burst <= 0)
+		return 1;
+	if (s->addr_key[0])
+		HASH_FIND_STR(srv->addr_counts, s->addr_key, a);
+	if (refill_names(&s->names, &s->names_ms, burst, now) < 1 ||
+	    (a && refill_names(&a->names, &a->names_ms, 3 * burst, now) < 1))
+		return 0;
+	s->names -= 1;
+	if (a)
+		a->names -= 1;
+	return 1;
+}
 
 /* What the per-address limit counts for addr: the address, or for IPv6
  * (not IPv4-mapped) its /64. */
@@ -230,6 +261,8 @@ static unsigned addr_take(struct session *s)
 	if (!a) {
 		a = xcalloc(1, sizeof *a);
 		a->key = xstrdup(s->addr_key);
+		a->names = 3.0 * srv->cfg.new_names;
+		a->names_ms = now_ms(srv);
 		HASH_ADD_KEYPTR(hh, srv->addr_counts, a->key, strlen(a->key), a);
 	}
 	return ++a->n;
@@ -537,6 +570,8 @@ static void session_start(struct server *srv, struct session *s)
 	s->tokens_ms = now_ms(srv);
 	s->last_seen_ms = now_ms(srv);
 	s->connected_ms = now_ms(srv);
+	s->names = srv->cfg.new_names;
+	s->names_ms = now_ms(srv);
 	HASH_ADD(hh, srv->sessions, id, sizeof s->id, s);
 	srv->nsessions++;
 	if (srv->nsessions > (unsigned)srv->cfg.max_clients) {

@@ -141,7 +141,8 @@ class Node:
         cmd = ["nsenter", "-t", target, "-m", "-n", CHORUSD, "--config", os.path.join(self.dir, "cluster.conf"),
                "--id", str(self.i), "--listen", self.addr, "--port", str(PORT),
                "--data-dir", os.path.join(self.dir, "data"), "--group", "corosync",
-               "--flood-rate", "1000", "--flood-burst", "1000", "--log-level", "debug"] + self.c.extra_args
+               "--flood-rate", "1000", "--flood-burst", "1000", "--new-names", "0",
+               "--log-level", "debug"] + self.c.extra_args
         self.chorusd = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:

@@ -377,3 +377,31 @@ def test_labeled_answer_counts_against_the_sendq(make_server):
     r.send("@label=big CHATHISTORY LATEST #big * 20")
     lines = r.expect_closed()
     assert any(m.command == "ERROR" and "SendQ exceeded" in m.params[-1] for m in lines), lines[-3:]
+
+
+def test_new_names_per_minute(make_server):
+    """Every new room and nick is a permanent operation: a connection may
+    make --new-names of them known per minute (its address three times as
+    many, loopback exempt by default); then JOIN of a new room gets FAIL
+    TOO_MANY_NEW_NAMES and NICK to a new name 438. Known ones stay free."""
+    srv = make_server(["--new-names", "3"])
+    a = srv.client().login("maker")  # a new nick: 1 of 3
+    a.send("JOIN #n1,#n2")  # 2 and 3
+    a.expect(lambda m: m.command == "366" and m.params[1] == "#n2")
+    a.send("JOIN #n3")
+    f = a.expect("FAIL")
+    assert f.params[:3] == ["JOIN", "TOO_MANY_NEW_NAMES", "#n3"], f
+    a.send("NICK fresh")
+    assert a.expect("438").params[1] == "fresh"
+    b = srv.client().login("other")
+    b.join("#shared")
+    a.join("#shared")  # a room that exists costs nothing
+    a.send("NICK Maker")  # nor a new spelling of one's own name
+    a.expect(lambda m: m.command == "NICK" and m.params[0] == "Maker")
+    per_address = make_server(["--new-names", "1", "--exempt", ""], name="r2")
+    for i in range(3):
+        per_address.client().login("addr%d" % i)  # the address's 3
+    c = per_address.client()
+    c.send("NICK addr3")
+    c.send("USER a 0 * :a")
+    assert c.expect("438").params[1] == "addr3"
