@@ -148,7 +148,18 @@ static void join_one(struct session *s, const char *name)
 		return;
 	}
 	struct chat_room *room = chat_room_find(s->srv->chat, name);
-	if (!room && !presence_room(s->srv, name) && !session_may_create(s)) {
+	struct room_presence *here = presence_room(s->srv, name);
+	if (presence_in_room(s->user, here))
+		return; /* already in: nothing to do */
+	if (HASH_CNT(hh_user, s->user->rooms) >= (unsigned)s->srv->cfg.rooms_per_user) {
+		reply_num(s, 405, "%s :You have joined too many channels (%d)", name, s->srv->cfg.rooms_per_user);
+		return;
+	}
+	if (here && presence_count(here) >= (unsigned)s->srv->cfg.members_per_room) {
+		reply_num(s, 471, "%s :Cannot join channel: it is full (%d)", name, s->srv->cfg.members_per_room);
+		return;
+	}
+	if (!room && !here && !session_may_create(s)) {
 		reply_fail(s, "JOIN", "TOO_MANY_NEW_NAMES", name,
 			   "You made too many new rooms and nicks in the last minute; wait a little");
 		return;

@@ -32,6 +32,8 @@ static void config_defaults(struct config *cfg)
 	cfg->exempt = xstrdup("127.0.0.1,::1");
 	cfg->register_timeout = 60;
 	cfg->new_names = 20;
+	cfg->rooms_per_user = 100;
+	cfg->members_per_room = 10000;
 	cfg->log_level = LOG_INFO;
 	cfg->group_name = xstrdup("chorus");
 	cfg->tls_port = -1; /* 6697 once a certificate is set */
@@ -219,6 +221,8 @@ static int read_file(struct config *cfg, const char *path)
 	lookup_str(&cf, "limits.exempt", &cfg->exempt);
 	lookup_int(&cf, "limits.register_timeout", &cfg->register_timeout);
 	lookup_int(&cf, "limits.new_names", &cfg->new_names);
+	lookup_int(&cf, "limits.rooms_per_user", &cfg->rooms_per_user);
+	lookup_int(&cf, "limits.members_per_room", &cfg->members_per_room);
 	lookup_str(&cf, "server.oper.name", &cfg->oper_name);
 	lookup_str(&cf, "server.oper.verifier", &cfg->oper_verifier);
 	if (config_lookup_string(&cf, "cluster.mode", &s) && parse_mode(s, &cfg->mode) < 0) {
@@ -263,6 +267,8 @@ static void usage(FILE *out)
 		"      --register-timeout S seconds a connection may take to register (default 60)\n"
 		"      --new-names N        new rooms and nicks one connection may make known per\n"
 		"                           minute, 3 N per address (default 20; 0 = no limit)\n"
+		"      --rooms-per-user N   rooms one user may be in (default 100)\n"
+		"      --members-per-room N users one room may hold (default 10000)\n"
 		"      --oper NAME=VERIFIER the operator: OPER NAME <password> allows DIGEST and\n"
 		"                           SYNCSTATE (VERIFIER from --make-verifier)\n"
 		"      --make-verifier      read a password on stdin, print its SCRAM verifier, exit\n"
@@ -289,6 +295,7 @@ enum {
 	OPT_FLOODBURST, OPT_PINGINT, OPT_PINGTO, OPT_PASSWORD, OPT_MOTD, OPT_PEER, OPT_LOGLEVEL,
 	OPT_GROUP, OPT_GROUPNAME, OPT_MODE, OPT_IDENTITY, OPT_TLSCERT, OPT_TLSKEY, OPT_TLSPORT,
 	OPT_STS, OPT_PERADDR, OPT_EXEMPT, OPT_REGTIMEOUT, OPT_OPER, OPT_MAKEVERIFIER, OPT_NEWNAMES,
+	OPT_ROOMSPERUSER, OPT_MEMBERSPERROOM,
 };
 
 static const struct option long_opts[] = {
@@ -323,6 +330,8 @@ static const struct option long_opts[] = {
 	{"register-timeout", required_argument, NULL, OPT_REGTIMEOUT},
 	{"oper", required_argument, NULL, OPT_OPER},
 	{"new-names", required_argument, NULL, OPT_NEWNAMES},
+	{"rooms-per-user", required_argument, NULL, OPT_ROOMSPERUSER},
+	{"members-per-room", required_argument, NULL, OPT_MEMBERSPERROOM},
 	{"make-verifier", no_argument, NULL, OPT_MAKEVERIFIER},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
@@ -409,6 +418,12 @@ static int apply_flag(struct config *cfg, int c, const char *arg)
 		if (parse_num(arg, 0, 1000000, &v) < 0)
 			return -1;
 		cfg->new_names = (int)v;
+		return 0;
+	case OPT_ROOMSPERUSER:
+	case OPT_MEMBERSPERROOM:
+		if (parse_num(arg, 1, 10000000, &v) < 0)
+			return -1;
+		*(c == OPT_ROOMSPERUSER ? &cfg->rooms_per_user : &cfg->members_per_room) = (int)v;
 		return 0;
 	case OPT_OPER: {
 		const char *eq = strchr(arg, '=');

@@ -72,6 +72,8 @@ struct config {
 	int per_address;         /* connections from one address (IPv6: one /64); 0 = no limit */
 	char *exempt;            /* addresses the per-address limit skips, comma-separated */
 	int register_timeout;    /* seconds a connection may take to register */
+	int rooms_per_user;      /* rooms one user may be in at once (405 past it) */
+	int members_per_room;    /* users one room may hold (471 past it) */
 	int new_names;           /* new rooms and nicks a connection may make known per
 	                          * minute (its address: 3 times as many); 0 = no limit */
 	char *oper_name;         /* OPER <name> <password> allows the operator verbs; */

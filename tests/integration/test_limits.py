@@ -405,3 +405,24 @@ def test_new_names_per_minute(make_server):
     c.send("NICK addr3")
     c.send("USER a 0 * :a")
     assert c.expect("438").params[1] == "addr3"
+
+
+def test_rooms_per_user_and_members_per_room(make_server):
+    """A user is in at most --rooms-per-user rooms (405 past it); a room
+    holds at most --members-per-room users (471 past it)."""
+    srv = make_server(["--rooms-per-user", "2", "--members-per-room", "2"])
+    a = srv.client().login("roomy")
+    a.join("#one")
+    a.join("#two")
+    a.settle()
+    a.send("JOIN #three")
+    assert a.expect(lambda m: m.command in ("405", "JOIN")).command == "405"
+    a.send("PART #two")
+    a.expect("PART")
+    a.join("#three")  # a slot again
+    b = srv.client().login("second")
+    b.join("#one")
+    c = srv.client().login("third")
+    c.settle()
+    c.send("JOIN #one")
+    assert c.expect(lambda m: m.command in ("471", "JOIN")).command == "471"
