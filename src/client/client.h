@@ -270,6 +270,9 @@ int session_is_me(const struct client *c, const char *nick);
 /* Called by incoming.c on 001, and on a refused name before it. */
 void session_registered(struct client *c, const char *nick);
 void session_login_refused(struct client *c, const char *why);
+/* The port c connects to on r: its TLS port with --tls when the config
+ * gives one, else its port. */
+int session_port(const struct client *c, const struct replica *r);
 /* 433 "in use" while logging in again after a lost link: our own name,
  * still online from the lost link until the replicas see it gone. Asks
  * again after RENICK_PAUSE_MS, up to RENICK_TRIES times; returns 1 if it

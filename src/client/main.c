@@ -183,7 +183,7 @@ void client_status(const struct client *c, struct buf *b)
 	if (!r) {
 		buf_puts(b, "not connected: c <i|host:port> to connect");
 	} else {
-		buf_printf(b, "replica %u (%s:%d) ", r->id, r->host, r->port);
+		buf_printf(b, "replica %u (%s:%d) ", r->id, r->host, session_port(c, r));
 		switch (c->link) {
 		case LINK_DOWN:
 			buf_puts(b, c->keep_trying ? "unreachable: reconnecting" : "not connected");

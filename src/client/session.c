@@ -29,6 +29,11 @@
 
 static void attempt(struct client *c, long i);
 
+int session_port(const struct client *c, const struct replica *r)
+{
+	return c->tls && r->tls_port ? r->tls_port : r->port;
+}
+
 static const struct replica *current(const struct client *c)
 {
 	return c->replica >= 0 && (size_t)c->replica < c->replicas.n ? &c->replicas.v[c->replica] : NULL;
@@ -120,7 +125,7 @@ static void connect_failed(struct client *c, const char *reason)
 	drop_link(c);
 	if (c->rounds == 0) /* later rounds are quiet: the status line says it */
 		client_note(c, NOTE_ERROR, "replica %u (%s:%d) is unreachable: %s", r->id, r->host,
-			    r->port, reason);
+			    session_port(c, r), reason);
 	if (++c->tried >= c->replicas.n) {
 		round_failed(c);
 		return;
@@ -149,8 +154,7 @@ static void attempt(struct client *c, long i)
 	const struct replica *r = &c->replicas.v[i];
 	c->replica = i;
 	c->link = LINK_CONNECTING;
-	c->conn = conn_open(c->loop, r->host, c->tls && r->tls_port ? r->tls_port : r->port, c->tls,
-			    &conn_events, c);
+	c->conn = conn_open(c->loop, r->host, session_port(c, r), c->tls, &conn_events, c);
 	client_dirty(c);
 }
 
@@ -178,7 +182,7 @@ void session_lost(struct client *c, const char *reason)
 		return;
 	long gone = c->replica;
 	drop_link(c);
-	client_note(c, NOTE_ERROR, "replica %u (%s:%d) went away: %s", r->id, r->host, r->port, reason);
+	client_note(c, NOTE_ERROR, "replica %u (%s:%d) went away: %s", r->id, r->host, session_port(c, r), reason);
 	if (!c->session_wanted || c->quitting) { /* it never got as far as a session */
 		client_unwait(c, c->link_token);
 		return;
@@ -191,7 +195,8 @@ void session_lost(struct client *c, const char *reason)
 		client_note(c, NOTE_ERROR, "%s: no answer before the replica went away", c->wait_what);
 	c->link_token = client_wait(c, "reconnecting", 0);
 	const struct replica *next = &c->replicas.v[c->round_start];
-	client_note(c, NOTE_INFO, "reconnecting to replica %u (%s:%d)", next->id, next->host, next->port);
+	client_note(c, NOTE_INFO, "reconnecting to replica %u (%s:%d)", next->id, next->host,
+		    session_port(c, next));
 	attempt(c, c->round_start);
 }
 
@@ -254,7 +259,7 @@ static void link_ready(struct client *c)
 	c->link = LINK_READY;
 	c->session_wanted = 1;
 	c->keep_trying = 0;
-	client_note(c, NOTE_INFO, "connected to replica %u (%s:%d)", r->id, r->host, r->port);
+	client_note(c, NOTE_INFO, "connected to replica %u (%s:%d)", r->id, r->host, session_port(c, r));
 	if (!(c->caps_acked & CAP_LABELED_RESPONSE) || !(c->caps_acked & CAP_CHATHISTORY))
 		client_note(c, NOTE_ERROR, "this replica lacks labeled-response or draft/chathistory: "
 					   "commands will not get their answers");

@@ -126,3 +126,17 @@ def test_client_over_tls(tls_server, chorus, tmp_path):
     c.error("handshake")
     c.quit()
     assert os.path.exists(tls_server.cert)
+
+
+def test_tls_port_from_the_config(tls_server, chorus, tmp_path):
+    """With --config, --tls speaks to each replica's tls_port (as chorusctl
+    writes it), and says which port it is on."""
+    conf = tmp_path / "cluster.conf"
+    conf.write_text('cluster = { replicas = ( { id = 1; host = "127.0.0.1"; port = %d; tls_port = %d; } ); };\n'
+                    % (tls_server.port, tls_server.tls_port))
+    c = chorus(args=["--config", str(conf), "--tls-ca", tls_server.cert])
+    c.send("c 1")
+    c.info("connected to replica 1 (127.0.0.1:%d)" % tls_server.tls_port)
+    c.send("u cfg")
+    c.info("logged in as cfg")
+    c.quit()
