@@ -18,7 +18,7 @@
 #include "server.h"
 
 #define AUTH_FAIL_BURST 5          /* failed logins allowed at once, per account and per address */
-#define AUTH_FAIL_REFILL_MS 12000  /* then one more per this long */
+#define AUTH_FAIL_RATE (1.0 / 12)  /* then one more per 12 s */
 #define AUTH_BUCKETS_MAX 4096      /* buckets kept before full ones are dropped */
 
 int accounts_enabled(const struct server *srv)
@@ -248,13 +248,12 @@ void accounts_changed(struct server *srv, const char *name)
 
 struct auth_bucket {
 	char *key;               /* "a <account>" or "h <address>" */
-	double tokens;
-	uint64_t at_ms;
+	struct bucket b;
 	UT_hash_handle hh;
 };
 
-/* The bucket of key, refilled to now, made (full) if new. */
-static struct auth_bucket *bucket(struct server *srv, const char *key)
+/* The failure allowance of key, refilled to now, made (full) if new. */
+static struct auth_bucket *auth_bucket_get(struct server *srv, const char *key)
 {
 	struct auth_bucket *b;
 	uint64_t now = uv_now(srv->loop);
@@ -264,14 +263,10 @@ static struct auth_bucket *bucket(struct server *srv, const char *key)
 			auth_buckets_prune(srv, 0);
 		b = xcalloc(1, sizeof *b);
 		b->key = xstrdup(key);
-		b->tokens = AUTH_FAIL_BURST;
-		b->at_ms = now;
+		bucket_init(&b->b, AUTH_FAIL_BURST, now);
 		HASH_ADD_KEYPTR(hh, srv->auth_buckets, b->key, strlen(b->key), b);
 	}
-	b->tokens += (double)(now - b->at_ms) / AUTH_FAIL_REFILL_MS;
-	if (b->tokens > AUTH_FAIL_BURST)
-		b->tokens = AUTH_FAIL_BURST;
-	b->at_ms = now;
+	bucket_refill(&b->b, AUTH_FAIL_BURST, AUTH_FAIL_RATE, now);
 	return b;
 }
 
@@ -281,8 +276,8 @@ static void buckets_of(struct session *s, const char *account, struct auth_bucke
 {
 	char *fold = chat_casefold(account);
 	char *k1 = xasprintf("a %s", fold), *k2 = xasprintf("h %s", s->host);
-	*by_account = bucket(s->srv, k1);
-	*by_host = bucket(s->srv, k2);
+	*by_account = auth_bucket_get(s->srv, k1);
+	*by_host = auth_bucket_get(s->srv, k2);
 	free(fold);
 	free(k1);
 	free(k2);
@@ -292,15 +287,15 @@ int auth_allowed(struct session *s, const char *account)
 {
 	struct auth_bucket *a, *h;
 	buckets_of(s, account, &a, &h);
-	return a->tokens >= 1 && h->tokens >= 1;
+	return a->b.tokens >= 1 && h->b.tokens >= 1;
 }
 
 void auth_failed(struct session *s, const char *account)
 {
 	struct auth_bucket *a, *h;
 	buckets_of(s, account, &a, &h);
-	a->tokens = a->tokens >= 1 ? a->tokens - 1 : 0;
-	h->tokens = h->tokens >= 1 ? h->tokens - 1 : 0;
+	a->b.tokens = a->b.tokens >= 1 ? a->b.tokens - 1 : 0;
+	h->b.tokens = h->b.tokens >= 1 ? h->b.tokens - 1 : 0;
 	log_info("auth: failed login to %s from %s", account, s->host);
 }
 
@@ -309,7 +304,7 @@ void auth_buckets_prune(struct server *srv, int all)
 	struct auth_bucket *b, *tmp;
 	uint64_t now = uv_now(srv->loop);
 	HASH_ITER(hh, srv->auth_buckets, b, tmp) {
-		if (!all && b->tokens + (double)(now - b->at_ms) / AUTH_FAIL_REFILL_MS < AUTH_FAIL_BURST)
+		if (!all && bucket_refill(&b->b, AUTH_FAIL_BURST, AUTH_FAIL_RATE, now) < AUTH_FAIL_BURST)
 			continue;
 		HASH_DEL(srv->auth_buckets, b);
 		free(b->key);

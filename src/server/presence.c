@@ -45,8 +45,7 @@ static int online_anywhere(const struct user *u)
 	return (u->on[0] | u->on[1] | u->on[2] | u->on[3]) != 0;
 }
 
-/* 1 if u is online on a replica other than id. */
-static int online_elsewhere(const struct user *u, uint32_t id)
+int presence_elsewhere(const struct user *u, uint32_t id)
 {
 	struct user copy = *u;
 	copy.on[(id & 255) / 64] &= ~(1ULL << (id % 64));
@@ -131,14 +130,9 @@ int presence_detach(struct server *srv, struct session *s, const char *reason)
 		return 0;
 	u->in_timeline = 0; /* soft state of its sessions here */
 	presence_send_offline(srv, u->nick, reason);
-	int gone = !online_elsewhere(u, srv->cfg.id);
+	int gone = !presence_elsewhere(u, srv->cfg.id);
 	presence_set_on(srv, u, srv->cfg.id, 0, reason, NULL);
 	return gone;
-}
-
-int presence_elsewhere(const struct user *u, uint32_t id)
-{
-	return online_elsewhere(u, id);
 }
 
 struct user *presence_split(struct server *srv, struct user *u, const char *new_nick)

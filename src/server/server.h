@@ -25,6 +25,7 @@
 
 #include "chat/chat.h"
 #include "common/buf.h"
+#include "common/bucket.h"
 #include "common/util.h"
 #include "group/group.h"
 #include "proto/caps.h"
@@ -126,8 +127,7 @@ struct session {
 	char host[64];           /* peer address */
 	char addr_key[64];       /* what the per-address limit counts: host, or its /64 */
 	uint64_t connected_ms;   /* when it connected (the registration timeout) */
-	double names;            /* new-name allowance left (config new_names) */
-	uint64_t names_ms;       /* when it was last refilled */
+	struct bucket names;     /* new-name allowance (config new_names per minute) */
 	struct irc_reader reader;
 	unsigned caps;           /* enum irc_cap bits */
 	int cap_negotiating;     /* CAP LS/REQ seen, CAP END not yet */
@@ -143,8 +143,7 @@ struct session {
 	char *realname;
 	struct user *user;       /* presence, once registered */
 	struct session *next_of_user; /* the user's other sessions */
-	double tokens;           /* flood control bucket */
-	uint64_t tokens_ms;
+	struct bucket flood;     /* flood control: lines it may send (1 per line, or cost) */
 	int throttled;           /* in server.throttled: lines wait for tokens */
 	struct session *next_throttled;
 	uint64_t last_seen_ms;   /* last line received */
@@ -364,7 +363,7 @@ void account_login(struct session *s, const struct chat_account *a);
  * else are renamed, with a FAIL or NOTE saying why. */
 void accounts_changed(struct server *srv, const char *name);
 /* Failed logins: 1 if a login to account from s's address may be tried now
- * (AUTH_FAIL_BURST at once, then one per AUTH_FAIL_REFILL_MS, per account
+ * (AUTH_FAIL_BURST at once, then AUTH_FAIL_RATE per second, per account
  * and per address); auth_failed counts one failure. */
 int auth_allowed(struct session *s, const char *account);
 void auth_failed(struct session *s, const char *account);

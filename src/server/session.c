@@ -164,7 +164,7 @@ void session_send_raw(struct session *s, const char *line, size_t len)
 
 void session_charge(struct session *s, int n)
 {
-	s->tokens -= n; /* may go below 0: process_lines waits for 1 again */
+	s->flood.tokens -= n; /* may go below 0: process_lines waits for 1 again */
 }
 
 void session_batch_id(struct session *s, char *buf, size_t len)
@@ -184,20 +184,9 @@ struct session *session_find(struct server *srv, uint64_t id)
 struct addr_count {
 	char *key;
 	unsigned n;
-	double names;            /* the address's new-name allowance (session_may_create) */
-	uint64_t names_ms;
+	struct bucket names;     /* the address's new-name allowance (session_may_create) */
 	UT_hash_handle hh;
 };
-
-/* Refills an allowance of burst per minute to now; returns it. */
-static double refill_names(double *left, uint64_t *at, double burst, uint64_t now)
-{
-	*left += (double)(now - *at) * burst / 60000.0;
-	if (*left > burst)
-		*left = burst;
-	*at = now;
-	return *left;
-}
 
 int session_may_create(struct session *s)
 {
@@ -209,12 +198,12 @@ int session_may_create(struct session *s)
 		return 1;
 	if (s->addr_key[0])
 		HASH_FIND_STR(srv->addr_counts, s->addr_key, a);
-	if (refill_names(&s->names, &s->names_ms, burst, now) < 1 ||
-	    (a && refill_names(&a->names, &a->names_ms, 3 * burst, now) < 1))
+	if (bucket_refill(&s->names, burst, burst / 60, now) < 1 ||
+	    (a && bucket_refill(&a->names, 3 * burst, 3 * burst / 60, now) < 1))
 		return 0;
-	s->names -= 1;
+	s->names.tokens -= 1;
 	if (a)
-		a->names -= 1;
+		a->names.tokens -= 1;
 	return 1;
 }
 
@@ -261,8 +250,7 @@ static unsigned addr_take(struct session *s)
 	if (!a) {
 		a = xcalloc(1, sizeof *a);
 		a->key = xstrdup(s->addr_key);
-		a->names = 3.0 * srv->cfg.new_names;
-		a->names_ms = now_ms(srv);
+		bucket_init(&a->names, 3.0 * srv->cfg.new_names, now_ms(srv));
 		HASH_ADD_KEYPTR(hh, srv->addr_counts, a->key, strlen(a->key), a);
 	}
 	return ++a->n;
@@ -383,17 +371,6 @@ static void on_reap(uv_check_t *h)
 
 /* ---- reading ---- */
 
-/* Refills s's flood bucket for the time passed. */
-static void refill(struct session *s)
-{
-	const struct config *cfg = &s->srv->cfg;
-	uint64_t now = now_ms(s->srv);
-	s->tokens += (double)(now - s->tokens_ms) * cfg->flood_rate / 1000.0;
-	if (s->tokens > cfg->flood_burst)
-		s->tokens = cfg->flood_burst;
-	s->tokens_ms = now;
-}
-
 /* Answers a line that could not be parsed. */
 static void reject_line(struct session *s, int status, char *line)
 {
@@ -435,12 +412,12 @@ static int process_lines(struct session *s)
 	size_t len;
 	int rc;
 
-	refill(s);
-	while (!s->closing && s->tokens >= 1.0) {
+	bucket_refill(&s->flood, s->srv->cfg.flood_burst, s->srv->cfg.flood_rate, now_ms(s->srv));
+	while (!s->closing && s->flood.tokens >= 1.0) {
 		rc = irc_reader_next(&s->reader, &line, &len);
 		if (rc == 0)
 			return 0;
-		s->tokens -= 1.0;
+		s->flood.tokens -= 1.0;
 		s->last_seen_ms = now_ms(s->srv);
 		s->ping_sent = 0;
 		if (rc == IRC_TOO_LONG) {
@@ -566,12 +543,10 @@ static void refuse_full(struct session *s)
 static void session_start(struct server *srv, struct session *s)
 {
 	irc_reader_init(&s->reader, srv->cfg.recvq_max);
-	s->tokens = srv->cfg.flood_burst;
-	s->tokens_ms = now_ms(srv);
+	bucket_init(&s->flood, srv->cfg.flood_burst, now_ms(srv));
 	s->last_seen_ms = now_ms(srv);
 	s->connected_ms = now_ms(srv);
-	s->names = srv->cfg.new_names;
-	s->names_ms = now_ms(srv);
+	bucket_init(&s->names, srv->cfg.new_names, now_ms(srv));
 	HASH_ADD(hh, srv->sessions, id, sizeof s->id, s);
 	srv->nsessions++;
 	if (srv->nsessions > (unsigned)srv->cfg.max_clients) {
