@@ -26,6 +26,11 @@ int accounts_enabled(const struct server *srv)
 	return srv->cfg.identity == IDENTITY_ACCOUNTS;
 }
 
+int dm_history_allowed(const struct session *s)
+{
+	return !accounts_enabled(s->srv) || s->account != NULL;
+}
+
 char *session_person(const struct session *s)
 {
 	return chat_person(s->nick, s->account);

@@ -52,7 +52,7 @@ static struct chat_history *history_for(struct session *s, const char *sub, cons
 			return NULL;
 		}
 	} else if (valid_nick(target) && (chat_user_known(chat, target) || presence_user(s->srv, target))) {
-		if (accounts_enabled(s->srv) && !s->account) {
+		if (!dm_history_allowed(s)) {
 			reply_fail(s, "CHATHISTORY", "ACCOUNT_REQUIRED", target,
 				   "Log in to read direct messages");
 			return NULL;
@@ -198,7 +198,7 @@ static void history_targets(struct session *s, struct irc_msg *m)
 		struct chat_room *room = chat_room_find(s->srv->chat, mm->room->name);
 		targets_add(&t, mm->room->name, room ? room->history : NULL);
 	}
-	if (!accounts_enabled(s->srv) || s->account) { /* guests see no direct messages */
+	if (dm_history_allowed(s)) {
 		char *me = session_person(s);
 		chat_dm_each(s->srv->chat, me, targets_add_dm, &t);
 		free(me);

@@ -141,10 +141,13 @@ static void show_everywhere(struct server *srv, struct show *sh, const char *con
 	} else {
 		/* A DM names its recipient's account; a like in a conversation
 		 * goes to whoever holds the other name now. */
-		const struct chat_account *holder = chat_account_find(srv->chat, conv_target);
+		const char *to_account = op->ref;
+		if (op->kind != OP_DM) {
+			const struct chat_account *holder = chat_account_find(srv->chat, conv_target);
+			to_account = holder ? holder->regid : "";
+		}
 		struct user *from = user_if_person(srv, op->author, op->account);
-		struct user *to = user_if_person(srv, conv_target,
-						 op->kind == OP_DM ? op->ref : holder ? holder->regid : "");
+		struct user *to = user_if_person(srv, conv_target, to_account);
 		show_to_user(sh, from);
 		if (to != from)
 			show_to_user(sh, to);

@@ -340,6 +340,9 @@ void replica_announce(struct server *srv, int kind, const char *name, const char
 
 /* 1 if server.identity is accounts. */
 int accounts_enabled(const struct server *srv);
+/* 1 if s may read direct-message history: with accounts, only logged in
+ * (a guest never sees any, not even of the name it holds). */
+int dm_history_allowed(const struct session *s);
 /* The person (chat.h) s acts as: its nick with its account; new. */
 char *session_person(const struct session *s);
 /* The account name to show for an op or user of nick made with account
