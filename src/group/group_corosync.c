@@ -6,10 +6,11 @@
  * alone while Corosync is away.
  *
  * Wire: every CPG message starts with an 8-byte envelope: version (1), type
- * (HELLO or DATA), two zero bytes, and the sender's replica id (big-endian).
- * A DATA message carries the upper layer's bytes after it. A HELLO carries
- * what its sender knows of the configuration: a count, then (nodeid, pid,
- * replica id) triples, all big-endian, itself included.
+ * (HELLO, DATA or SKIP), two zero bytes, and the sender's replica id
+ * (big-endian). A DATA message carries the upper layer's bytes after it. A
+ * HELLO carries what its sender knows of the configuration: a count, then
+ * (nodeid, pid, replica id) triples, all big-endian, itself included. A SKIP
+ * names members to go on without: a count, then (nodeid, pid) pairs.
  *
  * Views. CPG names members (nodeid, pid); chorus needs replica ids. After
  * every CPG configuration change each member multicasts a HELLO, and the view
@@ -27,9 +28,24 @@
  * so it must reach the upper layer before the view, where the knowledge
  * rows that the upper layer sends for the view count it and its sync
  * repairs the difference (delivered after the view, it was in nobody's row,
- * and a member that joined in between lacked it until the next change). A
- * configuration still incomplete after STALL_MS is logged, naming the
- * silent members.
+ * and a member that joined in between lacked it until the next change).
+ *
+ * Silent members. A member nobody vouches for and that sends no HELLO (a
+ * process killed as it joined, which Corosync may keep as a member, or one
+ * that is not a chorus replica) would hold the view open for good. After
+ * HELLO_WAIT_MS every member that still waits multicasts a SKIP naming the
+ * members not heard from; where a SKIP from a heard member is delivered,
+ * every member marks those of them still unheard as silent, at the same
+ * place in the agreed stream, and the view goes on without them (a silent
+ * member that is us reports the view {self}). A silent member's HELLO,
+ * delivered later, makes it heard and reports a new view with it. A member
+ * skipped once is skipped at once (right after our HELLO) in the next
+ * configurations, until it is heard.
+ *
+ * Replica ids. A replica id claimed by two members of a configuration
+ * belongs to neither: both are left out of the view (each reports {self})
+ * and their DATA is dropped, so no member can speak as another replica by
+ * claiming its id, whatever its CPG address.
  *
  * Loss of Corosync (dispatch or send fails, the socket hangs up): the
  * connection is torn down outside any CPG call, the view {self} is reported,
@@ -53,10 +69,11 @@
 #define ENV_VERSION 1
 #define ENV_HELLO 1
 #define ENV_DATA 2
+#define ENV_SKIP 3
 #define ENV_LEN 8
 #define RETRY_MS 5         /* resend period while Corosync applies flow control */
 #define RECONNECT_MS 1000  /* reconnect period while Corosync is away */
-#define STALL_MS 5000      /* period of the warning about a view kept waiting */
+#define HELLO_WAIT_MS 3000 /* how long a view waits for a member's HELLO */
 
 /* One message: on the send queue (envelope included), held, or local
  * (payload only). */
@@ -73,13 +90,22 @@ struct cs_fifo {
 	size_t n;
 };
 
+/* What the messages delivered since the latest configuration change say of
+ * a member (the same on every member at each point of the agreed stream). */
+enum cs_hearing {
+	CS_UNHEARD,  /* no HELLO has named it yet */
+	CS_HEARD,    /* a HELLO named it: its replica id is known */
+	CS_SILENT,   /* a SKIP named it while unheard: the view goes on without it */
+};
+
 /* A member of the current CPG configuration. */
 struct cs_member {
 	uint32_t nodeid, pid;
 	uint32_t id;       /* replica id, valid once known */
 	int known;         /* we know its replica id (from any time) */
-	int heard;         /* a HELLO delivered after the latest change named it */
-	int excluded;      /* its replica id belongs to a lower member */
+	enum cs_hearing hearing;
+	int skipped;       /* silent in an earlier configuration, not heard since */
+	int excluded;      /* another member claims its replica id too */
 };
 
 enum cs_state {
@@ -107,14 +133,14 @@ struct group_corosync {
 	struct cs_member conf[CPG_MEMBERS_MAX];
 	size_t nconf;
 	int round;                  /* the configuration waits for HELLOs */
-	int isolated;               /* our replica id belongs to a lower member */
+	int isolated;               /* we are left out: a shared id, or silent */
 	int blocked;                /* the last send met CS_ERR_TRY_AGAIN */
 
 	struct cs_fifo out;         /* to send, oldest first */
 	struct cs_fifo held;        /* delivered by CPG before the view was known */
 	struct cs_fifo local;       /* own messages to deliver while alone */
 
-	uv_timer_t retry, reconnect, kick, stall;
+	uv_timer_t retry, reconnect, kick, hello_wait;
 	int handles;                /* open uv handles; the group is freed at 0 */
 	int down_logged;
 
@@ -210,9 +236,10 @@ static void fifo_clear(struct cs_fifo *q)
 		free(m);
 }
 
-static int is_hello(const struct cs_msg *m)
+/* HELLO or SKIP: ours to the group only, never delivered up. */
+static int is_control(const struct cs_msg *m)
 {
-	return m->len >= ENV_LEN && m->data[1] == ENV_HELLO;
+	return m->len >= ENV_LEN && m->data[1] != ENV_DATA;
 }
 
 static struct group_corosync *from_handle(cpg_handle_t h)
@@ -242,12 +269,6 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* (nodeid, pid) order: which of two members claiming one id keeps it. */
-static int addr_less(const struct cs_member *a, const struct cs_member *b)
-{
-	return a->nodeid != b->nodeid ? a->nodeid < b->nodeid : a->pid < b->pid;
-}
-
 /* ---- views ---- */
 
 /* Reports view v under the next view id. */
@@ -263,26 +284,26 @@ static void report_solo_view(struct group_corosync *g)
 	report_view(g, &v);
 }
 
-/* Marks members whose replica id a lower (nodeid, pid) also claims. */
-static void mark_duplicates(struct group_corosync *g)
+/* Marks the members left out of the view: those whose replica id another
+ * heard member claims too; sets isolated if we are left out or silent. */
+static void mark_excluded(struct group_corosync *g)
 {
 	g->isolated = 0;
 	for (size_t i = 0; i < g->nconf; i++) {
 		struct cs_member *a = &g->conf[i];
 		a->excluded = 0;
-		for (size_t j = 0; j < g->nconf; j++) {
+		for (size_t j = 0; j < g->nconf && a->hearing == CS_HEARD; j++) {
 			struct cs_member *b = &g->conf[j];
-			if (i == j || a->id != b->id || !addr_less(b, a))
+			if (i == j || b->hearing != CS_HEARD || a->id != b->id)
 				continue;
 			a->excluded = 1;
-			log_error("group: replica id %" PRIu32 " is claimed by CPG members %" PRIu32
-				  "/%" PRIu32 " and %" PRIu32 "/%" PRIu32 "; %" PRIu32 "/%" PRIu32
-				  " keeps it, the other is left out (two replicas share one id: fix the "
-				  "configuration)",
-				  a->id, b->nodeid, b->pid, a->nodeid, a->pid, b->nodeid, b->pid);
-			break;
+			if (i < j)
+				log_error("group: replica id %" PRIu32 " is claimed by CPG members %" PRIu32
+					  "/%" PRIu32 " and %" PRIu32 "/%" PRIu32 "; both are left out of "
+					  "the view (two replicas share one id, or one claims another's)",
+					  a->id, a->nodeid, a->pid, b->nodeid, b->pid);
 		}
-		if (a->excluded && is_self(g, a->nodeid, a->pid))
+		if (is_self(g, a->nodeid, a->pid) && (a->excluded || a->hearing == CS_SILENT))
 			g->isolated = 1;
 	}
 }
@@ -298,7 +319,7 @@ static void build_view(struct group_corosync *g, struct group_view *v)
 	uint32_t ids[CPG_MEMBERS_MAX];
 	size_t n = 0;
 	for (size_t i = 0; i < g->nconf; i++)
-		if (!g->conf[i].excluded)
+		if (g->conf[i].hearing == CS_HEARD && !g->conf[i].excluded)
 			ids[n++] = g->conf[i].id;
 	qsort(ids, n, sizeof ids[0], cmp_u32);
 	if (n > GROUP_MAX_MEMBERS) {
@@ -319,7 +340,7 @@ static int accept_sender(struct group_corosync *g, uint32_t nodeid, uint32_t pid
 	const struct cs_member *m = conf_find(g, nodeid, pid);
 	if (!m)
 		return 1;  /* it left since; it was a member when CPG delivered it */
-	if (m->excluded)
+	if (m->excluded || m->hearing == CS_SILENT)
 		return 0;
 	if (m->id != id) {
 		log_error("group: CPG member %" PRIu32 "/%" PRIu32 " announced replica id %" PRIu32
@@ -341,24 +362,25 @@ static void flush_held(struct group_corosync *g)
 	}
 }
 
-/* Every member has announced itself: deliver the held DATA (the end of the
- * view before), then report the view. */
+/* Every member is heard or silent: deliver the held DATA (the end of the
+ * view before), then report the view. Also reports the new view when a
+ * silent member is heard after its round. */
 static void complete_round(struct group_corosync *g)
 {
 	struct group_view v;
 	g->round = 0;
-	uv_timer_stop(&g->stall);
-	mark_duplicates(g);
+	uv_timer_stop(&g->hello_wait);
+	mark_excluded(g);
 	build_view(g, &v);
 	flush_held(g);
 	if (g->state == CS_UP)
 		report_view(g, &v);
 }
 
-static int all_heard(const struct group_corosync *g)
+static int none_unheard(const struct group_corosync *g)
 {
 	for (size_t i = 0; i < g->nconf; i++)
-		if (!g->conf[i].heard)
+		if (g->conf[i].hearing == CS_UNHEARD)
 			return 0;
 	return g->nconf > 0;
 }
@@ -401,19 +423,27 @@ static void on_retry(uv_timer_t *t)
 	try_send(t->data);
 }
 
-/* Queues our HELLO, naming every member we know, ahead of unsent DATA (an
- * unsent HELLO, always at the head, is replaced). */
-static void queue_hello(struct group_corosync *g)
+/* A control message of type with room for body bytes, envelope filled. */
+static struct cs_msg *control_new(struct group_corosync *g, int type, size_t body)
 {
-	if (g->out.head && is_hello(g->out.head))
-		free(fifo_pop(&g->out));
-	struct cs_msg *m = msg_new(g->base.self, ENV_LEN + 4 + g->nconf * 12);
-	unsigned char *p = m->data + ENV_LEN + 4;
-	uint32_t n = 0;
+	struct cs_msg *m = msg_new(g->base.self, ENV_LEN + body);
 	memset(m->data, 0, ENV_LEN);
 	m->data[0] = ENV_VERSION;
-	m->data[1] = ENV_HELLO;
+	m->data[1] = (unsigned char)type;
 	put_be32(m->data + 4, g->base.self);
+	return m;
+}
+
+/* Queues our HELLO, naming every member we know, ahead of unsent DATA.
+ * Unsent HELLO and SKIP (always at the head) were for an earlier
+ * configuration and are dropped. */
+static void queue_hello(struct group_corosync *g)
+{
+	while (g->out.head && is_control(g->out.head))
+		free(fifo_pop(&g->out));
+	struct cs_msg *m = control_new(g, ENV_HELLO, 4 + g->nconf * 12);
+	unsigned char *p = m->data + ENV_LEN + 4;
+	uint32_t n = 0;
 	for (size_t i = 0; i < g->nconf; i++) {
 		const struct cs_member *c = &g->conf[i];
 		if (!c->known)
@@ -429,14 +459,53 @@ static void queue_hello(struct group_corosync *g)
 	fifo_push_front(&g->out, m);
 }
 
+/* Queues a SKIP naming the unheard members other than us (those also
+ * skipped before if only_skipped), right after an unsent HELLO or at the
+ * head. Returns how many it names (nothing is queued for none). */
+static size_t queue_skip(struct group_corosync *g, int only_skipped)
+{
+	struct cs_msg *m = control_new(g, ENV_SKIP, 4 + g->nconf * 8);
+	unsigned char *p = m->data + ENV_LEN + 4;
+	uint32_t n = 0;
+	for (size_t i = 0; i < g->nconf; i++) {
+		const struct cs_member *c = &g->conf[i];
+		if (c->hearing != CS_UNHEARD || is_self(g, c->nodeid, c->pid) ||
+		    (only_skipped && !c->skipped))
+			continue;
+		put_be32(p, c->nodeid);
+		put_be32(p + 4, c->pid);
+		p += 8;
+		n++;
+	}
+	if (n == 0) {
+		free(m);
+		return 0;
+	}
+	put_be32(m->data + ENV_LEN, n);
+	m->len = ENV_LEN + 4 + n * 8;
+	if (g->out.head && g->out.head->data[1] == ENV_HELLO) {
+		m->next = g->out.head->next;
+		g->out.head->next = m;
+		if (g->out.tail == g->out.head)
+			g->out.tail = m;
+		g->out.n++;
+	} else {
+		fifo_push_front(&g->out, m);
+	}
+	if (!uv_is_active((uv_handle_t *)&g->retry))
+		try_send(g);
+	return n;
+}
+
 /* ---- CPG callbacks (inside cpg_dispatch) ---- */
 
-/* Learns that member (nodeid, pid) of the configuration is replica id. */
-static void learn(struct group_corosync *g, uint32_t nodeid, uint32_t pid, uint32_t id)
+/* Learns that member (nodeid, pid) of the configuration is replica id.
+ * Returns 1 if it was silent until now. */
+static int learn(struct group_corosync *g, uint32_t nodeid, uint32_t pid, uint32_t id)
 {
 	struct cs_member *m = conf_find(g, nodeid, pid);
 	if (!m)
-		return;  /* gone since the sender wrote its HELLO */
+		return 0;  /* gone since the sender wrote its HELLO */
 	if (m->known && m->id != id) {
 		log_error("group: CPG member %" PRIu32 "/%" PRIu32 " announced as replica %" PRIu32
 			  " and as %" PRIu32 "; keeping %" PRIu32, nodeid, pid, m->id, id, m->id);
@@ -444,7 +513,13 @@ static void learn(struct group_corosync *g, uint32_t nodeid, uint32_t pid, uint3
 		m->id = id;
 		m->known = 1;
 	}
-	m->heard = 1;
+	int was_silent = m->hearing == CS_SILENT;
+	if (was_silent)
+		log_info("group: CPG member %" PRIu32 "/%" PRIu32 ", left out as silent, is replica %"
+			 PRIu32 "; a new view", nodeid, pid, m->id);
+	m->hearing = CS_HEARD;
+	m->skipped = 0;
+	return was_silent;
 }
 
 static void on_hello(struct group_corosync *g, struct cs_member *m, uint32_t id,
@@ -456,10 +531,33 @@ static void on_hello(struct group_corosync *g, struct cs_member *m, uint32_t id,
 			 m->pid);
 		return;
 	}
-	learn(g, m->nodeid, m->pid, id);
+	int woke = learn(g, m->nodeid, m->pid, id);
 	for (const unsigned char *e = p + 4; n > 0; n--, e += 12)
-		learn(g, get_be32(e), get_be32(e + 4), get_be32(e + 8));
-	if (g->round && all_heard(g))
+		woke |= learn(g, get_be32(e), get_be32(e + 4), get_be32(e + 8));
+	if ((g->round || woke) && none_unheard(g))
+		complete_round(g);
+}
+
+/* A SKIP from a heard member: its unheard members become silent. */
+static void on_skip(struct group_corosync *g, struct cs_member *m, const unsigned char *p,
+		    size_t len)
+{
+	uint32_t n = len >= 4 ? get_be32(p) : 0;
+	if (len < 4 || (len - 4) / 8 < n || m->hearing != CS_HEARD) {
+		log_warn("group: dropped a malformed or early SKIP from %" PRIu32 "/%" PRIu32,
+			 m->nodeid, m->pid);
+		return;
+	}
+	for (const unsigned char *e = p + 4; n > 0; n--, e += 8) {
+		struct cs_member *c = conf_find(g, get_be32(e), get_be32(e + 4));
+		if (!c || c->hearing != CS_UNHEARD)
+			continue;
+		c->hearing = CS_SILENT;
+		c->skipped = 1;
+		log_warn("group: CPG member %" PRIu32 "/%" PRIu32 " sent no HELLO; the view goes on "
+			 "without it (not a chorus replica, or not running?)", c->nodeid, c->pid);
+	}
+	if (g->round && none_unheard(g))
 		complete_round(g);
 }
 
@@ -502,15 +600,17 @@ static void cs_on_deliver(cpg_handle_t h, const struct cpg_name *name, uint32_t 
 		on_hello(g, m, id, p + ENV_LEN, len - ENV_LEN);
 	else if (p[1] == ENV_DATA)
 		on_data(g, m, id, p + ENV_LEN, len - ENV_LEN);
+	else if (p[1] == ENV_SKIP)
+		on_skip(g, m, p + ENV_LEN, len - ENV_LEN);
 	else
 		log_warn("group: dropped a message of unknown type %d from %" PRIu32 "/%" PRIu32,
 			 p[1], nodeid, pid);
 }
 
-static void on_stall(uv_timer_t *t);
+static void on_hello_wait(uv_timer_t *t);
 
-/* Keeps what we know of the members that stay; only what is heard from now
- * on counts for the view. */
+/* Keeps what we know of the members that stay (their ids, and whether they
+ * were skipped); only what is heard from now on counts for the view. */
 static void conf_replace(struct group_corosync *g, const struct cpg_address *members, size_t n)
 {
 	struct cs_member old[CPG_MEMBERS_MAX];
@@ -521,9 +621,10 @@ static void conf_replace(struct group_corosync *g, const struct cpg_address *mem
 		struct cs_member *c = &g->conf[i];
 		*c = (struct cs_member){.nodeid = members[i].nodeid, .pid = members[i].pid};
 		for (size_t j = 0; j < nold; j++)
-			if (old[j].known && old[j].nodeid == c->nodeid && old[j].pid == c->pid) {
+			if (old[j].nodeid == c->nodeid && old[j].pid == c->pid) {
 				c->id = old[j].id;
-				c->known = 1;
+				c->known = old[j].known;
+				c->skipped = old[j].skipped;
 			}
 		if (is_self(g, c->nodeid, c->pid)) {
 			c->id = g->base.self;
@@ -551,29 +652,27 @@ static void cs_on_confchg(cpg_handle_t h, const struct cpg_name *name,
 		 nleft);
 	g->round = 1;
 	g->isolated = 0;
-	uv_timer_start(&g->stall, on_stall, STALL_MS, STALL_MS);
+	uv_timer_start(&g->hello_wait, on_hello_wait, HELLO_WAIT_MS, HELLO_WAIT_MS);
 	queue_hello(g);
+	queue_skip(g, 1);
 	if (!uv_is_active((uv_handle_t *)&g->retry))
 		try_send(g);
 }
 
-/* A view waits too long: name the members nobody has vouched for. */
-static void on_stall(uv_timer_t *t)
+/* A view waited HELLO_WAIT_MS: ask the group to go on without the members
+ * nobody has vouched for (again each period, until the view is complete). */
+static void on_hello_wait(uv_timer_t *t)
 {
 	struct group_corosync *g = t->data;
-	char names[256] = "";
-	size_t used = 0;
 	if (g->state != CS_UP || !g->round) {
 		uv_timer_stop(t);
 		return;
 	}
-	for (size_t i = 0; i < g->nconf && used < sizeof names - 24; i++)
-		if (!g->conf[i].heard)
-			used += (size_t)snprintf(names + used, sizeof names - used, " %" PRIu32 "/%" PRIu32,
-						 g->conf[i].nodeid, g->conf[i].pid);
-	log_warn("group: the view of CPG group %.*s waits for the replica id of member(s)%s "
-		 "(not a chorus replica, or not running?)",
-		 (int)g->name.length, g->name.value, names);
+	size_t n = queue_skip(g, 0);
+	log_warn("group: the view of CPG group %.*s waited %d ms for %zu member(s); "
+		 "asked to go on without them%s",
+		 (int)g->name.length, g->name.value, HELLO_WAIT_MS, n,
+		 n ? "" : " (our own HELLO is not back yet)");
 }
 
 /* ---- the connection ---- */
@@ -717,7 +816,7 @@ static void unsent_to_local(struct group_corosync *g)
 {
 	struct cs_msg *m;
 	while ((m = fifo_pop(&g->out))) {
-		if (is_hello(m)) {
+		if (is_control(m)) {
 			free(m);
 			continue;
 		}
@@ -741,7 +840,7 @@ static void go_alone(struct group_corosync *g, const char *why)
 			 "not delivered here", g->held.n);
 	fifo_clear(&g->held);
 	uv_timer_stop(&g->retry);
-	uv_timer_stop(&g->stall);
+	uv_timer_stop(&g->hello_wait);
 	g->state = CS_DOWN;
 	g->nconf = 0;
 	g->round = 0;
@@ -845,7 +944,7 @@ static void cs_close(struct group *base)
 	uv_close((uv_handle_t *)&g->retry, on_handle_closed);
 	uv_close((uv_handle_t *)&g->reconnect, on_handle_closed);
 	uv_close((uv_handle_t *)&g->kick, on_handle_closed);
-	uv_close((uv_handle_t *)&g->stall, on_handle_closed);
+	uv_close((uv_handle_t *)&g->hello_wait, on_handle_closed);
 }
 
 static const struct group_ops corosync_ops = {
@@ -874,8 +973,8 @@ struct group *group_corosync_new(uv_loop_t *loop, uint32_t self, const char *gro
 	uv_timer_init(loop, &g->retry);
 	uv_timer_init(loop, &g->reconnect);
 	uv_timer_init(loop, &g->kick);
-	uv_timer_init(loop, &g->stall);
-	g->retry.data = g->reconnect.data = g->kick.data = g->stall.data = g;
+	uv_timer_init(loop, &g->hello_wait);
+	g->retry.data = g->reconnect.data = g->kick.data = g->hello_wait.data = g;
 	g->handles = 4;
 	return &g->base;
 }

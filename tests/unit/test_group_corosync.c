@@ -24,6 +24,11 @@
  *     {self} and deliver its own multicast locally; replica 3 starts while
  *     Corosync is away and must do the same; Corosync is restarted: all must
  *     (re)connect, see {1,2,3} and exchange messages.
+ *  4. replicas 1 and 2 join; a raw CPG member that sends nothing joins: 1
+ *     and 2 must go on in the view {1,2} after the HELLO wait and talk; the
+ *     raw member then sends a HELLO as replica 3: the view {1,2,3} follows;
+ *     a second raw member claims replica id 1 and sends DATA as 1: replica 1
+ *     must report {1}, replica 2 {2,3}, and nobody delivers that DATA.
  *
  * Needs root (namespaces, mounts) and corosync; without them it prints a
  * loud SKIPPED line and passes.
@@ -44,6 +49,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -799,6 +805,166 @@ TEST(corosync_restart)
 	close(pfd[0]);
 }
 
+/* ---- phase 4: a silent member, and a member claiming another's id ---- */
+
+enum { P4_WAIT_TWO, P4_WAIT_SKIP, P4_WAIT_HI, P4_WAIT_THREE, P4_WAIT_THIEF, P4_WAIT_BYE, P4_DONE };
+
+static void p4_done(struct rep *r)
+{
+	tell(r, 'X');
+	r->phase = P4_DONE;
+	rep_finish(r);
+}
+
+static void p4_on_view(void *arg, const struct group_view *v)
+{
+	static const uint32_t two[] = {1, 2}, three[] = {1, 2, 3}, without_1[] = {2, 3};
+	struct rep *r = arg;
+	check_view(r, v);
+	if (r->phase == P4_WAIT_TWO && view_is(v, two, 2)) {
+		r->phase = P4_WAIT_SKIP;
+		tell(r, 'F');
+	} else if (r->phase == P4_WAIT_SKIP && view_is(v, two, 2)) {
+		r->phase = P4_WAIT_HI;
+		send_text(r, "hi");
+	} else if (r->phase == P4_WAIT_THREE && view_is(v, three, 3)) {
+		r->phase = P4_WAIT_THIEF;
+		tell(r, 'T');
+	} else if (r->phase == P4_WAIT_THIEF && r->id == 1 && view_is(v, &r->id, 1)) {
+		p4_done(r);
+	} else if (r->phase == P4_WAIT_THIEF && r->id == 2 && view_is(v, without_1, 2)) {
+		r->phase = P4_WAIT_BYE;
+		send_text(r, "bye");
+	} else if (r->phase != P4_WAIT_TWO) {
+		FAIL(r, "unexpected view of %zu member(s) in phase %d", v->n, r->phase);
+	}
+}
+
+static void p4_on_deliver(void *arg, uint32_t sender, const void *data, size_t len)
+{
+	struct rep *r = arg;
+	if (r->phase == P4_WAIT_HI && (sender == 1 || sender == 2) && is_text("hi", sender, data, len) &&
+	    !(r->sent & (1u << sender))) {
+		r->sent |= 1u << sender;
+		if (r->sent == (1u << 1 | 1u << 2)) {
+			r->phase = P4_WAIT_THREE;
+			tell(r, 'S');
+		}
+	} else if (r->phase == P4_WAIT_BYE && sender == r->id && is_text("bye", sender, data, len)) {
+		p4_done(r);
+	} else {
+		FAIL(r, "unexpected delivery of %zu bytes from %" PRIu32 " in phase %d", len, sender,
+		     r->phase);
+	}
+}
+
+static int p4_child(uint32_t id, int fd)
+{
+	static const struct group_callbacks cb = {p4_on_deliver, p4_on_view};
+	struct rep r = {.id = id, .fd = fd};
+	return rep_run(&r, "chorus-test-silent", &cb);
+}
+
+/* A raw CPG member (not a replica) of chorus-test-silent. */
+static int raw_in_conf;
+
+static void raw_on_deliver(cpg_handle_t h, const struct cpg_name *name, uint32_t nodeid,
+			   uint32_t pid, void *msg, size_t len)
+{
+}
+
+static void raw_on_confchg(cpg_handle_t h, const struct cpg_name *name,
+			   const struct cpg_address *members, size_t n,
+			   const struct cpg_address *left, size_t nleft,
+			   const struct cpg_address *joined, size_t njoined)
+{
+	for (size_t i = 0; i < n; i++)
+		raw_in_conf |= members[i].pid == (uint32_t)getpid();
+}
+
+/* Multicasts a message in group_corosync's envelope: type, sender id, body. */
+static void raw_send(cpg_handle_t h, int type, uint32_t id, const void *body, size_t len)
+{
+	unsigned char buf[64] = {1, (unsigned char)type, 0, 0,
+				 (unsigned char)(id >> 24), (unsigned char)(id >> 16),
+				 (unsigned char)(id >> 8), (unsigned char)id};
+	memcpy(buf + 8, body, len);
+	struct iovec iov = {buf, 8 + len};
+	while (cpg_mcast_joined(h, CPG_TYPE_AGREED, &iov, 1) == CS_ERR_TRY_AGAIN)
+		sleep_ms(5);
+}
+
+/* Joins and dispatches for ever. Claims replica id (a HELLO naming only
+ * itself) when 'H' comes on cmd_fd, or, if cmd_fd is -1, as soon as it is
+ * in a configuration, followed by DATA "evil-<id>". */
+static int raw_member(uint32_t id, int cmd_fd)
+{
+	cpg_callbacks_t cbs = {.cpg_deliver_fn = raw_on_deliver, .cpg_confchg_fn = raw_on_confchg};
+	struct cpg_name name = {.length = 18};
+	static const unsigned char none[4] = {0};
+	cpg_handle_t h;
+	int fd, claimed = 0;
+	memcpy(name.value, "chorus-test-silent", 18);
+	if (cpg_initialize(&h, &cbs) != CS_OK || cpg_join(h, &name) != CS_OK ||
+	    cpg_fd_get(h, &fd) != CS_OK)
+		return 1;
+	for (;;) {
+		struct pollfd p[2] = {{fd, POLLIN, 0}, {cmd_fd, POLLIN, 0}};
+		char c;
+		if (poll(p, cmd_fd >= 0 ? 2 : 1, 100) < 0)
+			return 1;
+		if (p[0].revents)
+			cpg_dispatch(h, CS_DISPATCH_ALL);
+		if (cmd_fd >= 0 && p[1].revents && read(cmd_fd, &c, 1) == 1 && c == 'H')
+			raw_send(h, 1, id, none, sizeof none);
+		if (cmd_fd < 0 && raw_in_conf && !claimed) {
+			char evil[16];
+			int n = snprintf(evil, sizeof evil, "evil-%" PRIu32, id);
+			raw_send(h, 1, id, none, sizeof none);
+			raw_send(h, 2, id, evil, (size_t)n);
+			claimed = 1;
+		}
+	}
+}
+
+/* A member that never sends HELLO holds up no view for longer than the
+ * HELLO wait (3 s), and its late HELLO brings it in; a member that claims a
+ * replica's id leaves both out, and its DATA is delivered nowhere. */
+TEST(silent_member_and_stolen_id)
+{
+	int pfd[2], cmd[2], counts[256] = {0};
+	pid_t pids[2], raw[2] = {-1, -1};
+	CHECK(pipe(pfd) == 0 && pipe(cmd) == 0);
+	for (uint32_t i = 0; i < 2; i++)
+		pids[i] = spawn(p4_child, i + 1, pfd[1]);
+	int ok = wait_events(pfd[0], counts, 'F', 2, 10000);
+	if (ok) {
+		int64_t t = now_ms();
+		raw[0] = spawn(raw_member, 3, cmd[0]);
+		ok = wait_events(pfd[0], counts, 'S', 2, 8000);
+		if (ok)
+			fprintf(stderr, "a silent member joined: 1 and 2 went on without it and talked "
+				"in %lld ms\n", (long long)(now_ms() - t));
+	}
+	if (ok) {
+		ok = write(cmd[1], "H", 1) == 1 && wait_events(pfd[0], counts, 'T', 2, 5000);
+		raw[1] = spawn(raw_member, 1, -1);
+		ok = ok && wait_events(pfd[0], counts, 'X', 2, 5000);
+	}
+	close(pfd[1]);
+	CHECK(ok);
+	for (int i = 0; i < 2; i++)
+		if (raw[i] > 0)
+			kill(raw[i], SIGKILL);
+	CHECK_EQ_INT(reap(pids, 2, now_ms() + 5000), 0);
+	for (int i = 0; i < 2; i++)
+		if (raw[i] > 0)
+			waitpid(raw[i], NULL, 0);
+	close(pfd[0]);
+	close(cmd[0]);
+	close(cmd[1]);
+}
+
 int main(void)
 {
 	if (geteuid() != 0 || find_corosync() < 0) {
@@ -820,6 +986,7 @@ int main(void)
 	}
 	RUN(agreed_order_and_views);
 	RUN(stopped_member);
+	RUN(silent_member_and_stolen_id);
 	if (corosync_pid > 0)
 		RUN(corosync_restart);
 	corosync_stop(SIGTERM);
