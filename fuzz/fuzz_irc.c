@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/utf8.h"
 #include "proto/irc.h"
 
 #define STUB_LEN (IRC_LINE_MAX + 2) /* an unfinished line this long is too long */

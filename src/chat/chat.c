@@ -46,6 +46,21 @@ int chat_key_cmp(const struct chat_key *a, const struct chat_key *b)
 	return a->seq < b->seq ? -1 : a->seq > b->seq;
 }
 
+int chat_nick_valid(const char *nick)
+{
+	static const char special[] = "[]\\`_^{|}-";
+	size_t len = strlen(nick);
+	if (len == 0 || len > CHAT_NICK_MAX || (nick[0] >= '0' && nick[0] <= '9') || nick[0] == '-')
+		return 0;
+	for (const char *p = nick; *p; p++) {
+		char c = *p;
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      strchr(special, c)))
+			return 0;
+	}
+	return 1;
+}
+
 static int is_room_name(const char *s)
 {
 	return s[0] == '#';
@@ -72,11 +87,23 @@ int chat_msgid_canonical(const char *s, char out[OP_MSGID_MAX])
 	return 0;
 }
 
+/* 1 if s may be a string field of an op: at most CHAT_FIELD_MAX bytes of
+ * UTF-8 without LF. Nothing a client sends can break these (its line is
+ * shorter, checked UTF-8, and ends at LF); a CR is let through, as lines
+ * stored before CR was refused hold some (what is sent never holds one:
+ * see reply.c). */
+static int field_ok(const char *s)
+{
+	size_t n = strnlen(s, CHAT_FIELD_MAX + 1);
+	return n <= CHAT_FIELD_MAX && utf8_valid(s, n) && !memchr(s, '\n', n);
+}
+
 /* Checks an op's shape (see chat_apply); for likes, writes the canonical form
  * of ref into msgid. Returns 0 if valid, -1 if not. */
 static int op_check(const struct op *op, char msgid[OP_MSGID_MAX])
 {
-	if (op->author[0] == '\0' || op->seq == 0)
+	if (!chat_nick_valid(op->author) || op->seq == 0 || !field_ok(op->target) ||
+	    !field_ok(op->body) || !field_ok(op->ref) || !field_ok(op->account))
 		return -1;
 	switch (op->kind) {
 	case OP_MSG:
@@ -86,7 +113,7 @@ static int op_check(const struct op *op, char msgid[OP_MSGID_MAX])
 	case OP_DM:
 	case OP_FOLLOW:
 	case OP_UNFOLLOW:
-		return op->target[0] ? 0 : -1;
+		return chat_nick_valid(op->target) ? 0 : -1;
 	case OP_LIKE:
 	case OP_UNLIKE:
 		return chat_msgid_canonical(op->ref, msgid);
@@ -505,8 +532,10 @@ static void apply_new(struct chat *c, const struct op *op, const char *like_msgi
 }
 
 /*
- * Malformed: unknown kind; seq 0; empty author; OP_MSG/OP_ROOM/OP_TOPIC whose target
- * is not "#..."; OP_DM, OP_FOLLOW or OP_UNFOLLOW with an empty target;
+ * Malformed: unknown kind; seq 0; an author that is not a valid nick; a string
+ * field longer than CHAT_FIELD_MAX, not UTF-8 or holding LF; OP_MSG/OP_ROOM/OP_TOPIC
+ * whose target is not "#..."; OP_DM, OP_FOLLOW or OP_UNFOLLOW whose target is
+ * not a valid nick;
  * OP_LIKE/OP_UNLIKE whose ref is not a msgid; OP_POST whose target is not
  * CHAT_TIMELINE; OP_REGISTER or OP_PASSWORD with an empty body (verifier);
  * OP_PASSWORD/OP_UNREGISTER whose ref is not a canonical msgid. Such an op is not even recorded as applied. NULL strings in op

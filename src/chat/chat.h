@@ -81,6 +81,15 @@ struct chat_effect {
 	int room_created;              /* 1 if this op also made its room known */
 };
 
+/* Longest nick, and longest string field of an op that chat_apply takes
+ * (a client's whole line is shorter). */
+#define CHAT_NICK_MAX 30
+#define CHAT_FIELD_MAX 512
+
+/* 1 if nick is a valid nick: 1 to CHAT_NICK_MAX of letters, digits and
+ * []\`_^{|}-, not starting with a digit or '-'. */
+int chat_nick_valid(const char *nick);
+
 struct chat *chat_new(void);
 void chat_free(struct chat *c);
 
@@ -88,9 +97,13 @@ void chat_free(struct chat *c);
  * Applies op (copied; the caller keeps its op) and describes what changed in
  * *eff. Idempotent: a second apply of the same (stream, seq) returns
  * CHAT_UNCHANGED. Returns 0, or -1 if the op is malformed (unknown kind, seq 0,
- * empty author, a room op whose target does not start with '#', a follow without a
- * target, a post whose target is not CHAT_TIMELINE, an OP_REGISTER without a
- * verifier, an account change whose ref is not a msgid), changing nothing.
+ * an author that is not a valid nick, a string field over CHAT_FIELD_MAX bytes,
+ * not UTF-8 or holding LF, a room op whose target does not start with '#', a
+ * DM or follow whose target is not a valid nick, a post whose target is not
+ * CHAT_TIMELINE, an OP_REGISTER without a verifier, an account change whose
+ * ref is not a msgid), changing nothing. Ops from peers meet the same checks
+ * as those made here from a client's line, at the same place on every
+ * replica, so a malformed one is stored (and resent) but applied nowhere.
  */
 int chat_apply(struct chat *c, const struct op *op, struct chat_effect *eff);
 

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 
 #include "../common/seqset.h"
+#include "../common/utf8.h"
 #include "../common/util.h"
 #include "chat.h"
 

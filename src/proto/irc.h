@@ -66,9 +66,6 @@ const char *irc_tag_get(const struct irc_msg *m, const char *key);
  * it does not fit (out then holds nothing useful). */
 long irc_tag_escape(const char *value, char *out, size_t cap);
 
-/* 1 if s[0..len) is valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
-int utf8_valid(const char *s, size_t len);
-
 /*
  * The line reader: bytes from a socket in, whole lines out. It holds only the
  * bytes not yet taken as lines (the receive queue), allocating that buffer

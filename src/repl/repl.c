@@ -829,13 +829,29 @@ static void check_awaited(struct repl *r, uint32_t sender, const struct op *op)
 		y->pump = PUMP_IDLE;
 }
 
+/* 1 if sender may hand us op: one of its own streams (new, or of an earlier
+ * incarnation of its id), or a seq its row in this view says it holds (a
+ * resend; rows come before any resend of the view). Anything else is an op
+ * of another replica's stream that nobody showed: taken, it would shadow the
+ * real op at that seq everywhere. A resend of an earlier view that arrives
+ * in this one is refused too; this view's plan resends it. */
+static int may_send(struct repl *r, uint32_t sender, const struct op *op)
+{
+	struct row_entry *e = NULL;
+	uint64_t next;
+	if (op->stream.origin == sender)
+		return 1;
+	HASH_FIND(hh, r->sync.rows, &op->stream, sizeof op->stream, e);
+	return held_end(e, sender, op->seq, &next) != 0;
+}
+
 /* New or resent ops: each keeps the lts its origin gave it (so every
  * replica orders it alike, whatever was delivered around a view change);
  * the clock moves past it; one we hold already is dropped. */
 static void on_ops(struct repl *r, uint32_t sender, const uint8_t *data, size_t len)
 {
 	struct op *ops;
-	size_t n;
+	size_t n, refused = 0;
 	if (op_decode(data, len, &ops, &n) < 0) {
 		log_error("repl: undecodable ops from replica %" PRIu32 " (%zu bytes)", sender, len);
 		return;
@@ -849,13 +865,20 @@ static void on_ops(struct repl *r, uint32_t sender, const uint8_t *data, size_t 
 				  ", refused", op->lts, op->seq, sender);
 			continue;
 		}
+		if (know_has(r, &op->stream, op->seq))
+			continue; /* a resend of what we already have */
+		if (!may_send(r, sender, op)) {
+			refused++;
+			continue;
+		}
 		saw_lts(r, op->lts);
 		if (op->stream.origin != r->self)
 			saw_peer_wall(r, op->wall_ms, now);
-		if (know_has(r, &op->stream, op->seq))
-			continue; /* a resend of what we already have */
 		accept_op(r, op);
 	}
+	if (refused)
+		log_warn("repl: %zu operation(s) of other replicas' streams from replica %" PRIu32
+			 " that its row does not show; refused", refused, sender);
 	op_free_array(ops, n);
 	pump_resends(r);
 }

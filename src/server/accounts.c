@@ -44,19 +44,19 @@ const char *account_shown(const struct server *srv, const char *nick, const char
 	return a->name;
 }
 
-void former_nick(const char *name, const char *regid, char out[NICK_MAX + 1])
+void former_nick(const char *name, const char *regid, char out[CHAT_NICK_MAX + 1])
 {
 	uint32_t h = 2166136261u; /* FNV-1a: the same on every replica */
 	for (const char *p = regid; *p; p++)
 		h = (h ^ (uint8_t)*p) * 16777619u;
-	snprintf(out, NICK_MAX + 1, "%.*s-%04x", NICK_MAX - 5, name, (unsigned)(h & 0xffff));
+	snprintf(out, CHAT_NICK_MAX + 1, "%.*s-%04x", CHAT_NICK_MAX - 5, name, (unsigned)(h & 0xffff));
 }
 
-const char *author_shown(const struct server *srv, const struct op *op, char name[NICK_MAX + 1])
+const char *author_shown(const struct server *srv, const struct op *op, char name[CHAT_NICK_MAX + 1])
 {
 	const char *account = account_shown(srv, op->author, op->account);
 	if (account || !op->account || !*op->account || !accounts_enabled(srv))
-		snprintf(name, NICK_MAX + 1, "%s", op->author);
+		snprintf(name, CHAT_NICK_MAX + 1, "%s", op->author);
 	else
 		former_nick(op->author, op->account, name);
 	return account;
@@ -97,9 +97,9 @@ int account_nick_check(struct session *s, const char *nick)
 static char *guest_nick(struct server *srv, const char *name)
 {
 	for (int i = 0;; i++) {
-		char nick[NICK_MAX + 1];
-		snprintf(nick, sizeof nick, "%.*s-%04u", NICK_MAX - 5, name, (unsigned)(rand() % 10000));
-		if (!presence_user(srv, nick) && !chat_account_find(srv->chat, nick) && valid_nick(nick))
+		char nick[CHAT_NICK_MAX + 1];
+		snprintf(nick, sizeof nick, "%.*s-%04u", CHAT_NICK_MAX - 5, name, (unsigned)(rand() % 10000));
+		if (!presence_user(srv, nick) && !chat_account_find(srv->chat, nick) && chat_nick_valid(nick))
 			return xstrdup(nick);
 		if (i > 100) /* a crowded namespace: fall back to a longer suffix */
 			return xasprintf("Guest-%u", (unsigned)rand());
@@ -110,7 +110,7 @@ static char *guest_nick(struct server *srv, const char *name)
  * account (a name, or NULL: logged out), per account-notify. */
 static void notify_account(struct user *u, const char *account)
 {
-	char src[128], text[NICK_MAX + 16];
+	char src[128], text[CHAT_NICK_MAX + 16];
 	struct line_tags t = LINE_TAGS_INIT;
 	reply_source(u->nick, src, sizeof src);
 	snprintf(text, sizeof text, "ACCOUNT %s", account ? account : "*");
@@ -193,7 +193,7 @@ static void split_user(struct server *srv, struct user *u, const struct chat_acc
 static void settle_user(struct server *srv, struct user *u, const struct chat_account *a)
 {
 	int lost = u->account && (!a || strcmp(u->account, a->regid) != 0);
-	char name[NICK_MAX + 1], former[NICK_MAX + 1] = "";
+	char name[CHAT_NICK_MAX + 1], former[CHAT_NICK_MAX + 1] = "";
 	snprintf(name, sizeof name, "%s", u->nick);
 	if (!lost && (!a || (u->account && strcmp(u->account, a->regid) == 0)))
 		return;

@@ -82,7 +82,7 @@ void cmd_register(struct session *s, struct irc_msg *m)
 		reply_fail(s, "REGISTER", "ALREADY_AUTHENTICATED", name, "You are logged in already");
 		return;
 	}
-	if (!valid_nick(name)) {
+	if (!chat_nick_valid(name)) {
 		reply_fail(s, "REGISTER", "BAD_ACCOUNT_NAME", name, "An account name is a valid nick");
 		return;
 	}

@@ -37,14 +37,14 @@ static const char *user_spelling(struct session *s, const char *who)
 static int follow_refused(struct session *s, const char *cmd, const char *who, int on)
 {
 	struct chat *chat = s->srv->chat;
-	const char *shown = valid_nick(who) ? who : "*"; /* a FAIL parameter has no spaces */
+	const char *shown = chat_nick_valid(who) ? who : "*"; /* a FAIL parameter has no spaces */
 	int self = strcasecmp(who, s->nick) == 0;
-	char text[NICK_MAX + 32];
+	char text[CHAT_NICK_MAX + 32];
 	if (on && self) {
 		reply_fail(s, cmd, "CANNOT_FOLLOW_SELF", shown, "You cannot follow yourself");
 		return 1;
 	}
-	if (!self && (!valid_nick(who) || !user_spelling(s, who))) {
+	if (!self && (!chat_nick_valid(who) || !user_spelling(s, who))) {
 		reply_fail(s, cmd, "UNKNOWN_USER", shown, "No such user");
 		return 1;
 	}

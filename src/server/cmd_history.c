@@ -51,7 +51,7 @@ static struct chat_history *history_for(struct session *s, const char *sub, cons
 			*empty = 1;
 			return NULL;
 		}
-	} else if (valid_nick(target) && (chat_user_known(chat, target) || presence_user(s->srv, target))) {
+	} else if (chat_nick_valid(target) && (chat_user_known(chat, target) || presence_user(s->srv, target))) {
 		if (!dm_history_allowed(s)) {
 			reply_fail(s, "CHATHISTORY", "ACCOUNT_REQUIRED", target,
 				   "Log in to read direct messages");

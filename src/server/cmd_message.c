@@ -38,7 +38,7 @@ static int check_target(struct session *s, const char *target, int quiet)
 		}
 		return 0;
 	}
-	if (!valid_nick(target) || (!presence_user(srv, target) && !chat_user_known(srv->chat, target))) {
+	if (!chat_nick_valid(target) || (!presence_user(srv, target) && !chat_user_known(srv->chat, target))) {
 		if (!quiet)
 			reply_num(s, 401, "%s :No such nick/channel", target);
 		return -1;

@@ -87,21 +87,6 @@ void cmd_pass(struct session *s, struct irc_msg *m)
 	s->pass_ok = !s->srv->cfg.password || strcmp(s->srv->cfg.password, m->params[0]) == 0;
 }
 
-int valid_nick(const char *nick)
-{
-	static const char special[] = "[]\\`_^{|}-";
-	size_t len = strlen(nick);
-	if (len == 0 || len > NICK_MAX || (nick[0] >= '0' && nick[0] <= '9') || nick[0] == '-')
-		return 0;
-	for (const char *p = nick; *p; p++) {
-		char c = *p;
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      strchr(special, c)))
-			return 0;
-	}
-	return 1;
-}
-
 /* Sends s the JOIN line and burst of every room its user is in, and of its
  * timeline if the user is in it here (a session joining a user already
  * online). */
@@ -183,7 +168,7 @@ void cmd_rename_user(struct server *srv, struct user *u, const char *new_nick)
 {
 	struct session *other;
 	struct membership *m, *tmp;
-	char src[128], text[NICK_MAX + 16];
+	char src[128], text[CHAT_NICK_MAX + 16];
 	struct line_tags t = LINE_TAGS_INIT;
 	reply_source(u->nick, src, sizeof src);
 	presence_send_offline(srv, u->nick, "Changed nick");
@@ -237,7 +222,7 @@ void cmd_nick(struct session *s, struct irc_msg *m)
 		return;
 	}
 	const char *nick = m->params[0];
-	if (!valid_nick(nick)) {
+	if (!chat_nick_valid(nick)) {
 		reply_num(s, 432, "%s :Erroneous nickname", nick);
 		return;
 	}

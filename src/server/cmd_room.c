@@ -18,26 +18,13 @@ static int cp_forbidden(uint32_t cp)
 	       (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2060 && cp <= 0x2069) || cp == 0xfeff;
 }
 
-/* The code point at *p (valid UTF-8: lines are checked), advancing *p. */
-static uint32_t next_cp(const unsigned char **p)
-{
-	const unsigned char *s = *p;
-	uint32_t cp;
-	size_t n = s[0] < 0x80 ? 1 : s[0] < 0xe0 ? 2 : s[0] < 0xf0 ? 3 : 4;
-	cp = n == 1 ? s[0] : n == 2 ? s[0] & 0x1f : n == 3 ? s[0] & 0x0f : s[0] & 0x07;
-	for (size_t i = 1; i < n && s[i]; i++)
-		cp = cp << 6 | (s[i] & 0x3f);
-	*p = s + n;
-	return cp;
-}
-
 int valid_room(const char *name)
 {
 	size_t len = strlen(name);
 	if (len < 2 || len > ROOM_MAX || name[0] != '#' || !utf8_valid(name, len))
 		return 0;
 	for (const unsigned char *p = (const unsigned char *)name; *p;) {
-		uint32_t cp = next_cp(&p);
+		uint32_t cp = utf8_next(&p);
 		if (cp == ' ' || cp == ',' || cp == ':' || cp_forbidden(cp))
 			return 0;
 	}

@@ -320,7 +320,7 @@ void fanout_effect(struct server *srv, const struct op *op, const struct chat_ef
 	sh.likes = -1;
 	sh.origin = p ? session_find(srv, p->session_id) : NULL;
 	sh.label = p ? p->label : NULL;
-	char shown[NICK_MAX + 1];
+	char shown[CHAT_NICK_MAX + 1];
 	sh.account = author_shown(srv, op, shown);
 	reply_source(shown, sh.source, sizeof sh.source);
 	show_effect(srv, op, eff, &sh);
@@ -357,7 +357,7 @@ void fanout_history(struct session *s, const char *target, const struct chat_msg
 		m.msgid = msgs[i]->msgid;
 		m.batch = batched ? id : NULL;
 		m.likes = (int)msgs[i]->likes;
-		char shown[NICK_MAX + 1];
+		char shown[CHAT_NICK_MAX + 1];
 		m.account = author_shown(s->srv, op, shown);
 		reply_line(s, &m, reply_source(shown, src, sizeof src), "%s %s :%s",
 			   (op->flags & OP_FLAG_NOTICE) ? "NOTICE" : "PRIVMSG", op->target, op->body);

@@ -160,7 +160,7 @@ static void on_state(struct server *srv, uint32_t sender, struct op_reader *rd)
 		char *account = op_read_str(rd);
 		uint64_t rooms = op_read_u(rd, 4);
 		struct user *u = NULL;
-		if (!rd->bad && valid_nick(nick)) {
+		if (!rd->bad && chat_nick_valid(nick)) {
 			u = presence_user_make(srv, nick);
 			if (!u->sessions)
 				presence_set_details(u, user, real, account);
@@ -203,7 +203,7 @@ void presence_receive(struct server *srv, uint32_t sender, const void *data, siz
 		b = op_read_str(&rd);
 	if (kind == P_ONLINE)
 		account = op_read_str(&rd);
-	if (rd.bad || !valid_nick(nick)) {
+	if (rd.bad || !chat_nick_valid(nick)) {
 		log_warn("presence: malformed message from replica %" PRIu32, sender);
 		goto out;
 	}

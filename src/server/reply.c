@@ -57,11 +57,13 @@ static void build_tags(unsigned caps, const struct line_tags *t, struct buf *b)
 }
 
 /* Appends to line: "@tags " (those caps ask for), ":source ", the formatted
- * rest, CRLF. */
+ * rest, CRLF. A CR or LF inside the rest (text stored before CR was refused,
+ * or from a peer) becomes a space: no line sent ever breaks in two. */
 static void reply_vformat(unsigned caps, const struct line_tags *t, const char *source,
 			  struct buf *line, const char *fmt, va_list ap)
 {
 	struct buf tags = {0};
+	size_t rest;
 	build_tags(caps, t, &tags);
 	if (tags.len) {
 		buf_putc(line, '@');
@@ -73,7 +75,10 @@ static void reply_vformat(unsigned caps, const struct line_tags *t, const char *
 		buf_puts(line, source);
 		buf_putc(line, ' ');
 	}
+	rest = line->len;
 	buf_vprintf(line, fmt, ap);
+	for (char *p = line->data ? line->data + rest : NULL; p && (p = strpbrk(p, "\r\n"));)
+		*p = ' ';
 	buf_append(line, "\r\n", 2);
 	buf_free(&tags);
 }

@@ -26,6 +26,7 @@
 #include "chat/chat.h"
 #include "common/buf.h"
 #include "common/bucket.h"
+#include "common/utf8.h"
 #include "common/util.h"
 #include "group/group.h"
 #include "proto/caps.h"
@@ -36,7 +37,6 @@
 #include "tls/tls.h"
 
 #define SERVER_NAME_MAX 64
-#define NICK_MAX 30
 #define ROOM_MAX 50
 #define REPLAY_ON_JOIN 25    /* lines replayed on JOIN to clients without chathistory */
 #define CHATHISTORY_MAX 100  /* largest CHATHISTORY limit (ISUPPORT CHATHISTORY) */
@@ -352,11 +352,11 @@ const char *account_shown(const struct server *srv, const char *nick, const char
 /* The name the ops of a registration regid of name show under once it is no
  * longer the name's (void after a merge, or removed): "<name>-<4 hex>", the
  * same on every replica; its sessions are renamed to it too. */
-void former_nick(const char *name, const char *regid, char out[NICK_MAX + 1]);
+void former_nick(const char *name, const char *regid, char out[CHAT_NICK_MAX + 1]);
 /* Who op shows as: its author, or former_nick for an op made under an
  * account no longer in force, into name. Returns the account tag to show
  * (the account's name), or NULL. */
-const char *author_shown(const struct server *srv, const struct op *op, char name[NICK_MAX + 1]);
+const char *author_shown(const struct server *srv, const struct op *op, char name[CHAT_NICK_MAX + 1]);
 /* Whether s may take nick (accounts only): 0, or -1 after answering 433. */
 int account_nick_check(struct session *s, const char *nick);
 /* Logs s in to a (900); a registered session takes the account's name. */
@@ -514,8 +514,7 @@ void cmd_room_parted(struct server *srv, struct user *u, struct room_presence *r
 /* Sends s the JOIN burst of room r: topic, names, and (without chathistory)
  * the last lines. */
 void cmd_join_burst(struct session *s, struct room_presence *r);
-/* Validity of names. */
-int valid_nick(const char *nick);
+/* Validity of room names (stricter than chat_apply's, for new rooms). */
 int valid_room(const char *name);
 
 /* The timeline (cmd_follow.c): &timeline is a pseudo-room per user, not a
