@@ -150,6 +150,8 @@ struct chat_history {
 	struct chat *chat;         /* to find messages by msgid */
 	struct chat_room *room;    /* NULL for a conversation or a feed */
 	struct chat_msg **msgs;
+	int64_t *wall_max;         /* [i]: the latest wall time of msgs[0..i] */
+	int64_t *wall_min;         /* [i]: the earliest wall time of msgs[i..n) */
 	size_t n, cap;
 };
 

@@ -10,8 +10,12 @@
  *
  * Selections work on a window: a range of indices [lo, hi) narrowed by msgid
  * anchors, plus optional wall-time bounds (strictly after / strictly before)
- * from time anchors. Wall times need not rise along the canonical order, so
- * time bounds filter messages one by one; results keep canonical order.
+ * from time anchors. Wall times need not rise along the canonical order (the
+ * replicas' clocks differ), so time bounds filter messages one by one; but
+ * the running latest wall time from the start and the running earliest from
+ * the end do rise, so the first message after a time and the last before it
+ * are found by binary search, and a time anchor never scans the messages
+ * that cannot match. Results keep canonical order.
  */
 #include "chat_impl.h"
 
@@ -30,6 +34,8 @@ void history_free(struct chat_history *h)
 	if (!h)
 		return;
 	free(h->msgs);
+	free(h->wall_max);
+	free(h->wall_min);
 	free(h);
 }
 
@@ -48,20 +54,66 @@ static size_t upper_bound(const struct chat_history *h, const struct op *op)
 	return lo;
 }
 
+/* Puts wall time w of the message now at i into the running bounds (the
+ * arrays already have room and were moved up from i). */
+static void wall_bounds_insert(struct chat_history *h, size_t i, int64_t w)
+{
+	h->wall_max[i] = i > 0 && h->wall_max[i - 1] > w ? h->wall_max[i - 1] : w;
+	for (size_t j = i + 1; j < h->n && h->wall_max[j] < w; j++)
+		h->wall_max[j] = w;
+	h->wall_min[i] = i + 1 < h->n && h->wall_min[i + 1] < w ? h->wall_min[i + 1] : w;
+	for (size_t j = i; j > 0 && h->wall_min[j - 1] > w; j--)
+		h->wall_min[j - 1] = w;
+}
+
 size_t history_insert(struct chat_history *h, struct chat_msg *msg, int *appended)
 {
 	if (h->n == h->cap) {
 		h->cap = h->cap ? h->cap * 2 : 16;
 		h->msgs = xrealloc(h->msgs, h->cap * sizeof *h->msgs);
+		h->wall_max = xrealloc(h->wall_max, h->cap * sizeof *h->wall_max);
+		h->wall_min = xrealloc(h->wall_min, h->cap * sizeof *h->wall_min);
 	}
 	size_t i = h->n;
 	if (h->n > 0 && op_cmp(&h->msgs[h->n - 1]->op, &msg->op) > 0)
 		i = upper_bound(h, &msg->op);
 	memmove(h->msgs + i + 1, h->msgs + i, (h->n - i) * sizeof *h->msgs);
+	memmove(h->wall_max + i + 1, h->wall_max + i, (h->n - i) * sizeof *h->wall_max);
+	memmove(h->wall_min + i + 1, h->wall_min + i, (h->n - i) * sizeof *h->wall_min);
 	h->msgs[i] = msg;
 	h->n++;
+	wall_bounds_insert(h, i, msg->op.wall_ms);
 	*appended = i == h->n - 1;
 	return i;
+}
+
+/* Index of the first message with a wall time above ms (or at least ms if
+ * inclusive), or h->n. */
+static size_t first_wall_after(const struct chat_history *h, int64_t ms, int inclusive)
+{
+	size_t lo = 0, hi = h->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (h->wall_max[mid] > ms || (inclusive && h->wall_max[mid] == ms))
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo;
+}
+
+/* One past the index of the last message with a wall time below ms, or 0. */
+static size_t end_wall_before(const struct chat_history *h, int64_t ms)
+{
+	size_t lo = 0, hi = h->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (h->wall_min[mid] < ms)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
 }
 
 size_t chat_history_len(const struct chat_history *h)
@@ -109,6 +161,7 @@ static int window_after(const struct chat_history *h, struct window *w,
 	if (!a->msgid) {
 		w->after_ms = a->ms;
 		w->has_after = 1;
+		w->lo = first_wall_after(h, a->ms, 0);
 		return 0;
 	}
 	long i = chat_history_index(h, a->msgid);
@@ -126,6 +179,7 @@ static int window_before(const struct chat_history *h, struct window *w,
 	if (!a->msgid) {
 		w->before_ms = a->ms;
 		w->has_before = 1;
+		w->hi = end_wall_before(h, a->ms);
 		return 0;
 	}
 	long i = chat_history_index(h, a->msgid);
@@ -195,15 +249,6 @@ long chat_select_after(const struct chat_history *h, const struct chat_anchor *a
 	return (long)take_first(h, &w, limit, out);
 }
 
-/* Index of the first message with wall_ms >= ms, or h->n. */
-static size_t first_at_or_after(const struct chat_history *h, int64_t ms)
-{
-	size_t i = 0;
-	while (i < h->n && h->msgs[i]->op.wall_ms < ms)
-		i++;
-	return i;
-}
-
 /*
  * Around a msgid: the message, with (limit - 1) / 2 rounded up before it and
  * the rest after it. Around a time T: the centre is the first message (in
@@ -223,7 +268,7 @@ long chat_select_around(const struct chat_history *h, const struct chat_anchor *
 			return -1;
 		centre = (size_t)i;
 	} else {
-		centre = first_at_or_after(h, a->ms);
+		centre = first_wall_after(h, a->ms, 1);
 	}
 	/* limit / 2 is also ceil((limit - 1) / 2), the msgid rule's share. */
 	size_t n_before = limit / 2, n_from = limit - n_before;

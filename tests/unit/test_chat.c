@@ -1304,6 +1304,92 @@ TEST(select_between)
 	chat_free(c);
 }
 
+/* Reference selections by wall time, over the whole history in canonical
+ * order: the messages with lo < wall < hi, the first or last limit of them. */
+static size_t ref_between(const struct chat_history *h, int64_t lo, int64_t hi, size_t limit,
+			  int last, const struct chat_msg **out)
+{
+	size_t n = chat_history_len(h), k = 0, start = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct chat_msg *m = chat_history_at(h, i);
+		if (m->op.wall_ms > lo && m->op.wall_ms < hi)
+			out[k++] = m;
+	}
+	if (last && k > limit)
+		start = k - limit;
+	if (k > limit)
+		k = limit;
+	memmove(out, out + start, k * sizeof *out);
+	return k;
+}
+
+/* AROUND a time, by the rule: the centre is the first message with wall >= T. */
+static size_t ref_around(const struct chat_history *h, int64_t t, size_t limit,
+			 const struct chat_msg **out)
+{
+	size_t n = chat_history_len(h), centre = 0, k = 0;
+	while (centre < n && chat_history_at(h, centre)->op.wall_ms < t)
+		centre++;
+	size_t from = centre > limit / 2 ? centre - limit / 2 : 0;
+	for (size_t i = from; i < n && k < limit && (i < centre || i - centre < limit - limit / 2); i++)
+		out[k++] = chat_history_at(h, i);
+	return k;
+}
+
+static int same_selection(long n, const struct chat_msg **got, size_t want_n,
+			  const struct chat_msg **want)
+{
+	return n == (long)want_n && memcmp(got, want, want_n * sizeof *got) == 0;
+}
+
+/* Time anchors are found by binary search over the running wall-time bounds
+ * (history.c); with wall times jumbled against the canonical order and
+ * messages inserted anywhere, every selection must equal a full scan. */
+TEST(time_anchors_match_a_full_scan)
+{
+	enum { MSGS = 600 };
+	static const struct chat_msg *got[MSGS], *want[MSGS];
+	static const size_t limits[] = {1, 2, 5, 50, MSGS};
+	struct chat *c = chat_new();
+	uint64_t x = 12345;
+	for (uint64_t i = 0; i < MSGS; i++) {
+		x = x * 6364136223846793005u + 1442695040888963407u;
+		struct op m = msg(1 + (uint32_t)(x >> 60) % 3, i + 1, 1 + (x >> 33) % 5000, "alice", "#t", "x");
+		/* Mostly rising with the lts, some far off (a clock off by minutes). */
+		m.wall_ms = (int64_t)m.lts * 10 + (int64_t)((x >> 20) % 7 == 0 ? (x >> 8) % 40000 : (x >> 8) % 30) - 15000 * ((x >> 20) % 11 == 0);
+		apply(c, m);
+	}
+	const struct chat_history *h = chat_room_find(c, "#t")->history;
+	CHECK_EQ_INT(chat_history_len(h), MSGS);
+	int bad = 0;
+	for (size_t q = 0; q < 3 * MSGS + 2 && !bad; q++) {
+		/* Just below, at and above each wall time; before and after all. */
+		int64_t t = q >= 3 * MSGS ? (q == 3 * MSGS ? INT64_MIN + 1 : INT64_MAX - 3001)
+					  : chat_history_at(h, q / 3)->op.wall_ms + (int64_t)(q % 3) - 1;
+		struct chat_anchor a = {NULL, t}, b = {NULL, t + 3000};
+		for (size_t li = 0; li < sizeof limits / sizeof limits[0]; li++) {
+			size_t l = limits[li];
+			bad |= !same_selection(chat_select_latest(h, &a, l, got), got,
+					       ref_between(h, t, INT64_MAX, l, 1, want), want);
+			bad |= !same_selection(chat_select_after(h, &a, l, got), got,
+					       ref_between(h, t, INT64_MAX, l, 0, want), want);
+			bad |= !same_selection(chat_select_before(h, &a, l, got), got,
+					       ref_between(h, INT64_MIN, t, l, 1, want), want);
+			bad |= !same_selection(chat_select_around(h, &a, l, got), got,
+					       ref_around(h, t, l, want), want);
+			bad |= !same_selection(chat_select_between(h, &a, &b, l, got), got,
+					       ref_between(h, t, t + 3000, l, 0, want), want);
+			bad |= !same_selection(chat_select_between(h, &b, &a, l, got), got,
+					       ref_between(h, t, t + 3000, l, 1, want), want);
+			if (bad)
+				fprintf(stderr, "time anchor %lld, limit %zu: differs from a full scan\n",
+					(long long)t, l);
+		}
+	}
+	CHECK(!bad);
+	chat_free(c);
+}
+
 TEST(select_empty_history)
 {
 	struct chat *c = chat_new();
@@ -1742,6 +1828,7 @@ int main(void)
 	RUN(select_around);
 	RUN(select_between);
 	RUN(select_empty_history);
+	RUN(time_anchors_match_a_full_scan);
 	RUN(convergence);
 	RUN(divergence_detected);
 	return CHECK_DONE();
