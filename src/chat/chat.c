@@ -18,7 +18,9 @@
 
 struct chat *chat_new(void)
 {
-	return xcalloc(1, sizeof(struct chat));
+	struct chat *c = xcalloc(1, sizeof(struct chat));
+	c->sorted = xcalloc(1, sizeof *c->sorted);
+	return c;
 }
 
 char *chat_casefold(const char *s)
@@ -211,9 +213,13 @@ static int user_cmp(const void *a, const void *b)
 
 struct user **chat_users_sorted(const struct chat *c, size_t *n)
 {
-	struct user **all;
-	CHAT_HASH_SORTED(c->users, struct user, user_cmp, all, *n);
-	return all;
+	struct chat_sorted *s = c->sorted;
+	if (s->nusers != HASH_COUNT(c->users)) {
+		free(s->users);
+		CHAT_HASH_SORTED(c->users, struct user, user_cmp, s->users, s->nusers);
+	}
+	*n = s->nusers;
+	return s->users;
 }
 
 void chat_users_each(const struct chat *c, void (*fn)(const char *nick, void *arg), void *arg)
@@ -222,7 +228,6 @@ void chat_users_each(const struct chat *c, void (*fn)(const char *nick, void *ar
 	struct user **all = chat_users_sorted(c, &n);
 	for (size_t i = 0; i < n; i++)
 		fn(all[i]->nick, arg);
-	free(all);
 }
 
 /* ---- rooms ---- */
@@ -294,9 +299,13 @@ static int room_cmp(const void *a, const void *b)
 
 struct room_entry **chat_rooms_sorted(const struct chat *c, size_t *n)
 {
-	struct room_entry **all;
-	CHAT_HASH_SORTED(c->rooms, struct room_entry, room_cmp, all, *n);
-	return all;
+	struct chat_sorted *s = c->sorted;
+	if (s->nrooms != HASH_COUNT(c->rooms)) {
+		free(s->rooms);
+		CHAT_HASH_SORTED(c->rooms, struct room_entry, room_cmp, s->rooms, s->nrooms);
+	}
+	*n = s->nrooms;
+	return s->rooms;
 }
 
 void chat_rooms_each(const struct chat *c, void (*fn)(struct chat_room *room, void *arg), void *arg)
@@ -305,7 +314,6 @@ void chat_rooms_each(const struct chat *c, void (*fn)(struct chat_room *room, vo
 	struct room_entry **all = chat_rooms_sorted(c, &n);
 	for (size_t i = 0; i < n; i++)
 		fn(&all[i]->room, arg);
-	free(all);
 }
 
 /* ---- DM conversations ---- */
@@ -635,5 +643,8 @@ void chat_free(struct chat *c)
 	likes_free_all(c);
 	feeds_free_all(c);
 	accounts_free_all(c);
+	free(c->sorted->users);
+	free(c->sorted->rooms);
+	free(c->sorted);
 	free(c);
 }

@@ -168,6 +168,16 @@ struct chat {
 	struct account_entry *accounts;
 	uint64_t max_lts;
 	uint64_t op_count;
+	struct chat_sorted *sorted; /* see chat_users_sorted; behind a pointer, as
+	                             * the const lookups refresh it */
+};
+
+/* The sorted users and rooms of chat_users_sorted / chat_rooms_sorted. */
+struct chat_sorted {
+	struct user **users;
+	size_t nusers;
+	struct room_entry **rooms;
+	size_t nrooms;
 };
 
 /* ---- chat.c ---- */
@@ -180,7 +190,10 @@ struct msg_entry *chat_msg_entry(const struct chat *c, const char *msgid);
  * accepts) into out. Returns 0, or -1 if s is not a msgid. Public lookups by
  * msgid go through it, so every spelling of one msgid names one message. */
 int chat_msgid_canonical(const char *s, char out[OP_MSGID_MAX]);
-/* New arrays of all users / rooms sorted by casefolded key; free() them. */
+/* All users / rooms sorted by casefolded key, valid until the next one is
+ * added (the chat keeps them; not to be freed). Sorted again only after one
+ * was added: users and rooms are never removed, so a listing of an
+ * unchanged chat costs no sort. */
 struct user **chat_users_sorted(const struct chat *c, size_t *n);
 struct room_entry **chat_rooms_sorted(const struct chat *c, size_t *n);
 

@@ -92,7 +92,6 @@ static void put_users(EVP_MD_CTX *ctx, const struct chat *c)
 		put_str(ctx, all[i]->key);
 		put_str(ctx, all[i]->nick);
 	}
-	free(all);
 }
 
 static void put_rooms(EVP_MD_CTX *ctx, const struct chat *c)
@@ -110,7 +109,6 @@ static void put_rooms(EVP_MD_CTX *ctx, const struct chat *c)
 		put_u64(ctx, (uint64_t)r->topic_ms);
 		put_history(ctx, c, r->history);
 	}
-	free(all);
 }
 
 static int conv_cmp(const void *a, const void *b)

@@ -92,11 +92,22 @@ void cmd_unfollow(struct session *s, struct irc_msg *m)
 
 /* ---- USERS ---- */
 
-/* One USERS line: nick and its flags as seen by s's user. */
+struct users_ctx {
+	struct session *s;
+	size_t left; /* users left out: no room in the send queue */
+};
+
+/* One USERS line: nick and its flags as seen by s's user, or counted as
+ * left out once the queue is full. */
 static void users_line(const char *nick, void *arg)
 {
-	struct session *s = arg;
+	struct users_ctx *c = arg;
+	struct session *s = c->s;
 	struct chat *chat = s->srv->chat;
+	if (!session_has_room(s)) {
+		c->left++;
+		return;
+	}
 	struct line_tags t = LINE_TAGS_INIT;
 	struct buf flags = {0};
 	char *me = session_person(s), *them = chat_person_of_name(chat, nick);
@@ -115,8 +126,10 @@ static void users_line(const char *nick, void *arg)
 void cmd_users(struct session *s, struct irc_msg *m)
 {
 	struct line_tags t = LINE_TAGS_INIT;
+	struct users_ctx c = {s, 0};
 	(void)m;
-	chat_users_each(s->srv->chat, users_line, s);
+	chat_users_each(s->srv->chat, users_line, &c);
+	reply_truncated(s, "USERS", c.left);
 	reply_line(s, &t, s->srv->name, "USERS %s * :End of USERS", s->nick);
 }
 

@@ -237,9 +237,15 @@ void cmd_who(struct session *s, struct irc_msg *m)
 	if (mask[0] == '#') {
 		struct room_presence *r = presence_room(s->srv, mask);
 		struct membership *mm, *tmp;
+		size_t left = 0;
 		if (r)
-			HASH_ITER(hh_room, r->members, mm, tmp)
-				who_user(s, r->name, mm->user);
+			HASH_ITER(hh_room, r->members, mm, tmp) {
+				if (session_has_room(s))
+					who_user(s, r->name, mm->user);
+				else
+					left++;
+			}
+		reply_truncated(s, "WHO", left);
 	} else {
 		struct user *u = presence_user(s->srv, mask);
 		if (u)
@@ -250,23 +256,39 @@ void cmd_who(struct session *s, struct irc_msg *m)
 
 struct list_ctx {
 	struct session *s;
-	const char *only; /* a room name, or NULL for all */
+	size_t left; /* rooms left out: no room in the send queue */
 };
 
+/* A room's 322 line, or counts it as left out once the queue is full. */
 static void list_one(struct chat_room *room, void *arg)
 {
 	struct list_ctx *c = arg;
-	if (c->only && strcasecmp(c->only, room->name) != 0)
+	if (!session_has_room(c->s)) {
+		c->left++;
 		return;
+	}
 	struct room_presence *r = presence_room(c->s->srv, room->name);
 	reply_num(c->s, 322, "%s %u :%s", room->name, r ? presence_count(r) : 0, room->topic);
 }
 
+/* LIST: every room (in name order, as long as the send queue has room), or
+ * the rooms named (comma-separated). */
 void cmd_list(struct session *s, struct irc_msg *m)
 {
-	struct list_ctx c = {s, m->nparams > 0 && m->params[0][0] == '#' ? m->params[0] : NULL};
+	struct list_ctx c = {s, 0};
 	reply_num(s, 321, "Channel :Users  Name");
-	chat_rooms_each(s->srv->chat, list_one, &c);
+	if (m->nparams > 0 && m->params[0][0] == '#') {
+		char *list = xstrdup(m->params[0]), *save = NULL;
+		for (char *name = strtok_r(list, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
+			struct chat_room *room = chat_room_find(s->srv->chat, name);
+			if (room)
+				list_one(room, &c);
+		}
+		free(list);
+	} else {
+		chat_rooms_each(s->srv->chat, list_one, &c);
+	}
+	reply_truncated(s, "LIST", c.left);
 	reply_num(s, 323, ":End of /LIST");
 }
 

@@ -121,6 +121,13 @@ void reply_num(struct session *s, int num, const char *fmt, ...)
 	buf_free(&rest);
 }
 
+void reply_truncated(struct session *s, const char *command, size_t left)
+{
+	if (left)
+		reply_num(s, 416, "%s :Output too long for your send queue: %zu more left out; "
+			  "ask for less", command, left);
+}
+
 void reply_fail(struct session *s, const char *command, const char *code, const char *context,
 		const char *text)
 {

@@ -179,6 +179,10 @@ int session_may_create(struct session *s);
 /* Takes n more flood tokens from s (a costly command): its next lines wait
  * until the bucket refills. */
 void session_charge(struct session *s, int n);
+/* 1 while a long answer (LIST, WHO, USERS) may go on to s: what is queued
+ * for it, and held for its labeled answer, is under half its sendq. A long
+ * answer that stops ends with reply_truncated. */
+int session_has_room(const struct session *s);
 /* A new batch id for s ("1", "2", ...) into buf (at least 16 bytes). */
 void session_batch_id(struct session *s, char *buf, size_t len);
 struct session *session_find(struct server *srv, uint64_t id);
@@ -428,6 +432,9 @@ void reply_format(unsigned caps, const struct line_tags *t, const char *source, 
 		  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* Sends a numeric: ":server NNN <nick> " + formatted rest. */
 void reply_num(struct session *s, int num, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Tells s that left lines of its long answer to command were left out
+ * (416, as ircu's ERR_QUERYTOOLONG); nothing when left is 0. */
+void reply_truncated(struct session *s, const char *command, size_t left);
 /* Answers a write refused by replica_submit (why: enum repl_refusal). */
 void reply_refused(struct session *s, const char *command, const char *target, int why);
 /* Sends "FAIL <command> <code> [context] :text". */

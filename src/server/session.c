@@ -167,6 +167,12 @@ void session_charge(struct session *s, int n)
 	s->flood.tokens -= n; /* may go below 0: process_lines waits for 1 again */
 }
 
+int session_has_room(const struct session *s)
+{
+	size_t held = s->sendq + s->out.len + (s->capture ? s->capture->lines.len : 0);
+	return !s->closing && held < s->srv->cfg.sendq_max / 2;
+}
+
 void session_batch_id(struct session *s, char *buf, size_t len)
 {
 	snprintf(buf, len, "%u", ++s->batch_seq);

@@ -454,3 +454,40 @@ def test_rooms_per_user_and_members_per_room(make_server):
     c.settle()
     c.send("JOIN #one")
     assert c.expect(lambda m: m.command in ("471", "JOIN")).command == "471"
+
+
+def test_long_listings_stop_at_the_send_queue(make_server):
+    """LIST and USERS of more rooms and users than half the send queue holds
+    (a labeled answer is held whole, so it would pass the sendq and cost the
+    connection) stop there with 416 and their end line; the connection stays."""
+    srv = make_server(["--sendq", "4096", "--new-names", "0", "--flood-burst", "1000",
+                       "--flood-rate", "1000"])
+    a = srv.client().login("lister", ALL_CAPS)
+    for batch in range(20):
+        names = ",".join("#room%03d" % (batch * 10 + i) for i in range(10))
+        a.send("JOIN " + names)
+        a.send("PART " + names)
+    for i in range(120):
+        a.send("NICK nick%03d" % i)
+    a.send("NICK lister")
+    a.send("JOIN #last")  # applied after all the above (one stream, in order)
+    for _ in range(100):
+        a.send("LIST #last")
+        a.expect("321", timeout=20)
+        if a.expect(lambda m: m.command in ("322", "323")).command == "322":
+            break
+        time.sleep(0.1)
+    a.drain()
+    for command, item, end in [("LIST", "322", "323"), ("USERS", "USERS", "USERS")]:
+        a.send("@label=%s %s" % (command, command))
+        _, lines = a.expect_batch("labeled-response")
+        shown = [m for m in lines if m.command == item and m.params[1] != "*"]
+        cut = [m for m in lines if m.command == "416"]
+        assert len(cut) == 1 and cut[0].params[1] == command, lines[-3:]
+        left = int(cut[0].params[2].split(": ")[1].split()[0])
+        assert 10 < len(shown) and left > 50, (len(shown), left)
+        assert lines[-1].command == end, lines[-1]
+    a.send("LIST #room007,#room150")
+    a.expect("321")
+    assert [a.expect("322").params[1] for _ in range(2)] == ["#room007", "#room150"]
+    a.expect("323")
