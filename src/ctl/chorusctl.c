@@ -164,8 +164,12 @@ static pid_t start_replica(const struct options *o, int i)
 			 /* a self-signed certificate: no sts, so clients are not held to it */
 			 "--sts-duration", "0"};
 	size_t nfixed = sizeof fixed / sizeof fixed[0];
-	char *argv[sizeof fixed / sizeof fixed[0] + 64 + 1];
+	char *argv[sizeof fixed / sizeof fixed[0] + 2 + 64 + 1];
 	memcpy(argv, fixed, sizeof fixed);
+	if (o->user) {
+		argv[nfixed++] = "--user";
+		argv[nfixed++] = (char *)o->user;
+	}
 	for (int k = 0; k < o->nextra; k++)
 		argv[nfixed + (size_t)k] = o->extra[k]; /* later flags override the ones above */
 	argv[nfixed + (size_t)o->nextra] = NULL;
@@ -645,10 +649,11 @@ static void usage(FILE *out)
 {
 	fprintf(out, "usage: chorusctl up [-n N] [--dir DIR] [--port P] [--mode available|majority]\n"
 		     "                    [--sync off|normal|full] [--chorusd PATH] [--detach]\n"
-		     "                    [--replica-arg FLAG]...   (passed to every chorusd)\n"
+		     "                    [--user NAME] [--replica-arg FLAG]...   (passed to every chorusd)\n"
 		     "       chorusctl status|digest|down [--dir DIR]\n"
 		     "A local chorus cluster: a private Corosync on 127.0.0.1 and N replicas,\n"
-		     "restarted whenever they die. Defaults: -n 5, --dir run, --port 6667.\n");
+		     "restarted whenever they die. Defaults: -n 5, --dir run, --port 6667; run\n"
+		     "as root, the replicas run as --user (default nobody; root keeps root).\n");
 }
 
 /* chorusd next to this program, else from PATH. */
@@ -678,7 +683,7 @@ int main(int argc, char **argv)
 		{"dir", required_argument, NULL, 'd'}, {"port", required_argument, NULL, 'p'},
 		{"mode", required_argument, NULL, 'm'}, {"sync", required_argument, NULL, 's'},
 		{"detach", no_argument, NULL, 'D'},     {"chorusd", required_argument, NULL, 'c'},
-		{"replica-arg", required_argument, NULL, 'a'},
+		{"replica-arg", required_argument, NULL, 'a'}, {"user", required_argument, NULL, 'u'},
 		{"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
 	};
 	int c;
@@ -698,6 +703,7 @@ int main(int argc, char **argv)
 		case 's': o.sync = optarg; break;
 		case 'D': o.detach = 1; break;
 		case 'c': o.chorusd = optarg; break;
+		case 'u': o.user = optarg; break;
 		case 'a':
 			if (o.nextra >= 64) {
 				fprintf(stderr, "chorusctl: too many --replica-arg\n");
@@ -710,6 +716,8 @@ int main(int argc, char **argv)
 		}
 	}
 	log_set_tag("chorusctl");
+	if (!o.user && geteuid() == 0)
+		o.user = "nobody"; /* never root by default: see chorusd --user */
 	if (strcmp(verb, "up") == 0)
 		return cmd_up(&o);
 	if (strcmp(verb, "status") == 0)

@@ -19,6 +19,7 @@ struct options {
 	const char *sync;
 	int detach;
 	const char *chorusd;
+	const char *user;         /* replicas run as this user (chorusd --user), or NULL */
 	char *extra[64];          /* --replica-arg: more flags for every chorusd */
 	int nextra;
 };
@@ -27,7 +28,8 @@ struct options {
 int write_file(const char *path, const char *text);
 /* Makes directory path (fine if it exists); 0, or -1 with the reason printed. */
 int make_dir(const char *path);
-/* DIR/corosync.conf: one local Corosync node, its port derived from o->port. */
+/* DIR/corosync.conf: one local Corosync node, its port derived from o->port;
+ * it lets o->user (when not root) use Corosync (uidgid). */
 int write_corosync_conf(const struct options *o);
 /* DIR/cluster.conf: the replicas' client addresses (cluster.replicas, with
  * their TLS ports), read by chorusd, chorus and chorusctl status/digest. */

@@ -7,6 +7,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,8 +47,18 @@ static int corosync_port(const struct options *o)
 
 int write_corosync_conf(const struct options *o)
 {
-	char path[PATH_MAX + 32], *text;
+	char path[PATH_MAX + 32], *text, *allow = xstrdup("");
+	struct passwd *pw = o->user ? getpwnam(o->user) : NULL;
 	snprintf(path, sizeof path, "%s/corosync.conf", o->dir);
+	if (o->user && !pw) {
+		fprintf(stderr, "chorusctl: --user %s: no such user\n", o->user);
+		free(allow);
+		return -1;
+	}
+	if (pw && pw->pw_uid != 0) {
+		free(allow);
+		allow = xasprintf("uidgid {\n  uid: %ld\n  gid: %ld\n}\n", (long)pw->pw_uid, (long)pw->pw_gid);
+	}
 	/* Corosync's own port follows the client ports, so two local clusters
 	 * on one machine do not meet. */
 	text = xasprintf("totem {\n  version: 2\n  cluster_name: chorus\n  transport: udpu\n"
@@ -55,10 +66,12 @@ int write_corosync_conf(const struct options *o)
 			 "  interface {\n    linknumber: 0\n    mcastport: %d\n  }\n}\n"
 			 "nodelist {\n  node {\n    ring0_addr: 127.0.0.1\n    nodeid: 1\n  }\n}\n"
 			 "quorum {\n  provider: corosync_votequorum\n  expected_votes: 1\n}\n"
-			 "logging {\n  to_logfile: yes\n  logfile: %s/corosync.log\n  to_stderr: no\n  to_syslog: no\n}\n",
-			 corosync_port(o), o->dir);
+			 "logging {\n  to_logfile: yes\n  logfile: %s/corosync.log\n  to_stderr: no\n  to_syslog: no\n}\n"
+			 "%s",
+			 corosync_port(o), o->dir, allow);
 	int rc = write_file(path, text);
 	free(text);
+	free(allow);
 	return rc;
 }
 

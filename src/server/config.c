@@ -189,6 +189,7 @@ static int read_file(struct config *cfg, const char *path)
 	lookup_str(&cf, "replica.listen", &cfg->listen);
 	lookup_int(&cf, "replica.port", &cfg->port);
 	lookup_str(&cf, "replica.data_dir", &cfg->data_dir);
+	lookup_str(&cf, "replica.user", &cfg->user);
 	lookup_str(&cf, "server.password", &cfg->password);
 	lookup_str(&cf, "server.motd", &cfg->motd);
 	lookup_str(&cf, "tls.cert", &cfg->tls_cert);
@@ -285,6 +286,9 @@ static void usage(FILE *out)
 		"      --group KIND         solo (one standalone replica, default) or corosync\n"
 		"      --group-name NAME    the Corosync process group (default chorus)\n"
 		"      --mode MODE          available (default) or majority\n"
+		"      --user NAME          started as root: run as user NAME (and its group) once\n"
+		"                           the store and ports are open; the data directory\n"
+		"                           becomes NAME's\n"
 		"      --log-level LEVEL    debug|info|warn|error (default info)\n"
 		"  -h, --help               this text\n"
 		"  -V, --version            the version\n");
@@ -295,7 +299,7 @@ enum {
 	OPT_FLOODBURST, OPT_PINGINT, OPT_PINGTO, OPT_PASSWORD, OPT_MOTD, OPT_PEER, OPT_LOGLEVEL,
 	OPT_GROUP, OPT_GROUPNAME, OPT_MODE, OPT_IDENTITY, OPT_TLSCERT, OPT_TLSKEY, OPT_TLSPORT,
 	OPT_STS, OPT_PERADDR, OPT_EXEMPT, OPT_REGTIMEOUT, OPT_OPER, OPT_MAKEVERIFIER, OPT_NEWNAMES,
-	OPT_ROOMSPERUSER, OPT_MEMBERSPERROOM,
+	OPT_ROOMSPERUSER, OPT_MEMBERSPERROOM, OPT_USER,
 };
 
 static const struct option long_opts[] = {
@@ -333,6 +337,7 @@ static const struct option long_opts[] = {
 	{"rooms-per-user", required_argument, NULL, OPT_ROOMSPERUSER},
 	{"members-per-room", required_argument, NULL, OPT_MEMBERSPERROOM},
 	{"make-verifier", no_argument, NULL, OPT_MAKEVERIFIER},
+	{"user", required_argument, NULL, OPT_USER},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
 	{NULL, 0, NULL, 0},
@@ -414,6 +419,7 @@ static int apply_flag(struct config *cfg, int c, const char *arg)
 		*(c == OPT_PERADDR ? &cfg->per_address : &cfg->register_timeout) = (int)v;
 		return 0;
 	case OPT_EXEMPT: set_str(&cfg->exempt, arg); return 0;
+	case OPT_USER: set_str(&cfg->user, arg); return 0;
 	case OPT_NEWNAMES:
 		if (parse_num(arg, 0, 1000000, &v) < 0)
 			return -1;
@@ -523,6 +529,7 @@ void config_free(struct config *cfg)
 	free(cfg->data_dir);
 	free(cfg->password);
 	free(cfg->exempt);
+	free(cfg->user);
 	free(cfg->oper_name);
 	free(cfg->oper_verifier);
 	free(cfg->tls_cert);

@@ -48,6 +48,7 @@ int main(int argc, char **argv)
 	srv.started_ms = wall_ms();
 	if (srv.cfg.tls_cert && !(srv.tls = tls_server_new(srv.cfg.tls_cert, srv.cfg.tls_key)))
 		return 1;
+
 	if (replica_start(&srv) < 0)
 		return 1;
 	if ((rc = session_listen(&srv)) < 0) {
@@ -55,6 +56,8 @@ int main(int argc, char **argv)
 			  srv.tls ? " and the TLS port" : "", uv_strerror(rc));
 		return 1;
 	}
+	if (srv.cfg.user && become_user(srv.cfg.user, srv.cfg.data_dir) < 0)
+		return 1;
 	log_info("listening on %s:%d", srv.cfg.listen, srv.cfg.port);
 	if (srv.tls) {
 		char fp[100];

@@ -72,6 +72,7 @@ struct config {
 	int ping_timeout;        /* seconds to answer before we drop */
 	int per_address;         /* connections from one address (IPv6: one /64); 0 = no limit */
 	char *exempt;            /* addresses the per-address limit skips, comma-separated */
+	char *user;              /* started as root: the user to run as, or NULL */
 	int register_timeout;    /* seconds a connection may take to register */
 	int rooms_per_user;      /* rooms one user may be in at once (405 past it) */
 	int members_per_room;    /* users one room may hold (471 past it) */
@@ -430,6 +431,11 @@ void reply_line(struct session *s, const struct line_tags *t, const char *source
  * capabilities are caps. */
 void reply_format(unsigned caps, const struct line_tags *t, const char *source, struct buf *line,
 		  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Runs as user name (its uid, primary group, no other groups) from now on,
+ * and gives it data_dir; once the store and listeners are open, before any
+ * client is served (privileges.c). Returns 0, or -1 logged. */
+int become_user(const char *name, const char *data_dir);
+
 /* Sends a numeric: ":server NNN <nick> " + formatted rest. */
 void reply_num(struct session *s, int num, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Tells s that left lines of its long answer to command were left out

@@ -14,6 +14,7 @@ socket stays in the namespace it was made in).
 import contextlib
 import ctypes
 import os
+import pwd
 import re
 import socket
 import ssl
@@ -243,6 +244,11 @@ def test_chorusctl_up_status_restart_digest_down(netns, tmp_path):
         with open("/proc/%d/environ" % pid, "rb") as f:
             env = f.read().split(b"\0")
         assert b"GLIBC_TUNABLES=glibc.malloc.hugetlb=1" in env, (pid, env)
+    # started by root, the replicas run as nobody (chorusd --user), Corosync as root
+    for i in range(1, N + 1):
+        with open("/proc/%d/status" % procs[i][0]) as f:
+            uid = [line.split()[1] for line in f if line.startswith("Uid:")][0]
+        assert int(uid) == pwd.getpwnam("nobody").pw_uid, (i, uid)
 
     # ---- a client on replica 1 and one on replica 3 talk in one room
     alice = client(PORT, "alice")
