@@ -90,14 +90,15 @@ int chat_msgid_canonical(const char *s, char out[OP_MSGID_MAX])
 }
 
 /* 1 if s may be a string field of an op: at most CHAT_FIELD_MAX bytes of
- * UTF-8 without LF. Nothing a client sends can break these (its line is
- * shorter, checked UTF-8, and ends at LF); a CR is let through, as lines
- * stored before CR was refused hold some (what is sent never holds one:
- * see reply.c). */
+ * UTF-8. Nothing a client sends breaks these (its lines are checked UTF-8,
+ * and a field from a tag, a reaction, is shorter than the tag section). A CR
+ * or LF is let through: a reaction's tag value may hold escaped ones, and
+ * lines stored before CR was refused hold some; what is sent never breaks
+ * a line (reply.c, and tags are escaped). */
 static int field_ok(const char *s)
 {
 	size_t n = strnlen(s, CHAT_FIELD_MAX + 1);
-	return n <= CHAT_FIELD_MAX && utf8_valid(s, n) && !memchr(s, '\n', n);
+	return n <= CHAT_FIELD_MAX && utf8_valid(s, n);
 }
 
 /* Checks an op's shape (see chat_apply); for likes, writes the canonical form
@@ -541,7 +542,7 @@ static void apply_new(struct chat *c, const struct op *op, const char *like_msgi
 
 /*
  * Malformed: unknown kind; seq 0; an author that is not a valid nick; a string
- * field longer than CHAT_FIELD_MAX, not UTF-8 or holding LF; OP_MSG/OP_ROOM/OP_TOPIC
+ * field longer than CHAT_FIELD_MAX or not UTF-8; OP_MSG/OP_ROOM/OP_TOPIC
  * whose target is not "#..."; OP_DM, OP_FOLLOW or OP_UNFOLLOW whose target is
  * not a valid nick;
  * OP_LIKE/OP_UNLIKE whose ref is not a msgid; OP_POST whose target is not

@@ -82,9 +82,9 @@ struct chat_effect {
 };
 
 /* Longest nick, and longest string field of an op that chat_apply takes
- * (a client's whole line is shorter). */
+ * (a client's line and its tag section are shorter). */
 #define CHAT_NICK_MAX 30
-#define CHAT_FIELD_MAX 512
+#define CHAT_FIELD_MAX 4096
 
 /* 1 if nick is a valid nick: 1 to CHAT_NICK_MAX of letters, digits and
  * []\`_^{|}-, not starting with a digit or '-'. */
@@ -97,8 +97,8 @@ void chat_free(struct chat *c);
  * Applies op (copied; the caller keeps its op) and describes what changed in
  * *eff. Idempotent: a second apply of the same (stream, seq) returns
  * CHAT_UNCHANGED. Returns 0, or -1 if the op is malformed (unknown kind, seq 0,
- * an author that is not a valid nick, a string field over CHAT_FIELD_MAX bytes,
- * not UTF-8 or holding LF, a room op whose target does not start with '#', a
+ * an author that is not a valid nick, a string field over CHAT_FIELD_MAX bytes
+ * or not UTF-8, a room op whose target does not start with '#', a
  * DM or follow whose target is not a valid nick, a post whose target is not
  * CHAT_TIMELINE, an OP_REGISTER without a verifier, an account change whose
  * ref is not a msgid), changing nothing. Ops from peers meet the same checks

@@ -194,9 +194,10 @@ static void write_pid(const struct options *o)
 	write_file(path, text);
 }
 
-/* Restarts whatever died; returns when told to stop. */
 /* DIR/r<i>.state: why replica i is down and when it starts again (for
- * chorusctl status), or no file while it runs. */
+ * chorusctl status), or no file. It stays while a replica that kept dying
+ * at once is started again, until that one has run QUICK_DEATH_S: else a
+ * status taken while it starts to die once more would not say why. */
 static void write_state(const struct options *o, int i, const char *text)
 {
 	char path[PATH_MAX + 32];
@@ -235,17 +236,21 @@ static void replica_died(const struct options *o, struct child *r, int i, int st
 	}
 }
 
+/* Restarts whatever died; returns when told to stop. */
 static void supervise(const struct options *o, struct child *cs, struct child *rs)
 {
 	while (!stopping) {
 		int status;
 		time_t now = time(NULL);
-		for (int i = 1; i <= o->n; i++)
+		for (int i = 1; i <= o->n; i++) {
 			if (rs[i].pid == 0 && now >= rs[i].restart_at) {
 				rs[i].pid = start_replica(o, i);
 				rs[i].started = now;
+			} else if (rs[i].pid > 0 && rs[i].restarts && now - rs[i].started >= QUICK_DEATH_S) {
+				rs[i].restarts = 0; /* it runs: its streak of quick deaths is over */
 				write_state(o, i, NULL);
 			}
+		}
 		pid_t pid = waitpid(-1, &status, WNOHANG);
 		if (pid == 0 || (pid < 0 && errno == ECHILD)) {
 			struct timespec tick = {0, 100 * 1000 * 1000};

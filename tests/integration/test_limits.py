@@ -148,10 +148,10 @@ def test_bare_cr_is_refused_not_stored(server):
 
 def test_stored_text_never_breaks_a_line(server):
     """Text in the store that no client can send today (a CR stored before CR
-    was refused; whatever a peer sends) never goes out as two lines: a CR in
-    it goes out as a space. An op with an LF in a field, a field over 512
-    bytes or an author that is not a nick is malformed: stored (and resent)
-    but applied nowhere, the same on every replica."""
+    was refused; whatever a peer sends) never goes out as two lines: a CR or
+    LF in it goes out as a space. An op with a field over 4096 bytes or an
+    author that is not a nick is malformed: stored (and resent) but applied
+    nowhere, the same on every replica."""
     a = room_with(server)
     for text in ["old one", "old two", "old three", "old four", "old five"]:
         a.send("PRIVMSG #lim :" + text)
@@ -162,14 +162,14 @@ def test_stored_text_never_breaks_a_line(server):
     db = sqlite3.connect(os.path.join(server.data_dir, "chorus.db"))
     for column, value, was in [("body", "one\r:evil!e@x PRIVMSG #lim :spoofed", "old one"),
                                ("body", "two\nthree", "old two"), ("author", "bad nick", "old three"),
-                               ("body", "x" * 513, "old four")]:
+                               ("body", "x" * 4097, "old four")]:
         assert db.execute("UPDATE ops SET %s = ? WHERE body = ?" % column, (value, was)).rowcount == 1
     db.commit()
     db.close()
     server.start()
     b = server.client().login("reader", ALL_CAPS)
     texts = [m.params[-1] for m in b.history("LATEST", "#lim", "*", 10)]
-    assert texts == ["one :evil!e@x PRIVMSG #lim :spoofed", "old five", "last"], texts
+    assert texts == ["one :evil!e@x PRIVMSG #lim :spoofed", "two three", "old five", "last"], texts
 
 
 def test_flood_lines_wait_none_dropped(make_server):
