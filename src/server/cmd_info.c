@@ -31,6 +31,20 @@ void cmd_version(struct session *s, struct irc_msg *m)
 		  s->srv->cfg.id);
 }
 
+void server_name_of(const struct server *srv, uint32_t id, char out[SERVER_NAME_MAX])
+{
+	if (id == srv->cfg.id && srv->cfg.server_name) {
+		snprintf(out, SERVER_NAME_MAX, "%s", srv->cfg.server_name);
+		return;
+	}
+	for (size_t i = 0; i < srv->cfg.nreplicas; i++)
+		if (srv->cfg.replicas[i].id == id && srv->cfg.replicas[i].name[0]) {
+			snprintf(out, SERVER_NAME_MAX, "%s", srv->cfg.replicas[i].name);
+			return;
+		}
+	snprintf(out, SERVER_NAME_MAX, "r%" PRIu32 ".chorus", id);
+}
+
 /* The client address of replica id, from the cluster list (or our own). */
 static void replica_address(struct server *srv, uint32_t id, char *buf, size_t len)
 {
@@ -52,9 +66,10 @@ void cmd_links(struct session *s, struct irc_msg *m)
 	(void)m;
 	for (size_t i = 0; i < v->n; i++) {
 		uint32_t id = v->members[i];
-		char addr[96];
+		char addr[96], name[SERVER_NAME_MAX];
 		replica_address(srv, id, addr, sizeof addr);
-		reply_num(s, 364, "r%u.chorus %s :%d replica %u at %s%s", id, srv->name,
+		server_name_of(srv, id, name);
+		reply_num(s, 364, "%s %s :%d replica %u at %s%s", name, srv->name,
 			  id == srv->cfg.id ? 0 : 1, id, addr, id == srv->cfg.id ? " (this replica)" : "");
 	}
 	reply_num(s, 365, "* :End of /LINKS list.");

@@ -92,6 +92,17 @@ static int parse_group(const char *s, struct config *cfg)
 	return 0;
 }
 
+/* 1 if name may be a server name: 3 to SERVER_NAME_MAX - 1 letters, digits,
+ * '-', '_' and '.', with a dot, not at either end (it is a prefix in every
+ * line, and a dot tells it from a nick). */
+static int valid_server_name(const char *name)
+{
+	size_t n = strlen(name);
+	if (n < 3 || n >= SERVER_NAME_MAX || !strchr(name, '.') || name[0] == '.' || name[n - 1] == '.')
+		return 0;
+	return strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") == n;
+}
+
 /* Parses "id=host:port" (a --peer flag) into the cluster list. */
 static int add_peer(struct config *cfg, uint32_t id, const char *host, int port)
 {
@@ -158,14 +169,16 @@ static int read_cluster(config_t *cf, struct config *cfg)
 	for (int i = 0; i < config_setting_length(list); i++) {
 		config_setting_t *r = config_setting_get_elem(list, i);
 		int id = 0, port = 0;
-		const char *host = "127.0.0.1";
+		const char *host = "127.0.0.1", *name = "";
 		config_setting_lookup_int(r, "id", &id);
 		config_setting_lookup_int(r, "port", &port);
 		config_setting_lookup_string(r, "host", &host);
-		if (add_peer(cfg, (uint32_t)id, host, port) < 0) {
+		config_setting_lookup_string(r, "name", &name);
+		if ((*name && !valid_server_name(name)) || add_peer(cfg, (uint32_t)id, host, port) < 0) {
 			fprintf(stderr, "chorusd: cluster.replicas entry %d is invalid\n", i + 1);
 			return -1;
 		}
+		snprintf(cfg->replicas[cfg->nreplicas - 1].name, SERVER_NAME_MAX, "%s", name);
 	}
 	return 0;
 }
@@ -192,6 +205,7 @@ static int read_file(struct config *cfg, const char *path)
 	lookup_str(&cf, "replica.user", &cfg->user);
 	lookup_str(&cf, "server.password", &cfg->password);
 	lookup_str(&cf, "server.motd", &cfg->motd);
+	lookup_str(&cf, "server.name", &cfg->server_name);
 	lookup_str(&cf, "tls.cert", &cfg->tls_cert);
 	lookup_str(&cf, "tls.key", &cfg->tls_key);
 	lookup_int(&cf, "tls.port", &cfg->tls_port);
@@ -286,6 +300,7 @@ static void usage(FILE *out)
 		"      --group KIND         solo (one standalone replica, default) or corosync\n"
 		"      --group-name NAME    the Corosync process group (default chorus)\n"
 		"      --mode MODE          available (default) or majority\n"
+		"      --server-name NAME   this replica's server name (default r<id>.chorus)\n"
 		"      --user NAME          started as root: run as user NAME (and its group) once\n"
 		"                           the store and ports are open; the data directory\n"
 		"                           becomes NAME's\n"
@@ -299,7 +314,7 @@ enum {
 	OPT_FLOODBURST, OPT_PINGINT, OPT_PINGTO, OPT_PASSWORD, OPT_MOTD, OPT_PEER, OPT_LOGLEVEL,
 	OPT_GROUP, OPT_GROUPNAME, OPT_MODE, OPT_IDENTITY, OPT_TLSCERT, OPT_TLSKEY, OPT_TLSPORT,
 	OPT_STS, OPT_PERADDR, OPT_EXEMPT, OPT_REGTIMEOUT, OPT_OPER, OPT_MAKEVERIFIER, OPT_NEWNAMES,
-	OPT_ROOMSPERUSER, OPT_MEMBERSPERROOM, OPT_USER,
+	OPT_ROOMSPERUSER, OPT_MEMBERSPERROOM, OPT_USER, OPT_SERVERNAME,
 };
 
 static const struct option long_opts[] = {
@@ -338,6 +353,7 @@ static const struct option long_opts[] = {
 	{"members-per-room", required_argument, NULL, OPT_MEMBERSPERROOM},
 	{"make-verifier", no_argument, NULL, OPT_MAKEVERIFIER},
 	{"user", required_argument, NULL, OPT_USER},
+	{"server-name", required_argument, NULL, OPT_SERVERNAME},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
 	{NULL, 0, NULL, 0},
@@ -420,6 +436,7 @@ static int apply_flag(struct config *cfg, int c, const char *arg)
 		return 0;
 	case OPT_EXEMPT: set_str(&cfg->exempt, arg); return 0;
 	case OPT_USER: set_str(&cfg->user, arg); return 0;
+	case OPT_SERVERNAME: set_str(&cfg->server_name, arg); return 0;
 	case OPT_NEWNAMES:
 		if (parse_num(arg, 0, 1000000, &v) < 0)
 			return -1;
@@ -514,6 +531,11 @@ int config_load(struct config *cfg, int argc, char **argv)
 		fprintf(stderr, "chorusd: replica id must be 1..255\n");
 		return -1;
 	}
+	if (cfg->server_name && !valid_server_name(cfg->server_name)) {
+		fprintf(stderr, "chorusd: server name %s: 3 to %d letters, digits, '-', '_' and '.', "
+			"with a dot inside\n", cfg->server_name, SERVER_NAME_MAX - 1);
+		return -1;
+	}
 	if (!cfg->tls_cert != !cfg->tls_key) {
 		fprintf(stderr, "chorusd: --tls-cert and --tls-key (tls.cert, tls.key) go together\n");
 		return -1;
@@ -530,6 +552,7 @@ void config_free(struct config *cfg)
 	free(cfg->password);
 	free(cfg->exempt);
 	free(cfg->user);
+	free(cfg->server_name);
 	free(cfg->oper_name);
 	free(cfg->oper_verifier);
 	free(cfg->tls_cert);

@@ -40,7 +40,7 @@ int main(int argc, char **argv)
 	if (rc != 0)
 		return rc > 0 ? 0 : 2;
 	log_set_level(srv.cfg.log_level);
-	snprintf(srv.name, sizeof srv.name, "r%u.chorus", srv.cfg.id);
+	server_name_of(&srv, srv.cfg.id, srv.name);
 	log_set_tag(srv.name);
 	signal(SIGPIPE, SIG_IGN);
 

@@ -132,13 +132,14 @@ static int in_view(const struct group_view *v, uint32_t id)
 void presence_view(struct server *srv, const struct group_view *old, const struct group_view *v)
 {
 	struct batch_set split = {"netsplit", NULL, NULL};
-	char params[2 * SERVER_NAME_MAX + 2];
+	char params[2 * SERVER_NAME_MAX + 2], name[SERVER_NAME_MAX];
 	for (size_t i = 0; i < old->n; i++) {
 		uint32_t gone = old->members[i];
 		struct user *u, *tmp;
 		if (in_view(v, gone) || gone == srv->cfg.id)
 			continue;
-		snprintf(params, sizeof params, "%s r%" PRIu32 ".chorus", srv->name, gone);
+		server_name_of(srv, gone, name);
+		snprintf(params, sizeof params, "%s %s", srv->name, name);
 		split.params = params;
 		HASH_ITER(hh, srv->users, u, tmp)
 			if (presence_is_on(u, gone))
@@ -151,9 +152,10 @@ void presence_view(struct server *srv, const struct group_view *old, const struc
 /* Applies a STATE: every user it names is online on sender, in its rooms. */
 static void on_state(struct server *srv, uint32_t sender, struct op_reader *rd)
 {
-	char params[2 * SERVER_NAME_MAX + 2];
+	char params[2 * SERVER_NAME_MAX + 2], name[SERVER_NAME_MAX];
 	struct batch_set join = {"netjoin", params, NULL};
-	snprintf(params, sizeof params, "%s r%" PRIu32 ".chorus", srv->name, sender);
+	server_name_of(srv, sender, name);
+	snprintf(params, sizeof params, "%s %s", srv->name, name);
 	uint64_t n = op_read_u(rd, 4);
 	for (uint64_t i = 0; i < n && !rd->bad; i++) {
 		char *nick = op_read_str(rd), *user = op_read_str(rd), *real = op_read_str(rd);

@@ -48,6 +48,7 @@ struct replica_addr {
 	uint32_t id;
 	char host[64];
 	int port;
+	char name[SERVER_NAME_MAX]; /* its server name, or "" for r<id>.chorus */
 };
 
 struct config {
@@ -61,6 +62,7 @@ struct config {
 	int tls_port;            /* TLS listener port; default 6697 when a certificate is set */
 	int sts_duration;        /* seconds clients keep to TLS (IRCv3 sts); 0 = not advertised */
 	char *motd;              /* message of the day text, NULL = none */
+	char *server_name;       /* this replica's server name, or NULL (see server_name_of) */
 	enum store_sync sync;
 	int64_t store_max_bytes; /* 0 = no limit (tests use it to fill the "disk") */
 	int max_clients;
@@ -286,7 +288,7 @@ struct pending {
 struct server {
 	uv_loop_t *loop;
 	struct config cfg;
-	char name[SERVER_NAME_MAX];  /* "r<id>.chorus" */
+	char name[SERVER_NAME_MAX];  /* this replica's server name (server_name_of) */
 	int64_t started_ms;
 
 	struct repl *repl;           /* the replica core: ops, clock, views, sync */
@@ -431,6 +433,10 @@ void reply_line(struct session *s, const struct line_tags *t, const char *source
  * capabilities are caps. */
 void reply_format(unsigned caps, const struct line_tags *t, const char *source, struct buf *line,
 		  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* The server name of replica id: --server-name for this one, else the
+ * cluster list's name for it, else "r<id>.chorus". */
+void server_name_of(const struct server *srv, uint32_t id, char out[SERVER_NAME_MAX]);
+
 /* Runs as user name (its uid, primary group, no other groups) from now on,
  * and gives it data_dir; once the store and listeners are open, before any
  * client is served (privileges.c). Returns 0, or -1 logged. */

@@ -2,6 +2,9 @@
 burst (001-005, LUSERS, MOTD), PING/PONG, QUIT and the early errors."""
 import re
 
+import pytest
+
+from conftest import Server
 from ircclient import ALL_CAPS
 
 
@@ -294,3 +297,26 @@ def test_password_right(make_server):
     d = srv.client()
     d.send("PASS s3cret")
     d.register("rightcaps", ("server-time",))
+
+
+def test_server_name(make_server, tmp_path):
+    """--server-name names the replica in every prefix and numeric (and in
+    LINKS); a name that is not a host name is refused at start."""
+    srv = make_server(["--server-name", "irc.example.org"])
+    c = srv.client()
+    c.send("NICK named")
+    c.send("USER named 0 * :Named")
+    w = c.expect("001")
+    assert w.source == "irc.example.org", w
+    assert c.expect("004").params[1] == "irc.example.org"
+    c.expect(lambda m: m.command in ("376", "422"))
+    c.send("LINKS")
+    link = c.expect("364")
+    assert link.source == "irc.example.org" and link.params[1:3] == ["irc.example.org", "irc.example.org"], link
+    c.send("PING :x")
+    assert c.expect("PONG").source == "irc.example.org"
+    for bad in ("two words.org", "nodot", ".lead.org", "x" * 70 + ".org"):
+        s = Server(tmp_path / "bad", ["--server-name", bad])
+        with pytest.raises(AssertionError, match="exited at start"):
+            s.start()
+        assert "server name" in s.log()
