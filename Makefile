@@ -11,7 +11,7 @@ REPLICAS   ?= 5
 DIR        ?= run
 PYTEST     := /usr/bin/python3 -m pytest
 
-.PHONY: all deps build asan run test unit integration test-asan fuzz fuzz-ci clean chaos
+.PHONY: all deps build asan run test unit integration test-asan fuzz fuzz-ci clean chaos irctest
 
 all: build
 
@@ -57,6 +57,20 @@ CHAOS_SCHEDULES ?= 50
 chaos: build
 	CHORUSD=$(abspath $(BUILD))/chorusd CHORUS_NEMESIS_SCHEDULES=$(CHAOS_SCHEDULES) \
 		$(PYTEST) -q -s -p no:cacheprovider tests/cluster/test_nemesis.py
+
+# irctest, the IRC server conformance suite (a pinned copy in $(SHARED)/irctest,
+# run from a copy in $(BUILD)), with chorus's controller (tests/irctest), on
+# the selection its CHORUS.md gives; not part of `make test` (it takes minutes
+# and records where chorus stands: docs/PROTOCOL.md). IRCTEST_ARGS adds pytest
+# arguments, e.g. IRCTEST_ARGS="-k Who".
+SHARED ?= ../shared
+IRCTEST_SELECTION := not implementation-specific and not deprecated and not strict and not services and not Ergo
+irctest: build
+	@scripts/deps.sh python3-pytest-xdist python3-ecdsa python3-filelock
+	@rm -rf $(BUILD)/irctest && cp -r $(SHARED)/irctest $(BUILD)/irctest
+	cd $(BUILD)/irctest && CHORUSD=$(abspath $(BUILD))/chorusd PYTHONPATH=$(abspath tests/irctest) \
+		$(PYTEST) -p no:cacheprovider -q --controller chorus_controller -n 2 \
+		-m '$(IRCTEST_SELECTION)' $(IRCTEST_ARGS)
 
 fuzz: deps
 	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCHORUS_FUZZ=ON \

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # deps.sh: installs the Debian packages chorus needs to build, run and test,
-# if any is missing. Runs apt-get update once, only when something is missing.
+# if any is missing, and the packages named as arguments (make irctest's).
+# Runs apt-get update once, only when something is missing.
 # Needs root (or sudo) to install; otherwise it names what is missing and fails.
 set -eu
 
@@ -10,6 +11,7 @@ PACKAGES=(
   corosync libcpg-dev libquorum-dev libvotequorum-dev
   python3 python3-pytest
   iproute2 nftables tmux openssl
+  "$@"
 )
 
 missing=()
