@@ -113,6 +113,10 @@ static int op_check(const struct op *op, char msgid[OP_MSGID_MAX])
 	case OP_ROOM:
 	case OP_TOPIC:
 		return is_room_name(op->target) ? 0 : -1;
+	case OP_MODE:
+	case OP_KICK:
+	case OP_INVITE:
+		return is_room_name(op->target) ? modes_check(op) : -1;
 	case OP_DM:
 	case OP_FOLLOW:
 	case OP_UNFOLLOW:
@@ -251,6 +255,8 @@ static struct room_entry *room_register(struct chat *c, const struct op *op, int
 	if (r) {
 		if (respell(&r->room.name, &r->named_by, op->target, op))
 			r->room.created_ms = op->wall_ms;
+		if (op->kind == OP_ROOM)
+			modes_founded(r, op);
 		return r;
 	}
 	r = xcalloc(1, sizeof *r);
@@ -261,6 +267,9 @@ static struct room_entry *room_register(struct chat *c, const struct op *op, int
 	r->room.topic_author = xstrdup("");
 	r->room.created_ms = op->wall_ms;
 	r->room.history = history_new(c, &r->room);
+	modes_init(r);
+	if (op->kind == OP_ROOM)
+		modes_founded(r, op);
 	HASH_ADD_KEYPTR(hh, c->rooms, r->key, strlen(r->key), r);
 	return r;
 }
@@ -488,7 +497,7 @@ static void msg_store(struct chat *c, const struct op *op, struct chat_history *
 static int kind_names_room(uint8_t kind)
 {
 	return kind == OP_ROOM || kind == OP_MSG || kind == OP_TOPIC || kind == OP_LIKE ||
-	       kind == OP_UNLIKE;
+	       kind == OP_UNLIKE || kind == OP_MODE || kind == OP_KICK || kind == OP_INVITE;
 }
 
 /* Applies a valid, not yet applied op; see chat_apply. */
@@ -537,6 +546,11 @@ static void apply_new(struct chat *c, const struct op *op, const char *like_msgi
 	case OP_UNREGISTER:
 		eff->change = accounts_apply(c, op) ? CHAT_ACCOUNT_CHANGED : CHAT_UNCHANGED;
 		break;
+	case OP_MODE:
+	case OP_KICK:
+	case OP_INVITE:
+		eff->change = modes_apply(r, op);
+		break;
 	}
 }
 
@@ -581,6 +595,7 @@ static void free_rooms(struct chat *c)
 	HASH_ITER(hh, c->rooms, r, tmp) {
 		HASH_DEL(c->rooms, r);
 		history_free(r->room.history);
+		modes_free(r);
 		free(r->room.name);
 		free(r->room.topic);
 		free(r->room.topic_author);

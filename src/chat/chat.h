@@ -47,6 +47,15 @@ struct chat_msg {
 	uint32_t likes;             /* users whose like state is "liked" now */
 };
 
+/* A room's flag modes (chat_room.modes). */
+enum chat_mode {
+	CHAT_MODE_I = 1,   /* +i invite only */
+	CHAT_MODE_M = 2,   /* +m moderated: only voiced users and operators speak */
+	CHAT_MODE_N = 4,   /* +n no messages from outside */
+	CHAT_MODE_S = 8,   /* +s secret */
+	CHAT_MODE_T = 16,  /* +t only operators set the topic */
+};
+
 struct chat_room {
 	char *name;                 /* "#room" as first spelled */
 	char *topic;                /* "" when none */
@@ -54,6 +63,10 @@ struct chat_room {
 	int64_t topic_ms;           /* wall time of the topic op, 0 when none */
 	int64_t created_ms;         /* wall time of the earliest op naming the room */
 	struct chat_history *history;
+	unsigned modes;             /* enum chat_mode bits in force (new rooms: +nt) */
+	const char *key;            /* +k, "" when none */
+	unsigned limit;             /* +l, 0 when none */
+	const char *founder;        /* the person who created it (an operator), or NULL */
 };
 
 /* What applying one operation changed; the server fans this out. */
@@ -69,6 +82,9 @@ enum chat_change {
 	CHAT_FOLLOW_CHANGED,  /* OP_FOLLOW/OP_UNFOLLOW changed whether its author follows its target */
 	CHAT_ACCOUNT_CHANGED, /* OP_REGISTER/PASSWORD/UNREGISTER changed the account op->author:
 	                       * the registration in force (or none now) or its verifier */
+	CHAT_MODE_CHANGED,    /* OP_MODE changed what the room's modes say */
+	CHAT_KICKED,          /* OP_KICK: person op->ref was kicked out of the room */
+	CHAT_INVITED,         /* OP_INVITE: person op->ref was invited into the room */
 };
 
 struct chat_effect {
@@ -142,6 +158,18 @@ struct chat_room *chat_room_find(const struct chat *c, const char *name);
 size_t chat_room_count(const struct chat *c);
 /* Calls fn for each room in ascending casefolded name order. */
 void chat_rooms_each(const struct chat *c, void (*fn)(struct chat_room *room, void *arg), void *arg);
+
+/* ---- room modes (modes.c) ---- */
+/* 1 if person is an operator / has voice in room now (the founder is an
+ * operator unless taken off). */
+int chat_room_is_op(const struct chat_room *room, const char *person);
+int chat_room_is_voiced(const struct chat_room *room, const char *person);
+/* 1 if person's latest invitation into room stands (not kicked since). */
+int chat_room_invited(const struct chat_room *room, const char *person);
+/* Calls fn for each mask on list ('b', 'e' or 'I') of room, in casefolded
+ * order, with who set it and when. */
+void chat_room_list_each(const struct chat_room *room, char list,
+			 void (*fn)(const char *mask, const char *setter, int64_t set_ms, void *arg), void *arg);
 
 /* ---- direct messages ---- */
 /* The conversation between persons a and b (either order), or NULL if none yet. */

@@ -62,8 +62,23 @@ struct room_entry {
 	struct chat_key named_by;  /* lowest op naming it: spelling, created_ms */
 	struct chat_key topic_by;  /* op of the current topic, if has_topic */
 	int has_topic;
+	struct mode_reg *modes;    /* its mode registers (modes.c) */
+	char *founder;             /* person of its lowest-keyed OP_ROOM, or NULL */
+	struct chat_key founded_by;
 	UT_hash_handle hh;
 };
+
+/* One mode register of a room (modes.c): last writer wins by op key. */
+struct mode_reg {
+	char *key;              /* "<letter>:<casefolded param>"; "*:" + person for an invitation */
+	int on;
+	char *value;            /* the param as sent (key, limit, mask, person), "" when none */
+	char *setter;           /* the author's nick */
+	int64_t set_ms;         /* the op's wall time */
+	struct chat_key by;     /* the op that wrote it */
+	UT_hash_handle hh;
+};
+
 
 /* A DM conversation between two users; fold[0] <= fold[1] (they are equal
  * for a conversation with oneself). The hash key is fold[0] NUL fold[1]. */
@@ -179,6 +194,17 @@ struct chat_sorted {
 	struct room_entry **rooms;
 	size_t nrooms;
 };
+
+/* ---- modes.c ---- */
+/* 0 if OP_MODE / OP_KICK / OP_INVITE op is well formed, else -1. */
+int modes_check(const struct op *op);
+/* Applies a valid OP_MODE / OP_KICK / OP_INVITE to room r; returns the change. */
+enum chat_change modes_apply(struct room_entry *r, const struct op *op);
+/* An OP_ROOM of r: its author founded r if it is the lowest-keyed so far. */
+void modes_founded(struct room_entry *r, const struct op *op);
+/* A new room's public mode fields; frees what modes.c holds of r. */
+void modes_init(struct room_entry *r);
+void modes_free(struct room_entry *r);
 
 /* ---- chat.c ---- */
 struct chat_key chat_key_of(const struct op *op);

@@ -6,7 +6,7 @@
  * then their bytes, each section opened by a tag byte and a count. In order:
  * the number of applied ops and the highest lts; the known users (casefolded
  * key, spelling) by key; the rooms by key (key, name, created_ms, topic,
- * topic author, topic time, messages); the DM conversations by key (the two
+ * topic author, topic time, messages, founder, mode registers by key); the DM conversations by key (the two
  * persons, their spellings, messages); then the like placeholders of
  * messages that have not arrived, by msgid, each with every person's state
  * (person, liked, the key of the op that set it) by person; then the follow
@@ -94,6 +94,32 @@ static void put_users(EVP_MD_CTX *ctx, const struct chat *c)
 	}
 }
 
+static int mode_reg_cmp(const void *a, const void *b)
+{
+	return strcmp((*(struct mode_reg *const *)a)->key, (*(struct mode_reg *const *)b)->key);
+}
+
+/* A room's founder and mode registers by key: key, on, value, the op key. */
+static void put_modes(EVP_MD_CTX *ctx, const struct room_entry *r)
+{
+	struct mode_reg **all;
+	size_t n;
+	CHAT_HASH_SORTED(r->modes, struct mode_reg, mode_reg_cmp, all, n);
+	put_str(ctx, r->founder ? r->founder : "");
+	put_section(ctx, 'M', n);
+	for (size_t i = 0; i < n; i++) {
+		put_str(ctx, all[i]->key);
+		put_u64(ctx, (uint64_t)all[i]->on);
+		put_str(ctx, all[i]->value);
+		put_u64(ctx, all[i]->by.lts);
+		put_u64(ctx, all[i]->by.stream.origin);
+		put_u64(ctx, all[i]->by.stream.incarnation);
+		put_u64(ctx, all[i]->by.stream.boot);
+		put_u64(ctx, all[i]->by.seq);
+	}
+	free(all);
+}
+
 static void put_rooms(EVP_MD_CTX *ctx, const struct chat *c)
 {
 	size_t n;
@@ -108,6 +134,7 @@ static void put_rooms(EVP_MD_CTX *ctx, const struct chat *c)
 		put_str(ctx, r->topic_author);
 		put_u64(ctx, (uint64_t)r->topic_ms);
 		put_history(ctx, c, r->history);
+		put_modes(ctx, all[i]);
 	}
 }
 

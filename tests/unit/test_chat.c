@@ -664,7 +664,7 @@ TEST(malformed)
 		mk(1, 2, 2, OP_DM, "alice", "bo b", "x", ""),
 		mk(1, 2, 2, OP_FOLLOW, "alice", "#r", "", ""),
 		mk(1, 2, 2, 0, "alice", "#r", "x", ""),
-		mk(1, 2, 2, 14, "alice", "#r", "x", ""),
+		mk(1, 2, 2, 200, "alice", "#r", "x", ""),
 		mk(1, 2, 2, OP_REGISTER, "alice", "", "", ""),
 		mk(1, 2, 2, OP_PASSWORD, "alice", "", "v", "garbage"),
 		mk(1, 2, 2, OP_PASSWORD, "alice", "", "", "1-0000000000000001-1-1"),
@@ -710,6 +710,98 @@ TEST(malformed)
 	CHECK_EQ_INT(apply(c, msg(1, 4, 4, "a23456789012345678901234567890", "#r", "a\rb\nc")),
 		     CHAT_MSG_NEW);
 	chat_free(c);
+}
+
+/* ---- room modes ---- */
+
+static struct op mode(uint32_t origin, uint64_t seq, uint64_t lts, const char *author, const char *change,
+		      const char *param)
+{
+	return mk(origin, seq, lts, OP_MODE, author, "#m", change, param);
+}
+
+static void count_mask(const char *mask, const char *setter, int64_t set_ms, void *arg)
+{
+	(void)setter;
+	(void)set_ms;
+	strcat(arg, mask);
+	strcat(arg, ",");
+}
+
+/* Every register is last writer wins by op key, in any order of arrival:
+ * two replicas given the same ops in opposite orders agree on every mode,
+ * list and status, and on the digest. */
+TEST(room_modes_converge)
+{
+	struct op ops[] = {
+		mk(1, 1, 1, OP_ROOM, "alice", "#m", "", ""),
+		mk(2, 1, 2, OP_ROOM, "bob", "#m", "", ""),       /* later: alice founded it */
+		mode(1, 2, 10, "alice", "+b", "spam!*@*"),
+		mode(2, 2, 5, "bob", "-b", "spam!*@*"),          /* older: the ban holds */
+		mode(1, 3, 11, "alice", "+o", "bob"),
+		mode(2, 3, 12, "bob", "-o", "alice"),            /* the founder taken off */
+		mode(1, 4, 13, "alice", "+k", "sesame"),
+		mode(2, 4, 14, "bob", "+l", "25"),
+		mode(1, 5, 15, "alice", "-t", ""),
+		mode(2, 5, 16, "bob", "+m", ""),
+		mode(1, 6, 17, "alice", "+v", "carol"),
+		mode(2, 6, 18, "bob", "+e", "spam!*@friend"),
+		mode(1, 7, 19, "alice", "-k", ""),
+		mk(2, 7, 20, OP_INVITE, "bob", "#m", "", "dave"),
+		mk(1, 8, 21, OP_INVITE, "alice", "#m", "", "erin"),
+		mk(2, 8, 22, OP_KICK, "bob", "#m", "go", "erin"),
+	};
+	size_t n = sizeof ops / sizeof ops[0];
+	struct chat *a = chat_new(), *b = chat_new();
+	for (size_t i = 0; i < n; i++) {
+		struct chat_effect eff;
+		CHECK_EQ_INT(chat_apply(a, &ops[i], &eff), 0);
+		CHECK_EQ_INT(chat_apply(b, &ops[n - 1 - i], &eff), 0);
+	}
+	char da[65], db[65];
+	digest_of(a, da);
+	digest_of(b, db);
+	CHECK_EQ_STR(da, db);
+	for (int k = 0; k < 2; k++) {
+		const struct chat_room *r = chat_room_find(k ? b : a, "#M");
+		char bans[64] = "", excepts[64] = "";
+		CHECK(r != NULL && strcmp(r->founder, "alice") == 0);
+		CHECK_EQ_INT(r->modes, CHAT_MODE_M | CHAT_MODE_N);
+		CHECK_EQ_STR(r->key, "");
+		CHECK_EQ_INT(r->limit, 25);
+		CHECK(!chat_room_is_op(r, "alice") && chat_room_is_op(r, "bob"));
+		CHECK(chat_room_is_voiced(r, "carol") && !chat_room_is_voiced(r, "bob"));
+		CHECK(chat_room_invited(r, "dave") && !chat_room_invited(r, "erin"));
+		chat_room_list_each(r, 'b', count_mask, bans);
+		chat_room_list_each(r, 'e', count_mask, excepts);
+		CHECK_EQ_STR(bans, "spam!*@*,");
+		CHECK_EQ_STR(excepts, "spam!*@friend,");
+	}
+	/* A new room: +nt, its founder an operator; an older op changes nothing
+	 * visible, a newer one does. */
+	struct chat_effect eff;
+	CHECK_EQ_INT(apply(a, mk(3, 1, 30, OP_ROOM, "zed", "#new", "", "")), CHAT_ROOM_NEW);
+	const struct chat_room *r = chat_room_find(a, "#new");
+	CHECK_EQ_INT(r->modes, CHAT_MODE_N | CHAT_MODE_T);
+	CHECK(chat_room_is_op(r, "zed") && !chat_room_is_op(r, "alice"));
+	struct op late = mode(1, 9, 3, "alice", "-b", "spam!*@*");
+	CHECK_EQ_INT(chat_apply(a, &late, &eff), 0);
+	CHECK_EQ_INT(eff.change, CHAT_UNCHANGED);
+	struct op unban = mode(1, 10, 40, "bob", "-b", "SPAM!*@*");
+	CHECK_EQ_INT(chat_apply(a, &unban, &eff), 0);
+	CHECK_EQ_INT(eff.change, CHAT_MODE_CHANGED);
+	/* Malformed changes. */
+	struct op bad[] = {
+		mode(1, 11, 41, "alice", "+x", ""), mode(1, 11, 41, "alice", "+o", ""),
+		mode(1, 11, 41, "alice", "+l", "many"), mode(1, 11, 41, "alice", "+l", "0"),
+		mode(1, 11, 41, "alice", "+k", ""), mode(1, 11, 41, "alice", "++", ""),
+		mode(1, 11, 41, "alice", "+bb", "m"), mk(1, 11, 41, OP_KICK, "alice", "#m", "", ""),
+		mk(1, 11, 41, OP_INVITE, "alice", "nochan", "", "bob"),
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		CHECK_EQ_INT(chat_apply(a, &bad[i], &eff), -1);
+	chat_free(a);
+	chat_free(b);
 }
 
 /* ---- follows, feeds and timelines ---- */
@@ -1448,6 +1540,30 @@ static int same_fold(const char *a, const char *b)
 	return same;
 }
 
+/* Makes g an OP_MODE (a change of any letter, parameters from small sets
+ * in mixed case, so registers collide), an OP_KICK or an OP_INVITE. */
+static void gen_mode(struct gen_op *g)
+{
+	static const char letters[] = "beIovklimnst";
+	static const char *masks[] = {"a!*@*", "A!*@*", "b!*@*"}, *keys[] = {"k1", "k2"},
+			  *limits[] = {"5", "9"};
+	size_t r = pick(10);
+	g->op.kind = r < 8 ? OP_MODE : r < 9 ? OP_KICK : OP_INVITE;
+	snprintf(g->ref, sizeof g->ref, "%s", gen_nicks[pick(7)]);
+	if (g->op.kind != OP_MODE)
+		return;
+	char m = letters[pick(sizeof letters - 1)];
+	snprintf(g->body, sizeof g->body, "%c%c", pick(2) ? '+' : '-', m);
+	if (strchr("beI", m))
+		snprintf(g->ref, sizeof g->ref, "%s", masks[pick(3)]);
+	else if (m == 'k')
+		snprintf(g->ref, sizeof g->ref, "%s", keys[pick(2)]);
+	else if (m == 'l')
+		snprintf(g->ref, sizeof g->ref, "%s", limits[pick(2)]);
+	else if (!strchr("ov", m))
+		g->ref[0] = '\0';
+}
+
 /* Fills g with GEN_OPS random ops from GEN_STREAMS streams; each stream's lts
  * rises, streams interleave and tie. Follows and unfollows pick any two nicks
  * (oneself included). Likes reference messages or posts generated
@@ -1484,6 +1600,8 @@ static void generate(struct gen_op *g)
 			msgs[n_msgs++] = i;
 		if (op->kind == OP_USER && pick(2)) /* half of them: an account op */
 			op->kind = (uint8_t)(OP_REGISTER + pick(3));
+		if (op->kind == OP_TOPIC && pick(3)) /* two thirds: a mode, kick or invite */
+			gen_mode(&g[i]);
 	}
 	for (size_t i = 0; i < GEN_OPS; i++) {
 		struct op *op = &g[i].op;
@@ -1646,6 +1764,54 @@ static void check_follow_oracle(const struct chat *c, const struct gen_op *g)
 
 /* Checks c against brute force over the op set: like counts and likers,
  * topics, room spellings, message counts and strict canonical order. */
+/* The newest OP_MODE of room changing letter (with a parameter equal to
+ * param in any case, when param), or NULL. */
+static const struct op *mode_in_force(const struct gen_op *g, const char *room, char letter, const char *param)
+{
+	const struct op *best = NULL;
+	for (size_t j = 0; j < GEN_OPS; j++) {
+		const struct op *o = &g[j].op;
+		if (o->kind == OP_MODE && same_fold(o->target, room) && o->body[1] == letter &&
+		    (!param || same_fold(o->ref, param)) && (!best || op_cmp(o, best) > 0))
+			best = o;
+	}
+	return best;
+}
+
+/* The room's flags, key, limit, bans and voices by brute force. */
+static void check_modes_oracle(const struct chat_room *room, const struct gen_op *g, const char *name)
+{
+	static const char flags[] = "imnst";
+	static const unsigned bits[] = {CHAT_MODE_I, CHAT_MODE_M, CHAT_MODE_N, CHAT_MODE_S, CHAT_MODE_T};
+	unsigned want = 0;
+	for (int i = 0; flags[i]; i++) {
+		const struct op *o = mode_in_force(g, name, flags[i], NULL);
+		if (o ? o->body[0] == '+' : flags[i] == 'n' || flags[i] == 't')
+			want |= bits[i];
+	}
+	CHECK_EQ_INT(room->modes, want);
+	const struct op *k = mode_in_force(g, name, 'k', NULL), *l = mode_in_force(g, name, 'l', NULL);
+	CHECK_EQ_STR(room->key, k && k->body[0] == '+' ? k->ref : "");
+	CHECK_EQ_INT(room->limit, l && l->body[0] == '+' ? (unsigned)atoi(l->ref) : 0);
+	char bans[64] = "", want_bans[64] = "";
+	chat_room_list_each(room, 'b', count_mask, bans);
+	for (size_t i = 0; i < 3; i++) {
+		static const char *masks[] = {"a!*@*", "b!*@*"};
+		const struct op *o = i < 2 ? mode_in_force(g, name, 'b', masks[i]) : NULL;
+		if (o && o->body[0] == '+') {
+			strcat(want_bans, o->ref);
+			strcat(want_bans, ",");
+		}
+	}
+	CHECK_EQ_STR(bans, want_bans);
+	for (size_t u = 0; u < 7; u++) {
+		char *person = chat_casefold(gen_nicks[u]);
+		const struct op *v = mode_in_force(g, name, 'v', gen_nicks[u]);
+		CHECK_EQ_INT(chat_room_is_voiced(room, person), v && v->body[0] == '+');
+		free(person);
+	}
+}
+
 static void check_oracle(const struct chat *c, const struct gen_op *g)
 {
 	size_t n_msgs = 0;
@@ -1683,7 +1849,8 @@ static void check_oracle(const struct chat *c, const struct gen_op *g)
 			if (!same_fold(o->target, gen_rooms[r]))
 				continue;
 			if (o->kind == OP_MSG || o->kind == OP_TOPIC || o->kind == OP_ROOM ||
-			    o->kind == OP_LIKE || o->kind == OP_UNLIKE)
+			    o->kind == OP_LIKE || o->kind == OP_UNLIKE || o->kind == OP_MODE ||
+			    o->kind == OP_KICK || o->kind == OP_INVITE)
 				if (!first || op_cmp(o, first) < 0)
 					first = o;
 			if (o->kind == OP_TOPIC && (!topic || op_cmp(o, topic) > 0))
@@ -1702,6 +1869,7 @@ static void check_oracle(const struct chat *c, const struct gen_op *g)
 		for (size_t i = 1; i < chat_history_len(room->history); i++)
 			CHECK(op_cmp(&chat_history_at(room->history, i - 1)->op,
 				     &chat_history_at(room->history, i)->op) < 0);
+		check_modes_oracle(room, g, gen_rooms[r]);
 	}
 	size_t dm_total = 0;
 	for (size_t a = 0; a < 7; a++)
@@ -1814,6 +1982,7 @@ int main(void)
 	RUN(placeholder_likes);
 	RUN(dm_likes);
 	RUN(malformed);
+	RUN(room_modes_converge);
 	RUN(msgid_format);
 	RUN(follow_lww);
 	RUN(self_follow_ignored);
