@@ -60,9 +60,10 @@ static int reg_on(const struct room_entry *r, char letter, const char *param, in
 }
 
 /* Writes register (letter, param) from op if op is newer than what wrote
- * it. Returns 1 if what it says changed (on, or the value while on). */
-static int reg_write(struct room_entry *r, char letter, const char *param, int on, const char *value,
-		     const struct op *op)
+ * it; dflt is what it says while never written. Returns 1 if what it says
+ * changed (on, or the value while on). */
+static int reg_write(struct room_entry *r, char letter, const char *param, int dflt, int on,
+		     const char *value, const struct op *op)
 {
 	struct chat_key k = chat_key_of(op);
 	struct mode_reg *g = NULL;
@@ -72,7 +73,8 @@ static int reg_write(struct room_entry *r, char letter, const char *param, int o
 		free(key);
 		return 0;
 	}
-	int was_on = g ? g->on : -1, changed;
+	int was_on = g ? g->on : dflt;
+	int changed = was_on != on || (on && g && strcmp(g->value, value) != 0);
 	if (!g) {
 		g = xcalloc(1, sizeof *g);
 		g->key = key;
@@ -80,9 +82,6 @@ static int reg_write(struct room_entry *r, char letter, const char *param, int o
 	} else {
 		free(key);
 	}
-	changed = was_on != on || (on && strcmp(g->value, value) != 0);
-	if (was_on == -1 && !on)
-		changed = 0; /* an unset of what was never set shows nothing */
 	free(g->value);
 	free(g->setter);
 	g->value = xstrdup(value);
@@ -148,19 +147,20 @@ enum chat_change modes_apply(struct room_entry *r, const struct op *op)
 {
 	int changed;
 	if (op->kind == OP_INVITE) {
-		reg_write(r, '*', op->ref, 1, op->ref, op);
+		reg_write(r, '*', op->ref, 0, 1, op->ref, op);
 		return CHAT_INVITED;
 	}
 	if (op->kind == OP_KICK) {
-		reg_write(r, '*', op->ref, 0, op->ref, op);
+		reg_write(r, '*', op->ref, 0, 0, op->ref, op);
 		return CHAT_KICKED;
 	}
 	char m = op->body[1];
 	int on = op->body[0] == '+';
 	if (strchr(FLAGS, m) || m == 'k' || m == 'l')
-		changed = reg_write(r, m, "", on, on ? op->ref : "", op);
+		changed = reg_write(r, m, "", m == 'n' || m == 't', on, on ? op->ref : "", op);
 	else
-		changed = reg_write(r, m, op->ref, on, op->ref, op);
+		changed = reg_write(r, m, op->ref, m == 'o' && r->founder && strcmp(r->founder, op->ref) == 0,
+				    on, op->ref, op);
 	refresh(r);
 	return changed ? CHAT_MODE_CHANGED : CHAT_UNCHANGED;
 }

@@ -23,6 +23,9 @@ static const struct {
 	{"account-tag", CAP_ACCOUNT_TAG, NULL},
 	{"account-notify", CAP_ACCOUNT_NOTIFY, NULL},
 	{"extended-join", CAP_EXTENDED_JOIN, NULL},
+	{"invite-notify", CAP_INVITE_NOTIFY, NULL},
+	{"multi-prefix", CAP_MULTI_PREFIX, NULL},
+	{"userhost-in-names", CAP_USERHOST_IN_NAMES, NULL},
 };
 #define NCAPS (sizeof caps / sizeof caps[0])
 

@@ -22,9 +22,12 @@ enum irc_cap {
 	CAP_ACCOUNT_TAG = 1 << 9,
 	CAP_ACCOUNT_NOTIFY = 1 << 10,
 	CAP_EXTENDED_JOIN = 1 << 11,
+	CAP_INVITE_NOTIFY = 1 << 12,
+	CAP_MULTI_PREFIX = 1 << 13,
+	CAP_USERHOST_IN_NAMES = 1 << 14,
 };
 
-#define IRC_CAPS_ALL 0xfffu
+#define IRC_CAPS_ALL 0x7fffu
 /* The capabilities that only make sense with accounts. */
 #define IRC_CAPS_ACCOUNTS (CAP_SASL | CAP_ACCOUNT_REGISTRATION)
 

@@ -57,6 +57,33 @@ static char unescape_letter(char x)
 	}
 }
 
+static char fold(char c)
+{
+	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
+int irc_mask_match(const char *mask, const char *subject)
+{
+	const char *star = NULL, *resume = NULL;
+	while (*subject) {
+		if (*mask == '*') {
+			star = mask++;
+			resume = subject;
+		} else if (*mask && (*mask == '?' || fold(*mask) == fold(*subject))) {
+			mask++;
+			subject++;
+		} else if (star) {
+			mask = star + 1; /* the last '*' takes one more character */
+			subject = ++resume;
+		} else {
+			return 0;
+		}
+	}
+	while (*mask == '*')
+		mask++;
+	return *mask == '\0';
+}
+
 long irc_tag_escape(const char *value, char *out, size_t cap)
 {
 	size_t o = 0;

@@ -66,6 +66,10 @@ const char *irc_tag_get(const struct irc_msg *m, const char *key);
  * it does not fit (out then holds nothing useful). */
 long irc_tag_escape(const char *value, char *out, size_t cap);
 
+/* 1 if subject matches the IRC mask (a ban's "nick!user@host" pattern):
+ * '*' any run of characters, '?' any one, letters in any case (ASCII). */
+int irc_mask_match(const char *mask, const char *subject);
+
 /*
  * The line reader: bytes from a socket in, whole lines out. It holds only the
  * bytes not yet taken as lines (the receive queue), allocating that buffer

@@ -43,6 +43,9 @@ static const struct command commands[] = {
 	{"ACCOUNT", 1, 1, cmd_account, 5},
 	{"WHOIS", 1, 1, cmd_whois, 2},
 	{"OPER", 2, 1, cmd_oper, 5},
+	{"MODE", 1, 1, cmd_mode, 1},
+	{"KICK", 2, 1, cmd_kick, 1},
+	{"INVITE", 2, 1, cmd_invite, 1},
 };
 
 static const struct command *command_find(const char *name)

@@ -45,6 +45,11 @@ static struct chat_history *history_for(struct session *s, const char *sub, cons
 	*empty = 0;
 	if (target[0] == '#') {
 		struct chat_room *room = chat_room_find(chat, target);
+		if (room && !room_history_open(s->srv, room->name, s->user)) {
+			reply_fail(s, "CHATHISTORY", "INVALID_TARGET", target,
+				   "This room's history is for its members");
+			return NULL;
+		}
 		if (room)
 			return room->history;
 		if (presence_room(s->srv, target)) {

@@ -102,7 +102,10 @@ void cmd_whois(struct session *s, struct irc_msg *m)
 	struct membership *mm, *tmp;
 	reply_num(s, 311, "%s %s chorus * :%s", u->nick, u->username, u->realname);
 	HASH_ITER(hh_user, u->rooms, mm, tmp)
-		buf_printf(&rooms, "%s%s", rooms.len ? " " : "", mm->room->name);
+		if (room_visible(s->srv, mm->room->name, s->user))
+			buf_printf(&rooms, "%s%s%s", rooms.len ? " " : "",
+				   room_prefix(s->srv, mm->room->name, u, (s->caps & CAP_MULTI_PREFIX) != 0),
+				   mm->room->name);
 	if (rooms.len)
 		reply_num(s, 319, "%s :%s", u->nick, rooms.data);
 	buf_free(&rooms);

@@ -36,7 +36,7 @@ static int check_target(struct session *s, const char *target, int quiet)
 				reply_num(s, 404, "%s :Cannot send to channel (join it first)", target);
 			return -1;
 		}
-		return 0;
+		return room_may_speak(s, target, quiet) ? 0 : -1;
 	}
 	if (!chat_nick_valid(target) || (!presence_user(srv, target) && !chat_user_known(srv->chat, target))) {
 		if (!quiet)

@@ -1,7 +1,8 @@
 /*
  * cmd_room.c: rooms: JOIN, PART, NAMES, WHO, LIST, TOPIC. Membership is the
  * user's (every session of a user is in the same rooms); rooms themselves,
- * their topics and messages are replicated state (chat).
+ * their topics, modes and messages are replicated state (chat); who may
+ * join, see and set what is room_access.c's.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -31,21 +32,30 @@ int valid_room(const char *name)
 	return 1;
 }
 
+/* NAMES of r: its members with their prefixes (both with multi-prefix;
+ * nick!user@host with userhost-in-names), "@" for a secret room, "=" else;
+ * nothing but 366 for a secret room s is not in. */
 static void send_names(struct session *s, struct room_presence *r)
 {
+	struct chat_room *room = chat_room_find(s->srv->chat, r->name);
+	const char *kind = room && (room->modes & CHAT_MODE_S) ? "@" : "=";
 	struct membership *m, *tmp;
 	struct buf b = {0};
-	HASH_ITER(hh_room, r->members, m, tmp) {
-		if (b.len > 400) {
-			reply_num(s, 353, "= %s :%s", r->name, b.data);
-			buf_reset(&b);
+	char src[128];
+	if (room_visible(s->srv, r->name, s->user))
+		HASH_ITER(hh_room, r->members, m, tmp) {
+			if (b.len > 400) {
+				reply_num(s, 353, "%s %s :%s", kind, r->name, b.data);
+				buf_reset(&b);
+			}
+			if (b.len)
+				buf_putc(&b, ' ');
+			buf_puts(&b, room_prefix(s->srv, r->name, m->user, (s->caps & CAP_MULTI_PREFIX) != 0));
+			buf_puts(&b, (s->caps & CAP_USERHOST_IN_NAMES) ? reply_source(m->user->nick, src, sizeof src)
+								       : m->user->nick);
 		}
-		if (b.len)
-			buf_putc(&b, ' ');
-		buf_puts(&b, m->user->nick);
-	}
 	if (b.len)
-		reply_num(s, 353, "= %s :%s", r->name, b.data);
+		reply_num(s, 353, "%s %s :%s", kind, r->name, b.data);
 	reply_num(s, 366, "%s :End of /NAMES list.", r->name);
 	buf_free(&b);
 }
@@ -89,10 +99,11 @@ static void tell_room(struct room_presence *r, const char *source, const char *v
 		}
 }
 
-/* Makes a room known to the cluster the first time someone joins it. */
+/* Makes a room known to the cluster the first time someone joins it: its
+ * founder, an operator, is the joining person. */
 static void announce_room(struct session *s, const char *name)
 {
-	replica_announce(s->srv, OP_ROOM, name, s->nick);
+	replica_announce(s->srv, OP_ROOM, name, s->nick, s->account);
 }
 
 void cmd_room_joined(struct server *srv, struct user *u, struct room_presence *r, struct batch_set *b)
@@ -123,7 +134,7 @@ void cmd_room_parted(struct server *srv, struct user *u, struct room_presence *r
 	presence_part(srv, u, r);
 }
 
-static void join_one(struct session *s, const char *name)
+static void join_one(struct session *s, const char *name, const char *key)
 {
 	struct room_presence *r;
 	if (is_timeline(name)) {
@@ -146,6 +157,8 @@ static void join_one(struct session *s, const char *name)
 		reply_num(s, 471, "%s :Cannot join channel: it is full (%d)", name, s->srv->cfg.members_per_room);
 		return;
 	}
+	if (!room_may_join(s, name, key))
+		return;
 	if (!room && !here && !session_may_create(s)) {
 		reply_fail(s, "JOIN", "TOO_MANY_NEW_NAMES", name,
 			   "You made too many new rooms and nicks in the last minute; wait a little");
@@ -182,15 +195,19 @@ void cmd_join(struct session *s, struct irc_msg *m)
 		return;
 	}
 	char *list = xstrdup(m->params[0]), *save = NULL;
+	char *keys = xstrdup(m->nparams > 1 ? m->params[1] : ""), *ksave = NULL, *kp = keys;
 	int count = 0;
 	for (char *name = strtok_r(list, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
+		char *key = kp ? strtok_r(kp, ",", &ksave) : NULL; /* the key in the same place */
+		kp = NULL;
 		if (++count > 10) {
 			reply_num(s, 407, "%s :Too many targets", name);
 			break;
 		}
-		join_one(s, name);
+		join_one(s, name, key);
 	}
 	free(list);
+	free(keys);
 }
 
 void cmd_part(struct session *s, struct irc_msg *m)
@@ -227,7 +244,8 @@ void cmd_names(struct session *s, struct irc_msg *m)
 
 static void who_user(struct session *s, const char *room, struct user *u)
 {
-	reply_num(s, 352, "%s %s chorus %s %s H :0 %s", room, u->username, s->srv->name, u->nick,
+	const char *prefix = room[0] == '#' ? room_prefix(s->srv, room, u, (s->caps & CAP_MULTI_PREFIX) != 0) : "";
+	reply_num(s, 352, "%s %s chorus %s %s H%s :0 %s", room, u->username, s->srv->name, u->nick, prefix,
 		  u->realname);
 }
 
@@ -238,7 +256,7 @@ void cmd_who(struct session *s, struct irc_msg *m)
 		struct room_presence *r = presence_room(s->srv, mask);
 		struct membership *mm, *tmp;
 		size_t left = 0;
-		if (r)
+		if (r && room_visible(s->srv, r->name, s->user))
 			HASH_ITER(hh_room, r->members, mm, tmp) {
 				if (session_has_room(s))
 					who_user(s, r->name, mm->user);
@@ -263,6 +281,8 @@ struct list_ctx {
 static void list_one(struct chat_room *room, void *arg)
 {
 	struct list_ctx *c = arg;
+	if (!room_visible(c->s->srv, room->name, c->s->user))
+		return;
 	if (!session_has_room(c->s)) {
 		c->left++;
 		return;
@@ -314,6 +334,10 @@ void cmd_topic(struct session *s, struct irc_msg *m)
 	}
 	if (strlen(m->params[1]) > 390) {
 		reply_fail(s, "TOPIC", "TOO_LONG", name, "Topic is longer than TOPICLEN (390)");
+		return;
+	}
+	if (room && (room->modes & CHAT_MODE_T) && !room_is_op(s->srv, room->name, s->user)) {
+		reply_num(s, 482, "%s :You're not channel operator", room->name);
 		return;
 	}
 	struct op op = {0};

@@ -9,6 +9,7 @@
  * gets an ACK instead. TOPIC, FOLLOW and UNFOLLOW come back to it always.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -242,6 +243,91 @@ static void show_follow(struct server *srv, const struct op *op, const struct ch
 		show_to(sh, sh->origin);
 }
 
+/* 1 if u (its nick and account) is person. */
+static int user_is_person(const struct user *u, const char *person)
+{
+	char *p = user_person(u);
+	int same = strcmp(p, person) == 0;
+	free(p);
+	return same;
+}
+
+/* The nick of person ("nick" or "nick/regid", casefolded) as spelled by
+ * its user online now, or by the chat. */
+static const char *person_nick(struct server *srv, const char *person, char *out, size_t len)
+{
+	snprintf(out, len, "%.*s", (int)strcspn(person, "/"), person);
+	struct user *u = presence_user(srv, out);
+	const char *known = u ? u->nick : chat_user_name(srv->chat, out);
+	if (known)
+		snprintf(out, len, "%s", known);
+	return out;
+}
+
+/* A room's mode change that changed something: "MODE <room> +x [param]" to
+ * the room here (and its maker). The key shows as given. */
+static void show_mode(struct server *srv, const struct op *op, struct show *sh)
+{
+	char line[600], nick[CHAT_NICK_MAX + 1];
+	char m = op->body[1];
+	const char *param = m == 'o' || m == 'v' ? person_nick(srv, op->ref, nick, sizeof nick)
+			    : m == 'k' && op->body[0] == '-' ? "*" : op->ref;
+	snprintf(line, sizeof line, "%s %s%s%s", op->target, op->body, *param ? " " : "", param);
+	sh->command = "MODE";
+	sh->target = line;
+	sh->echo_always = 1;
+	show_to_room(srv, sh, op->target);
+	if (sh->origin)
+		show_to(sh, sh->origin);
+}
+
+/* A kick: "KICK <room> <nick> :reason" to the room here (the kicked user
+ * too), then the user leaves the room here (every replica does the same
+ * when the kick reaches it). */
+static void show_kick(struct server *srv, const struct op *op, struct show *sh)
+{
+	char line[300], nick[CHAT_NICK_MAX + 1];
+	struct room_presence *r = presence_room(srv, op->target);
+	struct user *u = presence_user(srv, person_nick(srv, op->ref, nick, sizeof nick));
+	snprintf(line, sizeof line, "%s %s", op->target, nick);
+	sh->command = "KICK";
+	sh->target = line;
+	sh->text = op->body;
+	sh->echo_always = 1;
+	show_to_room(srv, sh, op->target);
+	if (sh->origin)
+		show_to(sh, sh->origin);
+	if (u && r && user_is_person(u, op->ref))
+		presence_part(srv, u, r);
+}
+
+/* An invitation: the invited user's sessions here get INVITE, and so do the
+ * room's members here that asked for invite-notify; its maker gets 341. */
+static void show_invite(struct server *srv, const struct op *op, struct show *sh)
+{
+	char line[300], nick[CHAT_NICK_MAX + 1];
+	struct room_presence *r = presence_room(srv, op->target);
+	struct membership *mm, *tmp;
+	struct user *u = presence_user(srv, person_nick(srv, op->ref, nick, sizeof nick));
+	snprintf(line, sizeof line, "%s %s", nick, op->target);
+	sh->command = "INVITE";
+	sh->target = line;
+	sh->echo_always = 1;
+	if (u && !user_is_person(u, op->ref))
+		u = NULL;
+	show_to_user(sh, u);
+	if (r)
+		HASH_ITER(hh_room, r->members, mm, tmp)
+			for (struct session *o = mm->user->sessions; o; o = o->next_of_user)
+				if ((o->caps & CAP_INVITE_NOTIFY) && o != sh->origin && mm->user != u)
+					show_to(sh, o);
+	if (sh->origin) {
+		struct line_tags t = LINE_TAGS_INIT;
+		t.label = sh->label;
+		reply_line(sh->origin, &t, srv->name, "341 %s %s %s", sh->origin->nick, nick, op->target);
+	}
+}
+
 /* Shows op, with its effect eff, as sh (filled with what every kind shares). */
 static void show_effect(struct server *srv, const struct op *op, const struct chat_effect *eff,
 			struct show *sh)
@@ -261,6 +347,15 @@ static void show_effect(struct server *srv, const struct op *op, const struct ch
 	case CHAT_LIKE_SAME:
 	case CHAT_LIKE_PENDING:
 		show_like(srv, op, eff, sh);
+		return;
+	case CHAT_MODE_CHANGED:
+		show_mode(srv, op, sh);
+		return;
+	case CHAT_KICKED:
+		show_kick(srv, op, sh);
+		return;
+	case CHAT_INVITED:
+		show_invite(srv, op, sh);
 		return;
 	case CHAT_TOPIC_CHANGED:
 		sh->command = "TOPIC";

@@ -280,15 +280,32 @@ int replica_submit(struct server *srv, struct session *s, const char *command, s
 /* A room or user name (casefolded, behind its kind) announced by us. */
 struct announced {
 	char *key;
+	char *person;   /* its author with account: a room's founder */
 	UT_hash_handle hh;
 };
 
-void replica_announce(struct server *srv, int kind, const char *name, const char *author)
+static char *announced_key(int kind, const char *name)
+{
+	char *fold = chat_casefold(name), *key = xasprintf("%d %s", kind, fold);
+	free(fold);
+	return key;
+}
+
+const char *replica_announced_by(struct server *srv, const char *room)
+{
+	struct announced *a = NULL;
+	char *key = announced_key(OP_ROOM, room);
+	HASH_FIND_STR(srv->announced, key, a);
+	free(key);
+	return a ? a->person : NULL;
+}
+
+void replica_announce(struct server *srv, int kind, const char *name, const char *author,
+		      const char *account)
 {
 	int known = kind == OP_ROOM ? chat_room_find(srv->chat, name) != NULL : chat_user_known(srv->chat, name);
 	struct announced *a = NULL;
-	char *fold = chat_casefold(name), *key = xasprintf("%d %s", kind, fold);
-	free(fold);
+	char *key = announced_key(kind, name);
 	HASH_FIND_STR(srv->announced, key, a);
 	if (known || a) {
 		free(key);
@@ -296,11 +313,13 @@ void replica_announce(struct server *srv, int kind, const char *name, const char
 	}
 	a = xcalloc(1, sizeof *a);
 	a->key = key;
+	a->person = chat_person(author, account);
 	HASH_ADD_KEYPTR(hh, srv->announced, a->key, strlen(a->key), a);
 	struct op op = {0};
 	op.kind = (uint8_t)kind;
 	op.target = xstrdup(kind == OP_ROOM ? name : "");
 	op.author = xstrdup(author);
+	op.account = xstrdup(account ? account : "");
 	replica_submit(srv, NULL, kind == OP_ROOM ? "JOIN" : "NICK", &op);
 }
 
@@ -327,6 +346,7 @@ void replica_stop(struct server *srv)
 	HASH_ITER(hh, srv->announced, a, atmp) {
 		HASH_DEL(srv->announced, a);
 		free(a->key);
+		free(a->person);
 		free(a);
 	}
 }

@@ -297,7 +297,8 @@ void reply_capture_end(struct session *s, struct capture *c)
 
 static const char *isupport[] = {
 	"CASEMAPPING=ascii", "CHANTYPES=#", "CHANNELLEN=50", "NICKLEN=30", "TOPICLEN=390",
-	"NETWORK=chorus", "PREFIX=", "CHANMODES=,,,", "UTF8ONLY", "LINELEN=512",
+	"NETWORK=chorus", "PREFIX=(ov)@+", "CHANMODES=beI,k,l,imnst", "EXCEPTS", "INVEX", "MODES=6",
+	"UTF8ONLY", "LINELEN=512",
 	"TARGMAX=PRIVMSG:1,NOTICE:1,TAGMSG:1,JOIN:10,PART:10,NAMES:1,WHO:1",
 	"CHATHISTORY=100", "MSGREFTYPES=msgid,timestamp", "MAXTARGETS=1", "CLIENTTAGDENY=",
 };
@@ -310,7 +311,7 @@ void reply_welcome(struct session *s)
 	reply_num(s, 1, ":Welcome to the chorus network, %s", reply_source(s->nick, src, sizeof src));
 	reply_num(s, 2, ":Your host is %s, running version chorus-%s", srv->name, CHORUS_VERSION);
 	reply_num(s, 3, ":This server was created %s", created);
-	reply_num(s, 4, "%s chorus-%s i n", srv->name, CHORUS_VERSION);
+	reply_num(s, 4, "%s chorus-%s iow beIiklmnostv beIklov", srv->name, CHORUS_VERSION);
 	size_t n = sizeof isupport / sizeof isupport[0];
 	for (size_t i = 0; i < n; i += 12) {
 		struct buf b = {0};

@@ -127,6 +127,7 @@ struct session {
 	} conn;
 	int control;             /* on the control socket: a local operator's tool */
 	int oper;                /* OPER succeeded: the operator verbs are allowed */
+	char umodes[8];          /* user modes the client set (i, w), in order */
 	char host[64];           /* peer address */
 	char addr_key[64];       /* what the per-address limit counts: host, or its /64 */
 	uint64_t connected_ms;   /* when it connected (the registration timeout) */
@@ -274,6 +275,28 @@ void presence_view(struct server *srv, const struct group_view *old, const struc
 /* A presence message from replica sender. */
 void presence_receive(struct server *srv, uint32_t sender, const void *data, size_t len);
 
+/* ---- who may do what in a room (room_access.c) ---- */
+
+/* The person u is (chat_person of its nick and account), new. */
+char *user_person(const struct user *u);
+/* 1 if u is an operator / has voice in room name. */
+int room_is_op(struct server *srv, const char *name, const struct user *u);
+int room_is_voiced(struct server *srv, const char *name, const struct user *u);
+/* 1 if u matches a ban of room name and no exception. */
+int room_is_banned(struct server *srv, const char *name, const struct user *u);
+/* u's prefix in NAMES and WHO: "@", "+", "" (both "@+" if all). */
+const char *room_prefix(struct server *srv, const char *name, const struct user *u, int all);
+/* 1 if u may see room name in LIST, WHOIS, NAMES, WHO: not +s, or a member. */
+int room_visible(struct server *srv, const char *name, struct user *u);
+/* 1 if u may read room name's history: not +i, +k or +s, or a member. */
+int room_history_open(struct server *srv, const char *name, struct user *u);
+/* 1 if s may join room name with key (NULL: none); else answers (474, 473,
+ * 475, 471) and returns 0. Operators pass; an invitation passes +b and +i. */
+int room_may_join(struct session *s, const char *name, const char *key);
+/* 1 if s may speak in room name (+m: voice or operator; a ban: the same);
+ * else answers 404 unless quiet and returns 0. */
+int room_may_speak(struct session *s, const char *name, int quiet);
+
 /* ---- the replica (replica.c) ---- */
 
 /* Where the answer to an operation goes once it is stored. */
@@ -340,8 +363,13 @@ void replica_stop(struct server *srv);
 int replica_submit(struct server *srv, struct session *s, const char *command, struct op *op);
 /* Makes a room (kind OP_ROOM) or a user (OP_USER) named name known to the
  * cluster, unless it is known already or this replica announced it before
- * (its op may still be on the way). */
-void replica_announce(struct server *srv, int kind, const char *name, const char *author);
+ * (its op may still be on the way); author with account (NULL: none) made
+ * it, the room's founder. */
+void replica_announce(struct server *srv, int kind, const char *name, const char *author,
+		      const char *account);
+/* The person who announced room here (its founder while its OP_ROOM is on
+ * the way), or NULL. */
+const char *replica_announced_by(struct server *srv, const char *room);
 
 /* ---- accounts (accounts.c; commands in cmd_account.c) ---- */
 
@@ -509,6 +537,9 @@ void cmd_authenticate(struct session *s, struct irc_msg *m);
 void cmd_account(struct session *s, struct irc_msg *m);
 void cmd_whois(struct session *s, struct irc_msg *m);
 void cmd_oper(struct session *s, struct irc_msg *m);
+void cmd_mode(struct session *s, struct irc_msg *m);
+void cmd_kick(struct session *s, struct irc_msg *m);
+void cmd_invite(struct session *s, struct irc_msg *m);
 
 /* Called by cmd_user/cmd_nick/cmd_cap when registration may complete. */
 void cmd_try_register(struct session *s);

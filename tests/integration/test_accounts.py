@@ -312,7 +312,7 @@ def test_whois_shows_the_account(server):
     got = [guest.expect(lambda m: m.command in ("319", "330", "318"))]
     while got[-1].command != "318":
         got.append(guest.expect(lambda m: m.command in ("319", "330", "318")))
-    assert [m.command for m in got] == ["319", "318"] and got[0].params[-1] == "#w"
+    assert [m.command for m in got] == ["319", "318"] and got[0].params[-1] == "@#w"  # its founder
     guest.send("WHOIS nobody")
     assert guest.expect("401").params[1] == "nobody"
     guest.expect("318")

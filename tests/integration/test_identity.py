@@ -38,7 +38,7 @@ def test_second_connection_gets_the_users_rooms(server):
     for m in b.backlog:
         if m.command == "353":
             names.update(m.params[-1].split())
-    assert names == {"alice", "bob"}
+    assert names == {"@alice", "bob"}  # alice made #one: its operator
     b.settle()
     b.send("LUSERS")
     assert "There are 2 users" in b.expect("251").params[-1]

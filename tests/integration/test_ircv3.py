@@ -134,7 +134,7 @@ def test_labeled_several_replies_in_a_batch(server):
     assert [m.command for m in inner] == ["353", "366"], inner
     assert all(m.tags.get("batch") == ref for m in inner)
     assert all("label" not in m.tags for m in inner)
-    assert set(inner[0].params[-1].split()) == {"batcher", "member2"}
+    assert set(inner[0].params[-1].split()) == {"@batcher", "member2"}
 
 
 def test_labeled_without_batch_cap_sends_lines_plainly(server):

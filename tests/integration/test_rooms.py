@@ -32,7 +32,7 @@ def test_join_several_rooms_in_one_join(server):
     assert joined == ["#one", "#two", "#three"]
     assert ends == ["#one", "#two", "#three"]
     for room in ("#one", "#two", "#three"):
-        assert names_of(a, room) == {"multi"}
+        assert names_of(a, room) == {"@multi"}  # the founder: an operator
 
 
 def test_join_list_with_a_bad_name(server):
@@ -41,7 +41,7 @@ def test_join_list_with_a_bad_name(server):
     err = a.expect("403")
     assert err.params[1] == "bad"
     a.expect(lambda m: m.command == "366" and m.params[1] == "#fine")
-    assert names_of(a, "#good") == {"mixed"}
+    assert names_of(a, "#good") == {"@mixed"}
 
 
 def test_join_more_than_ten_rooms_gets_407(server):
@@ -81,7 +81,7 @@ def test_join_burst_names_and_topic(server):
     for m in order:
         if m.command == "353":
             nicks.update(m.params[-1].split())
-    assert nicks == {"alice", "bob"}
+    assert nicks == {"@alice", "bob"}
     # alice sees bob arrive.
     j = a.expect("JOIN")
     assert j.nick == "bob" and j.params[0] == "#burst"
@@ -119,7 +119,7 @@ def test_part_seen_by_others_and_442(server):
     assert mine.nick == "bob" and mine.params == ["#p", "see you"]
     theirs = a.expect("PART")
     assert theirs.nick == "bob" and theirs.params == ["#p", "see you"]
-    assert names_of(a, "#p") == {"alice"}
+    assert names_of(a, "#p") == {"@alice"}
     b.send("PART #p")
     err = b.expect("442")
     assert err.params[1] == "#p"
@@ -154,7 +154,7 @@ def test_names_of_a_room(server):
     c = server.client().login("n3")
     for x in (a, b, c):
         x.join("#names")
-    assert names_of(c, "#names") == {"n1", "n2", "n3"}
+    assert names_of(c, "#names") == {"@n1", "n2", "n3"}
     # A room nobody is in: just the end.
     c.settle()
     c.send("NAMES #empty-room")
@@ -281,7 +281,7 @@ def test_room_names_are_case_insensitive(server):
     j = b.expect("JOIN")
     assert j.params == ["#CaseRoom"], j  # the room keeps its first spelling
     b.expect("366")
-    assert names_of(b, "#CASEROOM") == {"upper", "lower"}
+    assert names_of(b, "#CASEROOM") == {"@upper", "lower"}
     b.send("PRIVMSG #CASEROOM :second")
     echo = b.expect("PRIVMSG")
     assert echo.params == ["#CaseRoom", "second"]

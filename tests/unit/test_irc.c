@@ -345,6 +345,23 @@ TEST(parse_bare_cr_and_nul)
 	CHECK_EQ_STR(irc_tag_get(&m, "a"), "b\rc");
 }
 
+TEST(mask_match)
+{
+	CHECK(irc_mask_match("*!*@*", "bob!bob@chorus"));
+	CHECK(irc_mask_match("BOB!*@*", "bob!bob@chorus"));
+	CHECK(irc_mask_match("b?b!*@chorus", "bOb!x@chorus"));
+	CHECK(!irc_mask_match("*b*!*", "alice!bob@chorus")); /* no "!" after a "b" */
+	CHECK(irc_mask_match("*!*b*", "alice!bob@chorus"));
+	CHECK(irc_mask_match("a*e!*@*", "alice!a@h"));
+	CHECK(irc_mask_match("**a", "aaa"));
+	CHECK(!irc_mask_match("bob!*@*", "bobby!bob@chorus"));
+	CHECK(!irc_mask_match("*!*@example.org", "bob!bob@chorus"));
+	CHECK(!irc_mask_match("?", ""));
+	CHECK(irc_mask_match("*", ""));
+	CHECK(!irc_mask_match("a*b", "aXbX"));
+	CHECK(irc_mask_match("a*b*", "aXbX"));
+}
+
 TEST(tag_escape)
 {
 	char out[64];
@@ -656,6 +673,7 @@ int main(void)
 	RUN(body_limit);
 	RUN(parse_utf8);
 	RUN(tag_escape);
+	RUN(mask_match);
 	RUN(reader_lines);
 	RUN(reader_partial_feeds);
 	RUN(reader_line_valid_until_next_call);
