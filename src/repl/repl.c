@@ -918,11 +918,14 @@ void repl_stored(struct repl *r, int status, const struct op *ops, size_t n)
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct chat_effect eff;
+		int own = op_stream_cmp(&ops[i].stream, &r->stream) == 0;
 		if (chat_apply(r->chat, &ops[i], &eff) < 0) {
 			log_warn("repl: dropping a malformed operation of kind %d", ops[i].kind);
-			continue;
+			if (!own)
+				continue;
+			memset(&eff, 0, sizeof eff); /* our own: its maker is still answered */
 		}
-		r->cb.effect(r->cb.arg, &ops[i], &eff, op_stream_cmp(&ops[i].stream, &r->stream) == 0);
+		r->cb.effect(r->cb.arg, &ops[i], &eff, own);
 	}
 }
 

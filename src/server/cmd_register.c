@@ -254,10 +254,16 @@ void cmd_user(struct session *s, struct irc_msg *m)
 	cmd_try_register(s);
 }
 
+/* PING: PONG, after the answers to the session's writes still on their way
+ * (a client, or a test, can use PING to wait for what it did). A labeled
+ * PING is answered at once, in its labeled response. */
 void cmd_ping(struct session *s, struct irc_msg *m)
 {
 	struct line_tags t = LINE_TAGS_INIT;
-	reply_line(s, &t, s->srv->name, "PONG %s :%s", s->srv->name, m->params[0]);
+	if (s->writes && !s->capture)
+		reply_format(s->caps, &t, s->srv->name, &s->held, "PONG %s :%s", s->srv->name, m->params[0]);
+	else
+		reply_line(s, &t, s->srv->name, "PONG %s :%s", s->srv->name, m->params[0]);
 }
 
 void cmd_pong(struct session *s, struct irc_msg *m)

@@ -26,6 +26,15 @@ static void pending_free(struct pending *p)
 	free(p);
 }
 
+/* The answer p was given: its session owes one write less. */
+static void pending_done(struct server *srv, struct pending *p)
+{
+	struct session *s = session_find(srv, p->session_id);
+	if (s)
+		session_write_done(s);
+	pending_free(p);
+}
+
 /* Removes and returns the answer owed for own op. */
 static struct pending *pending_take(struct server *srv, const struct op *op)
 {
@@ -44,7 +53,7 @@ static void on_effect(void *arg, const struct op *op, const struct chat_effect *
 	struct pending *p = own ? pending_take(srv, op) : NULL;
 	fanout_effect(srv, op, eff, p);
 	if (p)
-		pending_free(p);
+		pending_done(srv, p);
 }
 
 static void on_store_retry(uv_timer_t *t);
@@ -60,7 +69,7 @@ static void on_failed(void *arg, const struct op *op)
 	struct pending *p = pending_take(srv, op);
 	fanout_store_failed(srv, op, p);
 	if (p)
-		pending_free(p);
+		pending_done(srv, p);
 }
 
 static void on_view(void *arg, const struct group_view *v)
@@ -271,6 +280,7 @@ int replica_submit(struct server *srv, struct session *s, const char *command, s
 		p->label = s->capture && s->capture->label ? xstrdup(s->capture->label) : NULL;
 		p->command = xstrdup(command);
 		HASH_ADD(hh, srv->pending, seq, sizeof p->seq, p);
+		s->writes++;
 		if (s->capture)
 			s->capture->deferred = 1;
 	}

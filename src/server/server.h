@@ -161,6 +161,9 @@ struct session {
 	char *close_reason;
 	unsigned batch_seq;      /* for batch ids */
 	struct capture *capture; /* non-NULL while a labeled command runs */
+	unsigned writes;         /* its operations not yet answered (stored or failed) */
+	struct buf held;         /* PONGs held until writes is 0: a PING answers
+	                          * after what the commands before it did */
 };
 
 /* Starts listening (and on the TLS port when srv->tls is set); returns 0 or
@@ -183,6 +186,8 @@ int session_may_create(struct session *s);
 /* Takes n more flood tokens from s (a costly command): its next lines wait
  * until the bucket refills. */
 void session_charge(struct session *s, int n);
+/* One of s's operations was answered: at the last, the PONGs held for it go. */
+void session_write_done(struct session *s);
 /* 1 while a long answer (LIST, WHO, USERS) may go on to s: what is queued
  * for it, and held for its labeled answer, is under half its sendq. A long
  * answer that stops ends with reply_truncated. */

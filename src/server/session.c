@@ -167,6 +167,14 @@ void session_charge(struct session *s, int n)
 	s->flood.tokens -= n; /* may go below 0: process_lines waits for 1 again */
 }
 
+void session_write_done(struct session *s)
+{
+	if (s->writes && --s->writes == 0 && s->held.len) {
+		session_send_raw(s, s->held.data, s->held.len);
+		buf_free(&s->held);
+	}
+}
+
 int session_has_room(const struct session *s)
 {
 	size_t held = s->sendq + s->out.len + (s->capture ? s->capture->lines.len : 0);
@@ -294,6 +302,7 @@ static void on_closed(uv_handle_t *h)
 	irc_reader_free(&s->reader);
 	buf_free(&s->out);
 	free(s->nick);
+	buf_free(&s->held);
 	free(s->account);
 	sasl_free(s->sasl);
 	tls_conn_free(s->tls);
