@@ -549,7 +549,7 @@ static void apply_new(struct chat *c, const struct op *op, const char *like_msgi
 	case OP_MODE:
 	case OP_KICK:
 	case OP_INVITE:
-		eff->change = modes_apply(r, op);
+		eff->change = modes_apply(r, op, &eff->mode_changes);
 		break;
 	}
 }

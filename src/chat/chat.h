@@ -47,6 +47,9 @@ struct chat_msg {
 	uint32_t likes;             /* users whose like state is "liked" now */
 };
 
+/* Most changes one OP_MODE carries. */
+#define CHAT_MODE_CHANGES_MAX 8
+
 /* A room's flag modes (chat_room.modes). */
 enum chat_mode {
 	CHAT_MODE_I = 1,   /* +i invite only */
@@ -94,6 +97,8 @@ struct chat_effect {
 	const struct chat_msg *msg;    /* message stored or liked, or NULL */
 	size_t index;                  /* msg's index in history (CHAT_MSG_NEW) */
 	int appended;                  /* CHAT_MSG_NEW: 1 if it went last, 0 if inserted earlier */
+	unsigned mode_changes;         /* CHAT_MODE_CHANGED: bit i set if the op's change i changed
+	                                * what the room says */
 	int room_created;              /* 1 if this op also made its room known */
 };
 
@@ -160,6 +165,17 @@ size_t chat_room_count(const struct chat *c);
 void chat_rooms_each(const struct chat *c, void (*fn)(struct chat_room *room, void *arg), void *arg);
 
 /* ---- room modes (modes.c) ---- */
+/* One change of an OP_MODE. */
+struct chat_mode_change {
+	int on;
+	char letter;
+	char param[256]; /* "" for a flag, -k or -l */
+};
+/* Reads the next change of an OP_MODE from *body ("+x" pairs) and *params
+ * (space-separated, one for each change that takes one: b e I o v, +k,
+ * +l), advancing both. Returns 1 with c filled, 0 at the end, -1 if
+ * malformed. */
+int chat_mode_next(const char **body, const char **params, struct chat_mode_change *c);
 /* 1 if person is an operator / has voice in room now (the founder is an
  * operator unless taken off). */
 int chat_room_is_op(const struct chat_room *room, const char *person);

@@ -198,8 +198,9 @@ struct chat_sorted {
 /* ---- modes.c ---- */
 /* 0 if OP_MODE / OP_KICK / OP_INVITE op is well formed, else -1. */
 int modes_check(const struct op *op);
-/* Applies a valid OP_MODE / OP_KICK / OP_INVITE to room r; returns the change. */
-enum chat_change modes_apply(struct room_entry *r, const struct op *op);
+/* Applies a valid OP_MODE / OP_KICK / OP_INVITE to room r; returns the
+ * change, and in *mask which of an OP_MODE's changes changed something. */
+enum chat_change modes_apply(struct room_entry *r, const struct op *op, unsigned *mask);
 /* An OP_ROOM of r: its author founded r if it is the lowest-keyed so far. */
 void modes_founded(struct room_entry *r, const struct op *op);
 /* A new room's public mode fields; frees what modes.c holds of r. */

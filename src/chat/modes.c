@@ -1,7 +1,8 @@
 /*
  * modes.c: a room's moderation state, built from operations like the rest
  * of the chat: OP_MODE (one change: a flag, the key, the limit, an entry of
- * a list, a person's operator or voice status), OP_INVITE and OP_KICK.
+ * a list, a person's operator or voice status: up to CHAT_MODE_CHANGES_MAX
+ * of them in one op, as one MODE line makes them), OP_INVITE and OP_KICK.
  *
  * Every setting is a register of its own, last writer wins by op key: the
  * flags i m n s t, the key k, the limit l, each entry of the lists b e I
@@ -112,24 +113,46 @@ static int limit_ok(const char *s)
 	return n > 0 && n < 10 && s[n] == '\0' && strtoul(s, NULL, 10) > 0;
 }
 
+int chat_mode_next(const char **body, const char **params, struct chat_mode_change *c)
+{
+	const char *b = *body;
+	if (!b[0])
+		return **params ? -1 : 0; /* parameters left over */
+	if ((b[0] != '+' && b[0] != '-') || !b[1])
+		return -1;
+	c->on = b[0] == '+';
+	c->letter = b[1];
+	*body = b + 2;
+	c->param[0] = '\0';
+	int takes = strchr(LISTS, c->letter) || strchr(PERSONAL, c->letter) ||
+		    (c->on && (c->letter == 'k' || c->letter == 'l'));
+	if (!strchr(FLAGS, c->letter) && !strchr(LISTS, c->letter) && !strchr(PERSONAL, c->letter) &&
+	    c->letter != 'k' && c->letter != 'l')
+		return -1;
+	if (!takes)
+		return 1;
+	const char *p = *params;
+	size_t n = strcspn(p, " ");
+	if (n == 0 || n >= sizeof c->param)
+		return -1;
+	memcpy(c->param, p, n);
+	c->param[n] = '\0';
+	*params = p + n + (p[n] == ' ');
+	if (c->letter == 'l' && !limit_ok(c->param))
+		return -1;
+	return 1;
+}
+
 int modes_check(const struct op *op)
 {
-	const char *b = op->body, *p = op->ref;
 	if (op->kind != OP_MODE)
-		return op->ref[0] ? 0 : -1; /* OP_KICK, OP_INVITE: a person */
-	if ((b[0] != '+' && b[0] != '-') || !b[1] || b[2])
-		return -1;
-	char m = b[1];
-	int set = b[0] == '+';
-	if (strchr(FLAGS, m))
-		return 0;
-	if (strchr(LISTS, m) || strchr(PERSONAL, m))
-		return p[0] ? 0 : -1;
-	if (m == 'k')
-		return !set || p[0] ? 0 : -1;
-	if (m == 'l')
-		return !set || limit_ok(p) ? 0 : -1;
-	return -1;
+		return op->ref[0] && !strchr(op->ref, ' ') ? 0 : -1; /* OP_KICK, OP_INVITE: a person */
+	const char *body = op->body, *params = op->ref;
+	struct chat_mode_change c;
+	int rc, n = 0;
+	while ((rc = chat_mode_next(&body, &params, &c)) == 1)
+		n++;
+	return rc == 0 && n > 0 && n <= CHAT_MODE_CHANGES_MAX ? 0 : -1;
 }
 
 void modes_founded(struct room_entry *r, const struct op *op)
@@ -143,9 +166,10 @@ void modes_founded(struct room_entry *r, const struct op *op)
 	r->room.founder = r->founder;
 }
 
-enum chat_change modes_apply(struct room_entry *r, const struct op *op)
+enum chat_change modes_apply(struct room_entry *r, const struct op *op, unsigned *mask)
 {
 	int changed;
+	*mask = 0;
 	if (op->kind == OP_INVITE) {
 		reg_write(r, '*', op->ref, 0, 1, op->ref, op);
 		return CHAT_INVITED;
@@ -154,15 +178,20 @@ enum chat_change modes_apply(struct room_entry *r, const struct op *op)
 		reg_write(r, '*', op->ref, 0, 0, op->ref, op);
 		return CHAT_KICKED;
 	}
-	char m = op->body[1];
-	int on = op->body[0] == '+';
-	if (strchr(FLAGS, m) || m == 'k' || m == 'l')
-		changed = reg_write(r, m, "", m == 'n' || m == 't', on, on ? op->ref : "", op);
-	else
-		changed = reg_write(r, m, op->ref, m == 'o' && r->founder && strcmp(r->founder, op->ref) == 0,
-				    on, op->ref, op);
+	const char *body = op->body, *params = op->ref;
+	struct chat_mode_change c;
+	*mask = 0;
+	for (unsigned i = 0; chat_mode_next(&body, &params, &c) == 1; i++) {
+		char m = c.letter;
+		if (strchr(FLAGS, m) || m == 'k' || m == 'l')
+			changed = reg_write(r, m, "", m == 'n' || m == 't', c.on, c.param, op);
+		else
+			changed = reg_write(r, m, c.param, m == 'o' && r->founder && strcmp(r->founder, c.param) == 0,
+					    c.on, c.param, op);
+		*mask |= (unsigned)changed << i;
+	}
 	refresh(r);
-	return changed ? CHAT_MODE_CHANGED : CHAT_UNCHANGED;
+	return *mask ? CHAT_MODE_CHANGED : CHAT_UNCHANGED;
 }
 
 void modes_init(struct room_entry *r)

@@ -39,9 +39,10 @@ enum op_kind {
 	OP_PASSWORD = 12,   /* the owner of registration ref (an OP_REGISTER msgid)
 	                     * sets its verifier to body */
 	OP_UNREGISTER = 13, /* the owner of registration ref removes the account */
-	OP_MODE = 14,       /* one change of room target's modes: body "+x"/"-x", ref its
-	                     * parameter (a person for o/v, a mask for b/e/I, the key,
-	                     * the limit) or "" */
+	OP_MODE = 14,       /* changes of room target's modes: body "+x-y..." (a sign for
+	                     * each), ref their parameters, space-separated, for those
+	                     * that take one (a person for o/v, a mask for b/e/I, the
+	                     * key of +k, the limit of +l) */
 	OP_KICK = 15,       /* author kicks person ref out of room target; body the reason */
 	OP_INVITE = 16,     /* author invites person ref into room target */
 };

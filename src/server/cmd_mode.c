@@ -13,7 +13,8 @@
 
 #include "server.h"
 
-#define MODES_MAX 6     /* changes taken from one MODE line (ISUPPORT MODES) */
+#define MODES_MAX 6     /* changes taken from one MODE line (ISUPPORT MODES; at
+                         * most CHAT_MODE_CHANGES_MAX) */
 #define MASK_MAX 100    /* longest ban/exception/invex mask */
 #define KEY_MAX 23      /* longest room key */
 
@@ -158,10 +159,11 @@ static int next_change(struct session *s, struct irc_msg *m, const char *name, c
 		c->shown = xstrdup(u->nick);
 		*who = u;
 	} else if (x == 'k') {
-		if (*sign == '+' && (!param || !*param || strlen(param) > KEY_MAX || strchr(param, ','))) {
+		if (*sign == '+' && (!param || !*param || strlen(param) > KEY_MAX || strpbrk(param, ", :"))) {
 			if (param)
 				(*arg)++;
-			reply_num(s, 696, "%s k %s :Invalid key", name, param ? param : "*");
+			reply_num(s, 696, "%s k * :Invalid key: 1 to %d characters, no space, comma or colon",
+				  name, KEY_MAX);
 			return 0;
 		}
 		if (param)
@@ -197,20 +199,27 @@ static void change_free(struct change *c)
 	free(c->shown);
 }
 
-/* Submits change c of room name as an OP_MODE (answered to s if last). */
-static int submit_change(struct session *s, const char *name, struct change *c, int last)
+/* Submits changes[0..n) of room name as one OP_MODE: "+x-y..." and the
+ * parameters of those that take one, space-separated (chat_mode_next). */
+static void submit_changes(struct session *s, const char *name, const struct change *changes, size_t n)
 {
+	struct buf body = {0}, params = {0};
+	for (size_t i = 0; i < n; i++) {
+		buf_puts(&body, changes[i].body);
+		if (changes[i].param[0])
+			buf_printf(&params, "%s%s", params.len ? " " : "", changes[i].param);
+	}
 	struct op op = {0};
 	op.kind = OP_MODE;
 	op.target = xstrdup(name);
 	op.author = xstrdup(s->nick);
-	op.account = xstrdup(s->account ? s->account : "");
-	op.body = xstrdup(c->body);
-	op.ref = xstrdup(c->param);
-	int why = replica_submit(s->srv, last ? s : NULL, "MODE", &op);
+	op.body = xstrdup(body.data);
+	op.ref = xstrdup(params.len ? params.data : "");
+	int why = replica_submit(s->srv, s, "MODE", &op);
 	if (why)
 		reply_refused(s, "MODE", name, why);
-	return why;
+	buf_free(&body);
+	buf_free(&params);
 }
 
 static void room_mode(struct session *s, struct irc_msg *m)
@@ -250,11 +259,10 @@ static void room_mode(struct session *s, struct irc_msg *m)
 		}
 		changes[n++] = c;
 	}
-	for (size_t i = 0; i < n; i++) {
-		if (submit_change(s, name, &changes[i], i == n - 1))
-			n = i + 1; /* refused: the rest is not tried */
+	if (n)
+		submit_changes(s, name, changes, n);
+	for (size_t i = 0; i < n; i++)
 		change_free(&changes[i]);
-	}
 }
 
 /* MODE <nick> [changes]: a user's own modes; chorus keeps i and w as the

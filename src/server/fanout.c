@@ -264,21 +264,46 @@ static const char *person_nick(struct server *srv, const char *person, char *out
 	return out;
 }
 
-/* A room's mode change that changed something: "MODE <room> +x [param]" to
- * the room here (and its maker). The key shows as given. */
-static void show_mode(struct server *srv, const struct op *op, struct show *sh)
+/* The changes of an OP_MODE that changed something (bits of mask), as a
+ * MODE line shows them: "<room> +in-t+o nick" (o and v by nick, -k with
+ * "*"). */
+static void mode_line(struct server *srv, const struct op *op, unsigned mask, struct buf *line)
 {
-	char line[600], nick[CHAT_NICK_MAX + 1];
-	char m = op->body[1];
-	const char *param = m == 'o' || m == 'v' ? person_nick(srv, op->ref, nick, sizeof nick)
-			    : m == 'k' && op->body[0] == '-' ? "*" : op->ref;
-	snprintf(line, sizeof line, "%s %s%s%s", op->target, op->body, *param ? " " : "", param);
+	struct buf params = {0};
+	const char *body = op->body, *ps = op->ref;
+	struct chat_mode_change c;
+	char sign = 0, nick[CHAT_NICK_MAX + 1];
+	buf_printf(line, "%s ", op->target);
+	for (unsigned i = 0; chat_mode_next(&body, &ps, &c) == 1; i++) {
+		if (!(mask >> i & 1))
+			continue;
+		if (sign != (c.on ? '+' : '-'))
+			buf_putc(line, sign = c.on ? '+' : '-');
+		buf_putc(line, c.letter);
+		const char *p = c.letter == 'o' || c.letter == 'v' ? person_nick(srv, c.param, nick, sizeof nick)
+				: c.letter == 'k' && !c.on ? "*" : c.param;
+		if (*p)
+			buf_printf(&params, " %s", p);
+	}
+	if (params.len)
+		buf_append(line, params.data, params.len);
+	buf_free(&params);
+}
+
+/* A room's mode change that changed something: one MODE line to the room
+ * here (and its maker). */
+static void show_mode(struct server *srv, const struct op *op, const struct chat_effect *eff,
+		      struct show *sh)
+{
+	struct buf line = {0};
+	mode_line(srv, op, eff->mode_changes, &line);
 	sh->command = "MODE";
-	sh->target = line;
+	sh->target = line.data;
 	sh->echo_always = 1;
 	show_to_room(srv, sh, op->target);
 	if (sh->origin)
 		show_to(sh, sh->origin);
+	buf_free(&line);
 }
 
 /* A kick: "KICK <room> <nick> :reason" to the room here (the kicked user
@@ -349,7 +374,7 @@ static void show_effect(struct server *srv, const struct op *op, const struct ch
 		show_like(srv, op, eff, sh);
 		return;
 	case CHAT_MODE_CHANGED:
-		show_mode(srv, op, sh);
+		show_mode(srv, op, eff, sh);
 		return;
 	case CHAT_KICKED:
 		show_kick(srv, op, sh);

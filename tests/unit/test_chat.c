@@ -790,12 +790,21 @@ TEST(room_modes_converge)
 	struct op unban = mode(1, 10, 40, "bob", "-b", "SPAM!*@*");
 	CHECK_EQ_INT(chat_apply(a, &unban, &eff), 0);
 	CHECK_EQ_INT(eff.change, CHAT_MODE_CHANGED);
+	/* Several changes in one op: each its own register; the effect says which
+	 * changed something. */
+	struct op multi = mk(1, 12, 50, OP_MODE, "bob", "#new", "+i+o-n+b", "zed newmask!*@*");
+	CHECK_EQ_INT(chat_apply(a, &multi, &eff), 0);
+	CHECK_EQ_INT(eff.change, CHAT_MODE_CHANGED);
+	CHECK_EQ_INT(eff.mode_changes, 1u | 4u | 8u); /* zed was an operator already */
+	CHECK_EQ_INT(r->modes, CHAT_MODE_I | CHAT_MODE_T);
 	/* Malformed changes. */
 	struct op bad[] = {
 		mode(1, 11, 41, "alice", "+x", ""), mode(1, 11, 41, "alice", "+o", ""),
 		mode(1, 11, 41, "alice", "+l", "many"), mode(1, 11, 41, "alice", "+l", "0"),
 		mode(1, 11, 41, "alice", "+k", ""), mode(1, 11, 41, "alice", "++", ""),
 		mode(1, 11, 41, "alice", "+bb", "m"), mk(1, 11, 41, OP_KICK, "alice", "#m", "", ""),
+		mode(1, 11, 41, "alice", "-k", "extra"), mode(1, 11, 41, "alice", "+i+b", ""),
+		mode(1, 11, 41, "alice", "+i+i+i+i+i+i+i+i+i", ""), mode(1, 11, 41, "alice", "", ""),
 		mk(1, 11, 41, OP_INVITE, "alice", "nochan", "", "bob"),
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
@@ -1562,6 +1571,8 @@ static void gen_mode(struct gen_op *g)
 		snprintf(g->ref, sizeof g->ref, "%s", limits[pick(2)]);
 	else if (!strchr("ov", m))
 		g->ref[0] = '\0';
+	if (g->body[0] == '-' && (m == 'k' || m == 'l'))
+		g->ref[0] = '\0'; /* -k and -l take no parameter */
 }
 
 /* Fills g with GEN_OPS random ops from GEN_STREAMS streams; each stream's lts
