@@ -31,9 +31,10 @@ static int check_target(struct session *s, const char *target, int quiet)
 				reply_num(s, 403, "%s :No such channel", target);
 			return -1;
 		}
-		if (!presence_in_room(s->user, r)) {
+		struct chat_room *room = chat_room_find(srv->chat, target);
+		if (!presence_in_room(s->user, r) && (!room || (room->modes & CHAT_MODE_N))) {
 			if (!quiet)
-				reply_num(s, 404, "%s :Cannot send to channel (join it first)", target);
+				reply_num(s, 404, "%s :Cannot send to channel (+n: join it first)", target);
 			return -1;
 		}
 		return room_may_speak(s, target, quiet) ? 0 : -1;

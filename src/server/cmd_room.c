@@ -195,11 +195,11 @@ void cmd_join(struct session *s, struct irc_msg *m)
 		return;
 	}
 	char *list = xstrdup(m->params[0]), *save = NULL;
-	char *keys = xstrdup(m->nparams > 1 ? m->params[1] : ""), *ksave = NULL, *kp = keys;
+	char *keys = xstrdup(m->nparams > 1 ? m->params[1] : ""), *ksave = NULL;
 	int count = 0;
 	for (char *name = strtok_r(list, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
-		char *key = kp ? strtok_r(kp, ",", &ksave) : NULL; /* the key in the same place */
-		kp = NULL;
+		/* the key in the same place of the key list */
+		char *key = strtok_r(count ? NULL : keys, ",", &ksave);
 		if (++count > 10) {
 			reply_num(s, 407, "%s :Too many targets", name);
 			break;

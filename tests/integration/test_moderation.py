@@ -123,12 +123,17 @@ def test_key_and_limit(server):
     assert c.expect(lambda m: m.command in ("475", "JOIN")).command == "475"
     c.send("JOIN #mod wrong")
     assert c.expect(lambda m: m.command in ("475", "JOIN")).command == "475"
-    c.send("JOIN #mod sesame")
-    c.expect("JOIN")
+    op.join("#other")
+    op.send("MODE #other +k other")
+    mode_line(op, "#other", "+k")
+    c.send("JOIN #other,#mod other,sesame")  # each room its key, in order
+    assert c.expect("JOIN").params == ["#other"]
+    assert c.expect("JOIN").params == ["#mod"]
     d = server.client().login("fourth", CAPS)
     d.send("JOIN #mod sesame")
     assert d.expect(lambda m: m.command in ("471", "JOIN")).command == "471"
     op.send("MODE #mod +l nonsense")
+    op.drain()
     assert op.expect("696").params[1:3] == ["#mod", "l"]
 
 
@@ -151,6 +156,10 @@ def test_moderated_topic_lock_and_no_external(server):
     outsider = server.client().login("outsider", CAPS)
     outsider.send("PRIVMSG #mod :from outside")
     assert outsider.expect("404").params[1] == "#mod"
+    op.send("MODE #mod -mn")
+    mode_line(op, "#mod", "-mn")
+    outsider.send("PRIVMSG #mod :from outside, allowed")
+    assert member.expect("PRIVMSG").params == ["#mod", "from outside, allowed"]
 
 
 def test_secret_room_hidden_and_history_for_members(server):
