@@ -159,7 +159,8 @@ def test_moderated_topic_lock_and_no_external(server):
     op.send("MODE #mod -mn")
     mode_line(op, "#mod", "-mn")
     outsider.send("PRIVMSG #mod :from outside, allowed")
-    assert member.expect("PRIVMSG").params == ["#mod", "from outside, allowed"]
+    assert member.expect(lambda m: m.command == "PRIVMSG" and m.nick == "outsider").params == \
+        ["#mod", "from outside, allowed"]
 
 
 def test_secret_room_hidden_and_history_for_members(server):
