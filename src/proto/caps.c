@@ -26,6 +26,7 @@ static const struct {
 	{"invite-notify", CAP_INVITE_NOTIFY, NULL},
 	{"multi-prefix", CAP_MULTI_PREFIX, NULL},
 	{"userhost-in-names", CAP_USERHOST_IN_NAMES, NULL},
+	{"away-notify", CAP_AWAY_NOTIFY, NULL},
 };
 #define NCAPS (sizeof caps / sizeof caps[0])
 

@@ -25,9 +25,10 @@ enum irc_cap {
 	CAP_INVITE_NOTIFY = 1 << 12,
 	CAP_MULTI_PREFIX = 1 << 13,
 	CAP_USERHOST_IN_NAMES = 1 << 14,
+	CAP_AWAY_NOTIFY = 1 << 15,
 };
 
-#define IRC_CAPS_ALL 0x7fffu
+#define IRC_CAPS_ALL 0xffffu
 /* The capabilities that only make sense with accounts. */
 #define IRC_CAPS_ACCOUNTS (CAP_SASL | CAP_ACCOUNT_REGISTRATION)
 

@@ -44,6 +44,11 @@ static const struct command commands[] = {
 	{"WHOIS", 1, 1, cmd_whois, 2},
 	{"OPER", 2, 1, cmd_oper, 5},
 	{"MODE", 1, 1, cmd_mode, 1},
+	{"TIME", 0, 1, cmd_time, 1},
+	{"AWAY", 0, 1, cmd_away, 1},
+	{"USERHOST", 1, 1, cmd_userhost, 1},
+	{"ISON", 1, 1, cmd_ison, 1},
+	{"INFO", 0, 1, cmd_info, 1},
 	{"KICK", 2, 1, cmd_kick, 1},
 	{"INVITE", 2, 1, cmd_invite, 1},
 };

@@ -225,6 +225,9 @@ void cmd_oper(struct session *s, struct irc_msg *m)
 	}
 	s->oper = 1;
 	reply_num(s, 381, ":You are now an IRC operator");
+	struct line_tags t = LINE_TAGS_INIT;
+	char src[128];
+	reply_line(s, &t, reply_source(s->nick, src, sizeof src), "MODE %s :+o", s->nick);
 }
 
 /* ---- AUTHENTICATE ---- */

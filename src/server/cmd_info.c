@@ -24,6 +24,25 @@ void cmd_lusers(struct session *s, struct irc_msg *m)
 	reply_lusers(s);
 }
 
+/* TIME: 391 with this replica's clock (ISO 8601, UTC). */
+void cmd_time(struct session *s, struct irc_msg *m)
+{
+	char when[32];
+	(void)m;
+	format_server_time(wall_ms(), when, sizeof when);
+	reply_num(s, 391, "%s :%s", s->srv->name, when);
+}
+
+/* INFO: what this server is (371 lines, 374). */
+void cmd_info(struct session *s, struct irc_msg *m)
+{
+	(void)m;
+	reply_num(s, 371, ":chorus %s: replicated group chat (replica %u)", CHORUS_VERSION, s->srv->cfg.id);
+	reply_num(s, 371, ":Every replica holds every room, message and like; histories merge");
+	reply_num(s, 371, ":after a network partition into one order on every replica.");
+	reply_num(s, 374, ":End of /INFO list");
+}
+
 void cmd_version(struct session *s, struct irc_msg *m)
 {
 	(void)m;
@@ -111,6 +130,8 @@ void cmd_whois(struct session *s, struct irc_msg *m)
 	buf_free(&rooms);
 	reply_num(s, 312, "%s r%u.chorus :chorus replica %u", u->nick, u->home, u->home);
 	const char *account = account_shown(s->srv, u->nick, u->account);
+	if (u->away)
+		reply_num(s, 301, "%s :%s", u->nick, u->away);
 	if (account)
 		reply_num(s, 330, "%s %s :is logged in as", u->nick, account);
 	if (on_tls_here(u))

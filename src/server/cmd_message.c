@@ -86,6 +86,9 @@ static void send_message(struct session *s, struct irc_msg *m, int notice)
 		const struct chat_account *to = chat_account_find(s->srv->chat, target);
 		op.ref = xstrdup(to ? to->regid : "");
 	}
+	struct user *to = op.kind == OP_DM && !notice ? presence_user(s->srv, target) : NULL;
+	if (to && to->away)
+		reply_num(s, 301, "%s :%s", to->nick, to->away);
 	int why = replica_submit(s->srv, s, cmd, &op);
 	if (why)
 		reply_refused(s, cmd, target, why);

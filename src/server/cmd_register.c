@@ -247,6 +247,10 @@ void cmd_user(struct session *s, struct irc_msg *m)
 		reply_num(s, 462, ":You may not reregister");
 		return;
 	}
+	if (!m->params[0][0] || !m->params[3][0]) {
+		reply_num(s, 461, "USER :Not enough parameters (a username and a realname)");
+		return;
+	}
 	free(s->username);
 	free(s->realname);
 	s->username = xstrndup(m->params[0], strnlen(m->params[0], 32));

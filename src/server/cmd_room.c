@@ -245,8 +245,8 @@ void cmd_names(struct session *s, struct irc_msg *m)
 static void who_user(struct session *s, const char *room, struct user *u)
 {
 	const char *prefix = room[0] == '#' ? room_prefix(s->srv, room, u, (s->caps & CAP_MULTI_PREFIX) != 0) : "";
-	reply_num(s, 352, "%s %s chorus %s %s H%s :0 %s", room, u->username, s->srv->name, u->nick, prefix,
-		  u->realname);
+	reply_num(s, 352, "%s %s chorus %s %s %c%s :0 %s", room, u->username, s->srv->name, u->nick,
+		  u->away ? 'G' : 'H', prefix, u->realname);
 }
 
 void cmd_who(struct session *s, struct irc_msg *m)

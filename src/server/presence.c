@@ -59,7 +59,20 @@ static void user_free(struct user *u)
 	free(u->username);
 	free(u->realname);
 	free(u->account);
+	free(u->away);
 	free(u);
+}
+
+void presence_set_away(struct user *u, const char *text)
+{
+	const char *now = text && *text ? text : NULL;
+	if ((!now && !u->away) || (now && u->away && strcmp(now, u->away) == 0))
+		return;
+	free(u->away);
+	u->away = now ? xstrdup(now) : NULL;
+	char src[128], *line = now ? xasprintf("AWAY :%s", now) : xstrdup("AWAY");
+	cmd_tell_co_members(u, CAP_AWAY_NOTIFY, reply_source(u->nick, src, sizeof src), line, NULL);
+	free(line);
 }
 
 void presence_set_details(struct user *u, const char *username, const char *realname,
@@ -111,8 +124,15 @@ struct user *presence_attach(struct server *srv, struct session *s)
 	u->sessions = s;
 	u->home = srv->cfg.id;
 	presence_set_on(srv, u, srv->cfg.id, 1, NULL, NULL);
-	if (first_here)
+	if (first_here) {
+		struct user *o, *tmp;
+		unsigned local = 0;
+		HASH_ITER(hh, srv->users, o, tmp)
+			local += o->sessions != NULL;
+		if (local > srv->max_local_seen)
+			srv->max_local_seen = local;
 		presence_send_online(srv, u);
+	}
 	return u;
 }
 

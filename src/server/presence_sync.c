@@ -7,12 +7,14 @@
  * and users announced by replicas that joined come in inside a netjoin batch.
  *
  * Wire: u8 PRESENCE_VERSION, u8 kind, then strings (u32 length + bytes):
- *   ONLINE  nick username realname account
+ *   ONLINE  nick username realname account away
  *   OFFLINE nick reason
  *   JOIN    nick room
  *   PART    nick room reason
- *   STATE   u32 n, n x (nick username realname account u32 m, m x room)
- * (account: the registration the user is logged in to, or "").
+ *   AWAY    nick away
+ *   STATE   u32 n, n x (nick username realname account away u32 m, m x room)
+ * (account: the registration the user is logged in to, or ""; away: the
+ * away message, or "" when here).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -21,9 +23,9 @@
 
 #include "server.h"
 
-#define PRESENCE_VERSION 2 /* 2: users' accounts */
+#define PRESENCE_VERSION 3 /* 2: users' accounts; 3: away */
 
-enum { P_ONLINE = 1, P_OFFLINE = 2, P_JOIN = 3, P_PART = 4, P_STATE = 5 };
+enum { P_ONLINE = 1, P_OFFLINE = 2, P_JOIN = 3, P_PART = 4, P_STATE = 5, P_AWAY = 6 };
 
 static void begin(struct op_buf *b, int kind)
 {
@@ -46,6 +48,16 @@ void presence_send_online(struct server *srv, struct user *u)
 	op_buf_put_str(&b, u->username);
 	op_buf_put_str(&b, u->realname);
 	op_buf_put_str(&b, u->account);
+	op_buf_put_str(&b, u->away ? u->away : "");
+	send_buf(srv, &b);
+}
+
+void presence_send_away(struct server *srv, struct user *u)
+{
+	struct op_buf b = {0};
+	begin(&b, P_AWAY);
+	op_buf_put_str(&b, u->nick);
+	op_buf_put_str(&b, u->away ? u->away : "");
 	send_buf(srv, &b);
 }
 
@@ -112,6 +124,7 @@ static void send_state(struct server *srv)
 		op_buf_put_str(&b, u->username);
 		op_buf_put_str(&b, u->realname);
 		op_buf_put_str(&b, u->account);
+		op_buf_put_str(&b, u->away ? u->away : "");
 		op_buf_put_u(&b, HASH_CNT(hh_user, u->rooms), 4);
 		HASH_ITER(hh_user, u->rooms, m, mt)
 			op_buf_put_str(&b, m->room->name);
@@ -159,13 +172,15 @@ static void on_state(struct server *srv, uint32_t sender, struct op_reader *rd)
 	uint64_t n = op_read_u(rd, 4);
 	for (uint64_t i = 0; i < n && !rd->bad; i++) {
 		char *nick = op_read_str(rd), *user = op_read_str(rd), *real = op_read_str(rd);
-		char *account = op_read_str(rd);
+		char *account = op_read_str(rd), *away = op_read_str(rd);
 		uint64_t rooms = op_read_u(rd, 4);
 		struct user *u = NULL;
 		if (!rd->bad && chat_nick_valid(nick)) {
 			u = presence_user_make(srv, nick);
-			if (!u->sessions)
+			if (!u->sessions) {
 				presence_set_details(u, user, real, account);
+				presence_set_away(u, away);
+			}
 			presence_set_on(srv, u, sender, 1, NULL, NULL);
 		}
 		for (uint64_t j = 0; j < rooms && !rd->bad; j++) {
@@ -179,6 +194,7 @@ static void on_state(struct server *srv, uint32_t sender, struct op_reader *rd)
 		free(user);
 		free(real);
 		free(account);
+		free(away);
 	}
 	batch_set_close(&join);
 }
@@ -187,7 +203,7 @@ void presence_receive(struct server *srv, uint32_t sender, const void *data, siz
 {
 	struct op_reader rd = {data, len, 0};
 	uint64_t version = op_read_u(&rd, 1), kind = op_read_u(&rd, 1);
-	char *nick = NULL, *a = NULL, *b = NULL, *account = NULL;
+	char *nick = NULL, *a = NULL, *b = NULL, *account = NULL, *away = NULL;
 	struct user *u;
 	struct room_presence *r;
 
@@ -203,8 +219,10 @@ void presence_receive(struct server *srv, uint32_t sender, const void *data, siz
 	a = op_read_str(&rd);
 	if (kind == P_ONLINE || kind == P_PART)
 		b = op_read_str(&rd);
-	if (kind == P_ONLINE)
+	if (kind == P_ONLINE) {
 		account = op_read_str(&rd);
+		away = op_read_str(&rd);
+	}
 	if (rd.bad || !chat_nick_valid(nick)) {
 		log_warn("presence: malformed message from replica %" PRIu32, sender);
 		goto out;
@@ -212,9 +230,15 @@ void presence_receive(struct server *srv, uint32_t sender, const void *data, siz
 	switch (kind) {
 	case P_ONLINE:
 		u = presence_user_make(srv, nick);
-		if (!u->sessions)
+		if (!u->sessions) {
 			presence_set_details(u, a, b, account);
+			presence_set_away(u, away);
+		}
 		presence_set_on(srv, u, sender, 1, NULL, NULL);
+		break;
+	case P_AWAY:
+		if ((u = presence_user(srv, nick)) && !u->sessions)
+			presence_set_away(u, a);
 		break;
 	case P_OFFLINE:
 		if ((u = presence_user(srv, nick)))
@@ -238,4 +262,5 @@ out:
 	free(a);
 	free(b);
 	free(account);
+	free(away);
 }

@@ -296,7 +296,7 @@ void reply_capture_end(struct session *s, struct capture *c)
 /* ---- registration burst ---- */
 
 static const char *isupport[] = {
-	"CASEMAPPING=ascii", "CHANTYPES=#", "CHANNELLEN=50", "NICKLEN=30", "TOPICLEN=390",
+	"CASEMAPPING=ascii", "CHANTYPES=#", "CHANNELLEN=50", "NICKLEN=30", "TOPICLEN=390", "AWAYLEN=200",
 	"NETWORK=chorus", "PREFIX=(ov)@+", "CHANMODES=beI,k,l,imnst", "EXCEPTS", "INVEX", "MODES=6",
 	"UTF8ONLY", "LINELEN=512",
 	"TARGMAX=PRIVMSG:1,NOTICE:1,TAGMSG:1,JOIN:10,PART:10,NAMES:1,WHO:1",
@@ -326,16 +326,31 @@ void reply_welcome(struct session *s)
 	reply_motd(s);
 }
 
+/* LUSERS: users in the view (global) and with a session here (local),
+ * operators and unregistered connections here, rooms, replicas in the view. */
 void reply_lusers(struct session *s)
 {
 	struct server *srv = s->srv;
-	unsigned users = HASH_COUNT(srv->users);
-	reply_num(s, 251, ":There are %u users and 0 invisible on %zu servers", users,
-		  repl_current_view(srv->repl)->n ? repl_current_view(srv->repl)->n : 1);
+	unsigned global = HASH_COUNT(srv->users), local = 0, opers = 0, unknown = 0;
+	size_t replicas = repl_current_view(srv->repl)->n ? repl_current_view(srv->repl)->n : 1;
+	struct user *u, *utmp;
+	struct session *o, *otmp;
+	HASH_ITER(hh, srv->users, u, utmp)
+		local += u->sessions != NULL;
+	HASH_ITER(hh, srv->sessions, o, otmp) {
+		opers += o->oper;
+		unknown += !o->registered && !o->control;
+	}
+	reply_num(s, 251, ":There are %u users and 0 invisible on %zu servers", global, replicas);
+	if (opers)
+		reply_num(s, 252, "%u :operator(s) online", opers);
+	if (unknown)
+		reply_num(s, 253, "%u :unknown connection(s)", unknown);
 	reply_num(s, 254, "%zu :channels formed", chat_room_count(srv->chat));
-	reply_num(s, 255, ":I have %u clients and %zu servers", srv->nsessions,
-		  repl_current_view(srv->repl)->n ? repl_current_view(srv->repl)->n - 1 : 0);
-	reply_num(s, 265, "%u %u :Current local users %u, max %u", users, srv->max_users_seen, users,
+	reply_num(s, 255, ":I have %u clients and %zu servers", local, replicas - 1);
+	reply_num(s, 265, "%u %u :Current local users %u, max %u", local, srv->max_local_seen, local,
+		  srv->max_local_seen);
+	reply_num(s, 266, "%u %u :Current global users %u, max %u", global, srv->max_users_seen, global,
 		  srv->max_users_seen);
 }
 

@@ -219,6 +219,7 @@ struct user {
 	uint32_t home;           /* a replica it is on (for WHO), this one if local */
 	char *account;           /* the registration its sessions are logged in
 	                          * to, NULL = none (a guest) */
+	char *away;              /* its away message, NULL when here */
 	int in_timeline;         /* joined &timeline: shared by its sessions on this
 	                          * replica only, cleared with the last of them */
 };
@@ -234,6 +235,9 @@ struct room_presence {
 struct user *presence_user(struct server *srv, const char *nick);
 /* The user named nick, created (online nowhere yet) if absent. */
 struct user *presence_user_make(struct server *srv, const char *nick);
+/* Marks u away with text (NULL or "": back); its co-members here with
+ * away-notify are told if it changed. */
+void presence_set_away(struct user *u, const char *text);
 /* Sets what u shows besides its nick (account: a registration or NULL/""). */
 void presence_set_details(struct user *u, const char *username, const char *realname,
 			  const char *account);
@@ -272,6 +276,7 @@ unsigned presence_count(struct room_presence *r);
 /* Telling the other replicas (presence_sync.c). Each is a no-op alone. */
 void presence_send_online(struct server *srv, struct user *u);
 void presence_send_offline(struct server *srv, const char *nick, const char *reason);
+void presence_send_away(struct server *srv, struct user *u);
 void presence_send_join(struct server *srv, struct user *u, struct room_presence *r);
 void presence_send_part(struct server *srv, struct user *u, struct room_presence *r, const char *reason);
 /* The view changed: users of replicas that left quit (netsplit batch), and
@@ -347,7 +352,8 @@ struct server {
 	uv_check_t reaper;
 	struct user *users;
 	struct room_presence *rooms;
-	unsigned max_users_seen;
+	unsigned max_users_seen;     /* most users in the view at once */
+	unsigned max_local_seen;     /* most users with a session here at once */
 	struct auth_bucket *auth_buckets; /* failed logins, by account and by address */
 	struct addr_count *addr_counts;   /* connections per address (the per-address limit) */
 	int stopping;
@@ -543,6 +549,11 @@ void cmd_account(struct session *s, struct irc_msg *m);
 void cmd_whois(struct session *s, struct irc_msg *m);
 void cmd_oper(struct session *s, struct irc_msg *m);
 void cmd_mode(struct session *s, struct irc_msg *m);
+void cmd_time(struct session *s, struct irc_msg *m);
+void cmd_away(struct session *s, struct irc_msg *m);
+void cmd_userhost(struct session *s, struct irc_msg *m);
+void cmd_ison(struct session *s, struct irc_msg *m);
+void cmd_info(struct session *s, struct irc_msg *m);
 void cmd_kick(struct session *s, struct irc_msg *m);
 void cmd_invite(struct session *s, struct irc_msg *m);
 
