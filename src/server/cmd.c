@@ -45,6 +45,8 @@ static const struct command commands[] = {
 	{"OPER", 2, 1, cmd_oper, 5},
 	{"MODE", 1, 1, cmd_mode, 1},
 	{"TIME", 0, 1, cmd_time, 1},
+	{"KILL", 1, 1, cmd_kill, 1},
+	{"WHOWAS", 0, 1, cmd_whowas, 2},
 	{"AWAY", 0, 1, cmd_away, 1},
 	{"USERHOST", 1, 1, cmd_userhost, 1},
 	{"ISON", 1, 1, cmd_ison, 1},

@@ -128,7 +128,9 @@ void cmd_whois(struct session *s, struct irc_msg *m)
 	if (rooms.len)
 		reply_num(s, 319, "%s :%s", u->nick, rooms.data);
 	buf_free(&rooms);
-	reply_num(s, 312, "%s r%u.chorus :chorus replica %u", u->nick, u->home, u->home);
+	char server[SERVER_NAME_MAX];
+	server_name_of(s->srv, u->home, server);
+	reply_num(s, 312, "%s %s :chorus replica %u", u->nick, server, u->home);
 	const char *account = account_shown(s->srv, u->nick, u->account);
 	if (u->away)
 		reply_num(s, 301, "%s :%s", u->nick, u->away);

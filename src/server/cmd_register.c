@@ -171,6 +171,7 @@ void cmd_rename_user(struct server *srv, struct user *u, const char *new_nick)
 	char src[128], text[CHAT_NICK_MAX + 16];
 	struct line_tags t = LINE_TAGS_INIT;
 	reply_source(u->nick, src, sizeof src);
+	whowas_add(srv, u);
 	presence_send_offline(srv, u->nick, "Changed nick");
 	presence_rename(srv, u, new_nick);
 	presence_send_online(srv, u);
@@ -309,7 +310,7 @@ void cmd_setname(struct session *s, struct irc_msg *m)
 void cmd_user_gone(struct server *srv, struct user *u, const char *reason, struct batch_set *b)
 {
 	char src[128], text[400];
-	(void)srv;
+	whowas_add(srv, u);
 	snprintf(text, sizeof text, "QUIT :%s", reason ? reason : "Client Quit");
 	cmd_tell_co_members(u, 0, reply_source(u->nick, src, sizeof src), text, b);
 }

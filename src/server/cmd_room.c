@@ -122,6 +122,8 @@ void cmd_room_joined(struct server *srv, struct user *u, struct room_presence *r
 					   u->realname);
 			else
 				reply_line(o, &t, src, "JOIN %s", r->name);
+			if (u->away && m->user != u && (o->caps & CAP_AWAY_NOTIFY))
+				reply_line(o, &t, src, "AWAY :%s", u->away);
 		}
 	for (struct session *o = u->sessions; o; o = o->next_of_user)
 		cmd_join_burst(o, r);
@@ -242,11 +244,33 @@ void cmd_names(struct session *s, struct irc_msg *m)
 		reply_num(s, 366, "%s :End of /NAMES list.", m->params[0]);
 }
 
+/* 1 if one of u's sessions here has user mode c (i, or o after OPER). */
+static int user_mode_here(const struct user *u, char c)
+{
+	for (const struct session *o = u->sessions; o; o = o->next_of_user)
+		if (c == 'o' ? o->oper : strchr(o->umodes, c) != NULL)
+			return 1;
+	return 0;
+}
+
+/* 1 if a and b share a room. */
+static int share_a_room(struct user *a, struct user *b)
+{
+	struct membership *m, *tmp;
+	HASH_ITER(hh_user, a->rooms, m, tmp)
+		if (presence_in_room(b, m->room))
+			return 1;
+	return 0;
+}
+
+/* A 352 line: flags H or G (away), * for an operator, the room prefix. */
 static void who_user(struct session *s, const char *room, struct user *u)
 {
 	const char *prefix = room[0] == '#' ? room_prefix(s->srv, room, u, (s->caps & CAP_MULTI_PREFIX) != 0) : "";
-	reply_num(s, 352, "%s %s chorus %s %s %c%s :0 %s", room, u->username, s->srv->name, u->nick,
-		  u->away ? 'G' : 'H', prefix, u->realname);
+	char server[SERVER_NAME_MAX];
+	server_name_of(s->srv, u->home, server);
+	reply_num(s, 352, "%s %s chorus %s %s %c%s%s :0 %s", room, u->username, server, u->nick,
+		  u->away ? 'G' : 'H', user_mode_here(u, 'o') ? "*" : "", prefix, u->realname);
 }
 
 void cmd_who(struct session *s, struct irc_msg *m)
@@ -263,6 +287,21 @@ void cmd_who(struct session *s, struct irc_msg *m)
 				else
 					left++;
 			}
+		reply_truncated(s, "WHO", left);
+	} else if (strpbrk(mask, "*?") || strcmp(mask, "0") == 0) {
+		/* A mask: every user whose nick matches, but those invisible (+i)
+		 * only to who shares a room with them. */
+		struct user *u, *tmp;
+		size_t left = 0;
+		HASH_ITER(hh, s->srv->users, u, tmp) {
+			if ((strcmp(mask, "0") != 0 && !irc_mask_match(mask, u->nick)) ||
+			    (u != s->user && user_mode_here(u, 'i') && !share_a_room(u, s->user)))
+				continue;
+			if (session_has_room(s))
+				who_user(s, "*", u);
+			else
+				left++;
+		}
 		reply_truncated(s, "WHO", left);
 	} else {
 		struct user *u = presence_user(s->srv, mask);

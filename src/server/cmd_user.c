@@ -1,7 +1,8 @@
 /*
  * cmd_user.c: a user's status as others see it: AWAY (replicated with
  * presence, shown with away-notify, 301 on messages and WHOIS, G in WHO),
- * USERHOST and ISON.
+ * USERHOST and ISON; and KILL, an operator's end of a user's connections
+ * on every replica of the view.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,4 +59,30 @@ void cmd_ison(struct session *s, struct irc_msg *m)
 	}
 	reply_num(s, 303, ":%s", b.len ? b.data : "");
 	buf_free(&b);
+}
+
+void user_kill(struct server *srv, const char *nick, const char *reason)
+{
+	struct user *u = presence_user(srv, nick);
+	for (struct session *o = u ? u->sessions : NULL; o; o = o->next_of_user)
+		session_close(o, reason);
+}
+
+/* KILL <nick> [:reason]: operators (OPER) only. */
+void cmd_kill(struct session *s, struct irc_msg *m)
+{
+	if (!s->oper) {
+		reply_num(s, 481, ":Permission Denied- You're not an IRC operator");
+		return;
+	}
+	struct user *u = presence_user(s->srv, m->params[0]);
+	if (!u) {
+		reply_num(s, 401, "%s :No such nick/channel", m->params[0]);
+		return;
+	}
+	char reason[300];
+	snprintf(reason, sizeof reason, "Killed (%s (%s))", s->nick,
+		 m->nparams > 1 && *m->params[1] ? m->params[1] : "no reason");
+	presence_send_kill(s->srv, u->nick, reason);
+	user_kill(s->srv, u->nick, reason);
 }

@@ -80,6 +80,7 @@ int main(int argc, char **argv)
 		chat_free(srv.chat);
 	tls_server_free(srv.tls);
 	auth_buckets_prune(&srv, 1);
+	whowas_free(&srv);
 	config_free(&srv.cfg);
 	if (uv_loop_close(srv.loop) != 0)
 		log_warn("event loop closed with handles still open");

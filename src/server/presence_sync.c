@@ -12,6 +12,7 @@
  *   JOIN    nick room
  *   PART    nick room reason
  *   AWAY    nick away
+ *   KILL    nick reason (an operator ended the user's connections)
  *   STATE   u32 n, n x (nick username realname account away u32 m, m x room)
  * (account: the registration the user is logged in to, or ""; away: the
  * away message, or "" when here).
@@ -25,7 +26,7 @@
 
 #define PRESENCE_VERSION 3 /* 2: users' accounts; 3: away */
 
-enum { P_ONLINE = 1, P_OFFLINE = 2, P_JOIN = 3, P_PART = 4, P_STATE = 5, P_AWAY = 6 };
+enum { P_ONLINE = 1, P_OFFLINE = 2, P_JOIN = 3, P_PART = 4, P_STATE = 5, P_AWAY = 6, P_KILL = 7 };
 
 static void begin(struct op_buf *b, int kind)
 {
@@ -58,6 +59,15 @@ void presence_send_away(struct server *srv, struct user *u)
 	begin(&b, P_AWAY);
 	op_buf_put_str(&b, u->nick);
 	op_buf_put_str(&b, u->away ? u->away : "");
+	send_buf(srv, &b);
+}
+
+void presence_send_kill(struct server *srv, const char *nick, const char *reason)
+{
+	struct op_buf b = {0};
+	begin(&b, P_KILL);
+	op_buf_put_str(&b, nick);
+	op_buf_put_str(&b, reason);
 	send_buf(srv, &b);
 }
 
@@ -239,6 +249,9 @@ void presence_receive(struct server *srv, uint32_t sender, const void *data, siz
 	case P_AWAY:
 		if ((u = presence_user(srv, nick)) && !u->sessions)
 			presence_set_away(u, a);
+		break;
+	case P_KILL:
+		user_kill(srv, nick, a);
 		break;
 	case P_OFFLINE:
 		if ((u = presence_user(srv, nick)))

@@ -277,6 +277,7 @@ unsigned presence_count(struct room_presence *r);
 void presence_send_online(struct server *srv, struct user *u);
 void presence_send_offline(struct server *srv, const char *nick, const char *reason);
 void presence_send_away(struct server *srv, struct user *u);
+void presence_send_kill(struct server *srv, const char *nick, const char *reason);
 void presence_send_join(struct server *srv, struct user *u, struct room_presence *r);
 void presence_send_part(struct server *srv, struct user *u, struct room_presence *r, const char *reason);
 /* The view changed: users of replicas that left quit (netsplit batch), and
@@ -284,6 +285,11 @@ void presence_send_part(struct server *srv, struct user *u, struct room_presence
 void presence_view(struct server *srv, const struct group_view *old, const struct group_view *v);
 /* A presence message from replica sender. */
 void presence_receive(struct server *srv, uint32_t sender, const void *data, size_t len);
+
+/* ---- WHOWAS (whowas.c) ---- */
+/* Remembers u as it is now (it leaves, or takes another nick). */
+void whowas_add(struct server *srv, const struct user *u);
+void whowas_free(struct server *srv);
 
 /* ---- who may do what in a room (room_access.c) ---- */
 
@@ -316,6 +322,14 @@ struct pending {
 	uint64_t session_id;
 	char *label;             /* labeled-response label, or NULL */
 	char *command;           /* "PRIVMSG", "NOTICE", "TAGMSG", "TOPIC", ... */
+};
+
+/* A user that left the view or changed nick (whowas.c). */
+#define WHOWAS_MAX 1000
+struct whowas {
+	char *nick, *username, *realname;   /* NULL: an empty slot */
+	char server[SERVER_NAME_MAX];
+	int64_t left_ms;
 };
 
 struct server {
@@ -354,6 +368,8 @@ struct server {
 	struct room_presence *rooms;
 	unsigned max_users_seen;     /* most users in the view at once */
 	unsigned max_local_seen;     /* most users with a session here at once */
+	struct whowas whowas[WHOWAS_MAX]; /* a ring: users that left or renamed */
+	size_t whowas_next;          /* where the next one goes */
 	struct auth_bucket *auth_buckets; /* failed logins, by account and by address */
 	struct addr_count *addr_counts;   /* connections per address (the per-address limit) */
 	int stopping;
@@ -550,6 +566,10 @@ void cmd_whois(struct session *s, struct irc_msg *m);
 void cmd_oper(struct session *s, struct irc_msg *m);
 void cmd_mode(struct session *s, struct irc_msg *m);
 void cmd_time(struct session *s, struct irc_msg *m);
+void cmd_kill(struct session *s, struct irc_msg *m);
+/* Closes the sessions here of the user nick with reason (a KILL). */
+void user_kill(struct server *srv, const char *nick, const char *reason);
+void cmd_whowas(struct session *s, struct irc_msg *m);
 void cmd_away(struct session *s, struct irc_msg *m);
 void cmd_userhost(struct session *s, struct irc_msg *m);
 void cmd_ison(struct session *s, struct irc_msg *m);
