@@ -236,13 +236,14 @@ static int note_tags(const char *line, size_t start, size_t end, struct layout *
 	}
 }
 
-/* 1 if line[s.off..+s.len) is a command: letters, or exactly three digits. */
+/* 1 if line[s.off..+s.len) is a command: letters (and '_', as in
+ * NONEXISTENT_COMMAND, so that it gets 421), or exactly three digits. */
 static int command_valid(const char *line, struct span s)
 {
 	size_t letters = 0, digits = 0;
 
 	for (size_t i = 0; i < s.len; i++) {
-		letters += is_alpha(line[s.off + i]);
+		letters += is_alpha(line[s.off + i]) || line[s.off + i] == '_';
 		digits += is_digit(line[s.off + i]);
 	}
 	return s.len > 0 && (letters == s.len || (digits == 3 && s.len == 3));

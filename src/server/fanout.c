@@ -102,6 +102,19 @@ static void show_to(struct show *sh, struct session *s)
 	}
 }
 
+/* Shows sh to s as any recipient sees it (no label), whether or not s made it. */
+static void show_copy(struct show *sh, struct session *s)
+{
+	struct line_tags t = LINE_TAGS_INIT;
+	t.time_ms = sh->op->wall_ms;
+	t.msgid = sh->msgid;
+	t.client_tags = sh->client_tags;
+	t.likes = sh->likes;
+	t.account = sh->account;
+	const struct buf *line = shared_line(sh, s->caps, &t);
+	session_send_raw(s, line->data, line->len);
+}
+
 static void show_to_user(struct show *sh, struct user *u)
 {
 	for (struct session *s = u ? u->sessions : NULL; s; s = s->next_of_user)
@@ -152,6 +165,8 @@ static void show_everywhere(struct server *srv, struct show *sh, const char *con
 		show_to_user(sh, from);
 		if (to != from)
 			show_to_user(sh, to);
+		else if (sh->origin && (sh->origin->caps & CAP_ECHO_MESSAGE))
+			show_copy(sh, sh->origin); /* to oneself: received, besides the echo */
 	}
 	if (sh->origin)
 		show_to(sh, sh->origin);

@@ -213,6 +213,9 @@ TEST(command_errors)
 			fprintf(stderr, "  line %zu: \"%s\" -> %d\n", i, bad[i], rc);
 		CHECK_EQ_INT(rc, IRC_MALFORMED);
 	}
+	/* An unknown command with an underscore is a command (421 follows). */
+	CHECK_EQ_INT(parse(line, sizeof line, "NONEXISTENT_COMMAND x", &m), IRC_OK);
+	CHECK_EQ_STR(m.command, "NONEXISTENT_COMMAND");
 }
 
 TEST(empty_lines)
