@@ -27,6 +27,8 @@ static const struct {
 	{"multi-prefix", CAP_MULTI_PREFIX, NULL},
 	{"userhost-in-names", CAP_USERHOST_IN_NAMES, NULL},
 	{"away-notify", CAP_AWAY_NOTIFY, NULL},
+	{"extended-monitor", CAP_EXTENDED_MONITOR, NULL},
+	{"cap-notify", CAP_CAP_NOTIFY, NULL},
 };
 #define NCAPS (sizeof caps / sizeof caps[0])
 

@@ -26,9 +26,11 @@ enum irc_cap {
 	CAP_MULTI_PREFIX = 1 << 13,
 	CAP_USERHOST_IN_NAMES = 1 << 14,
 	CAP_AWAY_NOTIFY = 1 << 15,
+	CAP_EXTENDED_MONITOR = 1 << 16,
+	CAP_CAP_NOTIFY = 1 << 17,
 };
 
-#define IRC_CAPS_ALL 0xffffu
+#define IRC_CAPS_ALL 0x3ffffu
 /* The capabilities that only make sense with accounts. */
 #define IRC_CAPS_ACCOUNTS (CAP_SASL | CAP_ACCOUNT_REGISTRATION)
 

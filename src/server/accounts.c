@@ -108,7 +108,7 @@ static char *guest_nick(struct server *srv, const char *name)
 
 /* Tells u's sessions here and its co-members that its account is now
  * account (a name, or NULL: logged out), per account-notify. */
-static void notify_account(struct user *u, const char *account)
+static void notify_account(struct server *srv, struct user *u, const char *account)
 {
 	char src[128], text[CHAT_NICK_MAX + 16];
 	struct line_tags t = LINE_TAGS_INIT;
@@ -118,6 +118,7 @@ static void notify_account(struct user *u, const char *account)
 		if (o->caps & CAP_ACCOUNT_NOTIFY)
 			reply_line(o, &t, src, "%s", text);
 	cmd_tell_co_members(u, CAP_ACCOUNT_NOTIFY, src, text, NULL);
+	monitor_tell(srv, u, CAP_ACCOUNT_NOTIFY, text);
 }
 
 void account_login(struct session *s, const struct chat_account *a)
@@ -141,7 +142,7 @@ void account_login(struct session *s, const struct chat_account *a)
 	free(u->account);
 	u->account = xstrdup(a->regid);
 	presence_send_online(s->srv, u);
-	notify_account(u, a->name);
+	notify_account(s->srv, u, a->name);
 }
 
 /* Logs s out (its account changed under it): 901, and why. */
@@ -208,7 +209,7 @@ static void settle_user(struct server *srv, struct user *u, const struct chat_ac
 		free(u->account);
 		u->account = NULL;
 		presence_send_online(srv, u);
-		notify_account(u, NULL);
+		notify_account(srv, u, NULL);
 	}
 	if (a && u->sessions) {
 		char *guest = lost && !presence_user(srv, former) && !chat_account_find(srv->chat, former)

@@ -45,6 +45,7 @@ static const struct command commands[] = {
 	{"OPER", 2, 1, cmd_oper, 5},
 	{"MODE", 1, 1, cmd_mode, 1},
 	{"TIME", 0, 1, cmd_time, 1},
+	{"MONITOR", 1, 1, cmd_monitor, 1},
 	{"KILL", 1, 1, cmd_kill, 1},
 	{"WHOWAS", 0, 1, cmd_whowas, 2},
 	{"AWAY", 0, 1, cmd_away, 1},

@@ -305,6 +305,7 @@ void cmd_setname(struct session *s, struct irc_msg *m)
 	char text[220]; /* the setname spec: co-members with the cap are told too */
 	snprintf(text, sizeof text, "SETNAME :%s", name);
 	cmd_tell_co_members(s->user, CAP_SETNAME, src, text, NULL);
+	monitor_tell(s->srv, s->user, CAP_SETNAME, text);
 }
 
 void cmd_user_gone(struct server *srv, struct user *u, const char *reason, struct batch_set *b)

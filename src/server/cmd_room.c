@@ -253,16 +253,6 @@ static int user_mode_here(const struct user *u, char c)
 	return 0;
 }
 
-/* 1 if a and b share a room. */
-static int share_a_room(struct user *a, struct user *b)
-{
-	struct membership *m, *tmp;
-	HASH_ITER(hh_user, a->rooms, m, tmp)
-		if (presence_in_room(b, m->room))
-			return 1;
-	return 0;
-}
-
 /* A 352 line: flags H or G (away), * for an operator, the room prefix. */
 static void who_user(struct session *s, const char *room, struct user *u)
 {
@@ -295,7 +285,7 @@ void cmd_who(struct session *s, struct irc_msg *m)
 		size_t left = 0;
 		HASH_ITER(hh, s->srv->users, u, tmp) {
 			if ((strcmp(mask, "0") != 0 && !irc_mask_match(mask, u->nick)) ||
-			    (u != s->user && user_mode_here(u, 'i') && !share_a_room(u, s->user)))
+			    (u != s->user && user_mode_here(u, 'i') && !presence_share_room(u, s->user)))
 				continue;
 			if (session_has_room(s))
 				who_user(s, "*", u);

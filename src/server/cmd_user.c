@@ -21,7 +21,7 @@ void cmd_away(struct session *s, struct irc_msg *m)
 	if (strlen(text) > AWAY_MAX) /* cut at a character's start */
 		for (size_t n = AWAY_MAX; n > 0 && ((unsigned char)kept[n] & 0xc0) == 0x80; n--)
 			kept[n - 1] = '\0';
-	presence_set_away(s->user, kept);
+	presence_set_away(s->srv, s->user, kept);
 	presence_send_away(s->srv, s->user);
 	if (*kept)
 		reply_num(s, 306, ":You have been marked as being away");

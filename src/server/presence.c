@@ -63,7 +63,16 @@ static void user_free(struct user *u)
 	free(u);
 }
 
-void presence_set_away(struct user *u, const char *text)
+int presence_share_room(struct user *a, struct user *b)
+{
+	struct membership *m, *tmp;
+	HASH_ITER(hh_user, a->rooms, m, tmp)
+		if (presence_in_room(b, m->room))
+			return 1;
+	return 0;
+}
+
+void presence_set_away(struct server *srv, struct user *u, const char *text)
 {
 	const char *now = text && *text ? text : NULL;
 	if ((!now && !u->away) || (now && u->away && strcmp(now, u->away) == 0))
@@ -72,6 +81,7 @@ void presence_set_away(struct user *u, const char *text)
 	u->away = now ? xstrdup(now) : NULL;
 	char src[128], *line = now ? xasprintf("AWAY :%s", now) : xstrdup("AWAY");
 	cmd_tell_co_members(u, CAP_AWAY_NOTIFY, reply_source(u->nick, src, sizeof src), line, NULL);
+	monitor_tell(srv, u, CAP_AWAY_NOTIFY, line);
 	free(line);
 }
 
@@ -91,6 +101,7 @@ static void user_gone(struct server *srv, struct user *u, const char *reason, st
 {
 	struct membership *m, *tmp;
 	cmd_user_gone(srv, u, reason, b);
+	monitor_notify(srv, u, 0);
 	HASH_ITER(hh_user, u->rooms, m, tmp)
 		presence_part(srv, u, m->room);
 	HASH_DEL(srv->users, u);
@@ -102,9 +113,12 @@ void presence_set_on(struct server *srv, struct user *u, uint32_t id, int on, co
 {
 	uint64_t bit = 1ULL << (id % 64);
 	if (on) {
+		int came = !online_anywhere(u);
 		u->on[(id & 255) / 64] |= bit;
 		if (!u->sessions)
 			u->home = id;
+		if (came)
+			monitor_notify(srv, u, 1);
 		return;
 	}
 	u->on[(id & 255) / 64] &= ~bit;
@@ -234,12 +248,18 @@ int presence_part(struct server *srv, struct user *u, struct room_presence *r)
 
 void presence_rename(struct server *srv, struct user *u, const char *new_nick)
 {
+	char *key = chat_casefold(new_nick);
+	int other = strcmp(key, u->key) != 0; /* not only a new spelling */
+	if (other)
+		monitor_notify(srv, u, 0);
 	HASH_DEL(srv->users, u);
 	free(u->key);
 	free(u->nick);
-	u->key = chat_casefold(new_nick);
+	u->key = key;
 	u->nick = xstrdup(new_nick);
 	HASH_ADD_KEYPTR(hh, srv->users, u->key, strlen(u->key), u);
+	if (other)
+		monitor_notify(srv, u, 1);
 }
 
 unsigned presence_count(struct room_presence *r)

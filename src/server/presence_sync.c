@@ -189,7 +189,7 @@ static void on_state(struct server *srv, uint32_t sender, struct op_reader *rd)
 			u = presence_user_make(srv, nick);
 			if (!u->sessions) {
 				presence_set_details(u, user, real, account);
-				presence_set_away(u, away);
+				presence_set_away(srv, u, away);
 			}
 			presence_set_on(srv, u, sender, 1, NULL, NULL);
 		}
@@ -242,13 +242,13 @@ void presence_receive(struct server *srv, uint32_t sender, const void *data, siz
 		u = presence_user_make(srv, nick);
 		if (!u->sessions) {
 			presence_set_details(u, a, b, account);
-			presence_set_away(u, away);
+			presence_set_away(srv, u, away);
 		}
 		presence_set_on(srv, u, sender, 1, NULL, NULL);
 		break;
 	case P_AWAY:
 		if ((u = presence_user(srv, nick)) && !u->sessions)
-			presence_set_away(u, a);
+			presence_set_away(srv, u, a);
 		break;
 	case P_KILL:
 		user_kill(srv, nick, a);

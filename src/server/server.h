@@ -162,6 +162,7 @@ struct session {
 	unsigned batch_seq;      /* for batch ids */
 	struct capture *capture; /* non-NULL while a labeled command runs */
 	unsigned writes;         /* its operations not yet answered (stored or failed) */
+	struct monitored *monitored; /* the nicks it MONITORs (monitor.c) */
 	struct buf held;         /* PONGs held until writes is 0: a PING answers
 	                          * after what the commands before it did */
 };
@@ -237,7 +238,9 @@ struct user *presence_user(struct server *srv, const char *nick);
 struct user *presence_user_make(struct server *srv, const char *nick);
 /* Marks u away with text (NULL or "": back); its co-members here with
  * away-notify are told if it changed. */
-void presence_set_away(struct user *u, const char *text);
+void presence_set_away(struct server *srv, struct user *u, const char *text);
+/* 1 if a and b are in one room. */
+int presence_share_room(struct user *a, struct user *b);
 /* Sets what u shows besides its nick (account: a registration or NULL/""). */
 void presence_set_details(struct user *u, const char *username, const char *realname,
 			  const char *account);
@@ -285,6 +288,17 @@ void presence_send_part(struct server *srv, struct user *u, struct room_presence
 void presence_view(struct server *srv, const struct group_view *old, const struct group_view *v);
 /* A presence message from replica sender. */
 void presence_receive(struct server *srv, uint32_t sender, const void *data, size_t len);
+
+/* ---- MONITOR (monitor.c) ---- */
+void cmd_monitor(struct session *s, struct irc_msg *m);
+/* Forgets what s monitors (it closes). */
+void monitor_clear(struct session *s);
+/* u came online in the view (online 1) or left it: 730 / 731 to whoever
+ * monitors its nick. */
+void monitor_notify(struct server *srv, const struct user *u, int online);
+/* "<u> <line>" to the sessions monitoring u with extended-monitor and caps
+ * that share no room with u (those that do hear it as co-members). */
+void monitor_tell(struct server *srv, const struct user *u, unsigned caps, const char *line);
 
 /* ---- WHOWAS (whowas.c) ---- */
 /* Remembers u as it is now (it leaves, or takes another nick). */
@@ -369,6 +383,7 @@ struct server {
 	unsigned max_users_seen;     /* most users in the view at once */
 	unsigned max_local_seen;     /* most users with a session here at once */
 	struct whowas whowas[WHOWAS_MAX]; /* a ring: users that left or renamed */
+	struct monitor_watch *monitors;   /* watched nick -> sessions (monitor.c) */
 	size_t whowas_next;          /* where the next one goes */
 	struct auth_bucket *auth_buckets; /* failed logins, by account and by address */
 	struct addr_count *addr_counts;   /* connections per address (the per-address limit) */

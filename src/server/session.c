@@ -356,6 +356,7 @@ static void session_finish(struct session *s)
 		unthrottle(s);
 	if (s->user)
 		presence_detach(srv, s, s->close_reason);
+	monitor_clear(s);
 	HASH_DEL(srv->sessions, s);
 	srv->nsessions--;
 	addr_release(s);
