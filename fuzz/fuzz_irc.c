@@ -79,7 +79,7 @@ static int command_ok(const char *c)
 {
 	size_t n = strlen(c), letters = 0, digits = 0;
 	for (size_t i = 0; i < n; i++) {
-		letters += (c[i] >= 'a' && c[i] <= 'z') || (c[i] >= 'A' && c[i] <= 'Z');
+		letters += (c[i] >= 'a' && c[i] <= 'z') || (c[i] >= 'A' && c[i] <= 'Z') || c[i] == '_';
 		digits += c[i] >= '0' && c[i] <= '9';
 	}
 	return n > 0 && (letters == n || (n == 3 && digits == 3));

@@ -47,6 +47,9 @@ static const struct command commands[] = {
 	{"TIME", 0, 1, cmd_time, 1},
 	{"MONITOR", 1, 1, cmd_monitor, 1},
 	{"KILL", 1, 1, cmd_kill, 1},
+	{"WALLOPS", 1, 1, cmd_wallops, 1},
+	{"HELP", 0, 1, cmd_help, 1},
+	{"ADMIN", 0, 1, cmd_admin, 1},
 	{"WHOWAS", 0, 1, cmd_whowas, 2},
 	{"AWAY", 0, 1, cmd_away, 1},
 	{"USERHOST", 1, 1, cmd_userhost, 1},
@@ -62,6 +65,11 @@ static const struct command *command_find(const char *name)
 		if (strcasecmp(commands[i].name, name) == 0)
 			return &commands[i];
 	return NULL;
+}
+
+int cmd_known(const char *name)
+{
+	return command_find(name) != NULL;
 }
 
 void cmd_dispatch(struct session *s, struct irc_msg *m)

@@ -43,6 +43,46 @@ void cmd_info(struct session *s, struct irc_msg *m)
 	reply_num(s, 374, ":End of /INFO list");
 }
 
+/* ADMIN: who runs this replica (256-259). */
+void cmd_admin(struct session *s, struct irc_msg *m)
+{
+	(void)m;
+	reply_num(s, 256, "%s :Administrative info", s->srv->name);
+	reply_num(s, 257, ":chorus replica %u", s->srv->cfg.id);
+	reply_num(s, 258, ":Operators: see OPER; the cluster: LINKS");
+	reply_num(s, 259, ":-");
+}
+
+/* HELP [topic]: 704, 705..., 706; 524 for an unknown topic. */
+void cmd_help(struct session *s, struct irc_msg *m)
+{
+	static const struct {
+		const char *topic, *text;
+	} topics[] = {
+		{"*", "Commands: JOIN PART PRIVMSG NOTICE TAGMSG TOPIC NAMES LIST WHO WHOIS WHOWAS "
+		      "MODE KICK INVITE AWAY MONITOR ISON USERHOST CHATHISTORY FOLLOW UNFOLLOW USERS "
+		      "REGISTER ACCOUNT LINKS LUSERS MOTD TIME INFO ADMIN VERSION; HELP <command>"},
+		{"MODE", "MODE #room [+-imnstklbeIov params]: room modes; MODE <you> [+-iw]"},
+		{"CHATHISTORY", "CHATHISTORY LATEST|BEFORE|AFTER|AROUND|BETWEEN|TARGETS <target> ..."},
+		{"FOLLOW", "FOLLOW <nick>: their posts to &timeline reach your timeline"},
+	};
+	const char *topic = m->nparams > 0 ? m->params[0] : "*";
+	for (size_t i = 0; i < sizeof topics / sizeof topics[0]; i++)
+		if (strcasecmp(topics[i].topic, topic) == 0) {
+			reply_num(s, 704, "%s :%s", topic, i ? topics[i].topic : "chorus help");
+			reply_num(s, 705, "%s :%s", topic, topics[i].text);
+			reply_num(s, 706, "%s :End of /HELP", topic);
+			return;
+		}
+	if (cmd_known(topic)) {
+		reply_num(s, 704, "%s :%s", topic, topic);
+		reply_num(s, 705, "%s :An IRC command: see modern.ircdocs.horse, and chorus's docs/PROTOCOL.md", topic);
+		reply_num(s, 706, "%s :End of /HELP", topic);
+		return;
+	}
+	reply_num(s, 524, "%s :No help available on this topic", topic);
+}
+
 void cmd_version(struct session *s, struct irc_msg *m)
 {
 	(void)m;

@@ -253,19 +253,58 @@ static int user_mode_here(const struct user *u, char c)
 	return 0;
 }
 
-/* A 352 line: flags H or G (away), * for an operator, the room prefix. */
-static void who_user(struct session *s, const char *room, struct user *u)
+/* WHOX (the "%fields[,token]" of WHO): which fields, and the token. */
+struct whox {
+	char fields[16];        /* letters of tcuihsnfdlaor asked for; "" = plain WHO */
+	char token[4];
+};
+
+/* The WHOX request in param ("%cnf,42"), or none. */
+static struct whox whox_of(const char *param)
+{
+	struct whox w = {"", "0"};
+	if (!param || param[0] != '%')
+		return w;
+	size_t n = strcspn(param + 1, ",");
+	snprintf(w.fields, sizeof w.fields, "%.*s", (int)n, param + 1);
+	if (param[1 + n] == ',')
+		snprintf(w.token, sizeof w.token, "%s", param + 2 + n);
+	return w;
+}
+
+/* A 352 line (or 354 with WHOX fields, in the order tcuihsnfdlaor): flags
+ * H or G (away), * for an operator, the room prefix. */
+static void who_user(struct session *s, const char *room, struct user *u, const struct whox *w)
 {
 	const char *prefix = room[0] == '#' ? room_prefix(s->srv, room, u, (s->caps & CAP_MULTI_PREFIX) != 0) : "";
-	char server[SERVER_NAME_MAX];
+	char server[SERVER_NAME_MAX], flags[8];
 	server_name_of(s->srv, u->home, server);
-	reply_num(s, 352, "%s %s chorus %s %s %c%s%s :0 %s", room, u->username, server, u->nick,
-		  u->away ? 'G' : 'H', user_mode_here(u, 'o') ? "*" : "", prefix, u->realname);
+	snprintf(flags, sizeof flags, "%c%s%s", u->away ? 'G' : 'H', user_mode_here(u, 'o') ? "*" : "", prefix);
+	if (!w->fields[0]) {
+		reply_num(s, 352, "%s %s chorus %s %s %s :0 %s", room, u->username, server, u->nick, flags,
+			  u->realname);
+		return;
+	}
+	const char *account = account_shown(s->srv, u->nick, u->account);
+	struct buf b = {0};
+	for (const char *f = "tcuihsnfdlao"; *f; f++) {
+		if (!strchr(w->fields, *f))
+			continue;
+		const char *v = *f == 't' ? w->token : *f == 'c' ? room : *f == 'u' ? u->username
+			: *f == 'i' ? "255.255.255.255" : *f == 'h' ? "chorus" : *f == 's' ? server
+			: *f == 'n' ? u->nick : *f == 'f' ? flags : *f == 'a' ? (account ? account : "0") : "0";
+		buf_printf(&b, "%s%s", b.len ? " " : "", v);
+	}
+	if (strchr(w->fields, 'r'))
+		buf_printf(&b, "%s:%s", b.len ? " " : "", u->realname);
+	reply_num(s, 354, "%s", b.data ? b.data : "");
+	buf_free(&b);
 }
 
 void cmd_who(struct session *s, struct irc_msg *m)
 {
 	const char *mask = m->nparams > 0 ? m->params[0] : "*";
+	struct whox w = whox_of(m->nparams > 1 ? m->params[1] : NULL);
 	if (mask[0] == '#') {
 		struct room_presence *r = presence_room(s->srv, mask);
 		struct membership *mm, *tmp;
@@ -273,7 +312,7 @@ void cmd_who(struct session *s, struct irc_msg *m)
 		if (r && room_visible(s->srv, r->name, s->user))
 			HASH_ITER(hh_room, r->members, mm, tmp) {
 				if (session_has_room(s))
-					who_user(s, r->name, mm->user);
+					who_user(s, r->name, mm->user, &w);
 				else
 					left++;
 			}
@@ -288,7 +327,7 @@ void cmd_who(struct session *s, struct irc_msg *m)
 			    (u != s->user && user_mode_here(u, 'i') && !presence_share_room(u, s->user)))
 				continue;
 			if (session_has_room(s))
-				who_user(s, "*", u);
+				who_user(s, "*", u, &w);
 			else
 				left++;
 		}
@@ -296,7 +335,7 @@ void cmd_who(struct session *s, struct irc_msg *m)
 	} else {
 		struct user *u = presence_user(s->srv, mask);
 		if (u)
-			who_user(s, "*", u);
+			who_user(s, "*", u, &w);
 	}
 	reply_num(s, 315, "%s :End of WHO list", mask);
 }

@@ -1,8 +1,8 @@
 /*
  * cmd_user.c: a user's status as others see it: AWAY (replicated with
  * presence, shown with away-notify, 301 on messages and WHOIS, G in WHO),
- * USERHOST and ISON; and KILL, an operator's end of a user's connections
- * on every replica of the view.
+ * USERHOST and ISON; and KILL and WALLOPS, an operator's end of a user's
+ * connections and message to every +w user, on every replica of the view.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,4 +85,26 @@ void cmd_kill(struct session *s, struct irc_msg *m)
 		 m->nparams > 1 && *m->params[1] ? m->params[1] : "no reason");
 	presence_send_kill(s->srv, u->nick, reason);
 	user_kill(s->srv, u->nick, reason);
+}
+
+void user_wallops(struct server *srv, const char *from, const char *text)
+{
+	struct session *o, *tmp;
+	struct line_tags t = LINE_TAGS_INIT;
+	char src[128];
+	reply_source(from, src, sizeof src);
+	HASH_ITER(hh, srv->sessions, o, tmp)
+		if (o->registered && strchr(o->umodes, 'w'))
+			reply_line(o, &t, src, "WALLOPS :%s", text);
+}
+
+/* WALLOPS :text: operators only; to every session with user mode w. */
+void cmd_wallops(struct session *s, struct irc_msg *m)
+{
+	if (!s->oper) {
+		reply_num(s, 481, ":Permission Denied- You're not an IRC operator");
+		return;
+	}
+	presence_send_wallops(s->srv, s->nick, m->params[0]);
+	user_wallops(s->srv, s->nick, m->params[0]);
 }

@@ -13,6 +13,7 @@
  *   PART    nick room reason
  *   AWAY    nick away
  *   KILL    nick reason (an operator ended the user's connections)
+ *   WALLOPS nick text (an operator's message to +w users)
  *   STATE   u32 n, n x (nick username realname account away u32 m, m x room)
  * (account: the registration the user is logged in to, or ""; away: the
  * away message, or "" when here).
@@ -26,7 +27,8 @@
 
 #define PRESENCE_VERSION 3 /* 2: users' accounts; 3: away */
 
-enum { P_ONLINE = 1, P_OFFLINE = 2, P_JOIN = 3, P_PART = 4, P_STATE = 5, P_AWAY = 6, P_KILL = 7 };
+enum { P_ONLINE = 1, P_OFFLINE = 2, P_JOIN = 3, P_PART = 4, P_STATE = 5, P_AWAY = 6, P_KILL = 7,
+       P_WALLOPS = 8 };
 
 static void begin(struct op_buf *b, int kind)
 {
@@ -68,6 +70,15 @@ void presence_send_kill(struct server *srv, const char *nick, const char *reason
 	begin(&b, P_KILL);
 	op_buf_put_str(&b, nick);
 	op_buf_put_str(&b, reason);
+	send_buf(srv, &b);
+}
+
+void presence_send_wallops(struct server *srv, const char *nick, const char *text)
+{
+	struct op_buf b = {0};
+	begin(&b, P_WALLOPS);
+	op_buf_put_str(&b, nick);
+	op_buf_put_str(&b, text);
 	send_buf(srv, &b);
 }
 
@@ -252,6 +263,9 @@ void presence_receive(struct server *srv, uint32_t sender, const void *data, siz
 		break;
 	case P_KILL:
 		user_kill(srv, nick, a);
+		break;
+	case P_WALLOPS:
+		user_wallops(srv, nick, a);
 		break;
 	case P_OFFLINE:
 		if ((u = presence_user(srv, nick)))

@@ -296,7 +296,7 @@ void reply_capture_end(struct session *s, struct capture *c)
 /* ---- registration burst ---- */
 
 static const char *isupport[] = {
-	"CASEMAPPING=ascii", "CHANTYPES=#", "CHANNELLEN=50", "NICKLEN=30", "TOPICLEN=390", "AWAYLEN=200", "MONITOR=100",
+	"CASEMAPPING=ascii", "CHANTYPES=#", "CHANNELLEN=50", "NICKLEN=30", "TOPICLEN=390", "AWAYLEN=200", "MONITOR=100", "WHOX",
 	"NETWORK=chorus", "PREFIX=(ov)@+", "CHANMODES=beI,k,l,imnst", "EXCEPTS", "INVEX", "MODES=6",
 	"UTF8ONLY", "LINELEN=512",
 	"TARGMAX=PRIVMSG:1,NOTICE:1,TAGMSG:1,JOIN:10,PART:10,NAMES:1,WHO:1",

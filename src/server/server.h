@@ -281,6 +281,7 @@ void presence_send_online(struct server *srv, struct user *u);
 void presence_send_offline(struct server *srv, const char *nick, const char *reason);
 void presence_send_away(struct server *srv, struct user *u);
 void presence_send_kill(struct server *srv, const char *nick, const char *reason);
+void presence_send_wallops(struct server *srv, const char *nick, const char *text);
 void presence_send_join(struct server *srv, struct user *u, struct room_presence *r);
 void presence_send_part(struct server *srv, struct user *u, struct room_presence *r, const char *reason);
 /* The view changed: users of replicas that left quit (netsplit batch), and
@@ -582,6 +583,13 @@ void cmd_oper(struct session *s, struct irc_msg *m);
 void cmd_mode(struct session *s, struct irc_msg *m);
 void cmd_time(struct session *s, struct irc_msg *m);
 void cmd_kill(struct session *s, struct irc_msg *m);
+void cmd_wallops(struct session *s, struct irc_msg *m);
+void cmd_help(struct session *s, struct irc_msg *m);
+/* 1 if name (any case) is a command chorus answers. */
+int cmd_known(const char *name);
+void cmd_admin(struct session *s, struct irc_msg *m);
+/* "<from> WALLOPS :text" to every session here with user mode w. */
+void user_wallops(struct server *srv, const char *from, const char *text);
 /* Closes the sessions here of the user nick with reason (a KILL). */
 void user_kill(struct server *srv, const char *nick, const char *reason);
 void cmd_whowas(struct session *s, struct irc_msg *m);

@@ -146,12 +146,16 @@ def test_direct_message_to_offline_known_user_and_history_both_sides(server):
 
 @pytest.mark.open_identity
 def test_dm_to_self(server):
+    """As IRC has it: the sender is also the recipient, so with echo-message
+    it gets the line twice, the echo (labeled) and the delivery, one msgid."""
     a = server.client().login("narcissus", ALL_CAPS)
-    a.send("PRIVMSG narcissus :note to self")
-    echo = a.expect("PRIVMSG")
-    assert echo.params == ["narcissus", "note to self"]
+    a.send("@label=me PRIVMSG narcissus :note to self")
+    got = [a.expect("PRIVMSG"), a.expect("PRIVMSG")]
+    assert [m.params for m in got] == [["narcissus", "note to self"]] * 2
+    assert sorted(m.tags.get("label", "") for m in got) == ["", "me"]
+    assert got[0].tags["msgid"] == got[1].tags["msgid"]
     a.sync()
-    assert not [m for m in a.backlog if m.command == "PRIVMSG"], "self DM shown twice"
+    assert not [m for m in a.backlog if m.command == "PRIVMSG"], "a third copy"
     h = a.history("LATEST", "narcissus", "*", 10)
     assert [m.params[-1] for m in h] == ["note to self"]
 
