@@ -155,6 +155,8 @@ struct client {
 	const struct ui *ui;
 	void *ui_state;
 	struct replica_list replicas;
+	char last_dm[64];        /* msgid of the last direct message shown (a DM to
+	                          * oneself comes as its echo and as received) */
 
 	/* The link to a replica. */
 	struct conn *conn;

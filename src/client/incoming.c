@@ -75,6 +75,10 @@ static void on_message(struct client *c, struct irc_msg *m)
 		client_note(c, NOTE_INFO, "%s", msg_text(m));
 		return;
 	}
+	const char *msgid = irc_tag_get(m, "msgid");
+	if (msgid && strcmp(msgid, c->last_dm) == 0)
+		return; /* shown already */
+	snprintf(c->last_dm, sizeof c->last_dm, "%s", msgid ? msgid : "");
 	source_nick(m, nick, sizeof nick);
 	if (session_is_me(c, nick) && !session_is_me(c, target))
 		client_note(c, NOTE_DM, "%s -> %s: %s", nick, target, msg_text(m));
