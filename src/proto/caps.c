@@ -29,6 +29,7 @@ static const struct {
 	{"away-notify", CAP_AWAY_NOTIFY, NULL},
 	{"extended-monitor", CAP_EXTENDED_MONITOR, NULL},
 	{"cap-notify", CAP_CAP_NOTIFY, NULL},
+	{"chghost", CAP_CHGHOST, NULL}, /* a user's user@host never changes here */
 };
 #define NCAPS (sizeof caps / sizeof caps[0])
 

@@ -28,9 +28,10 @@ enum irc_cap {
 	CAP_AWAY_NOTIFY = 1 << 15,
 	CAP_EXTENDED_MONITOR = 1 << 16,
 	CAP_CAP_NOTIFY = 1 << 17,
+	CAP_CHGHOST = 1 << 18,
 };
 
-#define IRC_CAPS_ALL 0x3ffffu
+#define IRC_CAPS_ALL 0x7ffffu
 /* The capabilities that only make sense with accounts. */
 #define IRC_CAPS_ACCOUNTS (CAP_SASL | CAP_ACCOUNT_REGISTRATION)
 

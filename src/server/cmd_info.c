@@ -174,6 +174,16 @@ void cmd_whois(struct session *s, struct irc_msg *m)
 	const char *account = account_shown(s->srv, u->nick, u->account);
 	if (u->away)
 		reply_num(s, 301, "%s :%s", u->nick, u->away);
+	if (u->sessions) { /* idle and signon are known where its sessions are */
+		uint64_t now = uv_now(s->srv->loop), spoke = 0, since = now;
+		for (const struct session *o = u->sessions; o; o = o->next_of_user) {
+			spoke = o->last_spoke_ms > spoke ? o->last_spoke_ms : spoke;
+			since = o->connected_ms < since ? o->connected_ms : since;
+		}
+		reply_num(s, 317, "%s %llu %lld :seconds idle, signon time", u->nick,
+			  (unsigned long long)((now - spoke) / 1000),
+			  (long long)((wall_ms() - (int64_t)(now - since)) / 1000));
+	}
 	if (account)
 		reply_num(s, 330, "%s %s :is logged in as", u->nick, account);
 	if (on_tls_here(u))

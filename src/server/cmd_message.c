@@ -74,6 +74,7 @@ static void send_message(struct session *s, struct irc_msg *m, int notice)
 	}
 	const char *target = m->params[0];
 	int post = !notice && is_timeline(target); /* no membership needed */
+	s->last_spoke_ms = uv_now(s->srv->loop);
 	if (!post && check_target(s, target, notice) < 0)
 		return;
 	struct op op = {0};

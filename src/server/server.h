@@ -151,6 +151,7 @@ struct session {
 	int throttled;           /* in server.throttled: lines wait for tokens */
 	struct session *next_throttled;
 	uint64_t last_seen_ms;   /* last line received */
+	uint64_t last_spoke_ms;  /* its last PRIVMSG or NOTICE (or connection): WHOIS idle */
 	int ping_sent;
 	size_t sendq;            /* bytes handed to libuv not yet written */
 	struct buf out;          /* output queued this loop turn (freed when written) */

@@ -561,7 +561,7 @@ static void session_start(struct server *srv, struct session *s)
 	irc_reader_init(&s->reader, srv->cfg.recvq_max);
 	bucket_init(&s->flood, srv->cfg.flood_burst, now_ms(srv));
 	s->last_seen_ms = now_ms(srv);
-	s->connected_ms = now_ms(srv);
+	s->connected_ms = s->last_spoke_ms = now_ms(srv);
 	bucket_init(&s->names, srv->cfg.new_names, now_ms(srv));
 	HASH_ADD(hh, srv->sessions, id, sizeof s->id, s);
 	srv->nsessions++;
