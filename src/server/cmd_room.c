@@ -346,17 +346,21 @@ struct list_ctx {
 };
 
 /* A room's 322 line, or counts it as left out once the queue is full. */
-static void list_one(struct chat_room *room, void *arg)
+static void list_line(struct list_ctx *c, const char *name, const char *topic)
 {
-	struct list_ctx *c = arg;
-	if (!room_visible(c->s->srv, room->name, c->s->user))
+	if (!room_visible(c->s->srv, name, c->s->user))
 		return;
 	if (!session_has_room(c->s)) {
 		c->left++;
 		return;
 	}
-	struct room_presence *r = presence_room(c->s->srv, room->name);
-	reply_num(c->s, 322, "%s %u :%s", room->name, r ? presence_count(r) : 0, room->topic);
+	struct room_presence *r = presence_room(c->s->srv, name);
+	reply_num(c->s, 322, "%s %u :%s", name, r ? presence_count(r) : 0, topic);
+}
+
+static void list_one(struct chat_room *room, void *arg)
+{
+	list_line(arg, room->name, room->topic);
 }
 
 /* LIST: every room (in name order, as long as the send queue has room), or
@@ -369,12 +373,17 @@ void cmd_list(struct session *s, struct irc_msg *m)
 		char *list = xstrdup(m->params[0]), *save = NULL;
 		for (char *name = strtok_r(list, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
 			struct chat_room *room = chat_room_find(s->srv->chat, name);
-			if (room)
-				list_one(room, &c);
+			struct room_presence *r = presence_room(s->srv, name);
+			if (room || r)
+				list_line(&c, room ? room->name : r->name, room ? room->topic : "");
 		}
 		free(list);
 	} else {
+		struct room_presence *r, *tmp;
 		chat_rooms_each(s->srv->chat, list_one, &c);
+		HASH_ITER(hh, s->srv->rooms, r, tmp) /* joined, its op still on the way */
+			if (!chat_room_find(s->srv->chat, r->name))
+				list_line(&c, r->name, "");
 	}
 	reply_truncated(s, "LIST", c.left);
 	reply_num(s, 323, ":End of /LIST");
