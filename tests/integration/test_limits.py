@@ -470,7 +470,8 @@ def test_long_listings_stop_at_the_send_queue(make_server):
     for i in range(120):
         a.send("NICK nick%03d" % i)
     a.send("NICK lister")
-    a.send("JOIN #last")  # applied after all the above (one stream, in order)
+    a.send("JOIN #last")  # its op is applied after all the above (one stream, in order);
+    a.send("PART #last")  # once parted, LIST shows it only from the replicated state
     for _ in range(100):
         a.send("LIST #last")
         a.expect("321", timeout=20)
