@@ -77,6 +77,7 @@ static struct op op_view(const struct op *op)
 	v.body = op->body ? op->body : "";
 	v.ref = op->ref ? op->ref : "";
 	v.account = op->account ? op->account : "";
+	v.tags = op->tags ? op->tags : "";
 	return v;
 }
 
@@ -106,7 +107,7 @@ static int field_ok(const char *s)
 static int op_check(const struct op *op, char msgid[OP_MSGID_MAX])
 {
 	if (!chat_nick_valid(op->author) || op->seq == 0 || !field_ok(op->target) ||
-	    !field_ok(op->body) || !field_ok(op->ref) || !field_ok(op->account))
+	    !field_ok(op->body) || !field_ok(op->ref) || !field_ok(op->account) || !field_ok(op->tags))
 		return -1;
 	switch (op->kind) {
 	case OP_MSG:

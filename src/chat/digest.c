@@ -15,7 +15,7 @@
  * (person, messages); then the accounts by casefolded name (name, the msgids
  * of its ops in order, the registration in force or "", its verifier and
  * email). A message is written as msgid, lts, wall_ms, kind, flags, target,
- * author, body, account, like count and the persons whose state is liked,
+ * author, body, account, client tags, like count and the persons whose state is liked,
  * in order.
  */
 #include "chat_impl.h"
@@ -66,6 +66,7 @@ static void put_msg(EVP_MD_CTX *ctx, const struct chat *c, const struct chat_msg
 	put_str(ctx, op->author);
 	put_str(ctx, op->body);
 	put_str(ctx, op->account);
+	put_str(ctx, op->tags ? op->tags : "");
 	put_u64(ctx, m->likes);
 	const struct like_set *s = likes_find(c, m->msgid);
 	size_t n = 0;

@@ -105,6 +105,7 @@ void op_copy(struct op *dst, const struct op *src)
 	dst->body = dup_or_empty(src->body);
 	dst->ref = dup_or_empty(src->ref);
 	dst->account = dup_or_empty(src->account);
+	dst->tags = dup_or_empty(src->tags);
 }
 
 void op_clear(struct op *op)
@@ -114,13 +115,14 @@ void op_clear(struct op *op)
 	free(op->body);
 	free(op->ref);
 	free(op->account);
-	op->target = op->author = op->body = op->ref = op->account = NULL;
+	free(op->tags);
+	op->target = op->author = op->body = op->ref = op->account = op->tags = NULL;
 }
 
 void op_move(struct op *dst, struct op *src)
 {
 	*dst = *src;
-	src->target = src->author = src->body = src->ref = src->account = NULL;
+	src->target = src->author = src->body = src->ref = src->account = src->tags = NULL;
 }
 
 void op_fill_empty(struct op *op)
@@ -135,6 +137,8 @@ void op_fill_empty(struct op *op)
 		op->ref = xstrdup("");
 	if (!op->account)
 		op->account = xstrdup("");
+	if (!op->tags)
+		op->tags = xstrdup("");
 }
 
 /* ---- codec: little-endian fixed-width integers, strings as u32 length + bytes ---- */
@@ -186,6 +190,7 @@ void op_encode(struct op_buf *out, const struct op *ops, size_t n)
 		op_buf_put_str(out, op->body);
 		op_buf_put_str(out, op->ref);
 		op_buf_put_str(out, op->account);
+		op_buf_put_str(out, op->tags);
 	}
 }
 
@@ -224,8 +229,8 @@ int op_decode(const uint8_t *data, size_t len, struct op **ops, size_t *n)
 	if (op_read_u(&r, 1) != OP_CODEC_VERSION || r.bad)
 		return -1;
 	uint64_t count = op_read_u(&r, 4);
-	/* Each op takes at least 62 bytes: refuse counts the input cannot hold. */
-	if (r.bad || count > r.left / 62)
+	/* Each op takes at least 66 bytes: refuse counts the input cannot hold. */
+	if (r.bad || count > r.left / 66)
 		return -1;
 	struct op *out = xcalloc(count ? count : 1, sizeof *out);
 	size_t i;
@@ -244,6 +249,7 @@ int op_decode(const uint8_t *data, size_t len, struct op **ops, size_t *n)
 		op->body = op_read_str(&r);
 		op->ref = op_read_str(&r);
 		op->account = op_read_str(&r);
+		op->tags = op_read_str(&r);
 	}
 	if (r.bad || r.left != 0) {
 		op_free_array(out, i);

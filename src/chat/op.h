@@ -73,6 +73,8 @@ struct op {
 	                  * recipient's account (OP_DM), or "" */
 	char *account;   /* the author's account: the msgid of the OP_REGISTER
 	                  * they were logged in to, or "" (no account) */
+	char *tags;      /* OP_MSG/OP_DM: the client-only tags it was sent with,
+	                  * as on the wire ("+a=b;+c", escaped), or "" */
 };
 
 /* Longest msgid op_msgid writes, with its NUL. */
@@ -110,7 +112,7 @@ void op_fill_empty(struct op *op);
  * operations, used for group multicast and anywhere ops cross a process.
  * Layout: u8 version (OP_CODEC_VERSION), u32 count, then each op.
  */
-#define OP_CODEC_VERSION 2 /* 2: account */
+#define OP_CODEC_VERSION 3 /* 2: account; 3: tags */
 #define OP_FIELD_MAX (64 * 1024) /* longest string field accepted by the decoder */
 
 struct op_buf {

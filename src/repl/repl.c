@@ -421,7 +421,7 @@ static size_t multicast_ops(struct repl *r, const struct op *ops, size_t n)
 		while (j < n && j - i < REPL_MULTICAST_OPS) {
 			size_t size = 64 + strlen(ops[j].target) + strlen(ops[j].author) +
 				      strlen(ops[j].body) + strlen(ops[j].ref) +
-				      strlen(ops[j].account);
+				      strlen(ops[j].account) + strlen(ops[j].tags);
 			if (j > i && bytes + size > MULTICAST_BYTES_MAX)
 				break;
 			bytes += size;

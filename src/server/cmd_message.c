@@ -59,6 +59,19 @@ static const char *canonical_target(struct session *s, const char *target)
 	return u ? u->nick : target;
 }
 
+/* Appends m's client-only tags ("+a=b;+c", escaped as on the wire) to tags. */
+static void client_tags(const struct irc_msg *m, struct buf *tags)
+{
+	static char esc[2 * IRC_CLIENT_TAGS_MAX + 1]; /* escaping at most doubles */
+	for (size_t i = 0; i < m->ntags; i++) {
+		if (m->tags[i].key[0] != '+' || irc_tag_escape(m->tags[i].value, esc, sizeof esc) < 0)
+			continue;
+		if (tags->len)
+			buf_putc(tags, ';');
+		buf_printf(tags, "%s%s%s", m->tags[i].key, *esc ? "=" : "", esc);
+	}
+}
+
 static void send_message(struct session *s, struct irc_msg *m, int notice)
 {
 	const char *cmd = notice ? "NOTICE" : "PRIVMSG";
@@ -83,6 +96,12 @@ static void send_message(struct session *s, struct irc_msg *m, int notice)
 	op.target = xstrdup(post ? CHAT_TIMELINE : canonical_target(s, target));
 	op.author = xstrdup(s->nick);
 	op.body = xstrdup(m->params[1]);
+	if (op.kind != OP_POST) { /* the client-only tags go with the line, kept with it */
+		struct buf tags = {0};
+		client_tags(m, &tags);
+		op.tags = xstrdup(tags.len ? tags.data : "");
+		buf_free(&tags);
+	}
 	if (op.kind == OP_DM) { /* the recipient is the person holding the name now */
 		const struct chat_account *to = chat_account_find(s->srv->chat, target);
 		op.ref = xstrdup(to ? to->regid : "");
@@ -178,20 +197,14 @@ static void relay_tagmsg(struct session *s, struct irc_msg *m, const char *targe
 {
 	struct server *srv = s->srv;
 	static uint64_t counter;
-	char msgid[OP_MSGID_MAX], src[128], esc[2 * IRC_CLIENT_TAGS_MAX + 1]; /* escaping at most doubles */
+	char msgid[OP_MSGID_MAX], src[128];
 	struct buf tags = {0};
 	struct line_tags t = LINE_TAGS_INIT;
 
 	snprintf(msgid, sizeof msgid, "%" PRIu32 "-%016" PRIx64 "-%" PRIu32 "-e%" PRIu64,
 		 repl_stream(srv->repl)->origin, repl_stream(srv->repl)->incarnation,
 		 repl_stream(srv->repl)->boot, ++counter);
-	for (size_t i = 0; i < m->ntags; i++) {
-		if (m->tags[i].key[0] != '+' || irc_tag_escape(m->tags[i].value, esc, sizeof esc) < 0)
-			continue;
-		if (tags.len)
-			buf_putc(&tags, ';');
-		buf_printf(&tags, "%s%s%s", m->tags[i].key, *esc ? "=" : "", esc);
-	}
+	client_tags(m, &tags);
 	t.msgid = msgid;
 	t.client_tags = tags.data;
 	reply_source(s->nick, src, sizeof src);

@@ -182,6 +182,7 @@ static void show_message(struct server *srv, const struct op *op, const struct c
 	sh->command = (op->flags & OP_FLAG_NOTICE) ? "NOTICE" : "PRIVMSG";
 	sh->target = op->target;
 	sh->text = op->body;
+	sh->client_tags = op->tags;
 	if (!eff->appended)
 		sh->merged = &merged;
 	show_everywhere(srv, sh, op->target);
@@ -492,6 +493,7 @@ void fanout_history(struct session *s, const char *target, const struct chat_msg
 		m.msgid = msgs[i]->msgid;
 		m.batch = batched ? id : NULL;
 		m.likes = (int)msgs[i]->likes;
+		m.client_tags = op->tags;
 		char shown[CHAT_NICK_MAX + 1];
 		m.account = author_shown(s->srv, op, shown);
 		reply_line(s, &m, reply_source(shown, src, sizeof src), "%s %s :%s",

@@ -14,12 +14,13 @@
 
 #include "../chat/op.h"
 
-/* Storage format version, kept in meta "format". 3: an op has an account.
- * 2: an op's lts is the one its origin gave it (DESIGN.md 4.2). Formats 1
- * (lts given at delivery) and 2 are upgraded on open: their ops keep the lts
- * they were stored with and get the account "" (there were no accounts).
- * Opening any other version fails. */
-#define STORE_FORMAT_VERSION 3
+/* Storage format version, kept in meta "format". 4: an op has client tags.
+ * 3: an op has an account. 2: an op's lts is the one its origin gave it
+ * (DESIGN.md 4.2). Formats 1 (lts given at delivery) to 3 are upgraded on
+ * open: their ops keep the lts they were stored with and get the account ""
+ * (formats 1 and 2: there were no accounts) and the tags "". Opening any
+ * other version fails. */
+#define STORE_FORMAT_VERSION 4
 
 enum store_status {
 	STORE_OK = 0,

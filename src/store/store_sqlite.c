@@ -61,23 +61,26 @@ static const char SCHEMA_SQL[] =
 	" origin INTEGER, incarnation INTEGER, boot INTEGER, seq INTEGER,"
 	" lts INTEGER, wall_ms INTEGER, kind INTEGER, flags INTEGER,"
 	" target TEXT, author TEXT, body TEXT, ref TEXT, account TEXT NOT NULL DEFAULT '',"
+	" tags TEXT NOT NULL DEFAULT '',"
 	" UNIQUE(origin, incarnation, boot, seq));";
 
-/* Formats 1 and 2 lack the account column (ops from then had no account). */
+/* Formats 1 and 2 lack the account column (ops from then had no account),
+ * 1 to 3 the tags column (ops from then kept no client tags). */
 static const char UPGRADE_ACCOUNT_SQL[] = "ALTER TABLE ops ADD COLUMN account TEXT NOT NULL DEFAULT ''";
+static const char UPGRADE_TAGS_SQL[] = "ALTER TABLE ops ADD COLUMN tags TEXT NOT NULL DEFAULT ''";
 
 static const char INSERT_SQL[] =
 	"INSERT OR IGNORE INTO ops(origin, incarnation, boot, seq, lts, wall_ms, kind, flags,"
-	" target, author, body, ref, account)"
-	" VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+	" target, author, body, ref, account, tags)"
+	" VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
 
 static const char LOAD_SQL[] =
 	"SELECT origin, incarnation, boot, seq, lts, wall_ms, kind, flags,"
-	" target, author, body, ref, account FROM ops ORDER BY rowid";
+	" target, author, body, ref, account, tags FROM ops ORDER BY rowid";
 
 static const char RANGE_SQL[] =
 	"SELECT origin, incarnation, boot, seq, lts, wall_ms, kind, flags,"
-	" target, author, body, ref, account FROM ops"
+	" target, author, body, ref, account, tags FROM ops"
 	" WHERE origin = ?1 AND incarnation = ?2 AND boot = ?3 AND seq >= ?4 AND seq <= ?5"
 	" ORDER BY seq";
 
@@ -143,6 +146,7 @@ static int insert_one(struct sqlite_store *s, const struct op *op)
 	bind_text(st, 11, op->body);
 	bind_text(st, 12, op->ref);
 	bind_text(st, 13, op->account);
+	bind_text(st, 14, op->tags);
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_DONE)
 		rc = SQLITE_OK;
@@ -197,6 +201,7 @@ static void row_to_op(sqlite3_stmt *st, struct op *op)
 	op->body = column_str(st, 10);
 	op->ref = column_str(st, 11);
 	op->account = column_str(st, 12);
+	op->tags = column_str(st, 13);
 }
 
 /* Calls fn per row in rowid (append) order. fn must not call into this store. */
@@ -436,7 +441,7 @@ static int configure(struct sqlite_store *s, const struct store_sqlite_options *
 
 /* Inside the schema transaction, before the op statements are prepared:
  * writes the format on a database that has none (a new one), upgrades
- * formats 1 and 2 (see store.h), refuses any other version. */
+ * formats 1 to 3 (see store.h), refuses any other version. */
 static int check_format(struct sqlite_store *s, char **msg)
 {
 	char want[16];
@@ -444,8 +449,10 @@ static int check_format(struct sqlite_store *s, char **msg)
 	int rc = 0;
 	snprintf(want, sizeof want, "%d", STORE_FORMAT_VERSION);
 	int st = sq_meta_get(&s->base, "format", &have);
-	int old = st == STORE_OK && (strcmp(have, "1") == 0 || strcmp(have, "2") == 0);
-	if (old && exec(s, UPGRADE_ACCOUNT_SQL) != SQLITE_OK)
+	int no_account = st == STORE_OK && (strcmp(have, "1") == 0 || strcmp(have, "2") == 0);
+	int old = no_account || (st == STORE_OK && strcmp(have, "3") == 0);
+	if ((no_account && exec(s, UPGRADE_ACCOUNT_SQL) != SQLITE_OK) ||
+	    (old && exec(s, UPGRADE_TAGS_SQL) != SQLITE_OK))
 		st = STORE_EIO;
 	else if (old)
 		log_info("store: %s: storage format %s upgraded to %s", s->path, have, want);

@@ -173,3 +173,26 @@ def test_messages_keep_text_exactly(server):
         assert b.expect("PRIVMSG").params[-1] == t
     h = a.history("LATEST", "#x", "*", 10)
     assert [m.params[-1] for m in h] == texts
+
+
+def test_client_tags_go_with_a_message(server):
+    """Client-only tags (+...) on PRIVMSG and NOTICE are kept with the line:
+    relayed to message-tags clients (not to others), echoed, and in its
+    history; they travel to the other replicas with it."""
+    a = server.client().login("tagger", ALL_CAPS)
+    b = server.client().login("tagged", ALL_CAPS)
+    plain = server.client().login("plain")
+    for c in (a, b, plain):
+        c.join("#tags")
+    a.settle()
+    b.settle()
+    plain.settle()
+    a.send("@+draft/reply=abc;+example=va\\slue;label=l1 PRIVMSG #tags :with tags")
+    echo = a.expect("PRIVMSG")
+    got = b.expect("PRIVMSG")
+    for m in (echo, got):
+        assert m.tags.get("+draft/reply") == "abc" and m.tags.get("+example") == "va lue", m.tags
+    assert "label" not in got.tags
+    assert not any(k.startswith("+") for k in plain.expect("PRIVMSG").tags), "no message-tags, no tags"
+    h = b.history("LATEST", "#tags", "*", 5)
+    assert h[-1].tags.get("+example") == "va lue", h[-1].tags

@@ -497,24 +497,27 @@ TEST(sqlite_format_mismatch)
 	free(dir);
 }
 
-/* Makes dir/chorus.db as chorus of storage format `format` (1 or 2) made it:
- * the ops table without an account column, two ops (lts 10 and 20). */
+/* Makes dir/chorus.db as chorus of storage format `format` (1, 2 or 3) made
+ * it: the ops table without a tags column (and, before 3, without an account
+ * column), two ops (lts 10 and 20). */
 static void make_old_format(const char *dir, const char *format)
 {
 	char *d = tmp_path(dir);
 	CHECK_EQ_INT(mkdir(d, 0700), 0);
 	char *path = xasprintf("%s/chorus.db", d);
+	int account = strcmp(format, "3") == 0;
 	char *sql = xasprintf(
 		"CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
 		"CREATE TABLE ops(rowid INTEGER PRIMARY KEY,"
 		" origin INTEGER, incarnation INTEGER, boot INTEGER, seq INTEGER,"
 		" lts INTEGER, wall_ms INTEGER, kind INTEGER, flags INTEGER,"
-		" target TEXT, author TEXT, body TEXT, ref TEXT,"
+		" target TEXT, author TEXT, body TEXT, ref TEXT,%s"
 		" UNIQUE(origin, incarnation, boot, seq));"
 		"INSERT INTO meta VALUES('format', '%s');"
-		"INSERT INTO ops VALUES(1, 1, 7, 1, 1, 10, 0, 3, 0, '#r', 'a', 'one', '');"
-		"INSERT INTO ops VALUES(2, 1, 7, 1, 2, 20, 0, 3, 0, '#r', 'a', 'two', '');",
-		format);
+		"INSERT INTO ops VALUES(1, 1, 7, 1, 1, 10, 0, 3, 0, '#r', 'a', 'one', ''%s);"
+		"INSERT INTO ops VALUES(2, 1, 7, 1, 2, 20, 0, 3, 0, '#r', 'a', 'two', ''%s);",
+		account ? " account TEXT NOT NULL DEFAULT ''," : "", format, account ? ", ''" : "",
+		account ? ", ''" : "");
 	sqlite3 *db = NULL;
 	CHECK_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
 	CHECK_EQ_INT(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
@@ -524,13 +527,14 @@ static void make_old_format(const char *dir, const char *format)
 	free(d);
 }
 
-/* Data directories of formats 1 (lts given at delivery) and 2 (no account
- * column) are upgraded on open: their ops are all there with the lts they
- * had and no account, new ops keep theirs, and the format is 3. */
+/* Data directories of formats 1 (lts given at delivery), 2 (no account
+ * column) and 3 (no tags column) are upgraded on open: their ops are all
+ * there with the lts they had, no account and no tags, new ops keep theirs,
+ * and the format is 4. */
 TEST(sqlite_old_formats_upgraded)
 {
-	const char *formats[] = {"1", "2"};
-	for (int f = 0; f < 2; f++) {
+	const char *formats[] = {"1", "2", "3"};
+	for (int f = 0; f < 3; f++) {
 		char dir[32];
 		snprintf(dir, sizeof dir, "format%s", formats[f]);
 		make_old_format(dir, formats[f]);
@@ -540,10 +544,11 @@ TEST(sqlite_old_formats_upgraded)
 			return;
 		char *v = NULL;
 		CHECK_EQ_INT(store_meta_get(s, "format", &v), STORE_OK);
-		CHECK(v && strcmp(v, "3") == 0);
+		CHECK(v && strcmp(v, "4") == 0);
 		free(v);
 		struct op added = make_op(1, 7, 1, 3, "three");
 		added.account = "1-0000000000000007-1-1";
+		added.tags = "+draft/reply=x;+a";
 		CHECK_EQ_INT(store_append(s, &added, 1), STORE_OK);
 		struct op_list l = {0};
 		CHECK_EQ_INT(store_load(s, collect_fn, &l), 0);
@@ -551,6 +556,7 @@ TEST(sqlite_old_formats_upgraded)
 		CHECK(l.n == 3 && l.v[0].lts == 10 && l.v[1].lts == 20 && strcmp(l.v[1].body, "two") == 0);
 		CHECK(l.n == 3 && strcmp(l.v[0].account, "") == 0 &&
 		      strcmp(l.v[2].account, "1-0000000000000007-1-1") == 0);
+		CHECK(l.n == 3 && strcmp(l.v[1].tags, "") == 0 && strcmp(l.v[2].tags, "+draft/reply=x;+a") == 0);
 		list_free(&l);
 		store_close(s);
 	}
