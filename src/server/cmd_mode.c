@@ -84,7 +84,6 @@ static char *full_mask(const char *mask)
 struct change {
 	char body[3];   /* "+x" / "-x" */
 	char *param;    /* as stored: a person for o/v, a mask, the key, the limit, "" */
-	char *shown;    /* as shown on the MODE line, or NULL (no parameter) */
 };
 
 /* 1 if the room already says what change c would make it say. */
@@ -136,12 +135,11 @@ static int next_change(struct session *s, struct irc_msg *m, const char *name, c
 			return 0;
 		}
 		(*arg)++;
-		if (strlen(param) > MASK_MAX || strchr(param, ' ')) {
+		if (strlen(param) > MASK_MAX) {
 			reply_num(s, 696, "%s %c %s :Invalid mask", name, x, param);
 			return 0;
 		}
 		c->param = full_mask(param);
-		c->shown = xstrdup(c->param);
 	} else if (x == 'o' || x == 'v') {
 		if (!param)
 			return 0;
@@ -156,7 +154,6 @@ static int next_change(struct session *s, struct irc_msg *m, const char *name, c
 			return 0;
 		}
 		c->param = user_person(u);
-		c->shown = xstrdup(u->nick);
 		*who = u;
 	} else if (x == 'k') {
 		if (*sign == '+' && (!param || !*param || strlen(param) > KEY_MAX || strpbrk(param, ", :"))) {
@@ -169,7 +166,6 @@ static int next_change(struct session *s, struct irc_msg *m, const char *name, c
 		if (param)
 			(*arg)++;
 		c->param = xstrdup(*sign == '+' ? param : "");
-		c->shown = xstrdup(*sign == '+' ? param : "*");
 	} else if (x == 'l') {
 		if (*sign == '+') {
 			if (!param)
@@ -180,7 +176,6 @@ static int next_change(struct session *s, struct irc_msg *m, const char *name, c
 				return 0;
 			}
 			c->param = xstrdup(param);
-			c->shown = xstrdup(param);
 		} else {
 			c->param = xstrdup("");
 		}
@@ -196,7 +191,6 @@ static int next_change(struct session *s, struct irc_msg *m, const char *name, c
 static void change_free(struct change *c)
 {
 	free(c->param);
-	free(c->shown);
 }
 
 /* Submits changes[0..n) of room name as one OP_MODE: "+x-y..." and the
@@ -340,6 +334,23 @@ static const char *room_for_op(struct session *s, const char *name, int need_op)
 	return shown;
 }
 
+/* Submits an OP_KICK or OP_INVITE by s of user u in room name (body: the
+ * reason of a kick); a refusal is answered. Returns 0 or the refusal. */
+static int submit_about(struct session *s, int kind, const char *name, const char *body, struct user *u)
+{
+	const char *cmd = kind == OP_KICK ? "KICK" : "INVITE";
+	struct op op = {0};
+	op.kind = (uint8_t)kind;
+	op.target = xstrdup(name);
+	op.author = xstrdup(s->nick);
+	op.body = xstrdup(body);
+	op.ref = user_person(u);
+	int why = replica_submit(s->srv, s, cmd, &op);
+	if (why)
+		reply_refused(s, cmd, name, why);
+	return why;
+}
+
 /* KICK <room> <nick>[,<nick>...] [:reason] */
 void cmd_kick(struct session *s, struct irc_msg *m)
 {
@@ -354,17 +365,8 @@ void cmd_kick(struct session *s, struct irc_msg *m)
 			reply_num(s, 441, "%s %s :They aren't on that channel", nick, name);
 			continue;
 		}
-		struct op op = {0};
-		op.kind = OP_KICK;
-		op.target = xstrdup(name);
-		op.author = xstrdup(s->nick);
-		op.body = xstrdup(reason);
-		op.ref = user_person(u);
-		int why = replica_submit(s->srv, s, "KICK", &op);
-		if (why) {
-			reply_refused(s, "KICK", name, why);
+		if (submit_about(s, OP_KICK, name, reason, u))
 			break;
-		}
 	}
 	free(list);
 }
@@ -385,12 +387,5 @@ void cmd_invite(struct session *s, struct irc_msg *m)
 		reply_num(s, 443, "%s %s :is already on channel", u->nick, name);
 		return;
 	}
-	struct op op = {0};
-	op.kind = OP_INVITE;
-	op.target = xstrdup(name);
-	op.author = xstrdup(s->nick);
-	op.ref = user_person(u);
-	int why = replica_submit(s->srv, s, "INVITE", &op);
-	if (why)
-		reply_refused(s, "INVITE", name, why);
+	submit_about(s, OP_INVITE, name, "", u);
 }
