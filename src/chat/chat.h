@@ -69,6 +69,7 @@ struct chat_room {
 	unsigned modes;             /* enum chat_mode bits in force (new rooms: +nt) */
 	const char *key;            /* +k, "" when none */
 	unsigned limit;             /* +l, 0 when none */
+	unsigned bans;              /* masks on its +b list */
 	const char *founder;        /* the person who created it (an operator), or NULL */
 };
 

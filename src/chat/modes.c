@@ -101,9 +101,12 @@ static void refresh(struct room_entry *r)
 	for (size_t i = 0; FLAGS[i]; i++)
 		if (reg_on(r, FLAGS[i], "", FLAGS[i] == 'n' || FLAGS[i] == 't'))
 			r->room.modes |= bits[i];
-	const struct mode_reg *k = reg_find(r, 'k', ""), *l = reg_find(r, 'l', "");
+	const struct mode_reg *k = reg_find(r, 'k', ""), *l = reg_find(r, 'l', ""), *g, *tmp;
 	r->room.key = k && k->on ? k->value : "";
 	r->room.limit = l && l->on ? (unsigned)strtoul(l->value, NULL, 10) : 0;
+	r->room.bans = 0;
+	HASH_ITER(hh, r->modes, g, tmp)
+		r->room.bans += g->on && g->key[0] == 'b' && g->key[1] == ':';
 }
 
 /* 1 if s is a positive decimal limit below 2^31. */

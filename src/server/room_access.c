@@ -115,7 +115,9 @@ int room_may_join(struct session *s, const char *name, const char *key)
 int room_may_speak(struct session *s, const char *name, int quiet)
 {
 	struct chat_room *room = chat_room_find(s->srv->chat, name);
-	if (!room || room_is_op(s->srv, name, s->user) || room_is_voiced(s->srv, name, s->user))
+	if (!room || (!(room->modes & CHAT_MODE_M) && !room->bans)) /* the common case, at once */
+		return 1;
+	if (room_is_op(s->srv, name, s->user) || room_is_voiced(s->srv, name, s->user))
 		return 1;
 	const char *why = (room->modes & CHAT_MODE_M) ? "+m" : room_is_banned(s->srv, name, s->user) ? "+b" : NULL;
 	if (why && !quiet)
