@@ -247,17 +247,19 @@ static struct room_entry *room_entry_find(const struct chat *c, const char *name
 	return r;
 }
 
-/* Makes the room op->target names known, or lets op respell it. Returns the
- * room; sets *created to 1 if it was not known before. */
-static struct room_entry *room_register(struct chat *c, const struct op *op, int *created)
+/* Makes the room op->target names known, or lets op respell it (or, an
+ * OP_ROOM, found it). Returns the room; sets eff->room_created if it was not
+ * known before, and CHAT_FOUNDER_CHANGED with the former founder if op
+ * founded it instead. */
+static struct room_entry *room_register(struct chat *c, const struct op *op, struct chat_effect *eff)
 {
 	struct room_entry *r = room_entry_find(c, op->target);
-	*created = r == NULL;
+	eff->room_created = r == NULL;
 	if (r) {
 		if (respell(&r->room.name, &r->named_by, op->target, op))
 			r->room.created_ms = op->wall_ms;
-		if (op->kind == OP_ROOM)
-			modes_founded(r, op);
+		if (op->kind == OP_ROOM && modes_founded(r, op, eff->founder_was, sizeof eff->founder_was))
+			eff->change = CHAT_FOUNDER_CHANGED;
 		return r;
 	}
 	r = xcalloc(1, sizeof *r);
@@ -270,7 +272,7 @@ static struct room_entry *room_register(struct chat *c, const struct op *op, int
 	r->room.history = history_new(c, &r->room);
 	modes_init(r);
 	if (op->kind == OP_ROOM)
-		modes_founded(r, op);
+		modes_founded(r, op, NULL, 0);
 	HASH_ADD_KEYPTR(hh, c->rooms, r->key, strlen(r->key), r);
 	return r;
 }
@@ -508,7 +510,7 @@ static void apply_new(struct chat *c, const struct op *op, const char *like_msgi
 	struct room_entry *r = NULL;
 	int user_new = user_register(c, op);
 	if (kind_names_room(op->kind) && is_room_name(op->target)) {
-		r = room_register(c, op, &eff->room_created);
+		r = room_register(c, op, eff);
 		eff->room = &r->room;
 	}
 	switch (op->kind) {
@@ -516,7 +518,8 @@ static void apply_new(struct chat *c, const struct op *op, const char *like_msgi
 		eff->change = user_new ? CHAT_USER_NEW : CHAT_UNCHANGED;
 		break;
 	case OP_ROOM:
-		eff->change = eff->room_created ? CHAT_ROOM_NEW : CHAT_UNCHANGED;
+		if (eff->change != CHAT_FOUNDER_CHANGED)
+			eff->change = eff->room_created ? CHAT_ROOM_NEW : CHAT_UNCHANGED;
 		eff->history = r->room.history;
 		break;
 	case OP_MSG:

@@ -89,6 +89,8 @@ enum chat_change {
 	CHAT_MODE_CHANGED,    /* OP_MODE changed what the room's modes say */
 	CHAT_KICKED,          /* OP_KICK: person op->ref was kicked out of the room */
 	CHAT_INVITED,         /* OP_INVITE: person op->ref was invited into the room */
+	CHAT_FOUNDER_CHANGED, /* OP_ROOM: an earlier creation (from another partition) makes
+	                       * its author the founder instead of founder_was */
 };
 
 struct chat_effect {
@@ -100,6 +102,7 @@ struct chat_effect {
 	int appended;                  /* CHAT_MSG_NEW: 1 if it went last, 0 if inserted earlier */
 	unsigned mode_changes;         /* CHAT_MODE_CHANGED: bit i set if the op's change i changed
 	                                * what the room says */
+	char founder_was[128];         /* CHAT_FOUNDER_CHANGED: the former founder (a person) */
 	int room_created;              /* 1 if this op also made its room known */
 };
 

@@ -201,8 +201,10 @@ int modes_check(const struct op *op);
 /* Applies a valid OP_MODE / OP_KICK / OP_INVITE to room r; returns the
  * change, and in *mask which of an OP_MODE's changes changed something. */
 enum chat_change modes_apply(struct room_entry *r, const struct op *op, unsigned *mask);
-/* An OP_ROOM of r: its author founded r if it is the lowest-keyed so far. */
-void modes_founded(struct room_entry *r, const struct op *op);
+/* An OP_ROOM of r: its author founded r if it is the lowest-keyed so far.
+ * Returns 1 if that took the place of another founder (written to was, of
+ * len bytes, if not NULL). */
+int modes_founded(struct room_entry *r, const struct op *op, char *was, size_t len);
 /* A new room's public mode fields; frees what modes.c holds of r. */
 void modes_init(struct room_entry *r);
 void modes_free(struct room_entry *r);

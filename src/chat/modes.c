@@ -158,15 +158,19 @@ int modes_check(const struct op *op)
 	return rc == 0 && n > 0 && n <= CHAT_MODE_CHANGES_MAX ? 0 : -1;
 }
 
-void modes_founded(struct room_entry *r, const struct op *op)
+int modes_founded(struct room_entry *r, const struct op *op, char *was, size_t len)
 {
 	struct chat_key k = chat_key_of(op);
 	if (r->founder && chat_key_cmp(&k, &r->founded_by) >= 0)
-		return;
+		return 0;
+	int replaced = r->founder != NULL;
+	if (replaced && was)
+		snprintf(was, len, "%s", r->founder);
 	free(r->founder);
 	r->founder = chat_person(op->author, op->account);
 	r->founded_by = k;
 	r->room.founder = r->founder;
+	return replaced && (!was || strcmp(was, r->founder) != 0);
 }
 
 enum chat_change modes_apply(struct room_entry *r, const struct op *op, unsigned *mask)

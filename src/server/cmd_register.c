@@ -106,7 +106,7 @@ static void sync_rooms(struct session *s)
 /* Makes the user known to the cluster the first time it appears. */
 static void announce_user(struct session *s)
 {
-	replica_announce(s->srv, OP_USER, s->nick, s->nick, NULL);
+	replica_announce(s->srv, OP_USER, s->nick, s->nick, NULL, 0);
 }
 
 void cmd_try_register(struct session *s)

@@ -99,11 +99,12 @@ static void tell_room(struct room_presence *r, const char *source, const char *v
 		}
 }
 
-/* Makes a room known to the cluster the first time someone joins it: its
- * founder, an operator, is the joining person. */
-static void announce_room(struct session *s, const char *name)
+/* Makes a room known to the cluster the first time someone joins it; the
+ * joining person is its founder, an operator, if nobody was in it (someone
+ * on another replica may have made it a moment before: their op will say). */
+static void announce_room(struct session *s, const char *name, int empty)
 {
-	replica_announce(s->srv, OP_ROOM, name, s->nick, s->account);
+	replica_announce(s->srv, OP_ROOM, name, s->nick, s->account, empty);
 }
 
 void cmd_room_joined(struct server *srv, struct user *u, struct room_presence *r, struct batch_set *b)
@@ -168,7 +169,7 @@ static void join_one(struct session *s, const char *name, const char *key)
 	}
 	if (!presence_join(s->srv, s->user, room ? room->name : name, &r))
 		return; /* already in: nothing to do */
-	announce_room(s, r->name);
+	announce_room(s, r->name, here == NULL);
 	presence_send_join(s->srv, s->user, r);
 	cmd_room_joined(s->srv, s->user, r, NULL);
 }

@@ -369,6 +369,31 @@ static void show_invite(struct server *srv, const struct op *op, struct show *sh
 	}
 }
 
+/* A merge made another person the room's founder: the room's members here
+ * see the operator status that changed, as a MODE from the server. */
+static void show_founder(struct server *srv, const struct op *op, const struct chat_effect *eff)
+{
+	struct chat_room *room = chat_room_find(srv->chat, op->target);
+	struct room_presence *r = presence_room(srv, op->target);
+	char was[CHAT_NICK_MAX + 1], now[CHAT_NICK_MAX + 1], line[200];
+	if (!room || !r)
+		return;
+	int lost = !chat_room_is_op(room, eff->founder_was), gained = chat_room_is_op(room, room->founder);
+	person_nick(srv, eff->founder_was, was, sizeof was);
+	person_nick(srv, room->founder, now, sizeof now);
+	if (lost && gained)
+		snprintf(line, sizeof line, "MODE %s -o+o %s %s", room->name, was, now);
+	else
+		snprintf(line, sizeof line, "MODE %s %co %s", room->name, lost ? '-' : '+', lost ? was : now);
+	if (lost || gained) {
+		struct membership *m, *tmp;
+		struct line_tags t = LINE_TAGS_INIT;
+		HASH_ITER(hh_room, r->members, m, tmp)
+			for (struct session *o = m->user->sessions; o; o = o->next_of_user)
+				reply_line(o, &t, srv->name, "%s", line);
+	}
+}
+
 /* Shows op, with its effect eff, as sh (filled with what every kind shares). */
 static void show_effect(struct server *srv, const struct op *op, const struct chat_effect *eff,
 			struct show *sh)
@@ -397,6 +422,9 @@ static void show_effect(struct server *srv, const struct op *op, const struct ch
 		return;
 	case CHAT_INVITED:
 		show_invite(srv, op, sh);
+		return;
+	case CHAT_FOUNDER_CHANGED:
+		show_founder(srv, op, eff);
 		return;
 	case CHAT_TOPIC_CHANGED:
 		sh->command = "TOPIC";

@@ -311,7 +311,7 @@ const char *replica_announced_by(struct server *srv, const char *room)
 }
 
 void replica_announce(struct server *srv, int kind, const char *name, const char *author,
-		      const char *account)
+		      const char *account, int founder)
 {
 	int known = kind == OP_ROOM ? chat_room_find(srv->chat, name) != NULL : chat_user_known(srv->chat, name);
 	struct announced *a = NULL;
@@ -323,7 +323,7 @@ void replica_announce(struct server *srv, int kind, const char *name, const char
 	}
 	a = xcalloc(1, sizeof *a);
 	a->key = key;
-	a->person = chat_person(author, account);
+	a->person = founder ? chat_person(author, account) : NULL;
 	HASH_ADD_KEYPTR(hh, srv->announced, a->key, strlen(a->key), a);
 	struct op op = {0};
 	op.kind = (uint8_t)kind;

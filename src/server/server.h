@@ -408,9 +408,10 @@ int replica_submit(struct server *srv, struct session *s, const char *command, s
 /* Makes a room (kind OP_ROOM) or a user (OP_USER) named name known to the
  * cluster, unless it is known already or this replica announced it before
  * (its op may still be on the way); author with account (NULL: none) made
- * it, the room's founder. */
+ * it. founder: the room had nobody in it, so until the op lands the author
+ * is taken as its founder here (replica_announced_by). */
 void replica_announce(struct server *srv, int kind, const char *name, const char *author,
-		      const char *account);
+		      const char *account, int founder);
 /* The person who announced room here (its founder while its OP_ROOM is on
  * the way), or NULL. */
 const char *replica_announced_by(struct server *srv, const char *room);

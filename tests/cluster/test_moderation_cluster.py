@@ -69,3 +69,32 @@ def test_kick_and_a_ban_across_a_partition(cluster):
         assert acked in ids, (node.i, ids)
         r.close()
     cluster.wait_converged(10)
+
+
+def test_one_room_made_in_two_partitions_has_one_founder(cluster):
+    """Both sides of a split make #twin; after the merge the earlier maker is
+    its operator on every replica, and the other's clients are told (MODE
+    -o from the server), so no client keeps a stale @."""
+    cluster.partition([1, 2], [3, 4, 5])
+    cluster.wait_view([1, 2], cluster.nodes[:2])
+    cluster.wait_view([3, 4, 5], cluster.nodes[2:])
+    first = cluster.nodes[0].client("first", CAPS)
+    first.send("JOIN #twin")
+    first.expect("366", timeout=10)
+    first.sync()
+    second = cluster.nodes[3].client("second", CAPS)
+    second.send("JOIN #twin")
+    second.expect("366", timeout=10)
+    assert names(second, "#twin") == {"@second"}
+    cluster.heal()
+    cluster.wait_view([1, 2, 3, 4, 5])
+    cluster.wait_converged(15)
+    told = second.expect(lambda m: m.command == "MODE" and m.params[0] == "#twin", timeout=10)
+    assert told.params == ["#twin", "-o+o", "second", "first"], told
+    for node in cluster.nodes:
+        r = node.client("look%d" % node.i, CAPS)
+        assert wait_names(r, "#twin", {"@first", "second"}) == {"@first", "second"}, node.i
+        r.close()
+    second.send("MODE #twin +m")
+    assert second.expect("482", timeout=10)
+    cluster.wait_converged(10)

@@ -790,6 +790,13 @@ TEST(room_modes_converge)
 	struct op unban = mode(1, 10, 40, "bob", "-b", "SPAM!*@*");
 	CHECK_EQ_INT(chat_apply(a, &unban, &eff), 0);
 	CHECK_EQ_INT(eff.change, CHAT_MODE_CHANGED);
+	/* An earlier creation arriving later makes its author the founder. */
+	CHECK_EQ_INT(apply(a, mk(4, 1, 60, OP_ROOM, "late", "#founded", "", "")), CHAT_ROOM_NEW);
+	struct op earlier = mk(5, 1, 55, OP_ROOM, "early", "#founded", "", "");
+	CHECK_EQ_INT(chat_apply(a, &earlier, &eff), 0);
+	CHECK_EQ_INT(eff.change, CHAT_FOUNDER_CHANGED);
+	CHECK_EQ_STR(eff.founder_was, "late");
+	CHECK_EQ_STR(chat_room_find(a, "#founded")->founder, "early");
 	/* Several changes in one op: each its own register; the effect says which
 	 * changed something. */
 	struct op multi = mk(1, 12, 50, OP_MODE, "bob", "#new", "+i+o-n+b", "zed newmask!*@*");
