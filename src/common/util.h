@@ -35,6 +35,10 @@ void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(p
 #define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
 
+/* Big-endian 32-bit integers in wire formats (p: 4 bytes). */
+void put_be32(unsigned char *p, uint32_t v);
+uint32_t get_be32(const unsigned char *p);
+
 /* Wall-clock time in milliseconds since the epoch (display only, never order). */
 int64_t wall_ms(void);
 

@@ -1,9 +1,10 @@
 /*
  * group_corosync.c: the cluster group, on Corosync's closed process groups
- * (libcpg). CPG gives membership and agreed (total) order; this file maps CPG
- * members to chorus replica ids, turns CPG configurations into group views,
- * queues multicasts through CPG's flow control, and keeps the replica serving
- * alone while Corosync is away.
+ * (libcpg). CPG gives membership and agreed (total) order; this file holds
+ * the connection: it feeds CPG configurations and the HELLO/SKIP protocol to
+ * membership.c (which member is which replica id) and reports its views,
+ * holds DATA while a view is being made, queues multicasts through CPG's
+ * flow control, and keeps the replica serving alone while Corosync is away.
  *
  * Wire: every CPG message starts with an 8-byte envelope: version (1), type
  * (HELLO, DATA or SKIP), two zero bytes, and the sender's replica id
@@ -12,7 +13,8 @@
  * (nodeid, pid, replica id) triples, all big-endian, itself included. A SKIP
  * names members to go on without: a count, then (nodeid, pid) pairs.
  *
- * Views. CPG names members (nodeid, pid); chorus needs replica ids. After
+ * Views (which member is which replica: membership.c, fed from here). CPG
+ * names members (nodeid, pid); chorus needs replica ids. After
  * every CPG configuration change each member multicasts a HELLO, and the view
  * of that configuration is reported as soon as the HELLOs delivered after the
  * change name every member. Only HELLOs delivered after the latest change
@@ -65,6 +67,7 @@
 
 #include "../common/util.h"
 #include "group.h"
+#include "membership.h"
 
 #define ENV_VERSION 1
 #define ENV_HELLO 1
@@ -90,24 +93,6 @@ struct cs_fifo {
 	size_t n;
 };
 
-/* What the messages delivered since the latest configuration change say of
- * a member (the same on every member at each point of the agreed stream). */
-enum cs_hearing {
-	CS_UNHEARD,  /* no HELLO has named it yet */
-	CS_HEARD,    /* a HELLO named it: its replica id is known */
-	CS_SILENT,   /* a SKIP named it while unheard: the view goes on without it */
-};
-
-/* A member of the current CPG configuration. */
-struct cs_member {
-	uint32_t nodeid, pid;
-	uint32_t id;       /* replica id, valid once known */
-	int known;         /* we know its replica id (from any time) */
-	enum cs_hearing hearing;
-	int skipped;       /* silent in an earlier configuration, not heard since */
-	int excluded;      /* another member claims its replica id too */
-};
-
 enum cs_state {
 	CS_IDLE,    /* made, not joined */
 	CS_UP,      /* connected and joined */
@@ -130,10 +115,7 @@ struct group_corosync {
 	uint32_t nodeid, pid;       /* our CPG address */
 	int dispatching;            /* inside cpg_dispatch */
 
-	struct cs_member conf[CPG_MEMBERS_MAX];
-	size_t nconf;
-	int round;                  /* the configuration waits for HELLOs */
-	int isolated;               /* we are left out: a shared id, or silent */
+	struct membership ms;       /* the configuration's members: who is which replica */
 	int blocked;                /* the last send met CS_ERR_TRY_AGAIN */
 
 	struct cs_fifo out;         /* to send, oldest first */
@@ -149,19 +131,6 @@ struct group_corosync {
 };
 
 /* ---- small helpers ---- */
-
-static void put_be32(unsigned char *p, uint32_t v)
-{
-	p[0] = (unsigned char)(v >> 24);
-	p[1] = (unsigned char)(v >> 16);
-	p[2] = (unsigned char)(v >> 8);
-	p[3] = (unsigned char)v;
-}
-
-static uint32_t get_be32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
 static const char *cs_err(cs_error_t err)
 {
@@ -250,23 +219,9 @@ static struct group_corosync *from_handle(cpg_handle_t h)
 	return ctx;
 }
 
-static struct cs_member *conf_find(struct group_corosync *g, uint32_t nodeid, uint32_t pid)
-{
-	for (size_t i = 0; i < g->nconf; i++)
-		if (g->conf[i].nodeid == nodeid && g->conf[i].pid == pid)
-			return &g->conf[i];
-	return NULL;
-}
-
 static int is_self(const struct group_corosync *g, uint32_t nodeid, uint32_t pid)
 {
 	return nodeid == g->nodeid && pid == g->pid;
-}
-
-static int cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-	return x < y ? -1 : x > y;
 }
 
 /* ---- views ---- */
@@ -284,79 +239,12 @@ static void report_solo_view(struct group_corosync *g)
 	report_view(g, &v);
 }
 
-/* Marks the members left out of the view: those whose replica id another
- * heard member claims too; sets isolated if we are left out or silent. */
-static void mark_excluded(struct group_corosync *g)
-{
-	g->isolated = 0;
-	for (size_t i = 0; i < g->nconf; i++) {
-		struct cs_member *a = &g->conf[i];
-		a->excluded = 0;
-		for (size_t j = 0; j < g->nconf && a->hearing == CS_HEARD; j++) {
-			struct cs_member *b = &g->conf[j];
-			if (i == j || b->hearing != CS_HEARD || a->id != b->id)
-				continue;
-			a->excluded = 1;
-			if (i < j)
-				log_error("group: replica id %" PRIu32 " is claimed by CPG members %" PRIu32
-					  "/%" PRIu32 " and %" PRIu32 "/%" PRIu32 "; both are left out of "
-					  "the view (two replicas share one id, or one claims another's)",
-					  a->id, a->nodeid, a->pid, b->nodeid, b->pid);
-		}
-		if (is_self(g, a->nodeid, a->pid) && (a->excluded || a->hearing == CS_SILENT))
-			g->isolated = 1;
-	}
-}
-
-static void build_view(struct group_corosync *g, struct group_view *v)
-{
-	memset(v, 0, sizeof *v);
-	if (g->isolated) {
-		v->n = 1;
-		v->members[0] = g->base.self;
-		return;
-	}
-	uint32_t ids[CPG_MEMBERS_MAX];
-	size_t n = 0;
-	for (size_t i = 0; i < g->nconf; i++)
-		if (g->conf[i].hearing == CS_HEARD && !g->conf[i].excluded)
-			ids[n++] = g->conf[i].id;
-	qsort(ids, n, sizeof ids[0], cmp_u32);
-	if (n > GROUP_MAX_MEMBERS) {
-		log_error("group: %zu members, more than %d; the view lists the lowest ids", n,
-			  GROUP_MAX_MEMBERS);
-		n = GROUP_MAX_MEMBERS;
-	}
-	memcpy(v->members, ids, n * sizeof ids[0]);
-	v->n = n;
-}
-
-/* Whether DATA sent as replica id by CPG member (nodeid, pid) is delivered
- * in the current view. */
-static int accept_sender(struct group_corosync *g, uint32_t nodeid, uint32_t pid, uint32_t id)
-{
-	if (g->isolated)
-		return is_self(g, nodeid, pid);
-	const struct cs_member *m = conf_find(g, nodeid, pid);
-	if (!m)
-		return 1;  /* it left since; it was a member when CPG delivered it */
-	if (m->excluded || m->hearing == CS_SILENT)
-		return 0;
-	if (m->id != id) {
-		log_error("group: CPG member %" PRIu32 "/%" PRIu32 " announced replica id %" PRIu32
-			  " but sends as %" PRIu32 "; message dropped",
-			  nodeid, pid, m->id, id);
-		return 0;
-	}
-	return 1;
-}
-
 /* Delivers the held DATA, oldest first, until closed. */
 static void flush_held(struct group_corosync *g)
 {
 	struct cs_msg *m;
 	while (g->state == CS_UP && (m = fifo_pop(&g->held))) {
-		if (accept_sender(g, m->nodeid, m->pid, m->sender))
+		if (mb_accepts(&g->ms, m->nodeid, m->pid, m->sender))
 			g->cb.deliver(g->arg, m->sender, m->data, m->len);
 		free(m);
 	}
@@ -368,21 +256,11 @@ static void flush_held(struct group_corosync *g)
 static void complete_round(struct group_corosync *g)
 {
 	struct group_view v;
-	g->round = 0;
 	uv_timer_stop(&g->hello_wait);
-	mark_excluded(g);
-	build_view(g, &v);
+	mb_view(&g->ms, &v);
 	flush_held(g);
 	if (g->state == CS_UP)
 		report_view(g, &v);
-}
-
-static int none_unheard(const struct group_corosync *g)
-{
-	for (size_t i = 0; i < g->nconf; i++)
-		if (g->conf[i].hearing == CS_UNHEARD)
-			return 0;
-	return g->nconf > 0;
 }
 
 /* ---- sending ---- */
@@ -441,21 +319,8 @@ static void queue_hello(struct group_corosync *g)
 {
 	while (g->out.head && is_control(g->out.head))
 		free(fifo_pop(&g->out));
-	struct cs_msg *m = control_new(g, ENV_HELLO, 4 + g->nconf * 12);
-	unsigned char *p = m->data + ENV_LEN + 4;
-	uint32_t n = 0;
-	for (size_t i = 0; i < g->nconf; i++) {
-		const struct cs_member *c = &g->conf[i];
-		if (!c->known)
-			continue;
-		put_be32(p, c->nodeid);
-		put_be32(p + 4, c->pid);
-		put_be32(p + 8, c->id);
-		p += 12;
-		n++;
-	}
-	put_be32(m->data + ENV_LEN, n);
-	m->len = ENV_LEN + 4 + n * 12;
+	struct cs_msg *m = control_new(g, ENV_HELLO, 4 + g->ms.n * 12);
+	m->len = ENV_LEN + mb_hello(&g->ms, m->data + ENV_LEN);
 	fifo_push_front(&g->out, m);
 }
 
@@ -464,24 +329,12 @@ static void queue_hello(struct group_corosync *g)
  * head. Returns how many it names (nothing is queued for none). */
 static size_t queue_skip(struct group_corosync *g, int only_skipped)
 {
-	struct cs_msg *m = control_new(g, ENV_SKIP, 4 + g->nconf * 8);
-	unsigned char *p = m->data + ENV_LEN + 4;
-	uint32_t n = 0;
-	for (size_t i = 0; i < g->nconf; i++) {
-		const struct cs_member *c = &g->conf[i];
-		if (c->hearing != CS_UNHEARD || is_self(g, c->nodeid, c->pid) ||
-		    (only_skipped && !c->skipped))
-			continue;
-		put_be32(p, c->nodeid);
-		put_be32(p + 4, c->pid);
-		p += 8;
-		n++;
-	}
+	struct cs_msg *m = control_new(g, ENV_SKIP, 4 + g->ms.n * 8);
+	size_t n = mb_skip(&g->ms, only_skipped, m->data + ENV_LEN);
 	if (n == 0) {
 		free(m);
 		return 0;
 	}
-	put_be32(m->data + ENV_LEN, n);
 	m->len = ENV_LEN + 4 + n * 8;
 	if (g->out.head && g->out.head->data[1] == ENV_HELLO) {
 		m->next = g->out.head->next;
@@ -499,72 +352,10 @@ static size_t queue_skip(struct group_corosync *g, int only_skipped)
 
 /* ---- CPG callbacks (inside cpg_dispatch) ---- */
 
-/* Learns that member (nodeid, pid) of the configuration is replica id.
- * Returns 1 if it was silent until now. */
-static int learn(struct group_corosync *g, uint32_t nodeid, uint32_t pid, uint32_t id)
-{
-	struct cs_member *m = conf_find(g, nodeid, pid);
-	if (!m)
-		return 0;  /* gone since the sender wrote its HELLO */
-	if (m->known && m->id != id) {
-		log_error("group: CPG member %" PRIu32 "/%" PRIu32 " announced as replica %" PRIu32
-			  " and as %" PRIu32 "; keeping %" PRIu32, nodeid, pid, m->id, id, m->id);
-	} else {
-		m->id = id;
-		m->known = 1;
-	}
-	int was_silent = m->hearing == CS_SILENT;
-	if (was_silent)
-		log_info("group: CPG member %" PRIu32 "/%" PRIu32 ", left out as silent, is replica %"
-			 PRIu32 "; a new view", nodeid, pid, m->id);
-	m->hearing = CS_HEARD;
-	m->skipped = 0;
-	return was_silent;
-}
-
-static void on_hello(struct group_corosync *g, struct cs_member *m, uint32_t id,
-		     const unsigned char *p, size_t len)
-{
-	uint32_t n = len >= 4 ? get_be32(p) : 0;
-	if (len < 4 || (len - 4) / 12 < n) {
-		log_warn("group: dropped a malformed HELLO from %" PRIu32 "/%" PRIu32, m->nodeid,
-			 m->pid);
-		return;
-	}
-	int woke = learn(g, m->nodeid, m->pid, id);
-	for (const unsigned char *e = p + 4; n > 0; n--, e += 12)
-		woke |= learn(g, get_be32(e), get_be32(e + 4), get_be32(e + 8));
-	if ((g->round || woke) && none_unheard(g))
-		complete_round(g);
-}
-
-/* A SKIP from a heard member: its unheard members become silent. */
-static void on_skip(struct group_corosync *g, struct cs_member *m, const unsigned char *p,
-		    size_t len)
-{
-	uint32_t n = len >= 4 ? get_be32(p) : 0;
-	if (len < 4 || (len - 4) / 8 < n || m->hearing != CS_HEARD) {
-		log_warn("group: dropped a malformed or early SKIP from %" PRIu32 "/%" PRIu32,
-			 m->nodeid, m->pid);
-		return;
-	}
-	for (const unsigned char *e = p + 4; n > 0; n--, e += 8) {
-		struct cs_member *c = conf_find(g, get_be32(e), get_be32(e + 4));
-		if (!c || c->hearing != CS_UNHEARD)
-			continue;
-		c->hearing = CS_SILENT;
-		c->skipped = 1;
-		log_warn("group: CPG member %" PRIu32 "/%" PRIu32 " sent no HELLO; the view goes on "
-			 "without it (not a chorus replica, or not running?)", c->nodeid, c->pid);
-	}
-	if (g->round && none_unheard(g))
-		complete_round(g);
-}
-
-static void on_data(struct group_corosync *g, struct cs_member *m, uint32_t id,
+static void on_data(struct group_corosync *g, struct mb_member *m, uint32_t id,
 		    const unsigned char *data, size_t len)
 {
-	if (g->round) {
+	if (g->ms.round) {
 		struct cs_msg *h = msg_new(id, len);
 		h->nodeid = m->nodeid;
 		h->pid = m->pid;
@@ -572,7 +363,7 @@ static void on_data(struct group_corosync *g, struct cs_member *m, uint32_t id,
 		fifo_push(&g->held, h);
 		return;
 	}
-	if (accept_sender(g, m->nodeid, m->pid, id))
+	if (mb_accepts(&g->ms, m->nodeid, m->pid, id))
 		g->cb.deliver(g->arg, id, data, len);
 }
 
@@ -589,49 +380,28 @@ static void cs_on_deliver(cpg_handle_t h, const struct cpg_name *name, uint32_t 
 			 nodeid, pid, len, len ? p[0] : -1);
 		return;
 	}
-	struct cs_member *m = conf_find(g, nodeid, pid);
+	struct mb_member *m = mb_find(&g->ms, nodeid, pid);
 	if (!m) {
 		log_warn("group: dropped a message from %" PRIu32 "/%" PRIu32
 			 ", not in the current CPG membership", nodeid, pid);
 		return;
 	}
 	uint32_t id = get_be32(p + 4);
-	if (p[1] == ENV_HELLO)
-		on_hello(g, m, id, p + ENV_LEN, len - ENV_LEN);
-	else if (p[1] == ENV_DATA)
+	if (p[1] == ENV_HELLO) {
+		if (mb_on_hello(&g->ms, m, id, p + ENV_LEN, len - ENV_LEN) == 1)
+			complete_round(g);
+	} else if (p[1] == ENV_DATA) {
 		on_data(g, m, id, p + ENV_LEN, len - ENV_LEN);
-	else if (p[1] == ENV_SKIP)
-		on_skip(g, m, p + ENV_LEN, len - ENV_LEN);
+	} else if (p[1] == ENV_SKIP) {
+		if (mb_on_skip(&g->ms, m, p + ENV_LEN, len - ENV_LEN) == 1)
+			complete_round(g);
+	}
 	else
 		log_warn("group: dropped a message of unknown type %d from %" PRIu32 "/%" PRIu32,
 			 p[1], nodeid, pid);
 }
 
 static void on_hello_wait(uv_timer_t *t);
-
-/* Keeps what we know of the members that stay (their ids, and whether they
- * were skipped); only what is heard from now on counts for the view. */
-static void conf_replace(struct group_corosync *g, const struct cpg_address *members, size_t n)
-{
-	struct cs_member old[CPG_MEMBERS_MAX];
-	size_t nold = g->nconf;
-	memcpy(old, g->conf, nold * sizeof old[0]);
-	g->nconf = n < CPG_MEMBERS_MAX ? n : CPG_MEMBERS_MAX;
-	for (size_t i = 0; i < g->nconf; i++) {
-		struct cs_member *c = &g->conf[i];
-		*c = (struct cs_member){.nodeid = members[i].nodeid, .pid = members[i].pid};
-		for (size_t j = 0; j < nold; j++)
-			if (old[j].nodeid == c->nodeid && old[j].pid == c->pid) {
-				c->id = old[j].id;
-				c->known = old[j].known;
-				c->skipped = old[j].skipped;
-			}
-		if (is_self(g, c->nodeid, c->pid)) {
-			c->id = g->base.self;
-			c->known = 1;
-		}
-	}
-}
 
 /* A new CPG configuration: announce what we know, wait to hear of everyone. */
 static void cs_on_confchg(cpg_handle_t h, const struct cpg_name *name,
@@ -647,11 +417,9 @@ static void cs_on_confchg(cpg_handle_t h, const struct cpg_name *name,
 		self_in |= is_self(g, members[i].nodeid, members[i].pid);
 	if (!self_in)
 		return;  /* our own leave, or a configuration before our join */
-	conf_replace(g, members, n);
+	mb_configure(&g->ms, members, n);
 	log_info("group: CPG configuration of %zu member(s) (%zu joined, %zu left)", n, njoined,
 		 nleft);
-	g->round = 1;
-	g->isolated = 0;
 	uv_timer_start(&g->hello_wait, on_hello_wait, HELLO_WAIT_MS, HELLO_WAIT_MS);
 	queue_hello(g);
 	queue_skip(g, 1);
@@ -664,7 +432,7 @@ static void cs_on_confchg(cpg_handle_t h, const struct cpg_name *name,
 static void on_hello_wait(uv_timer_t *t)
 {
 	struct group_corosync *g = t->data;
-	if (g->state != CS_UP || !g->round) {
+	if (g->state != CS_UP || !g->ms.round) {
 		uv_timer_stop(t);
 		return;
 	}
@@ -775,9 +543,7 @@ static int conn_open(struct group_corosync *g)
 	g->handles++;
 	uv_poll_start(g->poll, UV_READABLE | UV_DISCONNECT, on_poll);
 	g->state = CS_UP;
-	g->nconf = 0;
-	g->round = 1;  /* until our first configuration is announced */
-	g->isolated = 0;
+	mb_init(&g->ms, nodeid, g->pid, g->base.self);
 	return 0;
 }
 
@@ -842,9 +608,8 @@ static void go_alone(struct group_corosync *g, const char *why)
 	uv_timer_stop(&g->retry);
 	uv_timer_stop(&g->hello_wait);
 	g->state = CS_DOWN;
-	g->nconf = 0;
-	g->round = 0;
-	g->isolated = 0;
+	mb_init(&g->ms, 0, 0, g->base.self);
+	g->ms.round = 0;
 	unsent_to_local(g);
 	report_solo_view(g);
 }
