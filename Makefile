@@ -68,7 +68,7 @@ SHARED ?= ../shared
 IRCTEST_SELECTION := not implementation-specific and not deprecated and not strict and not services and not Ergo
 IRCTEST_KNOWN ?= $(shell sed 's/\#.*//' tests/irctest/known-failures.txt)
 irctest: build
-	@scripts/deps.sh python3-pytest-xdist python3-ecdsa python3-filelock
+	@scripts/deps.sh
 	@rm -rf $(BUILD)/irctest && cp -r $(SHARED)/irctest $(BUILD)/irctest
 	cd $(BUILD)/irctest && CHORUSD=$(abspath $(BUILD))/chorusd PYTHONPATH=$(abspath tests/irctest) \
 		$(PYTEST) -p no:cacheprovider -q --controller chorus_controller -n 2 \

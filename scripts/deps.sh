@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# deps.sh: installs the Debian packages chorus needs to build, run and test,
-# if any is missing, and the packages named as arguments (make irctest's).
-# Runs apt-get update once, only when something is missing.
+# deps.sh: installs the Debian packages chorus needs to build, run and test
+# (irctest's too), if any is missing. Runs apt-get update once, only when
+# something is missing.
 # Needs root (or sudo) to install; otherwise it names what is missing and fails.
 set -eu
 
@@ -10,8 +10,8 @@ PACKAGES=(
   libuv1-dev libsqlite3-dev libconfig-dev libssl-dev uthash-dev libncurses-dev
   corosync libcpg-dev libquorum-dev libvotequorum-dev
   python3 python3-pytest
+  python3-pytest-xdist python3-ecdsa python3-filelock
   iproute2 nftables tmux openssl
-  "$@"
 )
 
 missing=()
