@@ -139,12 +139,8 @@ struct user *presence_attach(struct server *srv, struct session *s)
 	u->home = srv->cfg.id;
 	presence_set_on(srv, u, srv->cfg.id, 1, NULL, NULL);
 	if (first_here) {
-		struct user *o, *tmp;
-		unsigned local = 0;
-		HASH_ITER(hh, srv->users, o, tmp)
-			local += o->sessions != NULL;
-		if (local > srv->max_local_seen)
-			srv->max_local_seen = local;
+		if (++srv->local_users > srv->max_local_seen)
+			srv->max_local_seen = srv->local_users;
 		presence_send_online(srv, u);
 	}
 	return u;
@@ -162,6 +158,7 @@ int presence_detach(struct server *srv, struct session *s, const char *reason)
 	s->next_of_user = NULL;
 	if (u->sessions)
 		return 0;
+	srv->local_users--;
 	u->in_timeline = 0; /* soft state of its sessions here */
 	presence_send_offline(srv, u->nick, reason);
 	int gone = !presence_elsewhere(u, srv->cfg.id);

@@ -331,12 +331,9 @@ void reply_welcome(struct session *s)
 void reply_lusers(struct session *s)
 {
 	struct server *srv = s->srv;
-	unsigned global = HASH_COUNT(srv->users), local = 0, opers = 0, unknown = 0;
+	unsigned global = HASH_COUNT(srv->users), local = srv->local_users, opers = 0, unknown = 0;
 	size_t replicas = repl_current_view(srv->repl)->n ? repl_current_view(srv->repl)->n : 1;
-	struct user *u, *utmp;
 	struct session *o, *otmp;
-	HASH_ITER(hh, srv->users, u, utmp)
-		local += u->sessions != NULL;
 	HASH_ITER(hh, srv->sessions, o, otmp) {
 		opers += o->oper;
 		unknown += !o->registered && !o->control;

@@ -383,6 +383,8 @@ struct server {
 	struct user *users;
 	struct room_presence *rooms;
 	unsigned max_users_seen;     /* most users in the view at once */
+	unsigned local_users;        /* users with a session here (presence_attach/detach;
+	                              * a split moves sessions between two users) */
 	unsigned max_local_seen;     /* most users with a session here at once */
 	struct whowas whowas[WHOWAS_MAX]; /* a ring: users that left or renamed */
 	struct monitor_watch *monitors;   /* watched nick -> sessions (monitor.c) */
