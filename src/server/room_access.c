@@ -16,23 +16,30 @@ char *user_person(const struct user *u)
 	return chat_person(u->nick, u->account);
 }
 
-int room_is_op(struct server *srv, const char *name, const struct user *u)
+/* Whether u is an operator (*op) and has voice (*voice) in room name: one
+ * lookup of the room and of u's person for both. */
+static void room_status(struct server *srv, const char *name, const struct user *u, int *op, int *voice)
 {
 	struct chat_room *room = chat_room_find(srv->chat, name);
 	char *person = user_person(u);
 	const char *pending = room ? NULL : replica_announced_by(srv, name);
-	int op = room ? chat_room_is_op(room, person) : pending && strcmp(pending, person) == 0;
+	*op = room ? chat_room_is_op(room, person) : pending && strcmp(pending, person) == 0;
+	*voice = room && chat_room_is_voiced(room, person);
 	free(person);
+}
+
+int room_is_op(struct server *srv, const char *name, const struct user *u)
+{
+	int op, voice;
+	room_status(srv, name, u, &op, &voice);
 	return op;
 }
 
 int room_is_voiced(struct server *srv, const char *name, const struct user *u)
 {
-	struct chat_room *room = chat_room_find(srv->chat, name);
-	char *person = user_person(u);
-	int voiced = room && chat_room_is_voiced(room, person);
-	free(person);
-	return voiced;
+	int op, voice;
+	room_status(srv, name, u, &op, &voice);
+	return voice;
 }
 
 struct mask_hit {
@@ -65,7 +72,8 @@ int room_is_banned(struct server *srv, const char *name, const struct user *u)
 
 const char *room_prefix(struct server *srv, const char *name, const struct user *u, int all)
 {
-	int op = room_is_op(srv, name, u), voice = room_is_voiced(srv, name, u);
+	int op, voice;
+	room_status(srv, name, u, &op, &voice);
 	if (op && voice && all)
 		return "@+";
 	return op ? "@" : voice ? "+" : "";
@@ -117,7 +125,9 @@ int room_may_speak(struct session *s, const char *name, int quiet)
 	struct chat_room *room = chat_room_find(s->srv->chat, name);
 	if (!room || (!(room->modes & CHAT_MODE_M) && !room->bans)) /* the common case, at once */
 		return 1;
-	if (room_is_op(s->srv, name, s->user) || room_is_voiced(s->srv, name, s->user))
+	int op, voice;
+	room_status(s->srv, name, s->user, &op, &voice);
+	if (op || voice)
 		return 1;
 	const char *why = (room->modes & CHAT_MODE_M) ? "+m" : room_is_banned(s->srv, name, s->user) ? "+b" : NULL;
 	if (why && !quiet)
