@@ -158,6 +158,7 @@ static int mark_applied(struct chat *c, const struct op *op)
 	c->op_count++;
 	if (op->lts > c->max_lts)
 		c->max_lts = op->lts;
+	digest_add_op(c, op);
 	return 1;
 }
 
@@ -663,6 +664,7 @@ void chat_free(struct chat *c)
 	likes_free_all(c);
 	feeds_free_all(c);
 	accounts_free_all(c);
+	digest_free(c);
 	free(c->sorted->users);
 	free(c->sorted->rooms);
 	free(c->sorted);

@@ -280,6 +280,12 @@ long chat_timeline_select(const struct chat *c, const char *nick, const struct c
  * chars + NUL into out[65]. Equal digests = converged replicas. */
 void chat_digest(const struct chat *c, char out[65]);
 
+/* The set digest: a hash of the set of operations applied (the sum of
+ * their hashes, kept as they apply), 64 hex chars + NUL into out[65].
+ * Constant time at any size. Equal op sets give equal set digests; a
+ * state that differs under equal op sets shows only in chat_digest. */
+void chat_set_digest(const struct chat *c, char out[65]);
+
 /* ASCII casefold of s into a new string. */
 char *chat_casefold(const char *s);
 

@@ -183,6 +183,9 @@ struct chat {
 	struct account_entry *accounts;
 	uint64_t max_lts;
 	uint64_t op_count;
+	uint64_t op_sum[4];         /* the set digest: sum of the applied ops' hashes,
+	                             * little-endian words (digest.c) */
+	struct evp_md_ctx_st *op_hash_ctx; /* kept for digest_add_op, or NULL */
 	struct chat_sorted *sorted; /* see chat_users_sorted; behind a pointer, as
 	                             * the const lookups refresh it */
 };
@@ -256,6 +259,12 @@ int accounts_apply(struct chat *c, const struct op *op);
  * by key; free() it. */
 struct account_entry **accounts_sorted(const struct chat *c, size_t *n);
 void accounts_free_all(struct chat *c);
+
+/* ---- digest.c ---- */
+/* Adds the newly applied op to the set digest. */
+void digest_add_op(struct chat *c, const struct op *op);
+/* Frees what the set digest holds. */
+void digest_free(struct chat *c);
 
 /* ---- history.c ---- */
 struct chat_history *history_new(struct chat *c, struct chat_room *room);

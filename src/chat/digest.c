@@ -17,6 +17,14 @@
  * email). A message is written as msgid, lts, wall_ms, kind, flags, target,
  * author, body, account, client tags, like count and the persons whose state is liked,
  * in order.
+  *
+ * The set digest (chat_set_digest) is kept as ops are applied: the sum,
+ * modulo 2^256, of the SHA-256 of each applied op (stream, seq, lts,
+ * wall_ms, kind, flags and every string field, serialised as above). As
+ * the state is a function of the set of applied ops, equal sets give equal
+ * states, and a sum does not depend on the order the ops came in; reading
+ * it costs nothing at any history size. It does not see a state that
+ * differs under equal op sets (a bug in applying): the full digest does.
  */
 #include "chat_impl.h"
 
@@ -255,16 +263,33 @@ static void put_accounts(EVP_MD_CTX *ctx, const struct chat *c)
 	free(all);
 }
 
-void chat_digest(const struct chat *c, char out[65])
+/* Starts ctx (new if NULL) on SHA-256; aborts if OpenSSL cannot. */
+static EVP_MD_CTX *sha256_start(EVP_MD_CTX *ctx)
 {
-	static const char hex[] = "0123456789abcdef";
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int len = 0;
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	if (!ctx)
+		ctx = EVP_MD_CTX_new();
 	if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
 		fprintf(stderr, "chorus: cannot start SHA-256\n");
 		abort();
 	}
+	return ctx;
+}
+
+static void hex_of(const unsigned char *b, size_t len, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	for (size_t i = 0; i < len; i++) {
+		out[2 * i] = hex[b[i] >> 4];
+		out[2 * i + 1] = hex[b[i] & 15];
+	}
+	out[2 * len] = '\0';
+}
+
+void chat_digest(const struct chat *c, char out[65])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int len = 0;
+	EVP_MD_CTX *ctx = sha256_start(NULL);
 	put_section(ctx, 'C', c->op_count);
 	put_u64(ctx, c->max_lts);
 	put_users(ctx, c);
@@ -276,9 +301,57 @@ void chat_digest(const struct chat *c, char out[65])
 	put_accounts(ctx, c);
 	EVP_DigestFinal_ex(ctx, md, &len);
 	EVP_MD_CTX_free(ctx);
-	for (unsigned int i = 0; i < len; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
+	hex_of(md, len, out);
+}
+
+/* ---- the set digest ---- */
+
+void digest_add_op(struct chat *c, const struct op *op)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int len = 0;
+	EVP_MD_CTX *ctx = c->op_hash_ctx = sha256_start(c->op_hash_ctx);
+	put_u64(ctx, op->stream.origin);
+	put_u64(ctx, op->stream.incarnation);
+	put_u64(ctx, op->stream.boot);
+	put_u64(ctx, op->seq);
+	put_u64(ctx, op->lts);
+	put_u64(ctx, (uint64_t)op->wall_ms);
+	put_u64(ctx, op->kind);
+	put_u64(ctx, op->flags);
+	put_str(ctx, op->target);
+	put_str(ctx, op->author);
+	put_str(ctx, op->body);
+	put_str(ctx, op->ref);
+	put_str(ctx, op->account);
+	put_str(ctx, op->tags);
+	EVP_DigestFinal_ex(ctx, md, &len);
+	/* md as four little-endian words, added with carry */
+	unsigned carry = 0;
+	for (int w = 0; w < 4; w++) {
+		uint64_t v = 0;
+		for (int i = 0; i < 8; i++)
+			v |= (uint64_t)md[8 * w + i] << (8 * i);
+		uint64_t sum = c->op_sum[w] + v;
+		unsigned next = sum < v;
+		sum += carry;
+		next |= carry && sum == 0;
+		c->op_sum[w] = sum;
+		carry = next;
 	}
-	out[2 * len] = '\0';
+}
+
+void digest_free(struct chat *c)
+{
+	EVP_MD_CTX_free(c->op_hash_ctx);
+	c->op_hash_ctx = NULL;
+}
+
+void chat_set_digest(const struct chat *c, char out[65])
+{
+	unsigned char b[32];
+	for (int w = 0; w < 4; w++)
+		for (int i = 0; i < 8; i++)
+			b[8 * (3 - w) + 7 - i] = (unsigned char)(c->op_sum[w] >> (8 * i));
+	hex_of(b, sizeof b, out);
 }

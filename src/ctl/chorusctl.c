@@ -9,8 +9,10 @@
  *       started again at once. Runs in the foreground until SIGINT/SIGTERM
  *       (or `chorusctl down`); --detach returns once every replica listens.
  *   chorusctl status [--dir run]   each replica: id, address, state, view size, ops
- *   chorusctl digest [--dir run]   each replica's state digest; exit 0 iff
- *                                  all are equal and none is syncing
+ *   chorusctl digest [--dir run] [--full]   each replica's set digest (of
+ *                                  the operations it applied; --full: of its
+ *                                  whole state, a pass over all of it); exit
+ *                                  0 iff all are equal and none is syncing
  *   chorusctl down [--dir run]     stops the supervisor and everything it runs
  *
  * Corosync keeps its files in /run, /var/lib/corosync and /dev/shm; the
@@ -544,7 +546,7 @@ static int cmd_digest(const struct options *o)
 		char hex[65];
 		unsigned long long ops;
 		int syncing;
-		char *reply = ask(&rs[i], "DIGEST\r\n", "NOTE");
+		char *reply = ask(&rs[i], o->full ? "DIGEST FULL\r\n" : "DIGEST\r\n", "NOTE");
 		if (parse_digest(reply, hex, &ops, &syncing) < 0) {
 			printf("r%d unreachable\n", rs[i].id);
 			equal = 0;
@@ -655,7 +657,8 @@ static void usage(FILE *out)
 	fprintf(out, "usage: chorusctl up [-n N] [--dir DIR] [--port P] [--mode available|majority]\n"
 		     "                    [--sync off|normal|full] [--chorusd PATH] [--detach]\n"
 		     "                    [--user NAME] [--replica-arg FLAG]...   (passed to every chorusd)\n"
-		     "       chorusctl status|digest|down [--dir DIR]\n"
+		     "       chorusctl status|down [--dir DIR]\n"
+		     "       chorusctl digest [--dir DIR] [--full]\n"
 		     "A local chorus cluster: a private Corosync on 127.0.0.1 and N replicas,\n"
 		     "restarted whenever they die. Defaults: -n 5, --dir run, --port 6667; run\n"
 		     "as root, the replicas run as --user (default nobody; root keeps root).\n");
@@ -689,7 +692,8 @@ int main(int argc, char **argv)
 		{"mode", required_argument, NULL, 'm'}, {"sync", required_argument, NULL, 's'},
 		{"detach", no_argument, NULL, 'D'},     {"chorusd", required_argument, NULL, 'c'},
 		{"replica-arg", required_argument, NULL, 'a'}, {"user", required_argument, NULL, 'u'},
-		{"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
+		{"full", no_argument, NULL, 'F'},       {"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
 	int c;
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
@@ -707,6 +711,7 @@ int main(int argc, char **argv)
 		case 'm': o.mode = optarg; break;
 		case 's': o.sync = optarg; break;
 		case 'D': o.detach = 1; break;
+		case 'F': o.full = 1; break;
 		case 'c': o.chorusd = optarg; break;
 		case 'u': o.user = optarg; break;
 		case 'a':

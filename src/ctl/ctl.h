@@ -18,6 +18,7 @@ struct options {
 	const char *mode;
 	const char *sync;
 	int detach;
+	int full;                 /* digest --full: hash the whole state */
 	const char *chorusd;
 	const char *user;         /* replicas run as this user (chorusd --user), or NULL */
 	char *extra[64];          /* --replica-arg: more flags for every chorusd */

@@ -1,10 +1,10 @@
 /*
  * cmd_info.c: information about the server, its users and the cluster: MOTD,
  * LUSERS, VERSION, WHOIS, LINKS (the replicas in this replica's current view, with id and
- * client address), DIGEST (our verb: the digest of this replica's canonical
- * state, for chorusctl and the cluster tests) and SYNCSTATE (our verb: the
- * operations applied and whether a sync is going on, without the digest's
- * cost: a digest hashes the whole state, ~90 ms at 115,000 messages). LINKS
+ * client address), DIGEST (our verb: the set digest of the operations
+ * applied, kept as they apply; DIGEST FULL hashes the whole canonical state,
+ * ~90 ms at 115,000 messages: for the tests) and SYNCSTATE (our verb: the
+ * operations applied and whether a sync is going on). LINKS
  * works before registration. DIGEST and SYNCSTATE are operator verbs: on the
  * control socket (DATA_DIR/control.sock, chorusctl's way in) or after OPER.
  */
@@ -134,8 +134,6 @@ void cmd_links(struct session *s, struct irc_msg *m)
 	reply_num(s, 365, "* :End of /LINKS list.");
 }
 
-/* DIGEST: "NOTE DIGEST OK <hex> <ops> <syncing> :..." where syncing is 1
- * while this replica is still catching up after a view change. */
 /* 1 if one of u's sessions here came over TLS. */
 static int on_tls_here(const struct user *u)
 {
@@ -201,17 +199,25 @@ static int operator_only(struct session *s)
 	return 0;
 }
 
+/* DIGEST [FULL]: "NOTE DIGEST OK <hex> <ops> <syncing> :..." where
+ * syncing is 1 while this replica is still catching up after a view change;
+ * hex is the set digest of the operations applied (instant), or with FULL
+ * the hash of the whole canonical state (a pass over all of it). */
 void cmd_digest(struct session *s, struct irc_msg *m)
 {
 	struct server *srv = s->srv;
 	struct line_tags t = LINE_TAGS_INIT;
 	char hex[65];
-	(void)m;
 	if (!operator_only(s))
 		return;
-	chat_digest(srv->chat, hex);
-	reply_line(s, &t, srv->name, "NOTE DIGEST OK %s %" PRIu64 " %d :canonical state of replica %u", hex,
-		   chat_op_count(srv->chat), repl_syncing(srv->repl), srv->cfg.id);
+	int full = m->nparams > 0 && strcasecmp(m->params[0], "FULL") == 0;
+	if (full)
+		chat_digest(srv->chat, hex);
+	else
+		chat_set_digest(srv->chat, hex);
+	reply_line(s, &t, srv->name, "NOTE DIGEST OK %s %" PRIu64 " %d :%s of replica %u", hex,
+		   chat_op_count(srv->chat), repl_syncing(srv->repl),
+		   full ? "canonical state" : "set of operations", srv->cfg.id);
 }
 
 /* SYNCSTATE: "NOTE SYNCSTATE OK <ops> <syncing> :..." (as DIGEST, without

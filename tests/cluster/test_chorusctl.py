@@ -299,6 +299,10 @@ def test_chorusctl_up_status_restart_digest_down(netns, tmp_path):
         assert all(entries) and [int(e.group(1)) for e in entries] == [1, 2, 3], dig
         assert len({e.group(2) for e in entries}) == 1, dig
         assert all(int(e.group(3)) >= len(acked) for e in entries), dig
+        rc, full, err = ctl("digest", cdir, "--full")  # the whole state's hash: equal too, and another
+        fulls = [re.match(r"^r(\d) ([0-9a-f]{64}) ops (\d+)$", l) for l in full.splitlines()[:-1]]
+        assert rc == 0 and all(fulls) and len({e.group(2) for e in fulls}) == 1, full + err
+        assert fulls[0].group(2) != entries[0].group(2), (full, dig)
         r2 = room_history(PORT + 1, "carol")
         assert r2 == room_history(PORT, "dave"), "replica 2's history differs from replica 1's"
         assert set(acked) <= set(r2), "replica 2 lacks %s" % (set(acked) - set(r2))

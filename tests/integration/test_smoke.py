@@ -29,10 +29,31 @@ def test_two_users_chat(server):
     assert got.params == ["#room", "hello bob"] and got.nick == "alice"
 
 
-def note(c, verb):
-    """Sends verb (DIGEST or SYNCSTATE) and returns its NOTE's parameters."""
-    c.send(verb)
+def note(c, verb, args=""):
+    """Sends verb (DIGEST or SYNCSTATE) with args and returns its NOTE's parameters."""
+    c.send(verb + (" " + args if args else ""))
     return c.expect(lambda m: m.command == "NOTE" and m.params[0] == verb).params
+
+
+def test_digest_of_the_op_set_and_of_the_full_state_survive_a_restart(server):
+    """DIGEST is the set digest (kept as ops apply), DIGEST FULL the hash of
+    the whole state: both move with a new line, and a restart (which
+    rebuilds the state from the store) gives both back unchanged."""
+    tool = server.control()
+    empty = note(tool, "DIGEST")
+    assert empty[2] == "0" * 64, empty
+    a = server.client().register("digester", ALL_CAPS)
+    a.join("#dig")
+    a.send("PRIVMSG #dig :one line")
+    a.expect("PRIVMSG")
+    fast, full = note(tool, "DIGEST"), note(tool, "DIGEST", "FULL")
+    assert fast[2] != empty[2] and full[2] != fast[2], (fast, full)
+    assert "operations" in fast[-1] and "state" in full[-1], (fast, full)
+    server.close_clients()
+    server.restart()
+    tool = server.control()
+    assert note(tool, "DIGEST")[2:4] == fast[2:4]
+    assert note(tool, "DIGEST", "FULL")[2:4] == full[2:4]
 
 
 def test_syncstate_counts_ops_as_digest_does_on_the_control_socket(server):

@@ -772,13 +772,16 @@ static void heal(struct world *w)
 
 static int check(struct world *w, uint64_t seed)
 {
-	char d0[65], d[65];
+	char d0[65], d[65], s0[65], sd[65];
 	int ok = 1;
 	chat_digest(repl_chat(w->r[0].repl), d0);
+	chat_set_digest(repl_chat(w->r[0].repl), s0);
 	for (int i = 1; i < N; i++) {
 		chat_digest(repl_chat(w->r[i].repl), d);
-		if (strcmp(d, d0) != 0) {
-			fprintf(stderr, "seed %" PRIu64 ": replica %d digest %s != replica 1 %s\n", seed, i + 1, d, d0);
+		chat_set_digest(repl_chat(w->r[i].repl), sd);
+		if (strcmp(d, d0) != 0 || strcmp(sd, s0) != 0) {
+			fprintf(stderr, "seed %" PRIu64 ": replica %d digest %s (set %s) != replica 1 %s (set %s)\n",
+				seed, i + 1, d, sd, d0, s0);
 			ok = 0;
 		}
 	}

@@ -1921,7 +1921,7 @@ static int converge_once(uint64_t seed)
 	struct gen_op *g = xcalloc(GEN_OPS, sizeof *g);
 	size_t *order = xcalloc(2 * GEN_OPS, sizeof *order);
 	struct chat *c[REPLICAS];
-	char digest[REPLICAS][65];
+	char digest[REPLICAS][65], set_digest[REPLICAS][65];
 	char *dumps[REPLICAS];
 	int before = check_failures;
 
@@ -1935,12 +1935,14 @@ static int converge_once(uint64_t seed)
 			CHECK_EQ_INT(chat_apply(c[r], &g[order[i]].op, &eff), 0);
 		}
 		chat_digest(c[r], digest[r]);
+		chat_set_digest(c[r], set_digest[r]);
 		dumps[r] = dump_chat(c[r]);
 		CHECK_EQ_INT(chat_op_count(c[r]), GEN_OPS);
 	}
 	check_oracle(c[0], g);
 	for (int r = 1; r < REPLICAS; r++) {
 		CHECK_EQ_STR(digest[r], digest[0]);
+		CHECK_EQ_STR(set_digest[r], set_digest[0]);
 		CHECK_EQ_STR(dumps[r], dumps[0]);
 		CHECK_EQ_INT(chat_max_lts(c[r]), chat_max_lts(c[0]));
 		CHECK_EQ_INT(chat_room_count(c[r]), chat_room_count(c[0]));
@@ -1961,6 +1963,37 @@ TEST(convergence)
 			fprintf(stderr, "  convergence failed with seed %" PRIu64 "\n", seed);
 }
 
+/* The set digest: an empty chat's is zero; it moves with each new op and
+ * not with a duplicate; carries propagate (the sum of many ops equals the
+ * same sum in reverse order). */
+TEST(set_digest)
+{
+	struct gen_op *g = xcalloc(GEN_OPS, sizeof *g);
+	rng_state = 11;
+	generate(g);
+	struct chat *a = chat_new(), *b = chat_new();
+	char da[65], db[65], before[65];
+	chat_set_digest(a, da);
+	CHECK_EQ_STR(da, "0000000000000000000000000000000000000000000000000000000000000000");
+	for (size_t i = 0; i < GEN_OPS; i++) {
+		struct chat_effect eff;
+		chat_set_digest(a, before);
+		chat_apply(a, &g[i].op, &eff);
+		chat_set_digest(a, da);
+		CHECK(strcmp(da, before) != 0);
+		chat_apply(a, &g[i].op, &eff);
+		chat_set_digest(a, db);
+		CHECK_EQ_STR(db, da);
+		chat_apply(b, &g[GEN_OPS - 1 - i].op, &eff);
+	}
+	chat_set_digest(a, da);
+	chat_set_digest(b, db);
+	CHECK_EQ_STR(da, db);
+	chat_free(a);
+	chat_free(b);
+	free(g);
+}
+
 /* A missing op makes replicas differ. */
 TEST(divergence_detected)
 {
@@ -1978,6 +2011,9 @@ TEST(divergence_detected)
 	chat_digest(full, d1);
 	chat_digest(partial, d2);
 	CHECK(strcmp(d1, d2) != 0);
+	chat_set_digest(full, d1);
+	chat_set_digest(partial, d2);
+	CHECK(strcmp(d1, d2) != 0);
 	chat_free(full);
 	chat_free(partial);
 	free(g);
@@ -1988,6 +2024,7 @@ int main(void)
 	RUN(casefold);
 	RUN(empty);
 	RUN(idempotence);
+	RUN(set_digest);
 	RUN(users);
 	RUN(rooms);
 	RUN(room_name_converges);
