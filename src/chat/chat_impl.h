@@ -15,6 +15,7 @@
 
 #include <stdlib.h>
 
+#include "../common/buf.h"
 #include "../common/seqset.h"
 #include "../common/utf8.h"
 #include "../common/util.h"
@@ -170,6 +171,15 @@ struct chat_history {
 	size_t n, cap;
 };
 
+/* The set digest as ops apply (digest.c): the sum of their hashes, and
+ * what hashing one needs, made at the first op. */
+struct digest_state {
+	uint64_t sum[4];            /* little-endian 64-bit words */
+	struct evp_md_st *md;       /* SHA-256, fetched once */
+	struct evp_md_ctx_st *ctx;
+	struct buf scratch;         /* the op serialised */
+};
+
 struct chat {
 	struct applied *applied;
 	struct user *users;
@@ -183,9 +193,7 @@ struct chat {
 	struct account_entry *accounts;
 	uint64_t max_lts;
 	uint64_t op_count;
-	uint64_t op_sum[4];         /* the set digest: sum of the applied ops' hashes,
-	                             * little-endian words (digest.c) */
-	struct evp_md_ctx_st *op_hash_ctx; /* kept for digest_add_op, or NULL */
+	struct digest_state set_digest;
 	struct chat_sorted *sorted; /* see chat_users_sorted; behind a pointer, as
 	                             * the const lookups refresh it */
 };
