@@ -213,17 +213,18 @@ const struct chat_msg *chat_history_at(const struct chat_history *h, size_t i);
 /* Index of msg in h, or -1 if it is not there. */
 long chat_history_index(const struct chat_history *h, const char *msgid);
 
-/* A CHATHISTORY reference point: a msgid, or a wall time. */
+/* A CHATHISTORY reference point: a msgid, or a time. */
 struct chat_anchor {
 	const char *msgid; /* non-NULL: a message reference */
-	int64_t ms;        /* used when msgid is NULL: wall time in ms */
+	int64_t ms;        /* used when msgid is NULL: a canonical time in ms (op_time_ms) */
 };
 
 /*
  * Selections, as draft/chathistory defines them. Each writes at most limit
  * message pointers to out, in canonical (ascending) order, and returns how
- * many, or -1 if a msgid anchor is not in h. Time anchors filter by the
- * messages' wall time (strictly before/after); msgid anchors by position.
+ * many, or -1 if a msgid anchor is not in h. A time anchor compares the
+ * messages' canonical time (op_time_ms, which rises along the order:
+ * strictly before/after), a msgid anchor their position.
  *   latest:  the last limit messages; with an anchor, only those after it.
  *   before:  the last limit messages strictly before a.
  *   after:   the first limit messages strictly after a.
@@ -266,8 +267,8 @@ size_t chat_timeline(const struct chat *c, const char *nick, size_t limit, const
  * after anchor after and strictly before anchor before (either may be NULL:
  * unbounded), the last limit of them if from_end, else the first limit,
  * written to out in canonical order. A msgid anchor is the position of that
- * post (any post, on this timeline or not); a time anchor filters by the
- * posts' wall time, as in chat_select_*. Returns how many, or -1 if a msgid
+ * post (any post, on this timeline or not); a time anchor compares the
+ * posts' canonical time, as in chat_select_*. Returns how many, or -1 if a msgid
  * anchor names no known post.
  */
 long chat_timeline_select(const struct chat *c, const char *nick, const struct chat_anchor *after,

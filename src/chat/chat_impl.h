@@ -166,8 +166,6 @@ struct chat_history {
 	struct chat *chat;         /* to find messages by msgid */
 	struct chat_room *room;    /* NULL for a conversation or a feed */
 	struct chat_msg **msgs;
-	int64_t *wall_max;         /* [i]: the latest wall time of msgs[0..i] */
-	int64_t *wall_min;         /* [i]: the earliest wall time of msgs[i..n) */
 	size_t n, cap;
 };
 
@@ -280,6 +278,11 @@ struct chat_history *history_new(struct chat *c, struct chat_room *room);
  * to 1 if it went last. The history does not own msg. */
 size_t history_insert(struct chat_history *h, struct chat_msg *msg, int *appended);
 void history_free(struct chat_history *h);
+/* The key bound of anchor a (chat_history: strictly after it if after,
+ * else strictly before it): a msgid's message key, or for a time T a key no
+ * op has at the edge of T (history.c). Returns -1 if a msgid anchor names
+ * no known message. */
+int chat_anchor_key(const struct chat *c, const struct chat_anchor *a, int after, struct chat_key *k);
 
 /* Collects the items of a uthash table into a new array (of pointers) sorted
  * by cmp, a qsort comparator over pointers to items. Frees with free(). */

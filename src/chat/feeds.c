@@ -244,12 +244,11 @@ int chat_timeline_includes(const struct chat *c, const char *person, const struc
 	return holder;
 }
 
-/* The bounds of a timeline selection: positions (keys) and wall times, all
- * exclusive. */
+/* The bounds of a timeline selection: keys, both exclusive (a time anchor
+ * is a key at the edge of its time: chat_anchor_key). */
 struct bounds {
-	int has_after_key, has_before_key, has_after_ms, has_before_ms;
+	int has_after, has_before;
 	struct chat_key after_key, before_key;
-	int64_t after_ms, before_ms;
 };
 
 /* Adds anchor a (may be NULL) to b as its lower (is_after) or upper bound.
@@ -258,23 +257,13 @@ static int bound_set(const struct chat *c, struct bounds *b, const struct chat_a
 {
 	if (!a)
 		return 0;
-	if (!a->msgid) {
-		*(is_after ? &b->has_after_ms : &b->has_before_ms) = 1;
-		*(is_after ? &b->after_ms : &b->before_ms) = a->ms;
-		return 0;
+	if (a->msgid) {
+		const struct chat_msg *m = chat_msg_find(c, a->msgid);
+		if (!m || m->op.kind != OP_POST)
+			return -1;
 	}
-	const struct chat_msg *m = chat_msg_find(c, a->msgid);
-	if (!m || m->op.kind != OP_POST)
-		return -1;
-	*(is_after ? &b->has_after_key : &b->has_before_key) = 1;
-	*(is_after ? &b->after_key : &b->before_key) = chat_key_of(&m->op);
-	return 0;
-}
-
-static int bounds_keep_time(const struct bounds *b, const struct chat_msg *m)
-{
-	return (!b->has_after_ms || m->op.wall_ms > b->after_ms) &&
-	       (!b->has_before_ms || m->op.wall_ms < b->before_ms);
+	*(is_after ? &b->has_after : &b->has_before) = 1;
+	return chat_anchor_key(c, a, is_after, is_after ? &b->after_key : &b->before_key);
 }
 
 /* Index of the first message of h whose key is greater than k, or not less
@@ -314,20 +303,15 @@ static void picks_add(struct picks *p, const struct chat_msg *m)
 static void take_feed(struct picks *p, const struct follow_state *st, const struct chat_history *h,
 		      const struct bounds *b, size_t limit, int from_end)
 {
-	size_t lo = first_index(h, &st->set_by, 0), hi = h->n, taken = 0;
-	if (b->has_after_key) {
+	size_t lo = first_index(h, &st->set_by, 0), hi = h->n;
+	if (b->has_after) {
 		size_t a = first_index(h, &b->after_key, 0);
 		lo = a > lo ? a : lo;
 	}
-	if (b->has_before_key)
+	if (b->has_before)
 		hi = first_index(h, &b->before_key, 1);
-	for (size_t j = 0; lo + j < hi && taken < limit; j++) {
-		const struct chat_msg *m = h->msgs[from_end ? hi - 1 - j : lo + j];
-		if (bounds_keep_time(b, m)) {
-			picks_add(p, m);
-			taken++;
-		}
-	}
+	for (size_t j = 0; lo + j < hi && j < limit; j++)
+		picks_add(p, h->msgs[from_end ? hi - 1 - j : lo + j]);
 }
 
 static int post_cmp(const void *a, const void *b)

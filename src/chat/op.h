@@ -63,7 +63,7 @@ struct op {
 	struct op_stream stream;
 	uint64_t seq;    /* 1.. within the stream, no gaps */
 	uint64_t lts;    /* Lamport time, given by the origin at creation (>= 1) */
-	int64_t wall_ms; /* origin's wall clock at creation: display only */
+	int64_t wall_ms; /* origin's wall clock at creation: kept, not shown (see op_time_ms) */
 	uint8_t kind;    /* enum op_kind */
 	uint8_t flags;   /* enum op_flag bits */
 	char *target;    /* "#room", a nick, or "" */
@@ -76,6 +76,21 @@ struct op {
 	char *tags;      /* OP_MSG/OP_DM: the client-only tags it was sent with,
 	                  * as on the wire ("+a=b;+c", escaped), or "" */
 };
+
+/* An lts is a time in ms shifted left by OP_LTS_SHIFT plus a count (see
+ * repl_submit). */
+#define OP_LTS_SHIFT 16
+
+/* The canonical time of op in ms: the time part of its lts. It is what a
+ * line is shown with (server-time) and what CHATHISTORY time anchors
+ * compare, and it never falls along the canonical order. It is the origin's
+ * wall clock when it made op, unless that clock was behind an op it had
+ * already seen (or more than REPL_SKEW_MAX_MS ahead of the others): then a
+ * little after that op's. (docs/DESIGN-NOTES.md "Canonical time".) */
+static inline int64_t op_time_ms(const struct op *op)
+{
+	return (int64_t)(op->lts >> OP_LTS_SHIFT);
+}
 
 /* Longest msgid op_msgid writes, with its NUL. */
 #define OP_MSGID_MAX 64

@@ -331,11 +331,11 @@ static int64_t now_ms(const struct repl *r)
 	return r->cb.now ? r->cb.now(r->cb.arg) : wall_ms();
 }
 
-/* The lts of a wall time: ms in the high bits, room for 2^REPL_LTS_SHIFT
+/* The lts of a wall time: ms in the high bits, room for 2^OP_LTS_SHIFT
  * ops per ms below (a hybrid logical clock in one number). */
 static uint64_t lts_of_ms(int64_t ms)
 {
-	return ms > 0 ? (uint64_t)ms << REPL_LTS_SHIFT : 0;
+	return ms > 0 ? (uint64_t)ms << OP_LTS_SHIFT : 0;
 }
 
 /* Our best guess of the other replicas' wall clock now: the newest wall

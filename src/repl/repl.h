@@ -39,7 +39,6 @@
 #define REPL_RESEND_BATCH 256   /* ops per resend multicast */
 #define REPL_MULTICAST_OPS 512  /* new ops per multicast */
 #define REPL_WIRE_VERSION 5     /* 5: ops carry client tags; 4: an account; 3: their origin's lts */
-#define REPL_LTS_SHIFT 16       /* lts = wall ms << 16 + a count (see repl_submit) */
 #define REPL_SKEW_MAX_MS 60000  /* a clock ahead of the others' counts as this far ahead */
 /* The largest lts, seq or clock accepted from the group: far above any a
  * replica makes (2^62 >> 16 ms is ~2,200 years), far enough below 2^64
@@ -118,7 +117,7 @@ void repl_attach(struct repl *r, struct group *g, const struct repl_io *io);
  * A change from a local client: gives op this replica's stream, the next seq,
  * the wall time and its lts, and holds it for the next repl_flush. The lts
  * is one more than the highest lts this replica has seen, or its wall clock
- * (ms << REPL_LTS_SHIFT) if that is higher; the wall clock counts for at
+ * (ms << OP_LTS_SHIFT) if that is higher; the wall clock counts for at
  * most REPL_SKEW_MAX_MS past the newest wall time of the other replicas'
  * ops (moved on by the time passed since). Takes op's strings
  * (op is zeroed but keeps stream and seq for the caller). Returns 0, or -1 if

@@ -156,7 +156,7 @@ static void targets_add(struct targets *t, const char *name, struct chat_history
 	size_t len = h ? chat_history_len(h) : 0;
 	if (!len)
 		return;
-	int64_t ms = chat_history_at(h, len - 1)->op.wall_ms;
+	int64_t ms = op_time_ms(&chat_history_at(h, len - 1)->op);
 	if (ms <= t->from || ms >= t->to)
 		return;
 	if (t->n == t->cap) {

@@ -85,7 +85,7 @@ static void show_to(struct show *sh, struct session *s)
 	}
 	if (sh->needs_tags && !(s->caps & CAP_MESSAGE_TAGS))
 		return;
-	t.time_ms = sh->op->wall_ms;
+	t.time_ms = op_time_ms(sh->op);
 	t.msgid = sh->msgid;
 	t.batch = batch_for(sh->merged, s);
 	t.client_tags = sh->client_tags;
@@ -106,7 +106,7 @@ static void show_to(struct show *sh, struct session *s)
 static void show_copy(struct show *sh, struct session *s)
 {
 	struct line_tags t = LINE_TAGS_INIT;
-	t.time_ms = sh->op->wall_ms;
+	t.time_ms = op_time_ms(sh->op);
 	t.msgid = sh->msgid;
 	t.client_tags = sh->client_tags;
 	t.likes = sh->likes;
@@ -517,7 +517,7 @@ void fanout_history(struct session *s, const char *target, const struct chat_msg
 	for (size_t i = 0; i < n; i++) {
 		const struct op *op = &msgs[i]->op;
 		struct line_tags m = LINE_TAGS_INIT;
-		m.time_ms = op->wall_ms;
+		m.time_ms = op_time_ms(op);
 		m.msgid = msgs[i]->msgid;
 		m.batch = batched ? id : NULL;
 		m.likes = (int)msgs[i]->likes;

@@ -1039,8 +1039,9 @@ TEST(timeline_limit_and_order)
 	for (uint64_t i = 0; i < 30; i++) {
 		char body[8];
 		snprintf(body, sizeof body, "p%02u", (unsigned)i);
-		struct op p = post(i % 2 ? 2 : 1, i + 1, 2 + i / 2, i % 2 ? "carol" : "bob", body);
-		p.wall_ms = (int64_t)(100 * i);
+		struct op p = post(i % 2 ? 2 : 1, i + 1, (uint64_t)(2 + i / 2) << OP_LTS_SHIFT,
+				   i % 2 ? "carol" : "bob", body); /* canonical time 2 + i / 2 ms */
+		p.wall_ms = (int64_t)(100 * (30 - i)); /* never shown, never compared */
 		ids[i] = mid(p);
 		apply(c, p);
 	}
@@ -1052,8 +1053,8 @@ TEST(timeline_limit_and_order)
 	CHECK_EQ_STR(timeline_of(c, "alice", 3, t), "p27 p28 p29");
 	CHECK_EQ_INT(chat_timeline(c, "alice", 0, out), 0);
 
-	/* Selections: by msgid position and by wall time. */
-	struct chat_anchor a = {ids[5].s, 0}, b = {ids[9].s, 0}, tm = {NULL, 1500};
+	/* Selections: by msgid position and by canonical time. */
+	struct chat_anchor a = {ids[5].s, 0}, b = {ids[9].s, 0}, tm = {NULL, 9};
 	CHECK_EQ_INT(chat_timeline_select(c, "alice", &a, NULL, 3, 0, out), 3);
 	CHECK_EQ_STR(out[0]->msgid, ids[6].s);
 	CHECK_EQ_STR(out[2]->msgid, ids[8].s);
@@ -1063,8 +1064,8 @@ TEST(timeline_limit_and_order)
 	CHECK_EQ_INT(chat_timeline_select(c, "alice", &a, &b, 10, 0, out), 3);
 	CHECK_EQ_INT(chat_timeline_select(c, "alice", &tm, NULL, 100, 0, out), 14);
 	CHECK_EQ_STR(out[0]->msgid, ids[16].s);
-	CHECK_EQ_INT(chat_timeline_select(c, "alice", NULL, &tm, 100, 1, out), 15);
-	CHECK_EQ_STR(out[14]->msgid, ids[14].s);
+	CHECK_EQ_INT(chat_timeline_select(c, "alice", NULL, &tm, 100, 1, out), 14);
+	CHECK_EQ_STR(out[13]->msgid, ids[13].s);
 	/* An unknown msgid, or one that is not a post, is no position. */
 	struct op m = msg(5, 1, 50, "bob", "#r", "room");
 	apply(c, m);
@@ -1235,14 +1236,15 @@ TEST(persons_keep_accounts_apart)
 
 /* ---- selections ---- */
 
-/* A room "#h" with messages m0..m9 at lts 1..10; wall time = 100 * index,
- * except that m5 has wall time 250 (out of order, as clocks may be). */
+/* A room "#h" with messages m0..m9 at canonical times 100 * index ms; their
+ * wall times are jumbled (m5's is 250), which nothing compares. */
 static struct chat *selection_chat(struct msgid ids[10])
 {
 	struct chat *c = chat_new();
 	static const char *bodies[] = {"m0", "m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "m9"};
 	for (int i = 0; i < 10; i++) {
-		struct op m = msg(1, (uint64_t)i + 1, (uint64_t)i + 1, "a", "#h", bodies[i]);
+		struct op m = msg(1, (uint64_t)i + 1, ((uint64_t)(100 * i) << OP_LTS_SHIFT) + 1, "a", "#h",
+				  bodies[i]);
 		m.wall_ms = i == 5 ? 250 : 100 * i;
 		ids[i] = mid(m);
 		apply(c, m);
@@ -1286,8 +1288,8 @@ TEST(select_latest_before_after)
 	CHECK(bodies_are(out, n, "m4 m5 m6 m7 m8 m9"));
 	n = chat_select_latest(h, &at9, 5, out);
 	CHECK_EQ_INT(n, 0);
-	n = chat_select_latest(h, &t, 16, out); /* wall > 400: m6..m9 (m5 is 250) */
-	CHECK(bodies_are(out, n, "m6 m7 m8 m9"));
+	n = chat_select_latest(h, &t, 16, out); /* time > 400: m5..m9 (m5's wall time is 250) */
+	CHECK(bodies_are(out, n, "m5 m6 m7 m8 m9"));
 	CHECK_EQ_INT(chat_select_latest(h, &unknown, 5, out), -1);
 
 	n = chat_select_before(h, &at3, 2, out);
@@ -1298,8 +1300,8 @@ TEST(select_latest_before_after)
 	CHECK_EQ_INT(n, 0);
 	n = chat_select_before(h, &at9, 0, out);
 	CHECK_EQ_INT(n, 0);
-	n = chat_select_before(h, &t, 3, out); /* wall < 400: m0..m3 and m5 */
-	CHECK(bodies_are(out, n, "m2 m3 m5"));
+	n = chat_select_before(h, &t, 3, out); /* time < 400: m0..m3 */
+	CHECK(bodies_are(out, n, "m1 m2 m3"));
 	CHECK_EQ_INT(chat_select_before(h, &unknown, 5, out), -1);
 
 	n = chat_select_after(h, &at3, 2, out);
@@ -1311,7 +1313,7 @@ TEST(select_latest_before_after)
 	n = chat_select_after(h, &at0, 3, out);
 	CHECK(bodies_are(out, n, "m1 m2 m3"));
 	struct chat_anchor t2 = {NULL, 200};
-	n = chat_select_after(h, &t2, 3, out); /* wall > 200: m3 m4 m5(250) m6 */
+	n = chat_select_after(h, &t2, 3, out); /* time > 200: m3 m4 m5 m6 */
 	CHECK(bodies_are(out, n, "m3 m4 m5"));
 	struct chat_anchor late = {NULL, 5000};
 	CHECK_EQ_INT(chat_select_after(h, &late, 3, out), 0);
@@ -1352,7 +1354,7 @@ TEST(select_around)
 	n = chat_select_around(h, &at4, 16, out);
 	CHECK_EQ_INT(n, 10);
 
-	/* Time: centre = first message with wall >= T (canonical order). */
+	/* Time: centre = first message with a time >= T. */
 	struct chat_anchor t = {NULL, 300};
 	n = chat_select_around(h, &t, 4, out); /* m3 (300) is the centre */
 	CHECK(bodies_are(out, n, "m1 m2 m3 m4"));
@@ -1405,7 +1407,7 @@ TEST(select_between)
 	CHECK(bodies_are(out, n, "m2 m3"));
 	n = chat_select_between(h, &t600, &t150, 2, out);
 	CHECK(bodies_are(out, n, "m4 m5"));
-	/* Mixed: a msgid (m2, wall 200) and a time. */
+	/* Mixed: a msgid (m2, time 200) and a time. */
 	n = chat_select_between(h, &a2, &t600, 10, out);
 	CHECK(bodies_are(out, n, "m3 m4 m5"));
 	n = chat_select_between(h, &t600, &a2, 1, out);
@@ -1413,15 +1415,16 @@ TEST(select_between)
 	chat_free(c);
 }
 
-/* Reference selections by wall time, over the whole history in canonical
- * order: the messages with lo < wall < hi, the first or last limit of them. */
+/* Reference selections by canonical time, over the whole history in
+ * canonical order: the messages with lo < time < hi, the first or last
+ * limit of them. */
 static size_t ref_between(const struct chat_history *h, int64_t lo, int64_t hi, size_t limit,
 			  int last, const struct chat_msg **out)
 {
 	size_t n = chat_history_len(h), k = 0, start = 0;
 	for (size_t i = 0; i < n; i++) {
 		const struct chat_msg *m = chat_history_at(h, i);
-		if (m->op.wall_ms > lo && m->op.wall_ms < hi)
+		if (op_time_ms(&m->op) > lo && op_time_ms(&m->op) < hi)
 			out[k++] = m;
 	}
 	if (last && k > limit)
@@ -1432,12 +1435,12 @@ static size_t ref_between(const struct chat_history *h, int64_t lo, int64_t hi, 
 	return k;
 }
 
-/* AROUND a time, by the rule: the centre is the first message with wall >= T. */
+/* AROUND a time, by the rule: the centre is the first message with time >= T. */
 static size_t ref_around(const struct chat_history *h, int64_t t, size_t limit,
 			 const struct chat_msg **out)
 {
 	size_t n = chat_history_len(h), centre = 0, k = 0;
-	while (centre < n && chat_history_at(h, centre)->op.wall_ms < t)
+	while (centre < n && op_time_ms(&chat_history_at(h, centre)->op) < t)
 		centre++;
 	size_t from = centre > limit / 2 ? centre - limit / 2 : 0;
 	for (size_t i = from; i < n && k < limit && (i < centre || i - centre < limit - limit / 2); i++)
@@ -1451,9 +1454,9 @@ static int same_selection(long n, const struct chat_msg **got, size_t want_n,
 	return n == (long)want_n && memcmp(got, want, want_n * sizeof *got) == 0;
 }
 
-/* Time anchors are found by binary search over the running wall-time bounds
- * (history.c); with wall times jumbled against the canonical order and
- * messages inserted anywhere, every selection must equal a full scan. */
+/* Time anchors become key bounds (history.c); with several messages in one
+ * ms, wall times jumbled against the canonical order and messages inserted
+ * anywhere, every selection must equal a full scan by canonical time. */
 TEST(time_anchors_match_a_full_scan)
 {
 	enum { MSGS = 600 };
@@ -1463,19 +1466,20 @@ TEST(time_anchors_match_a_full_scan)
 	uint64_t x = 12345;
 	for (uint64_t i = 0; i < MSGS; i++) {
 		x = x * 6364136223846793005u + 1442695040888963407u;
-		struct op m = msg(1 + (uint32_t)(x >> 60) % 3, i + 1, 1 + (x >> 33) % 5000, "alice", "#t", "x");
-		/* Mostly rising with the lts, some far off (a clock off by minutes). */
-		m.wall_ms = (int64_t)m.lts * 10 + (int64_t)((x >> 20) % 7 == 0 ? (x >> 8) % 40000 : (x >> 8) % 30) - 15000 * ((x >> 20) % 11 == 0);
+		/* about four messages per ms, in any order of arrival */
+		struct op m = msg(1 + (uint32_t)(x >> 60) % 3, i + 1, (((x >> 33) % 5000) << 14) + 1 + i % 3,
+				  "alice", "#t", "x");
+		m.wall_ms = (int64_t)((x >> 8) % 40000); /* never compared */
 		apply(c, m);
 	}
 	const struct chat_history *h = chat_room_find(c, "#t")->history;
 	CHECK_EQ_INT(chat_history_len(h), MSGS);
 	int bad = 0;
 	for (size_t q = 0; q < 3 * MSGS + 2 && !bad; q++) {
-		/* Just below, at and above each wall time; before and after all. */
-		int64_t t = q >= 3 * MSGS ? (q == 3 * MSGS ? INT64_MIN + 1 : INT64_MAX - 3001)
-					  : chat_history_at(h, q / 3)->op.wall_ms + (int64_t)(q % 3) - 1;
-		struct chat_anchor a = {NULL, t}, b = {NULL, t + 3000};
+		/* Just below, at and above each time; before and after all. */
+		int64_t t = q >= 3 * MSGS ? (q == 3 * MSGS ? INT64_MIN + 1 : INT64_MAX - 301)
+					  : op_time_ms(&chat_history_at(h, q / 3)->op) + (int64_t)(q % 3) - 1;
+		struct chat_anchor a = {NULL, t}, b = {NULL, t + 300};
 		for (size_t li = 0; li < sizeof limits / sizeof limits[0]; li++) {
 			size_t l = limits[li];
 			bad |= !same_selection(chat_select_latest(h, &a, l, got), got,
@@ -1487,9 +1491,9 @@ TEST(time_anchors_match_a_full_scan)
 			bad |= !same_selection(chat_select_around(h, &a, l, got), got,
 					       ref_around(h, t, l, want), want);
 			bad |= !same_selection(chat_select_between(h, &a, &b, l, got), got,
-					       ref_between(h, t, t + 3000, l, 0, want), want);
+					       ref_between(h, t, t + 300, l, 0, want), want);
 			bad |= !same_selection(chat_select_between(h, &b, &a, l, got), got,
-					       ref_between(h, t, t + 3000, l, 1, want), want);
+					       ref_between(h, t, t + 300, l, 1, want), want);
 			if (bad)
 				fprintf(stderr, "time anchor %lld, limit %zu: differs from a full scan\n",
 					(long long)t, l);

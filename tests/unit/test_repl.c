@@ -283,7 +283,7 @@ static void check_converged(void)
 	}
 }
 
-#define MS(ms) ((uint64_t)(ms) << REPL_LTS_SHIFT)
+#define MS(ms) ((uint64_t)(ms) << OP_LTS_SHIFT)
 
 TEST(delivered_op_keeps_its_origin_lts)
 {
