@@ -32,22 +32,6 @@ char *chat_casefold(const char *s)
 	return f;
 }
 
-struct chat_key chat_key_of(const struct op *op)
-{
-	struct chat_key k = {op->lts, op->stream, op->seq};
-	return k;
-}
-
-int chat_key_cmp(const struct chat_key *a, const struct chat_key *b)
-{
-	if (a->lts != b->lts)
-		return a->lts < b->lts ? -1 : 1;
-	int c = op_stream_cmp(&a->stream, &b->stream);
-	if (c)
-		return c;
-	return a->seq < b->seq ? -1 : a->seq > b->seq;
-}
-
 int chat_nick_valid(const char *nick)
 {
 	static const char special[] = "[]\\`_^{|}-";
@@ -142,6 +126,33 @@ static int op_check(const struct op *op, char msgid[OP_MSGID_MAX])
 	}
 }
 
+int chat_op_valid(const struct op *op_in)
+{
+	struct op op = op_view(op_in);
+	char msgid[OP_MSGID_MAX];
+	return op_check(&op, msgid);
+}
+
+char *chat_history_key(const struct op *op_in)
+{
+	struct op op = op_view(op_in);
+	char *key = NULL;
+	if (op.kind == OP_MSG) {
+		key = chat_casefold(op.target);
+	} else if (op.kind == OP_DM) {
+		char *a = chat_person(op.author, op.account), *b = chat_person(op.target, op.ref);
+		int swap = strcmp(a, b) > 0;
+		key = xasprintf("@%s %s", swap ? b : a, swap ? a : b);
+		free(a);
+		free(b);
+	} else if (op.kind == OP_POST) {
+		char *p = chat_person(op.author, op.account);
+		key = xasprintf("~%s", p);
+		free(p);
+	}
+	return key;
+}
+
 /* Records op as applied. Returns 1 if it was new, 0 if already applied. */
 static int mark_applied(struct chat *c, const struct op *op)
 {
@@ -164,10 +175,10 @@ static int mark_applied(struct chat *c, const struct op *op)
 
 /* Replaces *spelling by name (and *by by op's key) if op's key is lower than
  * *by. Returns 1 if it did. */
-static int respell(char **spelling, struct chat_key *by, const char *name, const struct op *op)
+static int respell(char **spelling, struct op_key *by, const char *name, const struct op *op)
 {
-	struct chat_key k = chat_key_of(op);
-	if (chat_key_cmp(&k, by) >= 0)
+	struct op_key k = op_key_of(op);
+	if (op_key_cmp(&k, by) >= 0)
 		return 0;
 	free(*spelling);
 	*spelling = xstrdup(name);
@@ -197,7 +208,7 @@ static int user_register(struct chat *c, const struct op *op)
 	u = xcalloc(1, sizeof *u);
 	u->key = chat_casefold(op->author);
 	u->nick = xstrdup(op->author);
-	u->spelled_by = chat_key_of(op);
+	u->spelled_by = op_key_of(op);
 	HASH_ADD_KEYPTR(hh, c->users, u->key, strlen(u->key), u);
 	return 1;
 }
@@ -265,7 +276,7 @@ static struct room_entry *room_register(struct chat *c, const struct op *op, str
 	}
 	r = xcalloc(1, sizeof *r);
 	r->key = chat_casefold(op->target);
-	r->named_by = chat_key_of(op);
+	r->named_by = op_key_of(op);
 	r->room.name = xstrdup(op->target);
 	r->room.topic = xstrdup("");
 	r->room.topic_author = xstrdup("");
@@ -282,8 +293,8 @@ static struct room_entry *room_register(struct chat *c, const struct op *op, str
  * Returns 1 if it did. */
 static int topic_apply(struct room_entry *r, const struct op *op)
 {
-	struct chat_key k = chat_key_of(op);
-	if (r->has_topic && chat_key_cmp(&k, &r->topic_by) <= 0)
+	struct op_key k = op_key_of(op);
+	if (r->has_topic && op_key_cmp(&k, &r->topic_by) <= 0)
 		return 0;
 	free(r->room.topic);
 	free(r->room.topic_author);
@@ -427,7 +438,7 @@ static struct conv *conv_register(struct chat *c, const struct op *op)
 	cv->fold[1] = f1;
 	cv->name[0] = xstrdup(n0);
 	cv->name[1] = xstrdup(n1);
-	cv->named_by = chat_key_of(op);
+	cv->named_by = op_key_of(op);
 	cv->history = history_new(c, NULL);
 	HASH_ADD_KEYPTR(hh, c->convs, cv->key, cv->keylen, cv);
 	party_add(c, f0, cv);

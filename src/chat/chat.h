@@ -132,6 +132,16 @@ void chat_free(struct chat *c);
  */
 int chat_apply(struct chat *c, const struct op *op, struct chat_effect *eff);
 
+/* 0 if op is well formed (see chat_apply), else -1. The store indexes
+ * exactly the messages and likes chat_apply applies. */
+int chat_op_valid(const struct op *op);
+
+/* The key of the history a message (OP_MSG, OP_DM, OP_POST) belongs to, as
+ * a new string: its room casefolded ("#room"), "@<person> <person>" for a
+ * conversation (the two persons ascending), "~<person>" for a feed; NULL
+ * for any other kind. */
+char *chat_history_key(const struct op *op);
+
 /* Highest lts of any operation applied so far (0 when none). */
 uint64_t chat_max_lts(const struct chat *c);
 

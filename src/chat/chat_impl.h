@@ -26,13 +26,6 @@
 #define uthash_fatal(msg) abort()
 #include <uthash.h>
 
-/* The canonical order key of an op: (lts, stream, seq), as op_cmp orders it. */
-struct chat_key {
-	uint64_t lts;
-	struct op_stream stream;
-	uint64_t seq;
-};
-
 /* A stream's identity as the key of the applied table. Laid out without
  * padding so the bytes uthash hashes are all defined. */
 struct applied_id {
@@ -52,7 +45,7 @@ struct applied {
 struct user {
 	char *key;
 	char *nick;
-	struct chat_key spelled_by;
+	struct op_key spelled_by;
 	UT_hash_handle hh;
 };
 
@@ -60,12 +53,12 @@ struct user {
 struct room_entry {
 	char *key;
 	struct chat_room room;
-	struct chat_key named_by;  /* lowest op naming it: spelling, created_ms */
-	struct chat_key topic_by;  /* op of the current topic, if has_topic */
+	struct op_key named_by;  /* lowest op naming it: spelling, created_ms */
+	struct op_key topic_by;  /* op of the current topic, if has_topic */
 	int has_topic;
 	struct mode_reg *modes;    /* its mode registers (modes.c) */
 	char *founder;             /* person of its lowest-keyed OP_ROOM, or NULL */
-	struct chat_key founded_by;
+	struct op_key founded_by;
 	UT_hash_handle hh;
 };
 
@@ -76,7 +69,7 @@ struct mode_reg {
 	char *value;            /* the param as sent (key, limit, mask, person), "" when none */
 	char *setter;           /* the author's nick */
 	int64_t set_ms;         /* the op's wall time */
-	struct chat_key by;     /* the op that wrote it */
+	struct op_key by;     /* the op that wrote it */
 	UT_hash_handle hh;
 };
 
@@ -88,7 +81,7 @@ struct conv {
 	size_t keylen;
 	char *fold[2];
 	char *name[2];             /* spellings from the lowest-keyed op */
-	struct chat_key named_by;
+	struct op_key named_by;
 	struct chat_history *history;
 	UT_hash_handle hh;
 };
@@ -112,7 +105,7 @@ struct msg_entry {
 struct like_state {
 	char *user;                /* casefolded */
 	int liked;
-	struct chat_key set_by;
+	struct op_key set_by;
 	UT_hash_handle hh;
 };
 
@@ -131,7 +124,7 @@ struct follow_state {
 	const char *follower;      /* the two halves of key */
 	const char *followee;
 	int following;
-	struct chat_key set_by;
+	struct op_key set_by;
 	UT_hash_handle hh;
 };
 
@@ -219,9 +212,6 @@ void modes_init(struct room_entry *r);
 void modes_free(struct room_entry *r);
 
 /* ---- chat.c ---- */
-struct chat_key chat_key_of(const struct op *op);
-/* Compares keys in op_cmp's order. */
-int chat_key_cmp(const struct chat_key *a, const struct chat_key *b);
 /* The message with this canonical msgid, or NULL. */
 struct msg_entry *chat_msg_entry(const struct chat *c, const char *msgid);
 /* Writes op_msgid's spelling of the msgid s (any spelling op_msgid_parse
@@ -282,7 +272,7 @@ void history_free(struct chat_history *h);
  * else strictly before it): a msgid's message key, or for a time T a key no
  * op has at the edge of T (history.c). Returns -1 if a msgid anchor names
  * no known message. */
-int chat_anchor_key(const struct chat *c, const struct chat_anchor *a, int after, struct chat_key *k);
+int chat_anchor_key(const struct chat *c, const struct chat_anchor *a, int after, struct op_key *k);
 
 /* Collects the items of a uthash table into a new array (of pointers) sorted
  * by cmp, a qsort comparator over pointers to items. Frees with free(). */

@@ -53,7 +53,7 @@ static void put_section(EVP_MD_CTX *ctx, uint8_t tag, size_t count)
 	put_u64(ctx, count);
 }
 
-static void put_key(EVP_MD_CTX *ctx, const struct chat_key *k)
+static void put_key(EVP_MD_CTX *ctx, const struct op_key *k)
 {
 	put_u64(ctx, k->lts);
 	put_u64(ctx, k->stream.origin);

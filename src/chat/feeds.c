@@ -164,7 +164,7 @@ int follows_apply(struct chat *c, const struct op *op)
 	size_t len;
 	char *person = chat_person(op->author, op->account);
 	char *key = pair_key(person, op->target, &len);
-	struct chat_key k = chat_key_of(op);
+	struct op_key k = op_key_of(op);
 	struct follow_state *st;
 	free(person);
 	const char *followee = key + strlen(key) + 1;
@@ -179,7 +179,7 @@ int follows_apply(struct chat *c, const struct op *op)
 		st = state_make(c, key, len);
 	} else {
 		free(key);
-		if (chat_key_cmp(&k, &st->set_by) <= 0)
+		if (op_key_cmp(&k, &st->set_by) <= 0)
 			return 0;
 	}
 	int before = st->following;
@@ -235,8 +235,8 @@ int chat_timeline_includes(const struct chat *c, const char *person, const struc
 	if (post->op.kind != OP_POST)
 		return 0;
 	struct follow_state *st = state_find(c, person, post->op.author);
-	struct chat_key k = chat_key_of(&post->op);
-	if (!st || !st->following || chat_key_cmp(&k, &st->set_by) <= 0)
+	struct op_key k = op_key_of(&post->op);
+	if (!st || !st->following || op_key_cmp(&k, &st->set_by) <= 0)
 		return 0;
 	char *poster = chat_person(post->op.author, post->op.account);
 	int holder = holds_name(c, poster);
@@ -248,7 +248,7 @@ int chat_timeline_includes(const struct chat *c, const char *person, const struc
  * is a key at the edge of its time: chat_anchor_key). */
 struct bounds {
 	int has_after, has_before;
-	struct chat_key after_key, before_key;
+	struct op_key after_key, before_key;
 };
 
 /* Adds anchor a (may be NULL) to b as its lower (is_after) or upper bound.
@@ -268,13 +268,13 @@ static int bound_set(const struct chat *c, struct bounds *b, const struct chat_a
 
 /* Index of the first message of h whose key is greater than k, or not less
  * than k if inclusive. */
-static size_t first_index(const struct chat_history *h, const struct chat_key *k, int inclusive)
+static size_t first_index(const struct chat_history *h, const struct op_key *k, int inclusive)
 {
 	size_t lo = 0, hi = h->n;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		struct chat_key m = chat_key_of(&h->msgs[mid]->op);
-		int d = chat_key_cmp(&m, k);
+		struct op_key m = op_key_of(&h->msgs[mid]->op);
+		int d = op_key_cmp(&m, k);
 		if (d < 0 || (d == 0 && !inclusive))
 			lo = mid + 1;
 		else

@@ -92,13 +92,13 @@ long chat_history_index(const struct chat_history *h, const char *msgid)
 /* ---- selections ---- */
 
 /* Index of the first message whose key is greater than k. */
-static size_t first_above(const struct chat_history *h, const struct chat_key *k)
+static size_t first_above(const struct chat_history *h, const struct op_key *k)
 {
 	size_t lo = 0, hi = h->n;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		struct chat_key m = chat_key_of(&h->msgs[mid]->op);
-		if (chat_key_cmp(&m, k) <= 0)
+		struct op_key m = op_key_of(&h->msgs[mid]->op);
+		if (op_key_cmp(&m, k) <= 0)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -107,13 +107,13 @@ static size_t first_above(const struct chat_history *h, const struct chat_key *k
 }
 
 /* Index of the first message whose key is not less than k. */
-static size_t first_from(const struct chat_history *h, const struct chat_key *k)
+static size_t first_from(const struct chat_history *h, const struct op_key *k)
 {
 	size_t lo = 0, hi = h->n;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		struct chat_key m = chat_key_of(&h->msgs[mid]->op);
-		if (chat_key_cmp(&m, k) < 0)
+		struct op_key m = op_key_of(&h->msgs[mid]->op);
+		if (op_key_cmp(&m, k) < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -121,7 +121,7 @@ static size_t first_from(const struct chat_history *h, const struct chat_key *k)
 	return lo;
 }
 
-int chat_anchor_key(const struct chat *c, const struct chat_anchor *a, int after, struct chat_key *k)
+int chat_anchor_key(const struct chat *c, const struct chat_anchor *a, int after, struct op_key *k)
 {
 	memset(k, 0, sizeof *k);
 	if (a->msgid) {
@@ -131,7 +131,7 @@ int chat_anchor_key(const struct chat *c, const struct chat_anchor *a, int after
 			m = chat_msg_entry(c, canon);
 		if (!m)
 			return -1;
-		*k = chat_key_of(&m->msg.op);
+		*k = op_key_of(&m->msg.op);
 		return 0;
 	}
 	/* Times past the largest lts clamp to it; times before 1970 to 0. */
@@ -144,7 +144,7 @@ int chat_anchor_key(const struct chat *c, const struct chat_anchor *a, int after
 
 /* The key bound of anchor a in h; -1 if a names a message not in h. */
 static int anchor_key(const struct chat_history *h, const struct chat_anchor *a, int after,
-		      struct chat_key *k)
+		      struct op_key *k)
 {
 	if (chat_anchor_key(h->chat, a, after, k) < 0)
 		return -1;
@@ -169,7 +169,7 @@ static long take(const struct chat_history *h, size_t lo, size_t hi, size_t limi
 long chat_select_latest(const struct chat_history *h, const struct chat_anchor *a,
 			size_t limit, const struct chat_msg **out)
 {
-	struct chat_key k;
+	struct op_key k;
 	if (a && anchor_key(h, a, 1, &k) < 0)
 		return -1;
 	return take(h, a ? first_above(h, &k) : 0, h->n, limit, 1, out);
@@ -178,7 +178,7 @@ long chat_select_latest(const struct chat_history *h, const struct chat_anchor *
 long chat_select_before(const struct chat_history *h, const struct chat_anchor *a,
 			size_t limit, const struct chat_msg **out)
 {
-	struct chat_key k;
+	struct op_key k;
 	if (!a || anchor_key(h, a, 0, &k) < 0)
 		return -1;
 	return take(h, 0, first_from(h, &k), limit, 1, out);
@@ -187,7 +187,7 @@ long chat_select_before(const struct chat_history *h, const struct chat_anchor *
 long chat_select_after(const struct chat_history *h, const struct chat_anchor *a,
 		       size_t limit, const struct chat_msg **out)
 {
-	struct chat_key k;
+	struct op_key k;
 	if (!a || anchor_key(h, a, 1, &k) < 0)
 		return -1;
 	return take(h, first_above(h, &k), h->n, limit, 0, out);
@@ -203,7 +203,7 @@ long chat_select_after(const struct chat_history *h, const struct chat_anchor *a
 long chat_select_around(const struct chat_history *h, const struct chat_anchor *a,
 			size_t limit, const struct chat_msg **out)
 {
-	struct chat_key k;
+	struct op_key k;
 	if (!a || anchor_key(h, a, 0, &k) < 0)
 		return -1;
 	size_t centre = first_from(h, &k);
@@ -216,11 +216,11 @@ long chat_select_around(const struct chat_history *h, const struct chat_anchor *
 long chat_select_between(const struct chat_history *h, const struct chat_anchor *a,
 			 const struct chat_anchor *b, size_t limit, const struct chat_msg **out)
 {
-	struct chat_key ka_lo, ka_hi, kb_lo, kb_hi;
+	struct op_key ka_lo, ka_hi, kb_lo, kb_hi;
 	if (!a || !b || anchor_key(h, a, 1, &ka_lo) < 0 || anchor_key(h, a, 0, &ka_hi) < 0 ||
 	    anchor_key(h, b, 1, &kb_lo) < 0 || anchor_key(h, b, 0, &kb_hi) < 0)
 		return -1;
-	int a_first = chat_key_cmp(&ka_hi, &kb_hi) <= 0;
+	int a_first = op_key_cmp(&ka_hi, &kb_hi) <= 0;
 	size_t lo = first_above(h, a_first ? &ka_lo : &kb_lo);
 	size_t hi = first_from(h, a_first ? &kb_hi : &ka_hi);
 	return take(h, lo, hi, limit, !a_first, out);

@@ -50,14 +50,14 @@ static void state_free(struct like_set *s, struct like_state *st)
  * Returns the liked value before (0 when there was none). */
 static int state_write(struct like_set *s, const char *user, const struct op *op)
 {
-	struct chat_key k = chat_key_of(op);
+	struct op_key k = op_key_of(op);
 	struct like_state *st = state_find(s, user);
 	int before = st ? st->liked : 0;
 	if (!st) {
 		st = xcalloc(1, sizeof *st);
 		st->user = xstrdup(user);
 		HASH_ADD_KEYPTR(hh, s->states, st->user, strlen(st->user), st);
-	} else if (chat_key_cmp(&k, &st->set_by) <= 0) {
+	} else if (op_key_cmp(&k, &st->set_by) <= 0) {
 		return before;
 	}
 	st->liked = op->kind == OP_LIKE;

@@ -66,11 +66,11 @@ static int reg_on(const struct room_entry *r, char letter, const char *param, in
 static int reg_write(struct room_entry *r, char letter, const char *param, int dflt, int on,
 		     const char *value, const struct op *op)
 {
-	struct chat_key k = chat_key_of(op);
+	struct op_key k = op_key_of(op);
 	struct mode_reg *g = NULL;
 	char *key = reg_key(letter, param);
 	HASH_FIND_STR(r->modes, key, g);
-	if (g && chat_key_cmp(&k, &g->by) <= 0) {
+	if (g && op_key_cmp(&k, &g->by) <= 0) {
 		free(key);
 		return 0;
 	}
@@ -160,8 +160,8 @@ int modes_check(const struct op *op)
 
 int modes_founded(struct room_entry *r, const struct op *op, char *was, size_t len)
 {
-	struct chat_key k = chat_key_of(op);
-	if (r->founder && chat_key_cmp(&k, &r->founded_by) >= 0)
+	struct op_key k = op_key_of(op);
+	if (r->founder && op_key_cmp(&k, &r->founded_by) >= 0)
 		return 0;
 	int replaced = r->founder != NULL;
 	if (replaced && was)

@@ -92,6 +92,37 @@ int op_cmp(const struct op *a, const struct op *b)
 	return CMP(a->seq, b->seq);
 }
 
+struct op_key op_key_of(const struct op *op)
+{
+	struct op_key k = {op->lts, op->stream, op->seq};
+	return k;
+}
+
+int op_key_cmp(const struct op_key *a, const struct op_key *b)
+{
+	if (a->lts != b->lts)
+		return CMP(a->lts, b->lts);
+	int c = op_stream_cmp(&a->stream, &b->stream);
+	if (c)
+		return c;
+	return CMP(a->seq, b->seq);
+}
+
+static void put_be(uint8_t *p, uint64_t v, int bytes)
+{
+	for (int i = 0; i < bytes; i++)
+		p[i] = (uint8_t)(v >> (8 * (bytes - 1 - i)));
+}
+
+void op_key_bytes(const struct op_key *k, uint8_t out[OP_KEY_BYTES])
+{
+	put_be(out, k->lts, 8);
+	put_be(out + 8, k->stream.origin, 4);
+	put_be(out + 12, k->stream.incarnation, 8);
+	put_be(out + 20, k->stream.boot, 4);
+	put_be(out + 24, k->seq, 8);
+}
+
 static char *dup_or_empty(const char *s)
 {
 	return xstrdup(s ? s : "");

@@ -107,6 +107,21 @@ int op_msgid_parse(const char *s, struct op_stream *stream, uint64_t *seq);
 /* Canonical order: by lts, then origin, incarnation, boot, seq. Returns <0, 0, >0. */
 int op_cmp(const struct op *a, const struct op *b);
 
+/* A position in the canonical order: an op's (lts, stream, seq); with seq 0
+ * (no op has it) a bound between positions. */
+struct op_key {
+	uint64_t lts;
+	struct op_stream stream;
+	uint64_t seq;
+};
+struct op_key op_key_of(const struct op *op);
+/* Compares keys in op_cmp's order. */
+int op_key_cmp(const struct op_key *a, const struct op_key *b);
+/* Writes k as OP_KEY_BYTES big-endian bytes (lts, origin, incarnation,
+ * boot, seq): memcmp orders them as op_key_cmp does. */
+#define OP_KEY_BYTES 32
+void op_key_bytes(const struct op_key *k, uint8_t out[OP_KEY_BYTES]);
+
 /* Stream equality and order (origin, incarnation, boot). */
 int op_stream_cmp(const struct op_stream *a, const struct op_stream *b);
 

@@ -14,13 +14,15 @@
 
 #include "../chat/op.h"
 
-/* Storage format version, kept in meta "format". 4: an op has client tags.
+/* Storage format version, kept in meta "format". 5: the message index
+ * (msgs and likes tables, src/store/msgindex.h). 4: an op has client tags.
  * 3: an op has an account. 2: an op's lts is the one its origin gave it
  * (DESIGN.md 4.2). Formats 1 (lts given at delivery) to 3 are upgraded on
  * open: their ops keep the lts they were stored with and get the account ""
  * (formats 1 and 2: there were no accounts) and the tags "". Opening any
- * other version fails. */
-#define STORE_FORMAT_VERSION 4
+ * other version fails. Formats 1 to 4 get the message index built from
+ * their ops on open (a pass over all of them, once). */
+#define STORE_FORMAT_VERSION 5
 
 enum store_status {
 	STORE_OK = 0,
@@ -31,6 +33,15 @@ enum store_status {
 };
 
 struct store;
+
+/* Messages read from the message index, in ascending canonical order, each
+ * with its like count (store_ops.history). Free with store_msgs_free. */
+struct store_msgs {
+	struct op *ops;
+	uint32_t *likes;
+	size_t n;
+};
+void store_msgs_free(struct store_msgs *m);
 
 struct store_ops {
 	/* Writes n ops in one transaction (group commit); an op already stored
@@ -50,6 +61,13 @@ struct store_ops {
 	 * call, no calls into the same store. */
 	int (*load_range)(struct store *s, const struct op_stream *stream, uint64_t from,
 			  uint64_t to, int (*fn)(const struct op *op, void *arg), void *arg);
+	/* The messages of history hist (chat_history_key) strictly after key
+	 * after and strictly before key before (NULL: unbounded): the first
+	 * limit of them, or the last limit if from_end, into *out, with their
+	 * like counts (chat.h's rules). Returns STORE_OK or an error status
+	 * (*out empty). The memory store keeps no index: STORE_EIO. */
+	int (*history)(struct store *s, const char *hist, const struct op_key *after,
+		       const struct op_key *before, size_t limit, int from_end, struct store_msgs *out);
 	/* *value gets a new string (free it). Returns STORE_OK, STORE_NOTFOUND or an error. */
 	int (*meta_get)(struct store *s, const char *key, char **value);
 	/* Durable once it returns STORE_OK. */
@@ -78,6 +96,12 @@ static inline int store_load_range(struct store *s, const struct op_stream *stre
 {
 	return s->ops->load_range(s, stream, from, to, fn, arg);
 }
+static inline int store_history(struct store *s, const char *hist, const struct op_key *after,
+				const struct op_key *before, size_t limit, int from_end,
+				struct store_msgs *out)
+{
+	return s->ops->history(s, hist, after, before, limit, from_end, out);
+}
 static inline int store_meta_get(struct store *s, const char *key, char **value)
 {
 	return s->ops->meta_get(s, key, value);
@@ -101,6 +125,8 @@ struct store_sqlite_options {
 	enum store_sync sync;   /* PRAGMA synchronous; default FULL */
 	int64_t max_bytes;      /* 0 = no limit; else the database may not grow past
 				   this (PRAGMA max_page_count): a full disk on demand */
+	int index_lag;          /* ops the message index may lag behind (0: the
+				   default, MSGINDEX_LAG; tests set a few) */
 };
 
 /*

@@ -186,6 +186,16 @@ static int mem_meta_set(struct store *base, const char *key, const char *value)
 	return STORE_OK;
 }
 
+/* The twin keeps no message index (the chat state holds history in RAM). */
+static int mem_history(struct store *base, const char *hist, const struct op_key *after,
+		       const struct op_key *before, size_t limit, int from_end, struct store_msgs *out)
+{
+	struct memory_store *s = to_memory(base);
+	memset(out, 0, sizeof *out);
+	snprintf(s->err, sizeof s->err, "memory store: no message index");
+	return STORE_EIO;
+}
+
 static const char *mem_last_error(struct store *base)
 {
 	return to_memory(base)->err;
@@ -214,6 +224,7 @@ static const struct store_ops memory_ops = {
 	.append = mem_append,
 	.load = mem_load,
 	.load_range = mem_load_range,
+	.history = mem_history,
 	.meta_get = mem_meta_get,
 	.meta_set = mem_meta_set,
 	.last_error = mem_last_error,

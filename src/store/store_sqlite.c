@@ -38,6 +38,7 @@
 #include <sys/types.h>
 
 #include "../common/util.h"
+#include "msgindex.h"
 
 #define BUSY_TIMEOUT_MS 5000
 
@@ -49,6 +50,7 @@ struct sqlite_store {
 	sqlite3_stmt *range;     /* SELECT one stream's ops by seq range */
 	sqlite3_stmt *meta_get;  /* SELECT value FROM meta */
 	sqlite3_stmt *meta_set;  /* INSERT OR REPLACE INTO meta */
+	struct msgindex *index;  /* the message index, kept by append */
 	char err[512];           /* last error, for last_error() */
 };
 
@@ -62,7 +64,8 @@ static const char SCHEMA_SQL[] =
 	" lts INTEGER, wall_ms INTEGER, kind INTEGER, flags INTEGER,"
 	" target TEXT, author TEXT, body TEXT, ref TEXT, account TEXT NOT NULL DEFAULT '',"
 	" tags TEXT NOT NULL DEFAULT '',"
-	" UNIQUE(origin, incarnation, boot, seq));";
+	" UNIQUE(origin, incarnation, boot, seq));"
+	MSGINDEX_SCHEMA_SQL;
 
 /* Formats 1 and 2 lack the account column (ops from then had no account),
  * 1 to 3 the tags column (ops from then kept no client tags). */
@@ -129,7 +132,8 @@ static void bind_text(sqlite3_stmt *st, int i, const char *text)
 	sqlite3_bind_text(st, i, text ? text : "", -1, SQLITE_STATIC);
 }
 
-/* Inserts one op with the prepared statement. Returns SQLITE_OK or the error. */
+/* Inserts one op with the prepared statement and tells the message index
+ * of it if it is new. Returns SQLITE_OK or the error. */
 static int insert_one(struct sqlite_store *s, const struct op *op)
 {
 	sqlite3_stmt *st = s->insert;
@@ -154,6 +158,9 @@ static int insert_one(struct sqlite_store *s, const struct op *op)
 		set_error(s, "insert");
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
+	if (rc == SQLITE_OK && sqlite3_changes(s->db) == 1 &&
+	    (rc = msgindex_added(s->index, op, sqlite3_last_insert_rowid(s->db))) != SQLITE_OK)
+		set_error(s, "index");
 	return rc;
 }
 
@@ -166,10 +173,14 @@ static int sq_append(struct store *base, const struct op *ops, size_t n)
 	int rc = exec(s, "BEGIN IMMEDIATE");
 	for (size_t i = 0; rc == SQLITE_OK && i < n; i++)
 		rc = insert_one(s, &ops[i]);
+	if (rc == SQLITE_OK && (rc = msgindex_catch_up(s->index, 0)) != SQLITE_OK)
+		set_error(s, "index");
 	if (rc == SQLITE_OK)
 		rc = exec(s, "COMMIT");
 	if (rc != SQLITE_OK) {
 		rollback(s);
+		if (msgindex_reload(s->index) != SQLITE_OK)
+			log_warn("store: %s: cannot read the message index again", s->path);
 		return status_of(rc);
 	}
 	return STORE_OK;
@@ -183,9 +194,7 @@ static char *column_str(sqlite3_stmt *st, int i)
 	return (char *)(t ? (const char *)t : "");
 }
 
-/* Fills op from the current row of a LOAD_SQL or RANGE_SQL statement. The strings point
- * into the statement's row: valid until the next step. */
-static void row_to_op(sqlite3_stmt *st, struct op *op)
+void store_sqlite_row_op(sqlite3_stmt *st, struct op *op)
 {
 	memset(op, 0, sizeof *op);
 	op->stream.origin = (uint32_t)sqlite3_column_int64(st, 0);
@@ -217,7 +226,7 @@ static int sq_load(struct store *base, int (*fn)(const struct op *op, void *arg)
 	}
 	while (ret == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct op op;
-		row_to_op(st, &op);
+		store_sqlite_row_op(st, &op);
 		ret = fn(&op, arg);
 	}
 	if (ret == 0 && rc != SQLITE_DONE) {
@@ -244,7 +253,7 @@ static int range_part(struct sqlite_store *s, const struct op_stream *stream, in
 	sqlite3_bind_int64(st, 5, hi);
 	while (ret == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct op op;
-		row_to_op(st, &op);
+		store_sqlite_row_op(st, &op);
 		ret = fn(&op, arg);
 	}
 	if (ret == 0 && rc != SQLITE_DONE) {
@@ -273,6 +282,20 @@ static int sq_load_range(struct store *base, const struct op_stream *stream, uin
 		ret = range_part(s, stream, (int64_t)(from > top ? from : top + 1), (int64_t)to, fn,
 				 arg);
 	return ret;
+}
+
+/* ---- the message index ---- */
+
+static int sq_history(struct store *base, const char *hist, const struct op_key *after,
+		      const struct op_key *before, size_t limit, int from_end, struct store_msgs *out)
+{
+	struct sqlite_store *s = to_sqlite(base);
+	int rc = msgindex_history(s->index, hist, after, before, limit, from_end, out);
+	if (rc != SQLITE_OK) {
+		set_error(s, "history");
+		return status_of(rc);
+	}
+	return STORE_OK;
 }
 
 /* ---- meta ---- */
@@ -330,6 +353,7 @@ static void sq_close(struct store *base)
 	sqlite3_finalize(s->range);
 	sqlite3_finalize(s->meta_get);
 	sqlite3_finalize(s->meta_set);
+	msgindex_free(s->index);
 	if (s->db && sqlite3_close(s->db) != SQLITE_OK)
 		log_warn("store: closing %s: %s", s->path, sqlite3_errmsg(s->db));
 	free(s->path);
@@ -340,6 +364,7 @@ static const struct store_ops sqlite_ops = {
 	.append = sq_append,
 	.load = sq_load,
 	.load_range = sq_load_range,
+	.history = sq_history,
 	.meta_get = sq_meta_get,
 	.meta_set = sq_meta_set,
 	.last_error = sq_last_error,
@@ -441,21 +466,23 @@ static int configure(struct sqlite_store *s, const struct store_sqlite_options *
 
 /* Inside the schema transaction, before the op statements are prepared:
  * writes the format on a database that has none (a new one), upgrades
- * formats 1 to 3 (see store.h), refuses any other version. */
-static int check_format(struct sqlite_store *s, char **msg)
+ * formats 1 to 4 (see store.h: *reindex is set, the message index is to be
+ * built from the ops), refuses any other version. */
+static int check_format(struct sqlite_store *s, int *reindex, char **msg)
 {
 	char want[16];
 	char *have = NULL;
 	int rc = 0;
 	snprintf(want, sizeof want, "%d", STORE_FORMAT_VERSION);
 	int st = sq_meta_get(&s->base, "format", &have);
-	int no_account = st == STORE_OK && (strcmp(have, "1") == 0 || strcmp(have, "2") == 0);
-	int old = no_account || (st == STORE_OK && strcmp(have, "3") == 0);
-	if ((no_account && exec(s, UPGRADE_ACCOUNT_SQL) != SQLITE_OK) ||
-	    (old && exec(s, UPGRADE_TAGS_SQL) != SQLITE_OK))
+	int version = st == STORE_OK && strlen(have) == 1 ? have[0] - '0' : 0;
+	int old = version >= 1 && version < STORE_FORMAT_VERSION;
+	if ((old && version <= 2 && exec(s, UPGRADE_ACCOUNT_SQL) != SQLITE_OK) ||
+	    (old && version <= 3 && exec(s, UPGRADE_TAGS_SQL) != SQLITE_OK))
 		st = STORE_EIO;
 	else if (old)
 		log_info("store: %s: storage format %s upgraded to %s", s->path, have, want);
+	*reindex = old;
 	if (st == STORE_NOTFOUND || (st == STORE_OK && old)) {
 		free(have);
 		have = NULL;
@@ -474,6 +501,20 @@ static int check_format(struct sqlite_store *s, char **msg)
 	return rc;
 }
 
+/* Opens the message index; of an upgraded data directory, builds it from
+ * its ops first (a pass over all of them, once). */
+static int open_index(struct sqlite_store *s, int lag, int reindex, char **msg)
+{
+	int64_t t0 = wall_ms();
+	if (reindex)
+		log_info("store: %s: building the message index (once, after the upgrade)", s->path);
+	if (!(s->index = msgindex_new(s->db, s->path, lag, reindex, msg)))
+		return -1;
+	if (reindex)
+		log_info("store: %s: message index built in %lld ms", s->path, (long long)(wall_ms() - t0));
+	return 0;
+}
+
 static int prepare(struct sqlite_store *s, const char *sql, sqlite3_stmt **st, char **msg)
 {
 	if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) != SQLITE_OK)
@@ -483,9 +524,9 @@ static int prepare(struct sqlite_store *s, const char *sql, sqlite3_stmt **st, c
 
 /* Creates the tables if needed, prepares the statements and checks the format,
  * all in one transaction so a new database is never left half made. */
-static int init_schema(struct sqlite_store *s, char **msg)
+static int init_schema(struct sqlite_store *s, int lag, char **msg)
 {
-	int rc = 0;
+	int rc = 0, reindex = 0;
 	if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
 		return fail_db(s, msg, "begin");
 	if (sqlite3_exec(s->db, SCHEMA_SQL, NULL, NULL, NULL) != SQLITE_OK)
@@ -495,7 +536,9 @@ static int init_schema(struct sqlite_store *s, char **msg)
 	if (rc == 0)
 		rc = prepare(s, META_SET_SQL, &s->meta_set, msg);
 	if (rc == 0)
-		rc = check_format(s, msg);
+		rc = check_format(s, &reindex, msg);
+	if (rc == 0)
+		rc = open_index(s, lag, reindex, msg);
 	if (rc == 0)
 		rc = prepare(s, INSERT_SQL, &s->insert, msg);
 	if (rc == 0)
@@ -510,7 +553,7 @@ static int init_schema(struct sqlite_store *s, char **msg)
 struct store *store_sqlite_open(const char *dir, const struct store_sqlite_options *opt,
 				char **err)
 {
-	static const struct store_sqlite_options defaults = {STORE_SYNC_FULL, 0};
+	static const struct store_sqlite_options defaults = {.sync = STORE_SYNC_FULL};
 	struct sqlite_store *s = xcalloc(1, sizeof *s);
 	char *msg = NULL;
 	s->base.ops = &sqlite_ops;
@@ -521,7 +564,7 @@ struct store *store_sqlite_open(const char *dir, const struct store_sqlite_optio
 	if (rc == 0)
 		rc = configure(s, opt ? opt : &defaults, &msg);
 	if (rc == 0)
-		rc = init_schema(s, &msg);
+		rc = init_schema(s, (opt ? opt : &defaults)->index_lag, &msg);
 	if (rc != 0) {
 		sq_close(&s->base);
 		if (err)

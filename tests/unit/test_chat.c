@@ -7,7 +7,10 @@
  * before the follow in force excluded, limits, order, selections), malformed
  * ops, the CHATHISTORY selections and their edge cases; then a convergence
  * property test: random op sets applied in shuffled orders with duplicates
- * must give equal digests and histories, checked against a brute-force oracle.
+ * must give equal digests and histories, checked against a brute-force oracle;
+ * and the store's message index (src/store/msgindex.c), fed the same random
+ * op sets in shuffled batches with duplicates, must hold every history of
+ * the chat with the same like counts and answer the same key windows.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -17,6 +20,7 @@
 #include "chat/chat.h"
 #include "check.h"
 #include "common/util.h"
+#include "store/store.h"
 
 /* ---- helpers ---- */
 
@@ -2023,6 +2027,162 @@ TEST(divergence_detected)
 	free(g);
 }
 
+/* ---- the store's message index against the chat ---- */
+
+/* Writes the msgids and like counts of ms (or of h's messages) to out. */
+static void msgs_text(const struct store_msgs *ms, char *out, size_t cap)
+{
+	size_t len = 0;
+	out[0] = '\0';
+	for (size_t i = 0; i < ms->n && len < cap; i++) {
+		char id[OP_MSGID_MAX];
+		op_msgid(&ms->ops[i], id, sizeof id);
+		len += (size_t)snprintf(out + len, cap - len, " %s/%u", id, ms->likes[i]);
+	}
+}
+
+static void selected_text(const struct chat_msg **m, long n, char *out, size_t cap)
+{
+	size_t len = 0;
+	out[0] = '\0';
+	for (long i = 0; i < n && len < cap; i++)
+		len += (size_t)snprintf(out + len, cap - len, " %s/%u", m[i]->msgid, m[i]->likes);
+}
+
+/* The chat's history of key (chat_history_key), or NULL. */
+static struct chat_history *history_of_key(struct chat *c, const char *key)
+{
+	if (key[0] == '#')
+		return chat_room_find(c, key) ? chat_room_find(c, key)->history : NULL;
+	if (key[0] == '~')
+		return chat_feed_history(c, key + 1);
+	char *a = xstrdup(key + 1), *b = strchr(a, ' ');
+	*b++ = '\0';
+	struct chat_history *h = chat_dm_history(c, a, b);
+	free(a);
+	return h;
+}
+
+/* Compares one window of h: after/before anchors as the chat takes them
+ * and as key bounds in the store. */
+static int same_window(struct store *st, const char *key, struct chat_history *h,
+		       const struct chat_anchor *a, int after, size_t limit)
+{
+	static const struct chat_msg *sel[GEN_OPS];
+	static char want[GEN_OPS * 48], got[GEN_OPS * 48];
+	struct op_key k = {0};
+	if (a->msgid) {
+		for (size_t i = 0; i < chat_history_len(h); i++)
+			if (strcmp(chat_history_at(h, i)->msgid, a->msgid) == 0)
+				k = op_key_of(&chat_history_at(h, i)->op);
+	} else {
+		int64_t t = a->ms + (after ? 1 : 0); /* the edge of time a->ms */
+		k.lts = t > 0 ? (uint64_t)t << OP_LTS_SHIFT : 0;
+	}
+	long n = after ? chat_select_after(h, a, limit, sel) : chat_select_before(h, a, limit, sel);
+	struct store_msgs ms;
+	int rc = store_history(st, key, after ? &k : NULL, after ? NULL : &k, limit, !after, &ms);
+	selected_text(sel, n, want, sizeof want);
+	msgs_text(&ms, got, sizeof got);
+	store_msgs_free(&ms);
+	if (rc != STORE_OK || strcmp(want, got) != 0) {
+		fprintf(stderr, "  %s %s %s limit %zu: chat%s\n  store%s\n", key, after ? "after" : "before",
+			a->msgid ? a->msgid : "(time)", limit, want, got);
+		return 0;
+	}
+	return 1;
+}
+
+/* One random op set, its lts spread so canonical times differ, into a chat
+ * and into an SQLite store in shuffled batches with duplicates, its message
+ * index lagging by lag ops; every history and some windows of each must
+ * agree, read from the index, its tail in RAM, or both. */
+static int index_matches_once(uint64_t seed, const char *dir, int lag)
+{
+	struct gen_op *g = xcalloc(GEN_OPS, sizeof *g);
+	size_t *order = xcalloc(2 * GEN_OPS, sizeof *order);
+	struct store_sqlite_options opt = {.sync = STORE_SYNC_OFF, .index_lag = lag};
+	char *err = NULL;
+	struct store *st = store_sqlite_open(dir, &opt, &err);
+	struct chat *c = chat_new();
+	int ok = st != NULL;
+	static char want[GEN_OPS * 48], got[GEN_OPS * 48];
+	rng_state = seed;
+	generate(g);
+	for (size_t i = 0; i < GEN_OPS; i++)
+		g[i].op.lts <<= 12; /* times lts >> 4 */
+	size_t n = shuffled(order);
+	for (size_t i = 0; ok && i < n;) {
+		struct op batch[8];
+		size_t k = 0, want_k = 1 + pick(8);
+		for (; k < want_k && i < n; k++, i++) {
+			struct chat_effect eff;
+			batch[k] = g[order[i]].op;
+			chat_apply(c, &batch[k], &eff);
+		}
+		ok = store_append(st, batch, k) == STORE_OK;
+	}
+	for (size_t i = 0; ok && i < GEN_OPS; i++) {
+		char *key = chat_history_key(&g[i].op);
+		struct chat_history *h = key && chat_op_valid(&g[i].op) == 0 ? history_of_key(c, key) : NULL;
+		if (!h) {
+			free(key);
+			continue;
+		}
+		struct store_msgs ms;
+		ok = store_history(st, key, NULL, NULL, GEN_OPS, 0, &ms) == STORE_OK;
+		msgs_text(&ms, got, sizeof got);
+		store_msgs_free(&ms);
+		const struct chat_msg **all = xcalloc(GEN_OPS, sizeof *all);
+		long len = chat_select_latest(h, NULL, GEN_OPS, all);
+		selected_text(all, len, want, sizeof want);
+		free(all);
+		if (strcmp(want, got) != 0) {
+			fprintf(stderr, "  %s: chat%s\n  store%s\n", key, want, got);
+			ok = 0;
+		}
+		for (int w = 0; ok && w < 6 && len > 0; w++) {
+			const struct chat_msg *m = chat_history_at(h, pick((size_t)len));
+			struct chat_anchor by_id = {m->msgid, 0};
+			struct chat_anchor by_time = {NULL, op_time_ms(&m->op) + (int64_t)pick(3) - 1};
+			size_t limit = 1 + pick(6);
+			ok = same_window(st, key, h, &by_id, w % 2, limit) &&
+			     same_window(st, key, h, &by_time, w % 2, limit);
+		}
+		free(key);
+	}
+	if (!ok)
+		fprintf(stderr, "  message index (lag %d) differs from the chat with seed %" PRIu64 "%s%s\n",
+			lag, seed, err ? ": " : "", err ? err : "");
+	free(err);
+	if (st)
+		store_close(st);
+	chat_free(c);
+	free(order);
+	free(g);
+	return ok;
+}
+
+TEST(store_index_matches_chat)
+{
+	char dir[] = "/tmp/chorus-test-index-XXXXXX";
+	CHECK(mkdtemp(dir) != NULL);
+	static const int lags[] = {1, 5, 0}; /* 0: the default, more than GEN_OPS */
+	for (uint64_t seed = 1; seed <= 30; seed++) {
+		char sub[64], db[96];
+		snprintf(sub, sizeof sub, "%s/%" PRIu64, dir, seed);
+		CHECK(index_matches_once(seed, sub, lags[seed % 3]));
+		snprintf(db, sizeof db, "%s/chorus.db", sub);
+		remove(db);
+		snprintf(db, sizeof db, "%s/chorus.db-wal", sub);
+		remove(db);
+		snprintf(db, sizeof db, "%s/chorus.db-shm", sub);
+		remove(db);
+		remove(sub);
+	}
+	remove(dir);
+}
+
 int main(void)
 {
 	RUN(casefold);
@@ -2060,5 +2220,6 @@ int main(void)
 	RUN(time_anchors_match_a_full_scan);
 	RUN(convergence);
 	RUN(divergence_detected);
+	RUN(store_index_matches_chat);
 	return CHECK_DONE();
 }

@@ -439,7 +439,7 @@ TEST(sqlite_persists)
 	CHECK_EQ_INT(store_meta_set(s, "boot", "3"), STORE_OK);
 	store_close(s);
 
-	struct store_sqlite_options opt = {STORE_SYNC_NORMAL, 0};
+	struct store_sqlite_options opt = {.sync = STORE_SYNC_NORMAL};
 	s = open_sqlite_dir("persist", &opt);
 	CHECK(s != NULL);
 	if (!s)
@@ -497,27 +497,31 @@ TEST(sqlite_format_mismatch)
 	free(dir);
 }
 
-/* Makes dir/chorus.db as chorus of storage format `format` (1, 2 or 3) made
- * it: the ops table without a tags column (and, before 3, without an account
- * column), two ops (lts 10 and 20). */
+/* Makes dir/chorus.db as chorus of storage format `format` (1 to 4) made
+ * it: before 4 the ops table without a tags column (and, before 3, without
+ * an account column), before 5 no message index; three ops: two lines of
+ * "a" in #r (lts 10 and 20) and b's like of the first (lts 25). */
 static void make_old_format(const char *dir, const char *format)
 {
 	char *d = tmp_path(dir);
 	CHECK_EQ_INT(mkdir(d, 0700), 0);
 	char *path = xasprintf("%s/chorus.db", d);
-	int account = strcmp(format, "3") == 0;
+	int account = strcmp(format, "3") >= 0, tags = strcmp(format, "4") >= 0;
+	const char *more = tags ? ", '', ''" : account ? ", ''" : "";
 	char *sql = xasprintf(
 		"CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
 		"CREATE TABLE ops(rowid INTEGER PRIMARY KEY,"
 		" origin INTEGER, incarnation INTEGER, boot INTEGER, seq INTEGER,"
 		" lts INTEGER, wall_ms INTEGER, kind INTEGER, flags INTEGER,"
-		" target TEXT, author TEXT, body TEXT, ref TEXT,%s"
+		" target TEXT, author TEXT, body TEXT, ref TEXT,%s%s"
 		" UNIQUE(origin, incarnation, boot, seq));"
 		"INSERT INTO meta VALUES('format', '%s');"
 		"INSERT INTO ops VALUES(1, 1, 7, 1, 1, 10, 0, 3, 0, '#r', 'a', 'one', ''%s);"
-		"INSERT INTO ops VALUES(2, 1, 7, 1, 2, 20, 0, 3, 0, '#r', 'a', 'two', ''%s);",
-		account ? " account TEXT NOT NULL DEFAULT ''," : "", format, account ? ", ''" : "",
-		account ? ", ''" : "");
+		"INSERT INTO ops VALUES(2, 1, 7, 1, 2, 20, 0, 3, 0, '#r', 'a', 'two', ''%s);"
+		"INSERT INTO ops VALUES(3, 2, 8, 1, 1, 25, 0, 5, 0, '#r', 'b', '+1',"
+		" '1-0000000000000007-1-1'%s);",
+		account ? " account TEXT NOT NULL DEFAULT ''," : "",
+		tags ? " tags TEXT NOT NULL DEFAULT ''," : "", format, more, more, more);
 	sqlite3 *db = NULL;
 	CHECK_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
 	CHECK_EQ_INT(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
@@ -528,13 +532,14 @@ static void make_old_format(const char *dir, const char *format)
 }
 
 /* Data directories of formats 1 (lts given at delivery), 2 (no account
- * column) and 3 (no tags column) are upgraded on open: their ops are all
- * there with the lts they had, no account and no tags, new ops keep theirs,
- * and the format is 4. */
+ * column), 3 (no tags column) and 4 (no message index) are upgraded on
+ * open: their ops are all there with the lts they had, no account and no
+ * tags, new ops keep theirs, the message index holds the old lines with
+ * their like and the new one, and the format is 5. */
 TEST(sqlite_old_formats_upgraded)
 {
-	const char *formats[] = {"1", "2", "3"};
-	for (int f = 0; f < 3; f++) {
+	const char *formats[] = {"1", "2", "3", "4"};
+	for (int f = 0; f < 4; f++) {
 		char dir[32];
 		snprintf(dir, sizeof dir, "format%s", formats[f]);
 		make_old_format(dir, formats[f]);
@@ -544,20 +549,27 @@ TEST(sqlite_old_formats_upgraded)
 			return;
 		char *v = NULL;
 		CHECK_EQ_INT(store_meta_get(s, "format", &v), STORE_OK);
-		CHECK(v && strcmp(v, "4") == 0);
+		CHECK(v && strcmp(v, "5") == 0);
 		free(v);
 		struct op added = make_op(1, 7, 1, 3, "three");
+		added.target = "#r";
 		added.account = "1-0000000000000007-1-1";
 		added.tags = "+draft/reply=x;+a";
 		CHECK_EQ_INT(store_append(s, &added, 1), STORE_OK);
 		struct op_list l = {0};
 		CHECK_EQ_INT(store_load(s, collect_fn, &l), 0);
-		CHECK_EQ_INT(l.n, 3);
-		CHECK(l.n == 3 && l.v[0].lts == 10 && l.v[1].lts == 20 && strcmp(l.v[1].body, "two") == 0);
-		CHECK(l.n == 3 && strcmp(l.v[0].account, "") == 0 &&
-		      strcmp(l.v[2].account, "1-0000000000000007-1-1") == 0);
-		CHECK(l.n == 3 && strcmp(l.v[1].tags, "") == 0 && strcmp(l.v[2].tags, "+draft/reply=x;+a") == 0);
+		CHECK_EQ_INT(l.n, 4);
+		CHECK(l.n == 4 && l.v[0].lts == 10 && l.v[1].lts == 20 && strcmp(l.v[1].body, "two") == 0);
+		CHECK(l.n == 4 && strcmp(l.v[0].account, "") == 0 &&
+		      strcmp(l.v[3].account, "1-0000000000000007-1-1") == 0);
+		CHECK(l.n == 4 && strcmp(l.v[1].tags, "") == 0 && strcmp(l.v[3].tags, "+draft/reply=x;+a") == 0);
 		list_free(&l);
+		struct store_msgs ms;
+		CHECK_EQ_INT(store_history(s, "#r", NULL, NULL, 10, 0, &ms), STORE_OK);
+		CHECK_EQ_INT(ms.n, 3);
+		CHECK(ms.n == 3 && strcmp(ms.ops[0].body, "one") == 0 && ms.likes[0] == 1 &&
+		      strcmp(ms.ops[2].body, "three") == 0 && ms.likes[1] == 0);
+		store_msgs_free(&ms);
 		store_close(s);
 	}
 }
@@ -598,10 +610,28 @@ TEST(sqlite_open_errors)
 	free(db);
 }
 
+/* The number of messages in #room's history by the message index, or -1
+ * if they are not its stored seqs 1.. in order. */
+static long history_len(struct store *s)
+{
+	struct store_msgs ms;
+	if (store_history(s, "#room", NULL, NULL, 1000000, 0, &ms) != STORE_OK)
+		return -1;
+	long n = (long)ms.n;
+	for (size_t i = 0; i < ms.n; i++)
+		if (ms.ops[i].seq != i + 1)
+			n = -1;
+	store_msgs_free(&ms);
+	return n;
+}
+
+/* A full disk: the failed batch leaves nothing, in the ops or in the
+ * message index (which writes a bulk every 5 ops here, so some failed
+ * batches had written one), and everything reads afterwards. */
 TEST(sqlite_full)
 {
 	enum { BATCH = 8, BODY = 4000, MAX_BATCHES = 1000 };
-	struct store_sqlite_options opt = {STORE_SYNC_NORMAL, 256 * 1024};
+	struct store_sqlite_options opt = {.sync = STORE_SYNC_NORMAL, .max_bytes = 256 * 1024, .index_lag = 5};
 	struct store *s = open_sqlite_dir("full", &opt);
 	CHECK(s != NULL);
 	if (!s)
@@ -624,21 +654,32 @@ TEST(sqlite_full)
 	CHECK(strstr(store_last_error(s), "full") != NULL);
 	/* The failed batch left nothing; the store still reads. */
 	CHECK_EQ_INT(count_ops(s), stored);
+	CHECK_EQ_INT(history_len(s), (long)stored);
 	char *v = NULL;
 	CHECK_EQ_INT(store_meta_get(s, "format", &v), STORE_OK);
 	CHECK_EQ_INT(atoi(v ? v : "0"), STORE_FORMAT_VERSION);
 	free(v);
 	/* Still full for the same batch. */
 	CHECK_EQ_INT(store_append(s, ops, BATCH), STORE_EFULL);
+	/* A small op may still fit, in a rowid a failed batch had used: the
+	 * index does not take it for one of that batch's lines. */
+	struct op tiny = make_op(1, 6, 1, 1, "");
+	tiny.kind = OP_USER;
+	tiny.target = "";
+	int tiny_rc = store_append(s, &tiny, 1);
+	CHECK(tiny_rc == STORE_OK || tiny_rc == STORE_EFULL);
+	CHECK_EQ_INT(history_len(s), (long)stored);
 	store_close(s);
 
 	/* Without the limit the data is all there and the batch goes in. */
 	s = open_sqlite_dir("full", NULL);
 	CHECK(s != NULL);
 	if (s) {
-		CHECK_EQ_INT(count_ops(s), stored);
+		CHECK_EQ_INT(count_ops(s), stored + (tiny_rc == STORE_OK));
+		CHECK_EQ_INT(history_len(s), (long)stored);
 		CHECK_EQ_INT(store_append(s, ops, BATCH), STORE_OK);
-		CHECK_EQ_INT(count_ops(s), stored + BATCH);
+		CHECK_EQ_INT(count_ops(s), stored + BATCH + (tiny_rc == STORE_OK));
+		CHECK_EQ_INT(history_len(s), (long)(stored + BATCH));
 		store_close(s);
 	}
 	free(body);
@@ -675,6 +716,39 @@ TEST(sqlite_range_plan)
 	}
 	CHECK_EQ_INT(rows, 1);
 	sqlite3_finalize(st);
+	sqlite3_close(db);
+	free(path);
+}
+
+/* The message index's range query (msgindex.c) is a search of msgs's
+ * primary key with rows of ops by rowid: no scan, no sort, in either
+ * direction. */
+TEST(sqlite_history_plan)
+{
+	struct store *s = open_sqlite_dir("hplan", NULL);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	store_close(s);
+	char *path = tmp_path("hplan/chorus.db");
+	sqlite3 *db = NULL;
+	CHECK_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
+	for (int desc = 0; desc < 2; desc++) {
+		sqlite3_stmt *st = NULL;
+		char *sql = xasprintf("EXPLAIN QUERY PLAN SELECT o.origin, o.body FROM msgs m JOIN ops o"
+				      " ON o.rowid = m.op WHERE m.hist = ?1 AND m.ckey > ?2 AND m.ckey < ?3"
+				      " ORDER BY m.ckey%s LIMIT ?4", desc ? " DESC" : "");
+		CHECK_EQ_INT(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+		int searches = 0;
+		while (st && sqlite3_step(st) == SQLITE_ROW) {
+			const char *detail = (const char *)sqlite3_column_text(st, 3);
+			searches += detail && strstr(detail, "SEARCH") != NULL;
+			CHECK(detail && !strstr(detail, "SCAN") && !strstr(detail, "TEMP B-TREE"));
+		}
+		CHECK_EQ_INT(searches, 2);
+		sqlite3_finalize(st);
+		free(sql);
+	}
 	sqlite3_close(db);
 	free(path);
 }
@@ -1385,6 +1459,7 @@ int main(void)
 	RUN(sqlite_open_errors);
 	RUN(sqlite_full);
 	RUN(sqlite_range_plan);
+	RUN(sqlite_history_plan);
 	RUN(memory_fault_injection);
 	RUN(writer_group_commit);
 	RUN(writer_batch_cap);

@@ -1,0 +1,415 @@
+/*
+ * msgindex.c: the message index (msgindex.h).
+ *
+ * The ops stored since `upto` (the tail) are also kept here in RAM, as
+ * their index entries (history key, ckey, rowid): an append adds the
+ * entries of its new messages, a bulk writes them all, sorted, into msgs,
+ * and a read takes the matching entries of the tail besides its range of
+ * msgs. A transaction that is rolled back leaves the tail to be read again
+ * from the database (msgindex_reload). Every statement is prepared once.
+ */
+#include "msgindex.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <utarray.h>
+
+#include "../chat/chat.h"
+#include "../common/buf.h"
+#include "../common/util.h"
+
+#define ID_BYTES (OP_KEY_BYTES - 8) /* a key without its lts: stream and seq */
+#define CHUNK 65536                 /* ops read per step of a bulk */
+#define PUT_MANY 64                 /* entries per multi-row insert */
+
+enum stmt {
+	ST_GET_STATE,
+	ST_PUT_STATE,
+	ST_COUNT_LIKES,
+	ST_TAIL,
+	ST_PUT_ENTRY,
+	ST_PUT_ENTRIES,
+	ST_GET_UPTO,
+	ST_SET_UPTO,
+	ST_MAX_ROW,
+	ST_OP_AT,
+	ST_SELECT_ASC,
+	ST_SELECT_DESC,
+	ST_COUNT
+};
+
+#define OP_COLUMNS                                                             \
+	"o.origin, o.incarnation, o.boot, o.seq, o.lts, o.wall_ms, o.kind, o.flags," \
+	" o.target, o.author, o.body, o.ref, o.account, o.tags"
+#define SELECT_MSGS                                                            \
+	"SELECT " OP_COLUMNS " FROM msgs m JOIN ops o ON o.rowid = m.op"          \
+	" WHERE m.hist = ?1 AND m.ckey > ?2 AND m.ckey < ?3"
+
+static const char *const SQL[ST_COUNT] = {
+	[ST_GET_STATE] = "SELECT liked, by FROM likes WHERE id = ?1 AND person = ?2",
+	[ST_PUT_STATE] = "INSERT OR REPLACE INTO likes(id, person, liked, by) VALUES(?1, ?2, ?3, ?4)",
+	[ST_COUNT_LIKES] = "SELECT count(*) FROM likes WHERE id = ?1 AND liked = 1 AND person <> ?2",
+	[ST_TAIL] = "SELECT " OP_COLUMNS ", o.rowid FROM ops o WHERE o.rowid > ?1"
+		    " ORDER BY o.rowid LIMIT ?2",
+	[ST_PUT_ENTRY] = "INSERT OR IGNORE INTO msgs(hist, ckey, op) VALUES(?1, ?2, ?3)",
+	[ST_PUT_ENTRIES] = NULL, /* PUT_MANY rows: made by msgindex_new */
+	[ST_GET_UPTO] = "SELECT value FROM meta WHERE key = 'indexed'",
+	[ST_SET_UPTO] = "INSERT OR REPLACE INTO meta(key, value) VALUES('indexed', ?1)",
+	[ST_MAX_ROW] = "SELECT max(rowid) FROM ops",
+	[ST_OP_AT] = "SELECT " OP_COLUMNS " FROM ops o WHERE o.rowid = ?1",
+	[ST_SELECT_ASC] = SELECT_MSGS " ORDER BY m.ckey LIMIT ?4",
+	[ST_SELECT_DESC] = SELECT_MSGS " ORDER BY m.ckey DESC LIMIT ?4",
+};
+
+/* One message's index entry. */
+struct entry {
+	char *hist;
+	uint8_t ckey[OP_KEY_BYTES];
+	sqlite3_int64 row;
+};
+
+static void entry_free(void *p)
+{
+	free(((struct entry *)p)->hist);
+}
+
+static const UT_icd entry_icd = {sizeof(struct entry), NULL, NULL, entry_free};
+
+struct msgindex {
+	sqlite3 *db;
+	sqlite3_stmt *st[ST_COUNT];
+	sqlite3_int64 lag;         /* ops msgs may lag behind */
+	sqlite3_int64 upto;        /* every op up to this rowid is in msgs */
+	sqlite3_int64 last;        /* the highest rowid stored */
+	UT_array *tail;            /* entries of the messages after upto */
+};
+
+/* Ends a use of st: resets it and clears its bindings. Returns rc, with
+ * SQLITE_DONE and SQLITE_ROW (the last step's) as SQLITE_OK. */
+static int done(sqlite3_stmt *st, int rc)
+{
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
+}
+
+/* Runs st (no row wanted) and ends it. */
+static int run(sqlite3_stmt *st)
+{
+	return done(st, sqlite3_step(st));
+}
+
+static void bind_blob(sqlite3_stmt *st, int i, const uint8_t *b, int n)
+{
+	sqlite3_bind_blob(st, i, b, n, SQLITE_STATIC);
+}
+
+/* Makes e the entry of op at row if op is a message chat_apply applies.
+ * Returns 1 if it did. */
+static int entry_of(const struct op *op, sqlite3_int64 row, struct entry *e)
+{
+	if ((op->kind != OP_MSG && op->kind != OP_DM && op->kind != OP_POST) || chat_op_valid(op) < 0)
+		return 0;
+	struct op_key k = op_key_of(op);
+	op_key_bytes(&k, e->ckey);
+	e->hist = chat_history_key(op);
+	e->row = row;
+	return 1;
+}
+
+static int put_like(struct msgindex *x, const struct op *op);
+
+/* Reads the tail's ops after upto (at most limit of them) into x->tail,
+ * and sets the like states of its likes if likes_too (an upgrade); *n gets
+ * how many ops were read, *top the last rowid. */
+static int read_tail(struct msgindex *x, sqlite3_int64 limit, int likes_too, sqlite3_int64 *n,
+		     sqlite3_int64 *top)
+{
+	sqlite3_stmt *st = x->st[ST_TAIL];
+	int rc;
+	*n = 0;
+	sqlite3_bind_int64(st, 1, x->upto);
+	sqlite3_bind_int64(st, 2, limit);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct op op;
+		struct entry e;
+		store_sqlite_row_op(st, &op);
+		*top = sqlite3_column_int64(st, 14);
+		(*n)++;
+		if (entry_of(&op, *top, &e))
+			utarray_push_back(x->tail, &e);
+		else if (likes_too && (op.kind == OP_LIKE || op.kind == OP_UNLIKE) &&
+			 chat_op_valid(&op) == 0 && (rc = put_like(x, &op)) != SQLITE_OK)
+			break;
+	}
+	return done(st, rc);
+}
+
+int msgindex_reload(struct msgindex *x)
+{
+	sqlite3_stmt *st = x->st[ST_GET_UPTO];
+	sqlite3_int64 n, top = 0;
+	int rc = sqlite3_step(st);
+	x->upto = rc == SQLITE_ROW ? atoll((const char *)sqlite3_column_text(st, 0)) : 0;
+	if ((rc = done(st, rc)) != SQLITE_OK)
+		return rc;
+	st = x->st[ST_MAX_ROW];
+	rc = sqlite3_step(st);
+	x->last = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	if ((rc = done(st, rc)) != SQLITE_OK)
+		return rc;
+	utarray_clear(x->tail);
+	return read_tail(x, INT64_MAX, 0, &n, &top);
+}
+
+struct msgindex *msgindex_new(sqlite3 *db, const char *path, int lag, int reindex, char **msg)
+{
+	struct msgindex *x = xcalloc(1, sizeof *x);
+	x->db = db;
+	x->lag = lag > 0 ? lag : MSGINDEX_LAG;
+	utarray_new(x->tail, &entry_icd);
+	struct buf many = {0};
+	buf_puts(&many, "INSERT OR IGNORE INTO msgs(hist, ckey, op) VALUES(?, ?, ?)");
+	for (int i = 1; i < PUT_MANY; i++)
+		buf_puts(&many, ", (?, ?, ?)");
+	for (int i = 0; i < ST_COUNT; i++)
+		if (sqlite3_prepare_v3(db, SQL[i] ? SQL[i] : many.data, -1, SQLITE_PREPARE_PERSISTENT, &x->st[i],
+				       NULL) != SQLITE_OK) {
+			buf_free(&many);
+			*msg = xasprintf("%s: prepare message index: %s", path, sqlite3_errmsg(db));
+			msgindex_free(x);
+			return NULL;
+		}
+	buf_free(&many);
+	if ((reindex ? msgindex_catch_up(x, 1) : msgindex_reload(x)) != SQLITE_OK) {
+		*msg = xasprintf("%s: %s the message index: %s", path, reindex ? "build" : "read",
+				 sqlite3_errmsg(db));
+		msgindex_free(x);
+		return NULL;
+	}
+	return x;
+}
+
+void msgindex_free(struct msgindex *x)
+{
+	if (!x)
+		return;
+	for (int i = 0; i < ST_COUNT; i++)
+		sqlite3_finalize(x->st[i]);
+	utarray_free(x->tail);
+	free(x);
+}
+
+/* A like or unlike: the liker's state of the message its ref names, if
+ * op's key is greater than the state's. */
+static int put_like(struct msgindex *x, const struct op *op)
+{
+	struct op_key target = {0}, k = op_key_of(op);
+	uint8_t id[OP_KEY_BYTES], by[OP_KEY_BYTES];
+	if (op_msgid_parse(op->ref, &target.stream, &target.seq) < 0)
+		return SQLITE_OK; /* chat_op_valid lets no such op through */
+	op_key_bytes(&target, id);
+	op_key_bytes(&k, by);
+	char *person = chat_person(op->author, op->account);
+	sqlite3_stmt *st = x->st[ST_GET_STATE];
+	int rc, newer = 1;
+	bind_blob(st, 1, id + 8, ID_BYTES);
+	sqlite3_bind_text(st, 2, person, -1, SQLITE_STATIC);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		newer = sqlite3_column_bytes(st, 1) == OP_KEY_BYTES &&
+			memcmp(by, sqlite3_column_blob(st, 1), OP_KEY_BYTES) > 0;
+	rc = done(st, rc);
+	if (rc == SQLITE_OK && newer) {
+		st = x->st[ST_PUT_STATE];
+		bind_blob(st, 1, id + 8, ID_BYTES);
+		sqlite3_bind_text(st, 2, person, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 3, op->kind == OP_LIKE);
+		bind_blob(st, 4, by, OP_KEY_BYTES);
+		rc = run(st);
+	}
+	free(person);
+	return rc;
+}
+
+int msgindex_added(struct msgindex *x, const struct op *op, sqlite3_int64 row)
+{
+	struct entry e;
+	x->last = row;
+	if (entry_of(op, row, &e)) {
+		utarray_push_back(x->tail, &e);
+		return SQLITE_OK;
+	}
+	if ((op->kind == OP_LIKE || op->kind == OP_UNLIKE) && chat_op_valid(op) == 0)
+		return put_like(x, op);
+	return SQLITE_OK;
+}
+
+static int entry_cmp(const void *a, const void *b)
+{
+	const struct entry *x = a, *y = b;
+	int c = strcmp(x->hist, y->hist);
+	return c ? c : memcmp(x->ckey, y->ckey, OP_KEY_BYTES);
+}
+
+/* Writes the tail's entries into msgs, sorted, and upto = top. */
+static int write_tail(struct msgindex *x, sqlite3_int64 top)
+{
+	sqlite3_stmt *st;
+	char upto[32];
+	int rc = SQLITE_OK;
+	size_t n = utarray_len(x->tail), i = 0;
+	utarray_sort(x->tail, entry_cmp);
+	while (rc == SQLITE_OK && i < n) { /* PUT_MANY rows a statement while there are */
+		size_t k = n - i >= PUT_MANY ? PUT_MANY : 1;
+		st = x->st[k > 1 ? ST_PUT_ENTRIES : ST_PUT_ENTRY];
+		for (size_t j = 0; j < k; j++, i++) {
+			struct entry *e = utarray_eltptr(x->tail, i);
+			sqlite3_bind_text(st, (int)(3 * j + 1), e->hist, -1, SQLITE_STATIC);
+			bind_blob(st, (int)(3 * j + 2), e->ckey, OP_KEY_BYTES);
+			sqlite3_bind_int64(st, (int)(3 * j + 3), e->row);
+		}
+		rc = run(st);
+	}
+	if (rc != SQLITE_OK)
+		return rc;
+	utarray_clear(x->tail);
+	snprintf(upto, sizeof upto, "%lld", (long long)top);
+	st = x->st[ST_SET_UPTO];
+	sqlite3_bind_text(st, 1, upto, -1, SQLITE_TRANSIENT);
+	if ((rc = run(st)) == SQLITE_OK)
+		x->upto = top;
+	return rc;
+}
+
+int msgindex_catch_up(struct msgindex *x, int force)
+{
+	if (force) { /* an upgraded database: upto 0, nothing read yet */
+		sqlite3_stmt *st = x->st[ST_MAX_ROW];
+		int rc = sqlite3_step(st);
+		x->last = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+		if ((rc = done(st, rc)) != SQLITE_OK)
+			return rc;
+	}
+	if (x->last - x->upto < (force ? 1 : x->lag))
+		return SQLITE_OK;
+	if (!force) /* the tail is all in RAM */
+		return write_tail(x, x->last);
+	int rc = SQLITE_OK;
+	utarray_clear(x->tail);
+	while (rc == SQLITE_OK && x->upto < x->last) {
+		sqlite3_int64 n, top = x->upto;
+		rc = read_tail(x, CHUNK, 1, &n, &top);
+		if (rc == SQLITE_OK)
+			rc = write_tail(x, n < CHUNK ? x->last : top);
+	}
+	return rc;
+}
+
+/* The like count of the message op: its liked states, its author's not
+ * counted. */
+static int count_likes(struct msgindex *x, const struct op *op, uint32_t *likes)
+{
+	struct op_key k = op_key_of(op);
+	uint8_t key[OP_KEY_BYTES];
+	op_key_bytes(&k, key);
+	char *author = chat_person(op->author, op->account);
+	sqlite3_stmt *st = x->st[ST_COUNT_LIKES];
+	bind_blob(st, 1, key + 8, ID_BYTES);
+	sqlite3_bind_text(st, 2, author, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	*likes = rc == SQLITE_ROW ? (uint32_t)sqlite3_column_int64(st, 0) : 0;
+	free(author);
+	return done(st, rc);
+}
+
+/* Adds op (its strings copied) to out, growing it. */
+static void msgs_add(struct store_msgs *out, size_t *cap, const struct op *op)
+{
+	if (out->n == *cap) {
+		*cap = *cap ? 2 * *cap : 16;
+		out->ops = xrealloc(out->ops, *cap * sizeof *out->ops);
+		out->likes = xrealloc(out->likes, *cap * sizeof *out->likes);
+	}
+	op_copy(&out->ops[out->n], op);
+	out->likes[out->n++] = 0;
+}
+
+static int op_order(const void *a, const void *b)
+{
+	return op_cmp(a, b);
+}
+
+/* Adds the ops of the tail's entries of hist within (lo, hi) to out. */
+static int add_tail(struct msgindex *x, const char *hist, const uint8_t *lo, int lo_len,
+		    const uint8_t *hi, struct store_msgs *out, size_t *cap)
+{
+	sqlite3_stmt *st = x->st[ST_OP_AT];
+	int rc = SQLITE_OK;
+	for (struct entry *e = utarray_front(x->tail); e && rc == SQLITE_OK;
+	     e = utarray_next(x->tail, e)) {
+		if (strcmp(e->hist, hist) != 0 || (lo_len && memcmp(e->ckey, lo, OP_KEY_BYTES) <= 0) ||
+		    (hi && memcmp(e->ckey, hi, OP_KEY_BYTES) >= 0))
+			continue;
+		sqlite3_bind_int64(st, 1, e->row);
+		if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			struct op op;
+			store_sqlite_row_op(st, &op);
+			msgs_add(out, cap, &op);
+		}
+		rc = done(st, rc);
+	}
+	return rc;
+}
+
+int msgindex_history(struct msgindex *x, const char *hist, const struct op_key *after,
+		     const struct op_key *before, size_t limit, int from_end, struct store_msgs *out)
+{
+	static const uint8_t top[OP_KEY_BYTES + 1] = {
+		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+	uint8_t lo[OP_KEY_BYTES], hi[OP_KEY_BYTES];
+	sqlite3_stmt *st = x->st[from_end ? ST_SELECT_DESC : ST_SELECT_ASC];
+	size_t cap = 0;
+	int rc;
+	memset(out, 0, sizeof *out);
+	if (after)
+		op_key_bytes(after, lo);
+	if (before)
+		op_key_bytes(before, hi);
+	sqlite3_bind_text(st, 1, hist, -1, SQLITE_STATIC);
+	bind_blob(st, 2, lo, after ? OP_KEY_BYTES : 0);
+	bind_blob(st, 3, before ? hi : top, before ? OP_KEY_BYTES : OP_KEY_BYTES + 1);
+	sqlite3_bind_int64(st, 4, limit > INT64_MAX ? INT64_MAX : (sqlite3_int64)limit);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct op op;
+		store_sqlite_row_op(st, &op);
+		msgs_add(out, &cap, &op);
+	}
+	rc = done(st, rc);
+	if (rc == SQLITE_OK)
+		rc = add_tail(x, hist, lo, after ? OP_KEY_BYTES : 0, before ? hi : NULL, out, &cap);
+	/* Ascending, then the first or last limit of them. */
+	qsort(out->ops, out->n, sizeof *out->ops, op_order);
+	size_t keep = out->n < limit ? out->n : limit, from = from_end ? out->n - keep : 0;
+	for (size_t i = 0; i < out->n; i++)
+		if (i < from || i >= from + keep)
+			op_clear(&out->ops[i]);
+	memmove(out->ops, out->ops + from, keep * sizeof *out->ops);
+	out->n = keep;
+	for (size_t i = 0; rc == SQLITE_OK && i < out->n; i++)
+		rc = count_likes(x, &out->ops[i], &out->likes[i]);
+	if (rc != SQLITE_OK)
+		store_msgs_free(out);
+	return rc;
+}
+
+void store_msgs_free(struct store_msgs *m)
+{
+	for (size_t i = 0; i < m->n; i++)
+		op_clear(&m->ops[i]);
+	free(m->ops);
+	free(m->likes);
+	memset(m, 0, sizeof *m);
+}

@@ -1,0 +1,74 @@
+/*
+ * msgindex.h: the message index in the store's database (store-private):
+ * every message by history in canonical order, and every like state, so
+ * history can be read from disk instead of RAM (issue 15;
+ * docs/DESIGN-NOTES.md "History in SQLite").
+ *
+ * Tables (MSGINDEX_SCHEMA_SQL):
+ *   msgs(hist, ckey, op): one row per message op that chat_apply applies:
+ *     its history key (chat_history_key), its op_key_bytes (so a history in
+ *     canonical order is a range of the primary key) and its ops rowid.
+ *     Written in bulk, behind the ops: every op up to rowid `upto` (meta
+ *     "indexed") is in it, and the ops after it, fewer than MSGINDEX_LAG,
+ *     are read directly. A history touches one page of the index per bulk,
+ *     not one per commit.
+ *   likes(id, person, liked, by): one user's like state of message id (its
+ *     stream and seq: the last 24 bytes of a ckey; the message may not have
+ *     arrived), set by the op of key by (bytes), the greatest key winning,
+ *     as likes.c decides in RAM; kept by each append. A message's like
+ *     count is counted when it is read: its liked states, the author's not
+ *     counted (one's own likes never count).
+ * Only ops that chat_op_valid accepts count.
+ */
+#ifndef CHORUS_MSGINDEX_H
+#define CHORUS_MSGINDEX_H
+
+#include <sqlite3.h>
+
+#include "store.h"
+
+/* Ops stored but not yet in msgs before the next append indexes them (by
+ * default). */
+#define MSGINDEX_LAG 4096
+
+#define MSGINDEX_SCHEMA_SQL                                                    \
+	"CREATE TABLE IF NOT EXISTS msgs("                                     \
+	" hist TEXT NOT NULL, ckey BLOB NOT NULL, op INTEGER NOT NULL,"        \
+	" PRIMARY KEY(hist, ckey)) WITHOUT ROWID;"                             \
+	"CREATE TABLE IF NOT EXISTS likes("                                    \
+	" id BLOB NOT NULL, person TEXT NOT NULL, liked INTEGER NOT NULL,"     \
+	" by BLOB NOT NULL, PRIMARY KEY(id, person)) WITHOUT ROWID;"
+
+struct msgindex;
+
+/* Prepares the statements over db's tables (made, with meta, by the
+ * store's schema) and reads how far msgs goes (it lags behind by up to lag
+ * ops; 0: MSGINDEX_LAG); if reindex (an upgraded
+ * database: msgs empty), puts every stored op into it first. Returns NULL
+ * with *msg set (a new string) on failure. */
+struct msgindex *msgindex_new(sqlite3 *db, const char *path, int lag, int reindex, char **msg);
+void msgindex_free(struct msgindex *x);
+
+/* Inside an append's transaction, after op was inserted as new row row:
+ * keeps a message's entry for the next bulk, or sets the state of a like
+ * or unlike. Returns SQLITE_OK or the SQLite error. */
+int msgindex_added(struct msgindex *x, const struct op *op, sqlite3_int64 row);
+
+/* Inside an append's transaction, after its ops: puts the ops stored since
+ * `upto` into msgs if there are lag of them (all of them if
+ * force), in chunks, sorted. Returns SQLITE_OK or the SQLite error. If the
+ * transaction is then rolled back, call msgindex_reload. */
+int msgindex_catch_up(struct msgindex *x, int force);
+/* Reads `upto` again (after a rollback). */
+int msgindex_reload(struct msgindex *x);
+
+/* Fills op from the current row of a statement whose first 14 columns are
+ * ops' (origin ... tags, in table order); the strings point into the row,
+ * valid until the next step (store_sqlite.c). */
+void store_sqlite_row_op(sqlite3_stmt *st, struct op *op);
+
+/* See store_ops.history. Returns SQLITE_OK or the SQLite error. */
+int msgindex_history(struct msgindex *x, const char *hist, const struct op_key *after,
+		     const struct op_key *before, size_t limit, int from_end, struct store_msgs *out);
+
+#endif
