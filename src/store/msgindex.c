@@ -34,6 +34,7 @@ enum stmt {
 	ST_SET_UPTO,
 	ST_MAX_ROW,
 	ST_OP_AT,
+	ST_OP_OF,
 	ST_SELECT_ASC,
 	ST_SELECT_DESC,
 	ST_COUNT
@@ -58,6 +59,8 @@ static const char *const SQL[ST_COUNT] = {
 	[ST_SET_UPTO] = "INSERT OR REPLACE INTO meta(key, value) VALUES('indexed', ?1)",
 	[ST_MAX_ROW] = "SELECT max(rowid) FROM ops",
 	[ST_OP_AT] = "SELECT " OP_COLUMNS " FROM ops o WHERE o.rowid = ?1",
+	[ST_OP_OF] = "SELECT " OP_COLUMNS " FROM ops o"
+		     " WHERE o.origin = ?1 AND o.incarnation = ?2 AND o.boot = ?3 AND o.seq = ?4",
 	[ST_SELECT_ASC] = SELECT_MSGS " ORDER BY m.ckey LIMIT ?4",
 	[ST_SELECT_DESC] = SELECT_MSGS " ORDER BY m.ckey DESC LIMIT ?4",
 };
@@ -403,6 +406,106 @@ int msgindex_history(struct msgindex *x, const char *hist, const struct op_key *
 	if (rc != SQLITE_OK)
 		store_msgs_free(out);
 	return rc;
+}
+
+/* The key bound of anchor a in hist (see chat_anchor_key): strictly after
+ * it if after, else strictly before it. SQLITE_NOTFOUND if a msgid anchor
+ * names no message of hist. */
+static int anchor_key(struct msgindex *x, const char *hist, const struct store_anchor *a, int after,
+		      struct op_key *k)
+{
+	memset(k, 0, sizeof *k);
+	if (!a->msgid) {
+		const int64_t top = (int64_t)(UINT64_MAX >> OP_LTS_SHIFT);
+		int64_t t = (a->ms < 0 ? -1 : a->ms) + (after ? 1 : 0);
+		k->lts = t <= 0 ? 0 : t > top ? UINT64_MAX : (uint64_t)t << OP_LTS_SHIFT;
+		return SQLITE_OK;
+	}
+	struct op_key id = {0};
+	if (op_msgid_parse(a->msgid, &id.stream, &id.seq) < 0)
+		return SQLITE_NOTFOUND;
+	sqlite3_stmt *st = x->st[ST_OP_OF];
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)id.stream.origin);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)id.stream.incarnation);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)id.stream.boot);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)id.seq);
+	int rc = sqlite3_step(st), found = 0;
+	if (rc == SQLITE_ROW) {
+		struct op op;
+		struct entry e;
+		store_sqlite_row_op(st, &op);
+		if (entry_of(&op, 0, &e)) {
+			found = strcmp(e.hist, hist) == 0;
+			*k = op_key_of(&op);
+			free(e.hist);
+		}
+	}
+	rc = done(st, rc);
+	return rc != SQLITE_OK ? rc : found ? SQLITE_OK : SQLITE_NOTFOUND;
+}
+
+/* Appends the messages of more to out (more is emptied). */
+static void msgs_join(struct store_msgs *out, struct store_msgs *more)
+{
+	out->ops = xrealloc(out->ops, (out->n + more->n + 1) * sizeof *out->ops);
+	out->likes = xrealloc(out->likes, (out->n + more->n + 1) * sizeof *out->likes);
+	memcpy(out->ops + out->n, more->ops, more->n * sizeof *more->ops);
+	memcpy(out->likes + out->n, more->likes, more->n * sizeof *more->likes);
+	out->n += more->n;
+	free(more->ops);
+	free(more->likes);
+	memset(more, 0, sizeof *more);
+}
+
+int msgindex_select(struct msgindex *x, const char *hist, enum store_select sel,
+		    const struct store_anchor *a, const struct store_anchor *b, size_t limit,
+		    struct store_msgs *out)
+{
+	struct op_key lo, hi, blo, bhi;
+	int rc = SQLITE_OK;
+	memset(out, 0, sizeof *out);
+	switch (sel) {
+	case STORE_LATEST:
+		if (a && (rc = anchor_key(x, hist, a, 1, &lo)) != SQLITE_OK)
+			return rc;
+		return msgindex_history(x, hist, a ? &lo : NULL, NULL, limit, 1, out);
+	case STORE_BEFORE:
+		if ((rc = anchor_key(x, hist, a, 0, &hi)) != SQLITE_OK)
+			return rc;
+		return msgindex_history(x, hist, NULL, &hi, limit, 1, out);
+	case STORE_AFTER:
+		if ((rc = anchor_key(x, hist, a, 1, &lo)) != SQLITE_OK)
+			return rc;
+		return msgindex_history(x, hist, &lo, NULL, limit, 0, out);
+	case STORE_AROUND: {
+		/* limit / 2 before the centre, the rest from it on (a msgid's
+		 * message, or the first message of time T or later) */
+		struct store_msgs from;
+		if ((rc = anchor_key(x, hist, a, 0, &hi)) != SQLITE_OK)
+			return rc;
+		lo = hi;
+		if (a->msgid)
+			lo.seq--; /* strictly after this bound: from the message on */
+		if ((rc = msgindex_history(x, hist, NULL, &hi, limit / 2, 1, out)) != SQLITE_OK)
+			return rc;
+		if ((rc = msgindex_history(x, hist, &lo, NULL, limit - limit / 2, 0, &from)) != SQLITE_OK) {
+			store_msgs_free(out);
+			return rc;
+		}
+		msgs_join(out, &from);
+		return SQLITE_OK;
+	}
+	case STORE_BETWEEN:
+		if ((rc = anchor_key(x, hist, a, 1, &lo)) != SQLITE_OK ||
+		    (rc = anchor_key(x, hist, a, 0, &hi)) != SQLITE_OK ||
+		    (rc = anchor_key(x, hist, b, 1, &blo)) != SQLITE_OK ||
+		    (rc = anchor_key(x, hist, b, 0, &bhi)) != SQLITE_OK)
+			return rc;
+		if (op_key_cmp(&hi, &bhi) <= 0) /* a first: from a's side, the first limit */
+			return msgindex_history(x, hist, &lo, &bhi, limit, 0, out);
+		return msgindex_history(x, hist, &blo, &hi, limit, 1, out);
+	}
+	return SQLITE_MISUSE;
 }
 
 void store_msgs_free(struct store_msgs *m)

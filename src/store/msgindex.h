@@ -71,4 +71,10 @@ void store_sqlite_row_op(sqlite3_stmt *st, struct op *op);
 int msgindex_history(struct msgindex *x, const char *hist, const struct op_key *after,
 		     const struct op_key *before, size_t limit, int from_end, struct store_msgs *out);
 
+/* See store_ops.select. Returns SQLITE_OK, SQLITE_NOTFOUND (a msgid
+ * anchor names no message of hist) or the SQLite error. */
+int msgindex_select(struct msgindex *x, const char *hist, enum store_select sel,
+		    const struct store_anchor *a, const struct store_anchor *b, size_t limit,
+		    struct store_msgs *out);
+
 #endif

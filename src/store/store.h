@@ -43,6 +43,22 @@ struct store_msgs {
 };
 void store_msgs_free(struct store_msgs *m);
 
+/* A CHATHISTORY selection (draft/chathistory) over one history, as
+ * chat_select_* defines it: LATEST with or without anchor a, BEFORE, AFTER
+ * and AROUND a, BETWEEN a and b. An anchor is a msgid (a message of that
+ * history) or, with msgid NULL, a canonical time in ms. */
+enum store_select {
+	STORE_LATEST,
+	STORE_BEFORE,
+	STORE_AFTER,
+	STORE_AROUND,
+	STORE_BETWEEN,
+};
+struct store_anchor {
+	const char *msgid;
+	int64_t ms;
+};
+
 struct store_ops {
 	/* Writes n ops in one transaction (group commit); an op already stored
 	 * (same stream and seq) is skipped. All or nothing: on error none is
@@ -68,6 +84,14 @@ struct store_ops {
 	 * (*out empty). The memory store keeps no index: STORE_EIO. */
 	int (*history)(struct store *s, const char *hist, const struct op_key *after,
 		       const struct op_key *before, size_t limit, int from_end, struct store_msgs *out);
+	/* The selection sel of history hist with anchors a (NULL: none, for
+	 * LATEST) and b (BETWEEN), at most limit messages, into *out in
+	 * ascending order with like counts. Returns STORE_OK, STORE_NOTFOUND
+	 * if a msgid anchor names no message of hist (*out empty), or an error
+	 * status. The memory store keeps no index: STORE_EIO. */
+	int (*select)(struct store *s, const char *hist, enum store_select sel,
+		      const struct store_anchor *a, const struct store_anchor *b, size_t limit,
+		      struct store_msgs *out);
 	/* *value gets a new string (free it). Returns STORE_OK, STORE_NOTFOUND or an error. */
 	int (*meta_get)(struct store *s, const char *key, char **value);
 	/* Durable once it returns STORE_OK. */
@@ -101,6 +125,12 @@ static inline int store_history(struct store *s, const char *hist, const struct 
 				struct store_msgs *out)
 {
 	return s->ops->history(s, hist, after, before, limit, from_end, out);
+}
+static inline int store_select(struct store *s, const char *hist, enum store_select sel,
+			       const struct store_anchor *a, const struct store_anchor *b,
+			       size_t limit, struct store_msgs *out)
+{
+	return s->ops->select(s, hist, sel, a, b, limit, out);
 }
 static inline int store_meta_get(struct store *s, const char *key, char **value)
 {

@@ -196,6 +196,13 @@ static int mem_history(struct store *base, const char *hist, const struct op_key
 	return STORE_EIO;
 }
 
+static int mem_select(struct store *base, const char *hist, enum store_select sel,
+		      const struct store_anchor *a, const struct store_anchor *b, size_t limit,
+		      struct store_msgs *out)
+{
+	return mem_history(base, hist, NULL, NULL, limit, 0, out);
+}
+
 static const char *mem_last_error(struct store *base)
 {
 	return to_memory(base)->err;
@@ -225,6 +232,7 @@ static const struct store_ops memory_ops = {
 	.load = mem_load,
 	.load_range = mem_load_range,
 	.history = mem_history,
+	.select = mem_select,
 	.meta_get = mem_meta_get,
 	.meta_set = mem_meta_set,
 	.last_error = mem_last_error,

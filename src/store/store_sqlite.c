@@ -298,6 +298,21 @@ static int sq_history(struct store *base, const char *hist, const struct op_key 
 	return STORE_OK;
 }
 
+static int sq_select(struct store *base, const char *hist, enum store_select sel,
+		     const struct store_anchor *a, const struct store_anchor *b, size_t limit,
+		     struct store_msgs *out)
+{
+	struct sqlite_store *s = to_sqlite(base);
+	int rc = msgindex_select(s->index, hist, sel, a, b, limit, out);
+	if (rc == SQLITE_NOTFOUND)
+		return STORE_NOTFOUND;
+	if (rc != SQLITE_OK) {
+		set_error(s, "select");
+		return status_of(rc);
+	}
+	return STORE_OK;
+}
+
 /* ---- meta ---- */
 
 static int sq_meta_get(struct store *base, const char *key, char **value)
@@ -365,6 +380,7 @@ static const struct store_ops sqlite_ops = {
 	.load = sq_load,
 	.load_range = sq_load_range,
 	.history = sq_history,
+	.select = sq_select,
 	.meta_get = sq_meta_get,
 	.meta_set = sq_meta_set,
 	.last_error = sq_last_error,

@@ -2063,34 +2063,48 @@ static struct chat_history *history_of_key(struct chat *c, const char *key)
 	return h;
 }
 
-/* Compares one window of h: after/before anchors as the chat takes them
- * and as key bounds in the store. */
-static int same_window(struct store *st, const char *key, struct chat_history *h,
-		       const struct chat_anchor *a, int after, size_t limit)
+/* Compares selection sel of h with anchors a and b (a NULL for LATEST
+ * without one) in the chat and in the store. */
+static int same_selection_in_store(struct store *st, const char *key, struct chat_history *h,
+				   enum store_select sel, const struct chat_anchor *a,
+				   const struct chat_anchor *b, size_t limit)
 {
-	static const struct chat_msg *sel[GEN_OPS];
+	static const struct chat_msg *out[GEN_OPS];
 	static char want[GEN_OPS * 48], got[GEN_OPS * 48];
-	struct op_key k = {0};
-	if (a->msgid) {
-		for (size_t i = 0; i < chat_history_len(h); i++)
-			if (strcmp(chat_history_at(h, i)->msgid, a->msgid) == 0)
-				k = op_key_of(&chat_history_at(h, i)->op);
-	} else {
-		int64_t t = a->ms + (after ? 1 : 0); /* the edge of time a->ms */
-		k.lts = t > 0 ? (uint64_t)t << OP_LTS_SHIFT : 0;
-	}
-	long n = after ? chat_select_after(h, a, limit, sel) : chat_select_before(h, a, limit, sel);
+	static const char *names[] = {"LATEST", "BEFORE", "AFTER", "AROUND", "BETWEEN"};
+	struct store_anchor sa = {a ? a->msgid : NULL, a ? a->ms : 0}, sb = {b->msgid, b->ms};
+	long n = sel == STORE_LATEST   ? chat_select_latest(h, a, limit, out)
+		 : sel == STORE_BEFORE ? chat_select_before(h, a, limit, out)
+		 : sel == STORE_AFTER  ? chat_select_after(h, a, limit, out)
+		 : sel == STORE_AROUND ? chat_select_around(h, a, limit, out)
+				       : chat_select_between(h, a, b, limit, out);
 	struct store_msgs ms;
-	int rc = store_history(st, key, after ? &k : NULL, after ? NULL : &k, limit, !after, &ms);
-	selected_text(sel, n, want, sizeof want);
+	int rc = store_select(st, key, sel, a ? &sa : NULL, &sb, limit, &ms);
+	selected_text(out, n, want, sizeof want);
 	msgs_text(&ms, got, sizeof got);
 	store_msgs_free(&ms);
-	if (rc != STORE_OK || strcmp(want, got) != 0) {
-		fprintf(stderr, "  %s %s %s limit %zu: chat%s\n  store%s\n", key, after ? "after" : "before",
-			a->msgid ? a->msgid : "(time)", limit, want, got);
-		return 0;
-	}
-	return 1;
+	int same = n < 0 ? rc == STORE_NOTFOUND && !got[0] : rc == STORE_OK && strcmp(want, got) == 0;
+	if (!same)
+		fprintf(stderr, "  %s %s %s %s limit %zu: chat (%ld)%s\n  store (%d)%s\n", key, names[sel],
+			a && a->msgid ? a->msgid : "(time)", b->msgid ? b->msgid : "(time)", limit, n, want,
+			rc, got);
+	return same;
+}
+
+/* A random anchor for h: one of its msgids, a time near one of its
+ * messages', or a msgid of no message of h. */
+static struct chat_anchor random_anchor(struct chat_history *h, size_t len)
+{
+	struct chat_anchor a = {NULL, 0};
+	const struct chat_msg *m = chat_history_at(h, pick(len));
+	size_t r = pick(10);
+	if (r < 5)
+		a.msgid = m->msgid;
+	else if (r < 9)
+		a.ms = op_time_ms(&m->op) + (int64_t)pick(3) - 1;
+	else
+		a.msgid = "9-0000000000000009-1-3";
+	return a;
 }
 
 /* One random op set, its lts spread so canonical times differ, into a chat
@@ -2141,13 +2155,12 @@ static int index_matches_once(uint64_t seed, const char *dir, int lag)
 			fprintf(stderr, "  %s: chat%s\n  store%s\n", key, want, got);
 			ok = 0;
 		}
-		for (int w = 0; ok && w < 6 && len > 0; w++) {
-			const struct chat_msg *m = chat_history_at(h, pick((size_t)len));
-			struct chat_anchor by_id = {m->msgid, 0};
-			struct chat_anchor by_time = {NULL, op_time_ms(&m->op) + (int64_t)pick(3) - 1};
-			size_t limit = 1 + pick(6);
-			ok = same_window(st, key, h, &by_id, w % 2, limit) &&
-			     same_window(st, key, h, &by_time, w % 2, limit);
+		for (int w = 0; ok && w < 12 && len > 0; w++) {
+			struct chat_anchor a = random_anchor(h, (size_t)len), b = random_anchor(h, (size_t)len);
+			size_t limit = pick(7);
+			for (int sel = STORE_LATEST; ok && sel <= STORE_BETWEEN; sel++)
+				ok = same_selection_in_store(st, key, h, (enum store_select)sel, &a, &b, limit);
+			ok = ok && same_selection_in_store(st, key, h, STORE_LATEST, NULL, &b, limit);
 		}
 		free(key);
 	}
