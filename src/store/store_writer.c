@@ -3,9 +3,10 @@
  * loop, with group commit.
  *
  * The loop thread keeps one FIFO of jobs: a write job holds the submitted
- * ops (their strings taken from the submitter), a read job a stream and seq range. A submitted op joins the
- * last job if that is a write, else starts a new write job; a read always
- * starts a new job. A check handle (run once per loop turn, after that turn's
+ * ops (their strings taken from the submitter), a read job a stream and seq
+ * range, a select job a CHATHISTORY selection of one history (store_select).
+ * A submitted op joins the last job if that is a write, else starts a new
+ * write job; a read or select always starts a new job. A check handle (run once per loop turn, after that turn's
  * I/O callbacks) starts the head job when nothing is in flight: it leaves the
  * queue and runs on libuv's threadpool (uv_queue_work), as store_append or as
  * store_load_range collecting copies. The after-work callback, back on the
@@ -41,15 +42,25 @@ struct op_array {
 	size_t n, cap;
 };
 
-/* One queued or running job: a write (ops to append) or a read (ops found). */
+enum job_kind { JOB_WRITE, JOB_READ, JOB_SELECT };
+
+/* One queued or running job: a write (ops to append), a read (ops found)
+ * or a select (messages found). */
 struct job {
 	struct job *next;
-	int is_read;
+	enum job_kind kind;
 	struct op_array ops;     /* write: the batch; read: the result */
 	struct op_stream stream; /* read only: what to read */
 	uint64_t from, to;
 	store_read_fn read_done;
 	void *read_arg;
+	char *hist;              /* select only: what to select, with copies */
+	enum store_select sel;   /* of the anchors' msgids */
+	struct store_anchor a, b;
+	int has_a;
+	size_t limit;
+	struct store_msgs found;
+	store_select_fn select_done;
 	int status;              /* the store's answer, set on the storage thread */
 };
 
@@ -103,6 +114,10 @@ static void array_free(struct op_array *a)
 static void job_free(struct job *j)
 {
 	array_free(&j->ops);
+	store_msgs_free(&j->found);
+	free(j->hist);
+	free((char *)j->a.msgid);
+	free((char *)j->b.msgid);
 	free(j);
 }
 
@@ -120,7 +135,7 @@ static void enqueue(struct store_writer *w, struct job *j)
 static struct job *dequeue(struct store_writer *w)
 {
 	struct job *j = w->head;
-	if (!j->is_read && j->ops.n > BATCH_MAX) {
+	if (j->kind == JOB_WRITE && j->ops.n > BATCH_MAX) {
 		struct job *part = xcalloc(1, sizeof *part);
 		struct op_array *p = &j->ops;
 		part->ops.cap = part->ops.n = BATCH_MAX;
@@ -135,16 +150,19 @@ static struct job *dequeue(struct store_writer *w)
 	if (!w->head)
 		w->tail = NULL;
 	j->next = NULL;
-	if (!j->is_read)
+	if (j->kind == JOB_WRITE)
 		w->queued_ops -= j->ops.n;
 	return j;
 }
 
-/* Tells the job's owner how it went (loop thread); a failed read reports no ops. */
+/* Tells the job's owner how it went (loop thread); a failed read or
+ * select reports nothing found. */
 static void report(struct store_writer *w, struct job *j, int status)
 {
-	if (j->is_read)
+	if (j->kind == JOB_READ)
 		j->read_done(j->read_arg, status, j->ops.v, status == STORE_OK ? j->ops.n : 0);
+	else if (j->kind == JOB_SELECT)
+		j->select_done(j->read_arg, status, &j->found);
 	else
 		w->done(w->arg, status, j->ops.v, j->ops.n);
 }
@@ -163,8 +181,13 @@ static void work_cb(uv_work_t *req)
 {
 	struct store_writer *w = req->data;
 	struct job *j = w->inflight;
-	if (!j->is_read) {
+	if (j->kind == JOB_WRITE) {
 		j->status = store_append(w->store, j->ops.v, j->ops.n);
+		return;
+	}
+	if (j->kind == JOB_SELECT) {
+		j->status = store_select(w->store, j->hist, j->sel, j->has_a ? &j->a : NULL, &j->b,
+					 j->limit, &j->found);
 		return;
 	}
 	j->status = store_load_range(w->store, &j->stream, j->from, j->to, collect_cb, &j->ops);
@@ -203,7 +226,7 @@ static void fail_pending(struct store_writer *w)
 		w->head = j->next;
 		if (!w->head)
 			w->tail = NULL;
-		if (!j->is_read)
+		if (j->kind == JOB_WRITE)
 			w->queued_ops -= j->ops.n;
 		j->next = NULL;
 		report(w, j, STORE_EIO);
@@ -247,7 +270,7 @@ static void after_work_cb(uv_work_t *req, int uvstatus)
 	w->inflight = NULL;
 	if (status < 0)
 		log_warn("store writer: %s failed (%d): %s",
-			 j->is_read ? "read" : "batch", status,
+			 j->kind == JOB_READ ? "read" : j->kind == JOB_SELECT ? "select" : "batch", status,
 			 uvstatus == 0 ? store_last_error(w->store) : uv_strerror(uvstatus));
 	start_job(w);
 	report(w, j, status);
@@ -304,7 +327,7 @@ static void wake(struct store_writer *w)
 void store_writer_submit(struct store_writer *w, struct op *op)
 {
 	struct job *j = w->tail;
-	if (!j || j->is_read) {
+	if (!j || j->kind != JOB_WRITE) {
 		j = xcalloc(1, sizeof *j);
 		enqueue(w, j);
 	}
@@ -318,11 +341,36 @@ void store_writer_read(struct store_writer *w, const struct op_stream *stream, u
 		       uint64_t to, store_read_fn done, void *arg)
 {
 	struct job *j = xcalloc(1, sizeof *j);
-	j->is_read = 1;
+	j->kind = JOB_READ;
 	j->stream = *stream;
 	j->from = from;
 	j->to = to;
 	j->read_done = done;
+	j->read_arg = arg;
+	enqueue(w, j);
+	wake(w);
+}
+
+/* After close the select is still accepted, and reported failed before closed(). */
+void store_writer_select(struct store_writer *w, const char *hist, enum store_select sel,
+			 const struct store_anchor *a, const struct store_anchor *b, size_t limit,
+			 store_select_fn done, void *arg)
+{
+	struct job *j = xcalloc(1, sizeof *j);
+	j->kind = JOB_SELECT;
+	j->hist = xstrdup(hist);
+	j->sel = sel;
+	j->has_a = a != NULL;
+	if (a) {
+		j->a.ms = a->ms;
+		j->a.msgid = a->msgid ? xstrdup(a->msgid) : NULL;
+	}
+	if (b) {
+		j->b.ms = b->ms;
+		j->b.msgid = b->msgid ? xstrdup(b->msgid) : NULL;
+	}
+	j->limit = limit;
+	j->select_done = done;
 	j->read_arg = arg;
 	enqueue(w, j);
 	wake(w);
@@ -336,7 +384,7 @@ int store_writer_idle(const struct store_writer *w)
 size_t store_writer_backlog(const struct store_writer *w)
 {
 	size_t n = w->queued_ops;
-	if (w->inflight && !w->inflight->is_read)
+	if (w->inflight && w->inflight->kind == JOB_WRITE)
 		n += w->inflight->ops.n;
 	return n;
 }

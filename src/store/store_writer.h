@@ -7,7 +7,7 @@
  * submitted operations gather for the next. Completions come back to the
  * loop thread, in submission order, through done().
  *
- * Reads (store_writer_read) go through the same queue: a read runs on the
+ * Reads (store_writer_read, store_writer_select) go through the same queue: a read runs on the
  * storage thread after every write submitted before it, so it sees them, and
  * its result comes back on the loop thread in the same order as the writes'
  * completions. Writes submitted between two reads still form one transaction.
@@ -31,6 +31,12 @@ typedef void (*store_done_fn)(void *arg, int status, const struct op *ops, size_
  * or status < 0 with n = 0. ops are copies, valid only during the call. */
 typedef void (*store_read_fn)(void *arg, int status, const struct op *ops, size_t n);
 
+/* Called on the loop thread with the result of a select: status STORE_OK
+ * and the messages found, STORE_NOTFOUND (a msgid anchor names no message
+ * of the history), or an error status with none. found is the writer's,
+ * valid only during the call (take what you keep). */
+typedef void (*store_select_fn)(void *arg, int status, struct store_msgs *found);
+
 struct store_writer *store_writer_new(uv_loop_t *loop, struct store *s, store_done_fn done,
 				      void *arg);
 /* Queues op for the next transaction, taking its strings (allocated; op's
@@ -41,6 +47,11 @@ void store_writer_submit(struct store_writer *w, struct op *op);
  * the result. */
 void store_writer_read(struct store_writer *w, const struct op_stream *stream, uint64_t from,
 		       uint64_t to, store_read_fn done, void *arg);
+/* Queues store_select(hist, sel, a, b, limit) behind everything submitted
+ * so far (the anchors are copied); done(arg, ...) gets the result. */
+void store_writer_select(struct store_writer *w, const char *hist, enum store_select sel,
+			 const struct store_anchor *a, const struct store_anchor *b, size_t limit,
+			 store_select_fn done, void *arg);
 /* 1 if no job is queued or running: the store may be used directly. */
 int store_writer_idle(const struct store_writer *w);
 /* Operations submitted but not yet reported done (reads not counted). */

@@ -1323,6 +1323,56 @@ TEST(writer_read_sqlite)
 	store_close(s);
 }
 
+static void select_cb(void *arg, int status, struct store_msgs *found)
+{
+	struct rtest *r = arg;
+	r->calls++;
+	r->status = status;
+	r->n = found->n;
+	r->ops_ok = 1;
+	for (size_t i = 0; i < found->n; i++) {
+		if (i < 16)
+			r->seq[i] = found->ops[i].seq;
+		if (strcmp(found->ops[i].target, "#room") != 0 || strcmp(found->ops[i].body, "w") != 0)
+			r->ops_ok = 0;
+	}
+	add_event(r->t, r->tag);
+	if (r->close_after)
+		store_writer_close(r->t->w, closed_cb, r->t);
+}
+
+/* Selections go through the same FIFO as writes: each sees the writes
+ * submitted before it; an unknown msgid is STORE_NOTFOUND. */
+TEST(writer_select_sqlite)
+{
+	struct store *s = open_sqlite_dir("writer_select", NULL);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	struct wtest *t = xmalloc(sizeof *t);
+	struct rtest r[3];
+	memset(r, 0, sizeof r);
+	for (int i = 0; i < 3; i++)
+		r[i].t = t, r[i].tag = (char)('a' + i);
+	wtest_init(t, s);
+	submit_n(t, 5);
+	store_writer_select(t->w, "#room", STORE_LATEST, NULL, NULL, 3, select_cb, &r[0]);
+	submit_n(t, 1);
+	struct store_anchor at2 = {"1-000000000000002a-1-2", 0}, unknown = {"1-000000000000002a-1-99", 0};
+	store_writer_select(t->w, "#room", STORE_AFTER, &at2, NULL, 10, select_cb, &r[1]);
+	store_writer_select(t->w, "#room", STORE_BEFORE, &unknown, NULL, 10, select_cb, &r[2]);
+	r[2].close_after = 1;
+	wtest_finish(t);
+	CHECK(t->order_ok);
+	CHECK_EQ_STR(t->events, "wawbc");
+	check_read(&r[0], STORE_OK, 3, 5);
+	check_read(&r[1], STORE_OK, 3, 6);
+	CHECK_EQ_INT(r[2].status, STORE_NOTFOUND);
+	CHECK_EQ_INT(r[2].n, 0);
+	free(t);
+	store_close(s);
+}
+
 /* Writes and reads form one FIFO; consecutive writes still go together. */
 struct fifo_test {
 	struct wtest t;
@@ -1473,6 +1523,7 @@ int main(void)
 	RUN(writer_read_memory);
 	RUN(writer_read_sqlite);
 	RUN(writer_read_fifo);
+	RUN(writer_select_sqlite);
 	RUN(writer_read_close);
 	RUN(writer_read_close_inflight);
 	nftw(tmp_root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
