@@ -133,16 +133,30 @@ int chat_op_valid(const struct op *op_in)
 	return op_check(&op, msgid);
 }
 
+char *chat_room_history_key(const char *name)
+{
+	return chat_casefold(name);
+}
+
+char *chat_dm_history_key(const char *a, const char *b)
+{
+	char *x = chat_casefold(a), *y = chat_casefold(b);
+	int swap = strcmp(x, y) > 0;
+	char *key = xasprintf("@%s %s", swap ? y : x, swap ? x : y);
+	free(x);
+	free(y);
+	return key;
+}
+
 char *chat_history_key(const struct op *op_in)
 {
 	struct op op = op_view(op_in);
 	char *key = NULL;
 	if (op.kind == OP_MSG) {
-		key = chat_casefold(op.target);
+		key = chat_room_history_key(op.target);
 	} else if (op.kind == OP_DM) {
 		char *a = chat_person(op.author, op.account), *b = chat_person(op.target, op.ref);
-		int swap = strcmp(a, b) > 0;
-		key = xasprintf("@%s %s", swap ? b : a, swap ? a : b);
+		key = chat_dm_history_key(a, b);
 		free(a);
 		free(b);
 	} else if (op.kind == OP_POST) {

@@ -4,6 +4,11 @@
  * with msgid= and timestamp= references; LATEST, BEFORE and AFTER over the
  * asking user's &timeline. Limits above CHATHISTORY_MAX are served as
  * CHATHISTORY_MAX.
+ *
+ * Rooms and conversations are read from the store (its message index) by a
+ * select job behind the writes queued before it; the session waits (its
+ * next lines are not read) until the answer is sent, with the command's
+ * label. Who may read what is decided here first, from the chat state.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -37,9 +42,10 @@ static long parse_limit(const char *s)
 }
 
 /* The history s may read for target, or NULL (answered with FAIL). *empty
- * is set when the target is valid but has no history yet. */
+ * is set when the target is valid but has no history yet; *key gets the
+ * history's key in the store (a new string) when one is returned. */
 static struct chat_history *history_for(struct session *s, const char *sub, const char *target,
-					int *empty)
+					int *empty, char **key)
 {
 	struct chat *chat = s->srv->chat;
 	*empty = 0;
@@ -50,8 +56,10 @@ static struct chat_history *history_for(struct session *s, const char *sub, cons
 				   "This room's history is for its members");
 			return NULL;
 		}
-		if (room)
+		if (room) {
+			*key = chat_room_history_key(room->name);
 			return room->history;
+		}
 		if (presence_room(s->srv, target)) {
 			*empty = 1;
 			return NULL;
@@ -64,6 +72,8 @@ static struct chat_history *history_for(struct session *s, const char *sub, cons
 		}
 		char *me = session_person(s), *them = chat_person_of_name(chat, target);
 		struct chat_history *h = chat_dm_history(chat, me, them);
+		if (h)
+			*key = chat_dm_history_key(me, them);
 		free(me);
 		free(them);
 		*empty = h == NULL;
@@ -94,12 +104,66 @@ static void timeline_select(struct session *s, const char *sub, const struct cha
 	free(out);
 }
 
+/* A selection waiting for the store. */
+struct history_wait {
+	struct server *srv;
+	uint64_t session_id;
+	char *target;   /* as the client named it: the batch's target */
+	char *label;    /* the command's label, or NULL */
+	char *sub;
+};
+
+/* The store's answer: the batch (empty for an unknown msgid), or FAIL. */
+static void history_answered(void *arg, int status, struct store_msgs *found)
+{
+	struct history_wait *w = arg;
+	struct session *s = session_find(w->srv, w->session_id);
+	if (s) {
+		struct capture cap;
+		struct chat_msg *msgs = xcalloc(found->n + 1, sizeof *msgs);
+		const struct chat_msg **ptrs = xcalloc(found->n + 1, sizeof *ptrs);
+		for (size_t i = 0; i < found->n; i++) {
+			msgs[i].op = found->ops[i];
+			op_msgid(&found->ops[i], msgs[i].msgid, sizeof msgs[i].msgid);
+			msgs[i].likes = found->likes[i];
+			ptrs[i] = &msgs[i];
+		}
+		reply_capture_begin(s, &cap, w->label);
+		if (status == STORE_OK || status == STORE_NOTFOUND) {
+			fanout_history(s, w->target, ptrs, found->n);
+		} else {
+			char ctx[600];
+			snprintf(ctx, sizeof ctx, "%s %s", w->sub, w->target);
+			reply_fail(s, "CHATHISTORY", "MESSAGE_ERROR", ctx,
+				   "Messages could not be retrieved: this replica cannot read its disk");
+		}
+		reply_capture_end(s, &cap);
+		free(ptrs);
+		free(msgs);
+		session_resume(s);
+	}
+	free(w->target);
+	free(w->label);
+	free(w->sub);
+	free(w);
+}
+
+/* The subcommand sub as a store selection, or -1. */
+static int selection_of(const char *sub)
+{
+	static const char *const names[] = {"LATEST", "BEFORE", "AFTER", "AROUND", "BETWEEN"};
+	for (int i = 0; i < 5; i++)
+		if (strcasecmp(sub, names[i]) == 0)
+			return i;
+	return -1;
+}
+
 static void history_select(struct session *s, struct irc_msg *m)
 {
 	const char *sub = m->params[0], *target = m->params[1];
-	struct chat_anchor a, b;
+	struct chat_anchor a, b = {NULL, 0};
 	int empty, need = strcasecmp(sub, "BETWEEN") == 0 ? 5 : 4;
-	long limit, n = 0;
+	long limit;
 
 	if ((int)m->nparams < need) {
 		reply_fail(s, "CHATHISTORY", "NEED_MORE_PARAMS", sub, "Missing parameters");
@@ -117,25 +181,26 @@ static void history_select(struct session *s, struct irc_msg *m)
 		timeline_select(s, sub, ra == 1 ? NULL : &a, limit);
 		return;
 	}
-	struct chat_history *h = history_for(s, sub, target, &empty);
-	if (!h && !empty)
+	char *key = NULL;
+	struct chat_history *h = history_for(s, sub, target, &empty, &key);
+	if (!h) {
+		if (empty) /* a valid question with no answer yet: an empty batch */
+			fanout_history(s, target, NULL, 0);
 		return;
-	const struct chat_msg **out = xcalloc((size_t)limit + 1, sizeof *out);
-	if (h) {
-		if (latest)
-			n = chat_select_latest(h, ra == 1 ? NULL : &a, (size_t)limit, out);
-		else if (strcasecmp(sub, "BEFORE") == 0)
-			n = chat_select_before(h, &a, (size_t)limit, out);
-		else if (strcasecmp(sub, "AFTER") == 0)
-			n = chat_select_after(h, &a, (size_t)limit, out);
-		else if (strcasecmp(sub, "AROUND") == 0)
-			n = chat_select_around(h, &a, (size_t)limit, out);
-		else
-			n = chat_select_between(h, &a, &b, (size_t)limit, out);
 	}
-	/* An unknown msgid is a valid question with no answer: an empty batch. */
-	fanout_history(s, target, out, n > 0 ? (size_t)n : 0);
-	free(out);
+	struct history_wait *w = xcalloc(1, sizeof *w);
+	struct store_anchor sa = {a.msgid, a.ms}, sb = {b.msgid, b.ms};
+	w->srv = s->srv;
+	w->session_id = s->id;
+	w->target = xstrdup(target);
+	w->sub = xstrdup(sub);
+	w->label = s->capture && s->capture->label ? xstrdup(s->capture->label) : NULL;
+	if (s->capture)
+		s->capture->deferred = 1;
+	s->waiting = 1;
+	store_writer_select(s->srv->writer, key, (enum store_select)selection_of(sub),
+			    latest && ra == 1 ? NULL : &sa, &sb, (size_t)limit, history_answered, w);
+	free(key);
 }
 
 /* ---- TARGETS ---- */
@@ -232,20 +297,13 @@ static void history_targets(struct session *s, struct irc_msg *m)
 
 void cmd_chathistory(struct session *s, struct irc_msg *m)
 {
-	static const char *subs[] = {"LATEST", "BEFORE", "AFTER", "AROUND", "BETWEEN"};
 	const char *sub = m->params[0];
-	if (strcasecmp(sub, "TARGETS") == 0) {
+	if (strcasecmp(sub, "TARGETS") == 0)
 		history_targets(s, m);
-		return;
-	}
-	for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)
-		if (strcasecmp(sub, subs[i]) == 0) {
-			if (m->nparams < 2) {
-				reply_fail(s, "CHATHISTORY", "NEED_MORE_PARAMS", sub, "Missing parameters");
-				return;
-			}
-			history_select(s, m);
-			return;
-		}
-	reply_fail(s, "CHATHISTORY", "INVALID_PARAMS", sub, "Unknown subcommand");
+	else if (selection_of(sub) < 0)
+		reply_fail(s, "CHATHISTORY", "INVALID_PARAMS", sub, "Unknown subcommand");
+	else if (m->nparams < 2)
+		reply_fail(s, "CHATHISTORY", "NEED_MORE_PARAMS", sub, "Missing parameters");
+	else
+		history_select(s, m);
 }

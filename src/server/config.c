@@ -225,6 +225,7 @@ static int read_file(struct config *cfg, const char *path)
 	long long max_bytes;
 	if (config_lookup_int64(&cf, "store.max_bytes", &max_bytes))
 		cfg->store_max_bytes = max_bytes;
+	lookup_int(&cf, "store.index_lag", &cfg->index_lag);
 	lookup_int(&cf, "limits.max_clients", &cfg->max_clients);
 	lookup_size(&cf, "limits.sendq", &cfg->sendq_max);
 	lookup_size(&cf, "limits.recvq", &cfg->recvq_max);
@@ -268,6 +269,8 @@ static void usage(FILE *out)
 		"  -d, --data-dir DIR       where the store lives (default ./chorus-data)\n"
 		"      --sync MODE          off|normal|full: SQLite synchronous (default full)\n"
 		"      --store-max-bytes N  refuse writes once the store would pass N bytes\n"
+		"      --index-lag N        ops the message index may lag behind the store, read\n"
+		"                           from RAM meanwhile (default 4096)\n"
 		"      --max-clients N      connections accepted (default 10000)\n"
 		"      --sendq N            bytes queued to a slow client before it is dropped (default 1 MiB)\n"
 		"      --recvq N            unprocessed bytes held from one client (default 16 KiB)\n"
@@ -314,7 +317,7 @@ enum {
 	OPT_FLOODBURST, OPT_PINGINT, OPT_PINGTO, OPT_PASSWORD, OPT_MOTD, OPT_PEER, OPT_LOGLEVEL,
 	OPT_GROUP, OPT_GROUPNAME, OPT_MODE, OPT_IDENTITY, OPT_TLSCERT, OPT_TLSKEY, OPT_TLSPORT,
 	OPT_STS, OPT_PERADDR, OPT_EXEMPT, OPT_REGTIMEOUT, OPT_OPER, OPT_MAKEVERIFIER, OPT_NEWNAMES,
-	OPT_ROOMSPERUSER, OPT_MEMBERSPERROOM, OPT_USER, OPT_SERVERNAME,
+	OPT_ROOMSPERUSER, OPT_MEMBERSPERROOM, OPT_USER, OPT_SERVERNAME, OPT_INDEXLAG,
 };
 
 static const struct option long_opts[] = {
@@ -325,6 +328,7 @@ static const struct option long_opts[] = {
 	{"data-dir", required_argument, NULL, 'd'},
 	{"sync", required_argument, NULL, OPT_SYNC},
 	{"store-max-bytes", required_argument, NULL, OPT_MAXBYTES},
+	{"index-lag", required_argument, NULL, OPT_INDEXLAG},
 	{"max-clients", required_argument, NULL, OPT_MAXCLIENTS},
 	{"sendq", required_argument, NULL, OPT_SENDQ},
 	{"recvq", required_argument, NULL, OPT_RECVQ},
@@ -394,6 +398,11 @@ static int apply_flag(struct config *cfg, int c, const char *arg)
 		if (parse_num(arg, 0, INT64_MAX, &v) < 0)
 			return -1;
 		cfg->store_max_bytes = v;
+		return 0;
+	case OPT_INDEXLAG:
+		if (parse_num(arg, 1, 1000000, &v) < 0)
+			return -1;
+		cfg->index_lag = (int)v;
 		return 0;
 	case OPT_MAXCLIENTS:
 		if (parse_num(arg, 1, 10000000, &v) < 0)

@@ -224,7 +224,8 @@ static int lock_data_dir(struct server *srv)
 
 int replica_start(struct server *srv)
 {
-	struct store_sqlite_options opt = {.sync = srv->cfg.sync, .max_bytes = srv->cfg.store_max_bytes};
+	struct store_sqlite_options opt = {
+		.sync = srv->cfg.sync, .max_bytes = srv->cfg.store_max_bytes, .index_lag = srv->cfg.index_lag};
 	struct repl_callbacks cb = {
 		.effect = on_effect, .failed = on_failed, .view = on_view, .soft = on_soft, .arg = srv};
 	char *err = NULL;

@@ -65,6 +65,7 @@ struct config {
 	char *server_name;       /* this replica's server name, or NULL (see server_name_of) */
 	enum store_sync sync;
 	int64_t store_max_bytes; /* 0 = no limit (tests use it to fill the "disk") */
+	int index_lag;           /* store_sqlite_options.index_lag; 0 = its default */
 	int max_clients;
 	size_t sendq_max;        /* bytes queued to one client before it is dropped */
 	size_t recvq_max;        /* unprocessed bytes held from one client */
@@ -166,6 +167,8 @@ struct session {
 	struct monitored *monitored; /* the nicks it MONITORs (monitor.c) */
 	struct buf held;         /* PONGs held until writes is 0: a PING answers
 	                          * after what the commands before it did */
+	int waiting;             /* a command waits for the store (a history read):
+	                          * the lines after it wait (session_resume) */
 };
 
 /* Starts listening (and on the TLS port when srv->tls is set); returns 0 or
@@ -188,6 +191,8 @@ int session_may_create(struct session *s);
 /* Takes n more flood tokens from s (a costly command): its next lines wait
  * until the bucket refills. */
 void session_charge(struct session *s, int n);
+/* The store answered the command s was waiting for: its next lines go on. */
+void session_resume(struct session *s);
 /* One of s's operations was answered: at the last, the PONGs held for it go. */
 void session_write_done(struct session *s);
 /* 1 while a long answer (LIST, WHO, USERS) may go on to s: what is queued

@@ -429,7 +429,7 @@ static int process_lines(struct session *s)
 	int rc;
 
 	bucket_refill(&s->flood, s->srv->cfg.flood_burst, s->srv->cfg.flood_rate, now_ms(s->srv));
-	while (!s->closing && s->flood.tokens >= 1.0) {
+	while (!s->closing && !s->waiting && s->flood.tokens >= 1.0) {
 		rc = irc_reader_next(&s->reader, &line, &len);
 		if (rc == 0)
 			return 0;
@@ -449,7 +449,7 @@ static int process_lines(struct session *s)
 		else
 			cmd_dispatch(s, &m);
 	}
-	return !s->closing && irc_reader_pending(&s->reader) > 0;
+	return !s->closing && !s->waiting && irc_reader_pending(&s->reader) > 0;
 }
 
 static void throttle(struct session *s)
@@ -491,6 +491,13 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		return;
 	}
 	if (!s->throttled && process_lines(s))
+		throttle(s);
+}
+
+void session_resume(struct session *s)
+{
+	s->waiting = 0;
+	if (!s->closing && !s->throttled && process_lines(s))
 		throttle(s);
 }
 

@@ -1,9 +1,23 @@
 """draft/chathistory: every subcommand, msgid and timestamp references,
-limits, errors, and the replay on JOIN for clients without the cap."""
+limits, errors, and the replay on JOIN for clients without the cap.
+
+Every test runs twice: with the message index's default lag (the few lines
+of a test are read from the index's tail in RAM) and with --index-lag 1
+(every line is read from the index in SQLite)."""
 import pytest
 import time
 
 from ircclient import ALL_CAPS
+
+
+@pytest.fixture(params=["tail", "index"])
+def server(make_server, request):
+    args = ["--flood-burst", "1000", "--flood-rate", "1000"]
+    if request.param == "index":
+        args += ["--index-lag", "1"]
+    if request.node.get_closest_marker("open_identity"):
+        args += ["--identity", "open"]
+    return make_server(args)
 
 HIST = ("batch", "message-tags", "server-time", "draft/chathistory")
 
@@ -25,6 +39,20 @@ def ids(lines):
 
 def texts(lines):
     return [m.params[-1] for m in lines]
+
+
+def test_a_waiting_history_answer_keeps_its_place_and_label(server):
+    """The answer comes from the store later; the lines sent after the
+    CHATHISTORY wait for it: a PING in the same packet is answered after
+    the batch, which carries the label."""
+    a, m = history_room(server, 5)
+    a.send_raw(b"@label=h1 CHATHISTORY LATEST #h * 3\r\nPING :after\r\n")
+    pong = a.expect(lambda x: x.command == "PONG" and x.params[-1] == "after")
+    lines = a.backlog
+    starts = [x for x in lines if x.command == "BATCH" and x.params[0].startswith("+")]
+    assert starts and starts[0].tags.get("label") == "h1", lines
+    assert [x.params[-1] for x in lines if x.command == "PRIVMSG"] == ["m2", "m3", "m4"], lines
+    assert pong is not None
 
 
 def history_room(server, n, room="#h", spacing=0.0):
