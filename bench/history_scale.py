@@ -38,6 +38,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 from ircclient import Client  # noqa: E402
+from run import free_port  # noqa: E402
 
 RELAXED = ["--flood-rate", "1000000", "--flood-burst", "1000000", "--recvq", "16777216",
            "--sendq", "268435456", "--max-clients", "1000000", "--ping-interval", "3600",
@@ -49,12 +50,6 @@ PAGE = 50
 
 def log(msg):
     print("history: " + msg, file=sys.stderr, flush=True)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Replica:

@@ -82,16 +82,6 @@ int op_stream_cmp(const struct op_stream *a, const struct op_stream *b)
 	return CMP(a->boot, b->boot);
 }
 
-int op_cmp(const struct op *a, const struct op *b)
-{
-	if (a->lts != b->lts)
-		return CMP(a->lts, b->lts);
-	int c = op_stream_cmp(&a->stream, &b->stream);
-	if (c)
-		return c;
-	return CMP(a->seq, b->seq);
-}
-
 struct op_key op_key_of(const struct op *op)
 {
 	struct op_key k = {op->lts, op->stream, op->seq};
@@ -106,6 +96,12 @@ int op_key_cmp(const struct op_key *a, const struct op_key *b)
 	if (c)
 		return c;
 	return CMP(a->seq, b->seq);
+}
+
+int op_cmp(const struct op *a, const struct op *b)
+{
+	struct op_key ka = op_key_of(a), kb = op_key_of(b);
+	return op_key_cmp(&ka, &kb);
 }
 
 static void put_be(uint8_t *p, uint64_t v, int bytes)
@@ -202,26 +198,102 @@ void op_buf_put_str(struct op_buf *b, const char *s)
 	op_buf_put_bytes(b, s ? s : "", n);
 }
 
+/* ---- the op list codec (version 4) ----
+ * u8 version, varint count, then each op: u8 mask (OP_SAME_*), the stream
+ * (varints origin, incarnation, boot) unless OP_SAME_STREAM, varint seq
+ * (with OP_SAME_STREAM the zigzag of its distance from the previous op's
+ * seq + 1), zigzag varints of lts and wall_ms less the previous op's (0 for
+ * the first), u8 kind, u8 flags, then target, author, body, ref, account
+ * and tags as varint length + bytes, leaving out target, author and
+ * account when the mask says they are the previous op's. A batch of one
+ * stream's ops (a resend, a busy room) costs a few bytes per op besides
+ * its text. */
+
+enum {
+	OP_SAME_STREAM = 1,
+	OP_SAME_TARGET = 2,
+	OP_SAME_AUTHOR = 4,
+	OP_SAME_ACCOUNT = 8,
+};
+
+static void put_varint(struct op_buf *b, uint64_t v)
+{
+	uint8_t tmp[10];
+	int n = 0;
+	do {
+		tmp[n] = (uint8_t)(v & 0x7f);
+		v >>= 7;
+		if (v)
+			tmp[n] |= 0x80;
+		n++;
+	} while (v);
+	op_buf_put_bytes(b, tmp, (size_t)n);
+}
+
+/* The zigzag varint of a - b (wrapping), so small moves either way are short. */
+static void put_delta(struct op_buf *b, uint64_t a, uint64_t bb)
+{
+	int64_t d = (int64_t)(a - bb);
+	put_varint(b, ((uint64_t)d << 1) ^ (uint64_t)(d >> 63));
+}
+
+static void put_text(struct op_buf *b, const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	put_varint(b, n);
+	op_buf_put_bytes(b, s ? s : "", n);
+}
+
+static int same_str(const char *a, const char *b)
+{
+	return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+size_t op_encoded_max(const struct op *op)
+{
+	return 120 + (op->target ? strlen(op->target) : 0) + (op->author ? strlen(op->author) : 0) +
+	       (op->body ? strlen(op->body) : 0) + (op->ref ? strlen(op->ref) : 0) +
+	       (op->account ? strlen(op->account) : 0) + (op->tags ? strlen(op->tags) : 0);
+}
+
 void op_encode(struct op_buf *out, const struct op *ops, size_t n)
 {
+	static const struct op none;
 	op_buf_put_u(out, OP_CODEC_VERSION, 1);
-	op_buf_put_u(out, n, 4);
+	put_varint(out, n);
 	for (size_t i = 0; i < n; i++) {
-		const struct op *op = &ops[i];
-		op_buf_put_u(out, op->stream.origin, 4);
-		op_buf_put_u(out, op->stream.incarnation, 8);
-		op_buf_put_u(out, op->stream.boot, 4);
-		op_buf_put_u(out, op->seq, 8);
-		op_buf_put_u(out, op->lts, 8);
-		op_buf_put_u(out, (uint64_t)op->wall_ms, 8);
+		const struct op *op = &ops[i], *prev = i ? &ops[i - 1] : &none;
+		unsigned mask = 0;
+		if (i && op_stream_cmp(&op->stream, &prev->stream) == 0)
+			mask |= OP_SAME_STREAM;
+		if (i && same_str(op->target, prev->target))
+			mask |= OP_SAME_TARGET;
+		if (i && same_str(op->author, prev->author))
+			mask |= OP_SAME_AUTHOR;
+		if (i && same_str(op->account, prev->account))
+			mask |= OP_SAME_ACCOUNT;
+		op_buf_put_u(out, mask, 1);
+		if (mask & OP_SAME_STREAM) {
+			put_delta(out, op->seq, prev->seq + 1);
+		} else {
+			put_varint(out, op->stream.origin);
+			put_varint(out, op->stream.incarnation);
+			put_varint(out, op->stream.boot);
+			put_varint(out, op->seq);
+		}
+		put_delta(out, op->lts, prev->lts);
+		put_delta(out, (uint64_t)op->wall_ms, (uint64_t)prev->wall_ms);
 		op_buf_put_u(out, op->kind, 1);
 		op_buf_put_u(out, op->flags, 1);
-		op_buf_put_str(out, op->target);
-		op_buf_put_str(out, op->author);
-		op_buf_put_str(out, op->body);
-		op_buf_put_str(out, op->ref);
-		op_buf_put_str(out, op->account);
-		op_buf_put_str(out, op->tags);
+		if (!(mask & OP_SAME_TARGET))
+			put_text(out, op->target);
+		if (!(mask & OP_SAME_AUTHOR))
+			put_text(out, op->author);
+		put_text(out, op->body);
+		put_text(out, op->ref);
+		if (!(mask & OP_SAME_ACCOUNT))
+			put_text(out, op->account);
+		put_text(out, op->tags);
 	}
 }
 
@@ -252,6 +324,62 @@ char *op_read_str(struct op_reader *r)
 	return s;
 }
 
+static uint64_t read_varint(struct op_reader *r)
+{
+	uint64_t v = 0;
+	for (int shift = 0; shift < 64; shift += 7) {
+		uint64_t byte = op_read_u(r, 1);
+		if (r->bad)
+			return 0;
+		if ((shift == 63 && byte > 1) || (shift && byte == 0)) /* past 64 bits, or not minimal */
+			break;
+		v |= (byte & 0x7f) << shift;
+		if (!(byte & 0x80))
+			return v;
+	}
+	r->bad = 1;
+	return 0;
+}
+
+/* The value that base plus the zigzag delta read makes (wrapping). */
+static uint64_t read_delta(struct op_reader *r, uint64_t base)
+{
+	uint64_t z = read_varint(r);
+	return base + ((z >> 1) ^ (uint64_t)-(int64_t)(z & 1));
+}
+
+/* A varint that must fit 32 bits. */
+static uint32_t read_u32(struct op_reader *r)
+{
+	uint64_t v = read_varint(r);
+	if (v > UINT32_MAX)
+		r->bad = 1;
+	return (uint32_t)v;
+}
+
+static char *read_text(struct op_reader *r)
+{
+	uint64_t n = read_varint(r);
+	if (r->bad || n > OP_FIELD_MAX || n > r->left || memchr(r->p, '\0', n)) {
+		r->bad = 1;
+		return NULL;
+	}
+	char *s = xstrndup((const char *)r->p, n);
+	r->p += n;
+	r->left -= n;
+	return s;
+}
+
+/* A copy of the previous op's string (mask bit set), or the next text. */
+static char *read_or_copy(struct op_reader *r, unsigned mask, unsigned bit, const char *prev)
+{
+	return (mask & bit) ? xstrdup(prev) : read_text(r);
+}
+
+/* Each op takes at least 9 bytes (mask, seq, lts, wall, kind, flags and
+ * three lengths). */
+#define OP_ENCODED_MIN 9
+
 int op_decode(const uint8_t *data, size_t len, struct op **ops, size_t *n)
 {
 	struct op_reader r = {data, len, 0};
@@ -259,28 +387,50 @@ int op_decode(const uint8_t *data, size_t len, struct op **ops, size_t *n)
 	*n = 0;
 	if (op_read_u(&r, 1) != OP_CODEC_VERSION || r.bad)
 		return -1;
-	uint64_t count = op_read_u(&r, 4);
-	/* Each op takes at least 66 bytes: refuse counts the input cannot hold. */
-	if (r.bad || count > r.left / 66)
+	uint64_t count = read_varint(&r);
+	if (r.bad || count > r.left / OP_ENCODED_MIN)
 		return -1;
 	struct op *out = xcalloc(count ? count : 1, sizeof *out);
 	size_t i;
 	for (i = 0; i < count && !r.bad; i++) {
+		static const struct op none;
 		struct op *op = &out[i];
-		op->stream.origin = (uint32_t)op_read_u(&r, 4);
-		op->stream.incarnation = op_read_u(&r, 8);
-		op->stream.boot = (uint32_t)op_read_u(&r, 4);
-		op->seq = op_read_u(&r, 8);
-		op->lts = op_read_u(&r, 8);
-		op->wall_ms = (int64_t)op_read_u(&r, 8);
+		const struct op *prev = i ? &out[i - 1] : &none;
+		unsigned mask = (unsigned)op_read_u(&r, 1);
+		if (mask > 15 || (i == 0 && mask)) {
+			r.bad = 1;
+			break;
+		}
+		if (mask & OP_SAME_STREAM) {
+			op->stream = prev->stream;
+			op->seq = read_delta(&r, prev->seq + 1);
+		} else {
+			op->stream.origin = read_u32(&r);
+			op->stream.incarnation = read_varint(&r);
+			op->stream.boot = read_u32(&r);
+			op->seq = read_varint(&r);
+		}
+		op->lts = read_delta(&r, prev->lts);
+		op->wall_ms = (int64_t)read_delta(&r, (uint64_t)prev->wall_ms);
 		op->kind = (uint8_t)op_read_u(&r, 1);
 		op->flags = (uint8_t)op_read_u(&r, 1);
-		op->target = op_read_str(&r);
-		op->author = op_read_str(&r);
-		op->body = op_read_str(&r);
-		op->ref = op_read_str(&r);
-		op->account = op_read_str(&r);
-		op->tags = op_read_str(&r);
+		op->target = read_or_copy(&r, mask, OP_SAME_TARGET, prev->target);
+		op->author = read_or_copy(&r, mask, OP_SAME_AUTHOR, prev->author);
+		op->body = read_text(&r);
+		op->ref = read_text(&r);
+		op->account = read_or_copy(&r, mask, OP_SAME_ACCOUNT, prev->account);
+		op->tags = read_text(&r);
+		/* One encoding per list: a repeat is always marked (op_encode). */
+		if (!r.bad && i > 0 &&
+		    ((!(mask & OP_SAME_STREAM) && op_stream_cmp(&op->stream, &prev->stream) == 0) ||
+		     (!(mask & OP_SAME_TARGET) && strcmp(op->target, prev->target) == 0) ||
+		     (!(mask & OP_SAME_AUTHOR) && strcmp(op->author, prev->author) == 0) ||
+		     (!(mask & OP_SAME_ACCOUNT) && strcmp(op->account, prev->account) == 0)))
+			r.bad = 1;
+		if (r.bad) {
+			i++; /* free this one's strings too */
+			break;
+		}
 	}
 	if (r.bad || r.left != 0) {
 		op_free_array(out, i);

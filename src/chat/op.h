@@ -140,9 +140,11 @@ void op_fill_empty(struct op *op);
 /*
  * Wire codec: a versioned, bounds-checked binary encoding of a list of
  * operations, used for group multicast and anywhere ops cross a process.
- * Layout: u8 version (OP_CODEC_VERSION), u32 count, then each op.
+ * Layout (op.c): u8 version (OP_CODEC_VERSION), varint count, then each op,
+ * its numbers as varints of the change from the op before it and its
+ * target, author and account left out where they repeat.
  */
-#define OP_CODEC_VERSION 3 /* 2: account; 3: tags */
+#define OP_CODEC_VERSION 4 /* 2: account; 3: tags; 4: varints and repeats */
 #define OP_FIELD_MAX (64 * 1024) /* longest string field accepted by the decoder */
 
 struct op_buf {
@@ -152,6 +154,8 @@ struct op_buf {
 
 /* Appends the encoding of n ops to out (which may hold earlier bytes). */
 void op_encode(struct op_buf *out, const struct op *ops, size_t n);
+/* The most bytes op can take in an encoding (for sizing messages). */
+size_t op_encoded_max(const struct op *op);
 
 /* Decodes a buffer made by op_encode. On success returns 0 and sets *ops to a
  * new array of *n ops (free with op_free_array). Returns -1 on any malformed,

@@ -419,9 +419,7 @@ static size_t multicast_ops(struct repl *r, const struct op *ops, size_t n)
 	while (i < n) {
 		size_t j = i, bytes = 0;
 		while (j < n && j - i < REPL_MULTICAST_OPS) {
-			size_t size = 64 + strlen(ops[j].target) + strlen(ops[j].author) +
-				      strlen(ops[j].body) + strlen(ops[j].ref) +
-				      strlen(ops[j].account) + strlen(ops[j].tags);
+			size_t size = op_encoded_max(&ops[j]);
 			if (j > i && bytes + size > MULTICAST_BYTES_MAX)
 				break;
 			bytes += size;

@@ -38,7 +38,7 @@
 
 #define REPL_RESEND_BATCH 256   /* ops per resend multicast */
 #define REPL_MULTICAST_OPS 512  /* new ops per multicast */
-#define REPL_WIRE_VERSION 5     /* 5: ops carry client tags; 4: an account; 3: their origin's lts */
+#define REPL_WIRE_VERSION 6     /* 6: op codec 4; 5: ops carry client tags; 4: an account; 3: their origin's lts */
 #define REPL_SKEW_MAX_MS 60000  /* a clock ahead of the others' counts as this far ahead */
 /* The largest lts, seq or clock accepted from the group: far above any a
  * replica makes (2^62 >> 16 ms is ~2,200 years), far enough below 2^64

@@ -116,6 +116,77 @@ static void add_peer(const char *peer, struct chat_history *h, void *arg)
 
 /* ---- basics ---- */
 
+/* The op list codec: every field round-trips, whatever changes from op to
+ * op (streams, lts and wall time back and forth, numbers at their limits,
+ * repeated and changed strings); a batch of one stream's lines costs a few
+ * bytes per line besides its text; an input that is not the one encoding
+ * of its ops is refused. */
+TEST(op_codec)
+{
+	struct op ops[6];
+	for (int i = 0; i < 6; i++)
+		ops[i] = mk(1, (uint64_t)i + 1, 100 + (uint64_t)i, OP_MSG, "alice", "#r", "text", "");
+	ops[1].stream.incarnation = 0xf000000000000001ULL; /* another stream, top bit set */
+	ops[1].lts = 3;                                    /* backwards */
+	ops[1].wall_ms = -5;
+	ops[2].seq = 1ULL << 62;
+	ops[2].lts = UINT64_MAX;
+	ops[3].author = "bob";
+	ops[3].tags = "+draft/reply=x";
+	ops[4].account = "1-00000000000000ab-1-1";
+	ops[5].kind = OP_LIKE;
+	ops[5].ref = "1-0000000000abc001-1-1";
+	struct op_buf b = {0};
+	op_encode(&b, ops, 6);
+	struct op *got;
+	size_t n;
+	CHECK_EQ_INT(op_decode(b.data, b.len, &got, &n), 0);
+	CHECK_EQ_INT(n, 6);
+	for (size_t i = 0; i < n && i < 6; i++) {
+		CHECK(op_stream_cmp(&got[i].stream, &ops[i].stream) == 0 && got[i].seq == ops[i].seq);
+		CHECK(got[i].lts == ops[i].lts && got[i].wall_ms == ops[i].wall_ms);
+		CHECK(got[i].kind == ops[i].kind && got[i].flags == ops[i].flags);
+		CHECK_EQ_STR(got[i].target, ops[i].target);
+		CHECK_EQ_STR(got[i].author, ops[i].author);
+		CHECK_EQ_STR(got[i].body, ops[i].body);
+		CHECK_EQ_STR(got[i].ref, ops[i].ref ? ops[i].ref : "");
+		CHECK_EQ_STR(got[i].account, ops[i].account ? ops[i].account : "");
+		CHECK_EQ_STR(got[i].tags, ops[i].tags ? ops[i].tags : "");
+	}
+	op_free_array(got, n);
+	op_buf_free(&b);
+
+	/* A resend batch: 256 lines of 64 bytes of one stream in one room. */
+	static struct op batch[256];
+	static char body[65];
+	memset(body, 'x', 64);
+	for (int i = 0; i < 256; i++) {
+		batch[i] = mk(3, 1000 + (uint64_t)i, ((uint64_t)1796000000000 << 16) + 7 * (uint64_t)i, OP_MSG,
+			      "hc1", "#hr0", body, "");
+		batch[i].wall_ms = 1796000000000 + i / 3;
+	}
+	op_encode(&b, batch, 256);
+	CHECK(b.len <= 256 * (64 + 10));
+	op_buf_free(&b);
+
+	/* Not the encoding op_encode makes: refused. */
+	static const uint8_t padded_count[] = {OP_CODEC_VERSION, 0x80, 0x00};
+	static const uint8_t first_marked[] = {OP_CODEC_VERSION, 1, 1, 1, 1, 1, 1, 2, 0, 3, 0,
+					       2, '#', 'a', 1, 'x', 0, 0, 0, 0};
+	static const uint8_t unmarked[] = {OP_CODEC_VERSION, 2,
+					   0, 1, 1, 1, 1, 2, 0, 3, 0, 2, '#', 'a', 1, 'x', 0, 0, 0, 0,
+					   1 | 4 | 8, 0, 0, 0, 3, 0, 2, '#', 'a', 0, 0, 0};
+	static const uint8_t marked[] = {OP_CODEC_VERSION, 2,
+					 0, 1, 1, 1, 1, 2, 0, 3, 0, 2, '#', 'a', 1, 'x', 0, 0, 0, 0,
+					 1 | 2 | 4 | 8, 0, 0, 0, 3, 0, 0, 0, 0};
+	CHECK_EQ_INT(op_decode(padded_count, sizeof padded_count, &got, &n), -1);
+	CHECK_EQ_INT(op_decode(first_marked, sizeof first_marked, &got, &n), -1);
+	CHECK_EQ_INT(op_decode(unmarked, sizeof unmarked, &got, &n), -1);
+	CHECK_EQ_INT(op_decode(marked, sizeof marked, &got, &n), 0);
+	CHECK(n == 2 && strcmp(got[1].target, "#a") == 0 && got[1].seq == 2 && got[1].lts == 1);
+	op_free_array(got, n);
+}
+
 TEST(msgid_format)
 {
 	struct op op = mk(7, 42, 1, OP_MSG, "a", "#r", "x", "");
@@ -2215,6 +2286,7 @@ int main(void)
 	RUN(dm_likes);
 	RUN(malformed);
 	RUN(room_modes_converge);
+	RUN(op_codec);
 	RUN(msgid_format);
 	RUN(follow_lww);
 	RUN(self_follow_ignored);
