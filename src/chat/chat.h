@@ -289,6 +289,11 @@ long chat_timeline_select(const struct chat *c, const char *nick, const struct c
 			  const struct chat_anchor *before, size_t limit, int from_end,
 			  const struct chat_msg **out);
 
+/* Calls fn for each feed on person's timeline now: its history key and the
+ * key of the follow in force (its posts after that key are on it). */
+void chat_timeline_feeds(const struct chat *c, const char *person,
+			 void (*fn)(const char *hist, const struct op_key *from, void *arg), void *arg);
+
 /* ---- digest ---- */
 /* SHA-256 of the canonical state (users, rooms with topics, every message in
  * order with its like count and likers, follow states, feeds) as 64 hex

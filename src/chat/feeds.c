@@ -343,6 +343,21 @@ long chat_timeline_select(const struct chat *c, const char *person, const struct
 	return (long)k;
 }
 
+void chat_timeline_feeds(const struct chat *c, const char *person,
+			 void (*fn)(const char *hist, const struct op_key *from, void *arg), void *arg)
+{
+	struct feed *me = feed_of(c, person);
+	for (size_t i = 0; me && i < me->follows.n; i++) {
+		const struct follow_state *st = me->follows.v[i];
+		const struct feed *f = st->following ? feed_of_holder(c, st->followee) : NULL;
+		if (f && f->posts) {
+			char *hist = xasprintf("~%s", f->key);
+			fn(hist, &st->set_by, arg);
+			free(hist);
+		}
+	}
+}
+
 size_t chat_timeline(const struct chat *c, const char *person, size_t limit, const struct chat_msg **out)
 {
 	return (size_t)chat_timeline_select(c, person, NULL, NULL, limit, 1, out);

@@ -85,25 +85,6 @@ static struct chat_history *history_for(struct session *s, const char *sub, cons
 	return NULL;
 }
 
-/* LATEST, BEFORE or AFTER (sub) over s's own timeline; a is the reference,
- * NULL for LATEST's "*". The timeline is no single history: AROUND and
- * BETWEEN are refused. A msgid that is no post gives an empty batch. */
-static void timeline_select(struct session *s, const char *sub, const struct chat_anchor *a, long limit)
-{
-	int before = strcasecmp(sub, "BEFORE") == 0, after = strcasecmp(sub, "AFTER") == 0;
-	if (!before && !after && strcasecmp(sub, "LATEST") != 0) {
-		reply_fail(s, "CHATHISTORY", "INVALID_PARAMS", sub, "&timeline supports LATEST, BEFORE and AFTER");
-		return;
-	}
-	const struct chat_msg **out = xcalloc((size_t)limit + 1, sizeof *out);
-	char *me = session_person(s);
-	long n = chat_timeline_select(s->srv->chat, me, before ? NULL : a, before ? a : NULL,
-				      (size_t)limit, !after, out);
-	free(me);
-	fanout_history(s, CHAT_TIMELINE, out, n > 0 ? (size_t)n : 0);
-	free(out);
-}
-
 /* A selection waiting for the store. */
 struct history_wait {
 	struct server *srv;
@@ -148,6 +129,63 @@ static void history_answered(void *arg, int status, struct store_msgs *found)
 	free(w);
 }
 
+/* Makes s wait for a store answer to the command it runs: the returned
+ * wait gets the answer (history_answered). */
+static struct history_wait *wait_for_store(struct session *s, const char *sub, const char *target)
+{
+	struct history_wait *w = xcalloc(1, sizeof *w);
+	w->srv = s->srv;
+	w->session_id = s->id;
+	w->target = xstrdup(target);
+	w->sub = xstrdup(sub);
+	w->label = s->capture && s->capture->label ? xstrdup(s->capture->label) : NULL;
+	if (s->capture)
+		s->capture->deferred = 1;
+	s->waiting = 1;
+	return w;
+}
+
+/* The feeds of a timeline, gathered for the store. */
+struct feed_list {
+	struct store_feed *v;
+	size_t n, cap;
+};
+
+static void feed_add(const char *hist, const struct op_key *from, void *arg)
+{
+	struct feed_list *l = arg;
+	if (l->n == l->cap) {
+		l->cap = l->cap ? 2 * l->cap : 16;
+		l->v = xrealloc(l->v, l->cap * sizeof *l->v);
+	}
+	l->v[l->n].hist = xstrdup(hist);
+	l->v[l->n++].from = *from;
+}
+
+/* LATEST, BEFORE or AFTER (sub) over s's own timeline, from the store; a is
+ * the reference, NULL for LATEST's "*". The timeline is no single history:
+ * AROUND and BETWEEN are refused. A msgid that is no post gives an empty
+ * batch. */
+static void timeline_select(struct session *s, const char *sub, const struct chat_anchor *a, long limit)
+{
+	int before = strcasecmp(sub, "BEFORE") == 0, after = strcasecmp(sub, "AFTER") == 0;
+	if (!before && !after && strcasecmp(sub, "LATEST") != 0) {
+		reply_fail(s, "CHATHISTORY", "INVALID_PARAMS", sub, "&timeline supports LATEST, BEFORE and AFTER");
+		return;
+	}
+	struct feed_list feeds = {0};
+	struct store_anchor sa = {a ? a->msgid : NULL, a ? a->ms : 0};
+	char *me = session_person(s);
+	chat_timeline_feeds(s->srv->chat, me, feed_add, &feeds);
+	free(me);
+	store_writer_timeline(s->srv->writer, feeds.v, feeds.n, a && !before ? &sa : NULL,
+			      a && before ? &sa : NULL, (size_t)limit, !after, history_answered,
+			      wait_for_store(s, sub, CHAT_TIMELINE));
+	for (size_t i = 0; i < feeds.n; i++)
+		free(feeds.v[i].hist);
+	free(feeds.v);
+}
+
 /* The subcommand sub as a store selection, or -1. */
 static int selection_of(const char *sub)
 {
@@ -188,18 +226,10 @@ static void history_select(struct session *s, struct irc_msg *m)
 			fanout_history(s, target, NULL, 0);
 		return;
 	}
-	struct history_wait *w = xcalloc(1, sizeof *w);
 	struct store_anchor sa = {a.msgid, a.ms}, sb = {b.msgid, b.ms};
-	w->srv = s->srv;
-	w->session_id = s->id;
-	w->target = xstrdup(target);
-	w->sub = xstrdup(sub);
-	w->label = s->capture && s->capture->label ? xstrdup(s->capture->label) : NULL;
-	if (s->capture)
-		s->capture->deferred = 1;
-	s->waiting = 1;
 	store_writer_select(s->srv->writer, key, (enum store_select)selection_of(sub),
-			    latest && ra == 1 ? NULL : &sa, &sb, (size_t)limit, history_answered, w);
+			    latest && ra == 1 ? NULL : &sa, &sb, (size_t)limit, history_answered,
+			    wait_for_store(s, sub, target));
 	free(key);
 }
 

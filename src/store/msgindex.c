@@ -338,11 +338,6 @@ static void msgs_add(struct store_msgs *out, size_t *cap, const struct op *op)
 	out->likes[out->n++] = 0;
 }
 
-static int op_order(const void *a, const void *b)
-{
-	return op_cmp(a, b);
-}
-
 /* Adds the ops of the tail's entries of hist within (lo, hi) to out. */
 static int add_tail(struct msgindex *x, const char *hist, const uint8_t *lo, int lo_len,
 		    const uint8_t *hi, struct store_msgs *out, size_t *cap)
@@ -363,6 +358,35 @@ static int add_tail(struct msgindex *x, const char *hist, const uint8_t *lo, int
 		rc = done(st, rc);
 	}
 	return rc;
+}
+
+static int order_cmp(const void *a, const void *b, void *ops)
+{
+	return op_cmp(&((const struct op *)ops)[*(const size_t *)a], &((const struct op *)ops)[*(const size_t *)b]);
+}
+
+/* Keeps the first limit of out's messages, or the last limit if from_end,
+ * sorted ascending (their likes with them). */
+static void keep_limit(struct store_msgs *out, size_t limit, int from_end)
+{
+	size_t *order = xcalloc(out->n + 1, sizeof *order);
+	for (size_t i = 0; i < out->n; i++)
+		order[i] = i;
+	qsort_r(order, out->n, sizeof *order, order_cmp, out->ops);
+	size_t keep = out->n < limit ? out->n : limit, from = from_end ? out->n - keep : 0;
+	struct store_msgs kept = {xcalloc(keep + 1, sizeof *kept.ops), xcalloc(keep + 1, sizeof *kept.likes), keep};
+	for (size_t i = 0; i < out->n; i++) {
+		if (i >= from && i - from < keep) {
+			kept.ops[i - from] = out->ops[order[i]];
+			kept.likes[i - from] = out->likes[order[i]];
+		} else {
+			op_clear(&out->ops[order[i]]);
+		}
+	}
+	free(order);
+	free(out->ops);
+	free(out->likes);
+	*out = kept;
 }
 
 int msgindex_history(struct msgindex *x, const char *hist, const struct op_key *after,
@@ -393,14 +417,7 @@ int msgindex_history(struct msgindex *x, const char *hist, const struct op_key *
 	rc = done(st, rc);
 	if (rc == SQLITE_OK)
 		rc = add_tail(x, hist, lo, after ? OP_KEY_BYTES : 0, before ? hi : NULL, out, &cap);
-	/* Ascending, then the first or last limit of them. */
-	qsort(out->ops, out->n, sizeof *out->ops, op_order);
-	size_t keep = out->n < limit ? out->n : limit, from = from_end ? out->n - keep : 0;
-	for (size_t i = 0; i < out->n; i++)
-		if (i < from || i >= from + keep)
-			op_clear(&out->ops[i]);
-	memmove(out->ops, out->ops + from, keep * sizeof *out->ops);
-	out->n = keep;
+	keep_limit(out, limit, from_end);
 	for (size_t i = 0; rc == SQLITE_OK && i < out->n; i++)
 		rc = count_likes(x, &out->ops[i], &out->likes[i]);
 	if (rc != SQLITE_OK)
@@ -410,7 +427,7 @@ int msgindex_history(struct msgindex *x, const char *hist, const struct op_key *
 
 /* The key bound of anchor a in hist (see chat_anchor_key): strictly after
  * it if after, else strictly before it. SQLITE_NOTFOUND if a msgid anchor
- * names no message of hist. */
+ * names no message of hist (hist NULL: no post at all). */
 static int anchor_key(struct msgindex *x, const char *hist, const struct store_anchor *a, int after,
 		      struct op_key *k)
 {
@@ -435,7 +452,7 @@ static int anchor_key(struct msgindex *x, const char *hist, const struct store_a
 		struct entry e;
 		store_sqlite_row_op(st, &op);
 		if (entry_of(&op, 0, &e)) {
-			found = strcmp(e.hist, hist) == 0;
+			found = hist ? strcmp(e.hist, hist) == 0 : op.kind == OP_POST;
 			*k = op_key_of(&op);
 			free(e.hist);
 		}
@@ -506,6 +523,31 @@ int msgindex_select(struct msgindex *x, const char *hist, enum store_select sel,
 		return msgindex_history(x, hist, &blo, &hi, limit, 1, out);
 	}
 	return SQLITE_MISUSE;
+}
+
+int msgindex_timeline(struct msgindex *x, const struct store_feed *feeds, size_t nfeeds,
+		      const struct store_anchor *after, const struct store_anchor *before, size_t limit,
+		      int from_end, struct store_msgs *out)
+{
+	struct op_key lo = {0}, hi;
+	int rc = SQLITE_OK;
+	memset(out, 0, sizeof *out);
+	if ((after && (rc = anchor_key(x, NULL, after, 1, &lo)) != SQLITE_OK) ||
+	    (before && (rc = anchor_key(x, NULL, before, 0, &hi)) != SQLITE_OK))
+		return rc;
+	for (size_t i = 0; i < nfeeds && rc == SQLITE_OK; i++) {
+		struct store_msgs part;
+		const struct op_key *from = after && op_key_cmp(&lo, &feeds[i].from) > 0 ? &lo : &feeds[i].from;
+		rc = msgindex_history(x, feeds[i].hist, from, before ? &hi : NULL, limit, from_end, &part);
+		if (rc == SQLITE_OK)
+			msgs_join(out, &part);
+	}
+	if (rc != SQLITE_OK) {
+		store_msgs_free(out);
+		return rc;
+	}
+	keep_limit(out, limit, from_end);
+	return SQLITE_OK;
 }
 
 void store_msgs_free(struct store_msgs *m)

@@ -77,4 +77,10 @@ int msgindex_select(struct msgindex *x, const char *hist, enum store_select sel,
 		    const struct store_anchor *a, const struct store_anchor *b, size_t limit,
 		    struct store_msgs *out);
 
+/* See store_ops.timeline. Returns SQLITE_OK, SQLITE_NOTFOUND (a msgid
+ * anchor names no post) or the SQLite error. */
+int msgindex_timeline(struct msgindex *x, const struct store_feed *feeds, size_t nfeeds,
+		      const struct store_anchor *after, const struct store_anchor *before, size_t limit,
+		      int from_end, struct store_msgs *out);
+
 #endif

@@ -59,6 +59,13 @@ struct store_anchor {
 	int64_t ms;
 };
 
+/* One feed on a timeline: the posts of history hist strictly after key
+ * from (the follow in force). */
+struct store_feed {
+	char *hist;
+	struct op_key from;
+};
+
 struct store_ops {
 	/* Writes n ops in one transaction (group commit); an op already stored
 	 * (same stream and seq) is skipped. All or nothing: on error none is
@@ -92,6 +99,15 @@ struct store_ops {
 	int (*select)(struct store *s, const char *hist, enum store_select sel,
 		      const struct store_anchor *a, const struct store_anchor *b, size_t limit,
 		      struct store_msgs *out);
+	/* A timeline selection (chat_timeline_select) over feeds: their posts
+	 * strictly after anchor after and strictly before anchor before (NULL:
+	 * unbounded; a msgid anchor names any post), the last limit of them if
+	 * from_end, else the first limit, into *out ascending with like counts.
+	 * Returns STORE_OK, STORE_NOTFOUND (a msgid anchor names no post) or
+	 * an error status. The memory store: STORE_EIO. */
+	int (*timeline)(struct store *s, const struct store_feed *feeds, size_t nfeeds,
+			const struct store_anchor *after, const struct store_anchor *before,
+			size_t limit, int from_end, struct store_msgs *out);
 	/* *value gets a new string (free it). Returns STORE_OK, STORE_NOTFOUND or an error. */
 	int (*meta_get)(struct store *s, const char *key, char **value);
 	/* Durable once it returns STORE_OK. */
@@ -131,6 +147,12 @@ static inline int store_select(struct store *s, const char *hist, enum store_sel
 			       size_t limit, struct store_msgs *out)
 {
 	return s->ops->select(s, hist, sel, a, b, limit, out);
+}
+static inline int store_timeline(struct store *s, const struct store_feed *feeds, size_t nfeeds,
+				 const struct store_anchor *after, const struct store_anchor *before,
+				 size_t limit, int from_end, struct store_msgs *out)
+{
+	return s->ops->timeline(s, feeds, nfeeds, after, before, limit, from_end, out);
 }
 static inline int store_meta_get(struct store *s, const char *key, char **value)
 {

@@ -203,6 +203,13 @@ static int mem_select(struct store *base, const char *hist, enum store_select se
 	return mem_history(base, hist, NULL, NULL, limit, 0, out);
 }
 
+static int mem_timeline(struct store *base, const struct store_feed *feeds, size_t nfeeds,
+			const struct store_anchor *after, const struct store_anchor *before, size_t limit,
+			int from_end, struct store_msgs *out)
+{
+	return mem_history(base, NULL, NULL, NULL, limit, from_end, out);
+}
+
 static const char *mem_last_error(struct store *base)
 {
 	return to_memory(base)->err;
@@ -233,6 +240,7 @@ static const struct store_ops memory_ops = {
 	.load_range = mem_load_range,
 	.history = mem_history,
 	.select = mem_select,
+	.timeline = mem_timeline,
 	.meta_get = mem_meta_get,
 	.meta_set = mem_meta_set,
 	.last_error = mem_last_error,

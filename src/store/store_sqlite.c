@@ -313,6 +313,21 @@ static int sq_select(struct store *base, const char *hist, enum store_select sel
 	return STORE_OK;
 }
 
+static int sq_timeline(struct store *base, const struct store_feed *feeds, size_t nfeeds,
+		       const struct store_anchor *after, const struct store_anchor *before, size_t limit,
+		       int from_end, struct store_msgs *out)
+{
+	struct sqlite_store *s = to_sqlite(base);
+	int rc = msgindex_timeline(s->index, feeds, nfeeds, after, before, limit, from_end, out);
+	if (rc == SQLITE_NOTFOUND)
+		return STORE_NOTFOUND;
+	if (rc != SQLITE_OK) {
+		set_error(s, "timeline");
+		return status_of(rc);
+	}
+	return STORE_OK;
+}
+
 /* ---- meta ---- */
 
 static int sq_meta_get(struct store *base, const char *key, char **value)
@@ -381,6 +396,7 @@ static const struct store_ops sqlite_ops = {
 	.load_range = sq_load_range,
 	.history = sq_history,
 	.select = sq_select,
+	.timeline = sq_timeline,
 	.meta_get = sq_meta_get,
 	.meta_set = sq_meta_set,
 	.last_error = sq_last_error,

@@ -4,7 +4,8 @@
  *
  * The loop thread keeps one FIFO of jobs: a write job holds the submitted
  * ops (their strings taken from the submitter), a read job a stream and seq
- * range, a select job a CHATHISTORY selection of one history (store_select).
+ * range, a select job a CHATHISTORY selection of one history (store_select),
+ * a timeline job one over a user's followed feeds (store_timeline).
  * A submitted op joins the last job if that is a write, else starts a new
  * write job; a read or select always starts a new job. A check handle (run once per loop turn, after that turn's
  * I/O callbacks) starts the head job when nothing is in flight: it leaves the
@@ -42,7 +43,7 @@ struct op_array {
 	size_t n, cap;
 };
 
-enum job_kind { JOB_WRITE, JOB_READ, JOB_SELECT };
+enum job_kind { JOB_WRITE, JOB_READ, JOB_SELECT, JOB_TIMELINE };
 
 /* One queued or running job: a write (ops to append), a read (ops found)
  * or a select (messages found). */
@@ -57,8 +58,11 @@ struct job {
 	char *hist;              /* select only: what to select, with copies */
 	enum store_select sel;   /* of the anchors' msgids */
 	struct store_anchor a, b;
-	int has_a;
+	int has_a, has_b;        /* timeline: a is after, b before */
 	size_t limit;
+	struct store_feed *feeds;/* timeline only: copies */
+	size_t nfeeds;
+	int from_end;
 	struct store_msgs found;
 	store_select_fn select_done;
 	int status;              /* the store's answer, set on the storage thread */
@@ -118,6 +122,9 @@ static void job_free(struct job *j)
 	free(j->hist);
 	free((char *)j->a.msgid);
 	free((char *)j->b.msgid);
+	for (size_t i = 0; i < j->nfeeds; i++)
+		free(j->feeds[i].hist);
+	free(j->feeds);
 	free(j);
 }
 
@@ -161,7 +168,7 @@ static void report(struct store_writer *w, struct job *j, int status)
 {
 	if (j->kind == JOB_READ)
 		j->read_done(j->read_arg, status, j->ops.v, status == STORE_OK ? j->ops.n : 0);
-	else if (j->kind == JOB_SELECT)
+	else if (j->kind == JOB_SELECT || j->kind == JOB_TIMELINE)
 		j->select_done(j->read_arg, status, &j->found);
 	else
 		w->done(w->arg, status, j->ops.v, j->ops.n);
@@ -188,6 +195,11 @@ static void work_cb(uv_work_t *req)
 	if (j->kind == JOB_SELECT) {
 		j->status = store_select(w->store, j->hist, j->sel, j->has_a ? &j->a : NULL, &j->b,
 					 j->limit, &j->found);
+		return;
+	}
+	if (j->kind == JOB_TIMELINE) {
+		j->status = store_timeline(w->store, j->feeds, j->nfeeds, j->has_a ? &j->a : NULL,
+					   j->has_b ? &j->b : NULL, j->limit, j->from_end, &j->found);
 		return;
 	}
 	j->status = store_load_range(w->store, &j->stream, j->from, j->to, collect_cb, &j->ops);
@@ -270,7 +282,7 @@ static void after_work_cb(uv_work_t *req, int uvstatus)
 	w->inflight = NULL;
 	if (status < 0)
 		log_warn("store writer: %s failed (%d): %s",
-			 j->kind == JOB_READ ? "read" : j->kind == JOB_SELECT ? "select" : "batch", status,
+			 j->kind == JOB_WRITE ? "batch" : "read", status,
 			 uvstatus == 0 ? store_last_error(w->store) : uv_strerror(uvstatus));
 	start_job(w);
 	report(w, j, status);
@@ -351,16 +363,15 @@ void store_writer_read(struct store_writer *w, const struct op_stream *stream, u
 	wake(w);
 }
 
-/* After close the select is still accepted, and reported failed before closed(). */
-void store_writer_select(struct store_writer *w, const char *hist, enum store_select sel,
-			 const struct store_anchor *a, const struct store_anchor *b, size_t limit,
-			 store_select_fn done, void *arg)
+/* A new select or timeline job with copies of anchors a and b (either may
+ * be NULL). */
+static struct job *anchored_job(enum job_kind kind, const struct store_anchor *a,
+				const struct store_anchor *b, size_t limit, store_select_fn done, void *arg)
 {
 	struct job *j = xcalloc(1, sizeof *j);
-	j->kind = JOB_SELECT;
-	j->hist = xstrdup(hist);
-	j->sel = sel;
+	j->kind = kind;
 	j->has_a = a != NULL;
+	j->has_b = b != NULL;
 	if (a) {
 		j->a.ms = a->ms;
 		j->a.msgid = a->msgid ? xstrdup(a->msgid) : NULL;
@@ -372,6 +383,34 @@ void store_writer_select(struct store_writer *w, const char *hist, enum store_se
 	j->limit = limit;
 	j->select_done = done;
 	j->read_arg = arg;
+	return j;
+}
+
+/* After close the select is still accepted, and reported failed before closed(). */
+void store_writer_select(struct store_writer *w, const char *hist, enum store_select sel,
+			 const struct store_anchor *a, const struct store_anchor *b, size_t limit,
+			 store_select_fn done, void *arg)
+{
+	struct job *j = anchored_job(JOB_SELECT, a, b, limit, done, arg);
+	j->hist = xstrdup(hist);
+	j->sel = sel;
+	enqueue(w, j);
+	wake(w);
+}
+
+/* As store_writer_select. */
+void store_writer_timeline(struct store_writer *w, const struct store_feed *feeds, size_t nfeeds,
+			   const struct store_anchor *after, const struct store_anchor *before, size_t limit,
+			   int from_end, store_select_fn done, void *arg)
+{
+	struct job *j = anchored_job(JOB_TIMELINE, after, before, limit, done, arg);
+	j->feeds = xcalloc(nfeeds + 1, sizeof *j->feeds);
+	for (size_t i = 0; i < nfeeds; i++) {
+		j->feeds[i].hist = xstrdup(feeds[i].hist);
+		j->feeds[i].from = feeds[i].from;
+	}
+	j->nfeeds = nfeeds;
+	j->from_end = from_end;
 	enqueue(w, j);
 	wake(w);
 }

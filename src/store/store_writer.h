@@ -7,7 +7,7 @@
  * submitted operations gather for the next. Completions come back to the
  * loop thread, in submission order, through done().
  *
- * Reads (store_writer_read, store_writer_select) go through the same queue: a read runs on the
+ * Reads (store_writer_read, _select, _timeline) go through the same queue: a read runs on the
  * storage thread after every write submitted before it, so it sees them, and
  * its result comes back on the loop thread in the same order as the writes'
  * completions. Writes submitted between two reads still form one transaction.
@@ -52,6 +52,11 @@ void store_writer_read(struct store_writer *w, const struct op_stream *stream, u
 void store_writer_select(struct store_writer *w, const char *hist, enum store_select sel,
 			 const struct store_anchor *a, const struct store_anchor *b, size_t limit,
 			 store_select_fn done, void *arg);
+/* Queues store_timeline(feeds, after, before, limit, from_end) likewise
+ * (feeds and anchors are copied). */
+void store_writer_timeline(struct store_writer *w, const struct store_feed *feeds, size_t nfeeds,
+			   const struct store_anchor *after, const struct store_anchor *before, size_t limit,
+			   int from_end, store_select_fn done, void *arg);
 /* 1 if no job is queued or running: the store may be used directly. */
 int store_writer_idle(const struct store_writer *w);
 /* Operations submitted but not yet reported done (reads not counted). */

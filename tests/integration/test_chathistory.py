@@ -9,15 +9,7 @@ import time
 
 from ircclient import ALL_CAPS
 
-
-@pytest.fixture(params=["tail", "index"])
-def server(make_server, request):
-    args = ["--flood-burst", "1000", "--flood-rate", "1000"]
-    if request.param == "index":
-        args += ["--index-lag", "1"]
-    if request.node.get_closest_marker("open_identity"):
-        args += ["--identity", "open"]
-    return make_server(args)
+BOTH_HISTORY_PATHS = True
 
 HIST = ("batch", "message-tags", "server-time", "draft/chathistory")
 

@@ -8,6 +8,8 @@ from ircclient import ALL_CAPS
 
 NO_ECHO = ("batch", "message-tags", "server-time", "labeled-response")
 
+BOTH_HISTORY_PATHS = True  # conftest.py: history from RAM's tail and from SQLite
+
 
 def digest_ops(server):
     """The number of operations the server has applied (DIGEST, on its

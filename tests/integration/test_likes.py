@@ -6,6 +6,8 @@ from ircclient import ALL_CAPS, escape
 
 HIST = ("batch", "message-tags", "server-time", "draft/chathistory")
 
+BOTH_HISTORY_PATHS = True  # conftest.py: history from RAM's tail and from SQLite
+
 
 def react(c, target, msgid, on=True, reaction="\U0001F44D", reply_key="+draft/reply"):
     key = "+draft/react" if on else "+draft/unreact"

@@ -2178,6 +2178,69 @@ static struct chat_anchor random_anchor(struct chat_history *h, size_t len)
 	return a;
 }
 
+/* The feeds of a timeline, gathered for store_timeline. */
+struct feeds {
+	struct store_feed v[16];
+	size_t n;
+};
+
+static void add_feed(const char *hist, const struct op_key *from, void *arg)
+{
+	struct feeds *f = arg;
+	if (f->n < 16) {
+		f->v[f->n].hist = xstrdup(hist);
+		f->v[f->n++].from = *from;
+	}
+}
+
+/* Compares one timeline selection of person (after/before anchors, either
+ * NULL) in the chat and in the store. */
+static int same_timeline_in_store(struct store *st, struct chat *c, const char *person,
+				  const struct chat_anchor *after, const struct chat_anchor *before,
+				  size_t limit, int from_end)
+{
+	static const struct chat_msg *out[GEN_OPS];
+	static char want[GEN_OPS * 48], got[GEN_OPS * 48];
+	struct feeds f = {.n = 0};
+	chat_timeline_feeds(c, person, add_feed, &f);
+	struct store_anchor sa = {after ? after->msgid : NULL, after ? after->ms : 0};
+	struct store_anchor sb = {before ? before->msgid : NULL, before ? before->ms : 0};
+	long n = chat_timeline_select(c, person, after, before, limit, from_end, out);
+	struct store_msgs ms;
+	int rc = store_timeline(st, f.v, f.n, after ? &sa : NULL, before ? &sb : NULL, limit, from_end, &ms);
+	selected_text(out, n, want, sizeof want);
+	msgs_text(&ms, got, sizeof got);
+	store_msgs_free(&ms);
+	for (size_t i = 0; i < f.n; i++)
+		free(f.v[i].hist);
+	int same = n < 0 ? rc == STORE_NOTFOUND : rc == STORE_OK && strcmp(want, got) == 0;
+	if (!same)
+		fprintf(stderr, "  timeline of %s (%zu feeds) limit %zu%s: chat (%ld)%s\n  store (%d)%s\n", person,
+			f.n, limit, from_end ? " from the end" : "", n, want, rc, got);
+	return same;
+}
+
+/* A random anchor for a timeline: a post's msgid or time (of posts in g),
+ * or an unknown msgid. */
+static struct chat_anchor random_post_anchor(const struct gen_op *g)
+{
+	struct chat_anchor a = {NULL, 0};
+	size_t i = pick(GEN_OPS);
+	for (size_t k = 0; k < GEN_OPS && g[i].op.kind != OP_POST; k++)
+		i = (i + 1) % GEN_OPS;
+	size_t r = pick(10);
+	if (r < 5) {
+		static char id[OP_MSGID_MAX];
+		op_msgid(&g[i].op, id, sizeof id);
+		a.msgid = id;
+	} else if (r < 9) {
+		a.ms = op_time_ms(&g[i].op) + (int64_t)pick(3) - 1;
+	} else {
+		a.msgid = "9-0000000000000009-1-3";
+	}
+	return a;
+}
+
 /* One random op set, its lts spread so canonical times differ, into a chat
  * and into an SQLite store in shuffled batches with duplicates, its message
  * index lagging by lag ops; every history and some windows of each must
@@ -2234,6 +2297,17 @@ static int index_matches_once(uint64_t seed, const char *dir, int lag)
 			ok = ok && same_selection_in_store(st, key, h, STORE_LATEST, NULL, &b, limit);
 		}
 		free(key);
+	}
+	for (size_t i = 0; ok && i < sizeof gen_nicks / sizeof gen_nicks[0]; i++) {
+		char *person = chat_person(gen_nicks[i], NULL);
+		for (int w = 0; ok && w < 8; w++) {
+			struct chat_anchor a = random_post_anchor(g), b = random_post_anchor(g);
+			size_t limit = pick(8);
+			int from_end = w % 2;
+			ok = same_timeline_in_store(st, c, person, w % 4 < 2 ? &a : NULL, w % 3 ? &b : NULL, limit,
+						    from_end);
+		}
+		free(person);
 	}
 	if (!ok)
 		fprintf(stderr, "  message index (lag %d) differs from the chat with seed %" PRIu64 "%s%s\n",
