@@ -87,10 +87,8 @@ static struct chat_history *history_for(struct session *s, const char *sub, cons
 
 /* A selection waiting for the store. */
 struct history_wait {
-	struct server *srv;
-	uint64_t session_id;
+	struct store_wait wait;
 	char *target;   /* as the client named it: the batch's target */
-	char *label;    /* the command's label, or NULL */
 	char *sub;
 };
 
@@ -98,9 +96,9 @@ struct history_wait {
 static void history_answered(void *arg, int status, struct store_msgs *found)
 {
 	struct history_wait *w = arg;
-	struct session *s = session_find(w->srv, w->session_id);
+	struct capture cap;
+	struct session *s = store_wait_answer(&w->wait, &cap);
 	if (s) {
-		struct capture cap;
 		struct chat_msg *msgs = xcalloc(found->n + 1, sizeof *msgs);
 		const struct chat_msg **ptrs = xcalloc(found->n + 1, sizeof *ptrs);
 		for (size_t i = 0; i < found->n; i++) {
@@ -109,7 +107,6 @@ static void history_answered(void *arg, int status, struct store_msgs *found)
 			msgs[i].likes = found->likes[i];
 			ptrs[i] = &msgs[i];
 		}
-		reply_capture_begin(s, &cap, w->label);
 		if (status == STORE_OK || status == STORE_NOTFOUND) {
 			fanout_history(s, w->target, ptrs, found->n);
 		} else {
@@ -118,13 +115,12 @@ static void history_answered(void *arg, int status, struct store_msgs *found)
 			reply_fail(s, "CHATHISTORY", "MESSAGE_ERROR", ctx,
 				   "Messages could not be retrieved: this replica cannot read its disk");
 		}
-		reply_capture_end(s, &cap);
 		free(ptrs);
 		free(msgs);
-		session_resume(s);
+		store_wait_end(s, &w->wait, &cap);
 	}
+	store_wait_free(&w->wait);
 	free(w->target);
-	free(w->label);
 	free(w->sub);
 	free(w);
 }
@@ -134,14 +130,9 @@ static void history_answered(void *arg, int status, struct store_msgs *found)
 static struct history_wait *wait_for_store(struct session *s, const char *sub, const char *target)
 {
 	struct history_wait *w = xcalloc(1, sizeof *w);
-	w->srv = s->srv;
-	w->session_id = s->id;
+	store_wait_begin(s, &w->wait);
 	w->target = xstrdup(target);
 	w->sub = xstrdup(sub);
-	w->label = s->capture && s->capture->label ? xstrdup(s->capture->label) : NULL;
-	if (s->capture)
-		s->capture->deferred = 1;
-	s->waiting = 1;
 	return w;
 }
 

@@ -124,11 +124,11 @@ void cmd_notice(struct session *s, struct irc_msg *m)
 	send_message(s, m, 1);
 }
 
-/* 1 if msg belongs to the conversation s names by target (a room, or the
- * direct conversation between s's person and the one holding target). */
-static int in_conversation(struct session *s, const struct chat_msg *msg, const char *target)
+/* 1 if op, a message, belongs to the conversation s names by target (a
+ * room, or the direct conversation between s's person and the one holding
+ * target). */
+static int in_conversation(struct session *s, const struct op *op, const char *target)
 {
-	const struct op *op = &msg->op;
 	if (target[0] == '#')
 		return op->kind == OP_MSG && strcasecmp(op->target, target) == 0;
 	if (op->kind != OP_DM)
@@ -144,41 +144,73 @@ static int in_conversation(struct session *s, const struct chat_msg *msg, const 
 	return in;
 }
 
-/* A like (react) or unlike (unreact) of message ref in target. */
+/* A like or unlike waiting for the store to find its message. */
+struct like_wait {
+	struct store_wait wait;
+	char *target, *ref, *reaction;
+	int on;
+};
+
+/* The message of a like (or unlike) was looked for: checks the like and
+ * makes it an operation. */
+static void like_found(void *arg, int status, const struct op *msg, uint32_t likes, int liked)
+{
+	struct like_wait *w = arg;
+	struct capture cap;
+	struct session *s = store_wait_answer(&w->wait, &cap);
+	(void)likes;
+	if (!s) {
+		/* gone meanwhile */
+	} else if (status != STORE_OK && status != STORE_NOTFOUND) {
+		reply_fail(s, "TAGMSG", "STORAGE_ERROR", w->target,
+			   "Cannot read the message: this replica cannot read its disk");
+	} else if (!msg || !in_conversation(s, msg, w->target)) {
+		reply_fail(s, "TAGMSG", "UNKNOWN_MESSAGE", w->target, "No such message in this conversation");
+	} else {
+		char *me = session_person(s), *author = chat_person(msg->author, msg->account);
+		int own = strcmp(me, author) == 0;
+		free(me);
+		free(author);
+		if (own) {
+			reply_fail(s, "TAGMSG", "OWN_MESSAGE", w->target, "You cannot like your own message");
+		} else if (w->on && liked) {
+			reply_fail(s, "TAGMSG", "ALREADY_LIKED", w->target, "You already like this message");
+		} else if (!w->on && !liked) {
+			reply_fail(s, "TAGMSG", "NOT_LIKED", w->target, "You have not liked this message");
+		} else {
+			struct op op = {0};
+			op.kind = w->on ? OP_LIKE : OP_UNLIKE;
+			op.target = xstrdup(canonical_target(s, w->target));
+			op.author = xstrdup(s->nick);
+			op.body = xstrdup(w->reaction);
+			op.ref = xstrdup(w->ref);
+			int why = replica_submit(s->srv, s, "TAGMSG", &op);
+			if (why)
+				reply_refused(s, "TAGMSG", w->target, why);
+		}
+	}
+	if (s)
+		store_wait_end(s, &w->wait, &cap);
+	store_wait_free(&w->wait);
+	free(w->target);
+	free(w->ref);
+	free(w->reaction);
+	free(w);
+}
+
+/* A like (react) or unlike (unreact) of message ref in target: its message
+ * and s's like of it are looked up in the store first (the session waits). */
 static void like(struct session *s, const char *target, const char *ref, const char *reaction, int on)
 {
-	struct server *srv = s->srv;
-	const struct chat_msg *msg = chat_msg_find(srv->chat, ref);
-	if (!msg || !in_conversation(s, msg, target)) {
-		reply_fail(s, "TAGMSG", "UNKNOWN_MESSAGE", target, "No such message in this conversation");
-		return;
-	}
-	char *me = session_person(s), *author = chat_person(msg->op.author, msg->op.account);
-	int own = strcmp(me, author) == 0;
-	int liked = chat_liked_by(srv->chat, ref, me);
+	struct like_wait *w = xcalloc(1, sizeof *w);
+	char *me = session_person(s);
+	store_wait_begin(s, &w->wait);
+	w->target = xstrdup(target);
+	w->ref = xstrdup(ref);
+	w->reaction = xstrdup(reaction);
+	w->on = on;
+	store_writer_message(s->srv->writer, ref, me, like_found, w);
 	free(me);
-	free(author);
-	if (own) {
-		reply_fail(s, "TAGMSG", "OWN_MESSAGE", target, "You cannot like your own message");
-		return;
-	}
-	if (on && liked) {
-		reply_fail(s, "TAGMSG", "ALREADY_LIKED", target, "You already like this message");
-		return;
-	}
-	if (!on && !liked) {
-		reply_fail(s, "TAGMSG", "NOT_LIKED", target, "You have not liked this message");
-		return;
-	}
-	struct op op = {0};
-	op.kind = on ? OP_LIKE : OP_UNLIKE;
-	op.target = xstrdup(canonical_target(s, target));
-	op.author = xstrdup(s->nick);
-	op.body = xstrdup(reaction);
-	op.ref = xstrdup(ref);
-	int why = replica_submit(srv, s, "TAGMSG", &op);
-	if (why)
-		reply_refused(s, "TAGMSG", target, why);
 }
 
 /* Sends the relayed TAGMSG to u's sessions that have message-tags (the

@@ -168,7 +168,7 @@ struct session {
 	struct buf held;         /* PONGs held until writes is 0: a PING answers
 	                          * after what the commands before it did */
 	int waiting;             /* a command waits for the store (a history read):
-	                          * the lines after it wait (session_resume) */
+	                          * the lines after it wait (store_wait_end) */
 };
 
 /* Starts listening (and on the TLS port when srv->tls is set); returns 0 or
@@ -191,8 +191,23 @@ int session_may_create(struct session *s);
 /* Takes n more flood tokens from s (a costly command): its next lines wait
  * until the bucket refills. */
 void session_charge(struct session *s, int n);
-/* The store answered the command s was waiting for: its next lines go on. */
-void session_resume(struct session *s);
+/* A command of a session waiting for the store (a history read, a message
+ * lookup): embedded first in what the command keeps for the answer. */
+struct store_wait {
+	struct server *srv;
+	uint64_t session_id;
+	char *label;            /* the command's label, or NULL */
+};
+/* Makes s wait (its next lines are not read) for a store answer to the
+ * command it runs, and fills w for it. */
+void store_wait_begin(struct session *s, struct store_wait *w);
+/* The answer came: the session, with its answer captured under the
+ * command's label (until store_wait_end), or NULL if it has gone. */
+struct session *store_wait_answer(struct store_wait *w, struct capture *cap);
+/* The answer is sent: ends the capture, and s's next lines go on. Frees
+ * what w holds (not w). */
+void store_wait_end(struct session *s, struct store_wait *w, struct capture *cap);
+void store_wait_free(struct store_wait *w);
 /* One of s's operations was answered: at the last, the PONGs held for it go. */
 void session_write_done(struct session *s);
 /* 1 while a long answer (LIST, WHO, USERS) may go on to s: what is queued

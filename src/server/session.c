@@ -494,11 +494,37 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		throttle(s);
 }
 
-void session_resume(struct session *s)
+void store_wait_begin(struct session *s, struct store_wait *w)
 {
+	w->srv = s->srv;
+	w->session_id = s->id;
+	w->label = s->capture && s->capture->label ? xstrdup(s->capture->label) : NULL;
+	if (s->capture)
+		s->capture->deferred = 1;
+	s->waiting = 1;
+}
+
+struct session *store_wait_answer(struct store_wait *w, struct capture *cap)
+{
+	struct session *s = session_find(w->srv, w->session_id);
+	if (s)
+		reply_capture_begin(s, cap, w->label);
+	return s;
+}
+
+void store_wait_end(struct session *s, struct store_wait *w, struct capture *cap)
+{
+	reply_capture_end(s, cap);
 	s->waiting = 0;
 	if (!s->closing && !s->throttled && process_lines(s))
 		throttle(s);
+	store_wait_free(w);
+}
+
+void store_wait_free(struct store_wait *w)
+{
+	free(w->label);
+	w->label = NULL;
 }
 
 /* Every tick: lets throttled sessions go on with their waiting lines. */

@@ -550,6 +550,51 @@ int msgindex_timeline(struct msgindex *x, const struct store_feed *feeds, size_t
 	return SQLITE_OK;
 }
 
+int msgindex_message(struct msgindex *x, const char *msgid, const char *person, struct store_msgs *out,
+		     int *liked)
+{
+	struct op_key id = {0};
+	struct entry e;
+	size_t cap = 0;
+	int rc, found = 0;
+	memset(out, 0, sizeof *out);
+	*liked = 0;
+	if (op_msgid_parse(msgid, &id.stream, &id.seq) < 0)
+		return SQLITE_NOTFOUND;
+	sqlite3_stmt *st = x->st[ST_OP_OF];
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)id.stream.origin);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)id.stream.incarnation);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)id.stream.boot);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)id.seq);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct op op;
+		store_sqlite_row_op(st, &op);
+		if ((found = entry_of(&op, 0, &e))) {
+			free(e.hist);
+			msgs_add(out, &cap, &op);
+		}
+	}
+	if ((rc = done(st, rc)) != SQLITE_OK || !found || (rc = count_likes(x, &out->ops[0], &out->likes[0])) != SQLITE_OK) {
+		store_msgs_free(out);
+		return rc != SQLITE_OK ? rc : SQLITE_NOTFOUND;
+	}
+	char *author = chat_person(out->ops[0].author, out->ops[0].account);
+	int own = strcmp(author, person) == 0;
+	free(author);
+	if (own) /* one's own like never counts, nor is it kept once the line is known */
+		return SQLITE_OK;
+	uint8_t key[OP_KEY_BYTES];
+	op_key_bytes(&id, key);
+	st = x->st[ST_GET_STATE];
+	bind_blob(st, 1, key + 8, ID_BYTES);
+	sqlite3_bind_text(st, 2, person, -1, SQLITE_STATIC);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		*liked = sqlite3_column_int(st, 0) != 0;
+	if ((rc = done(st, rc)) != SQLITE_OK)
+		store_msgs_free(out);
+	return rc;
+}
+
 void store_msgs_free(struct store_msgs *m)
 {
 	for (size_t i = 0; i < m->n; i++)

@@ -83,4 +83,9 @@ int msgindex_timeline(struct msgindex *x, const struct store_feed *feeds, size_t
 		      const struct store_anchor *after, const struct store_anchor *before, size_t limit,
 		      int from_end, struct store_msgs *out);
 
+/* See store_ops.message. Returns SQLITE_OK, SQLITE_NOTFOUND or the SQLite
+ * error. */
+int msgindex_message(struct msgindex *x, const char *msgid, const char *person, struct store_msgs *out,
+		     int *liked);
+
 #endif

@@ -108,6 +108,13 @@ struct store_ops {
 	int (*timeline)(struct store *s, const struct store_feed *feeds, size_t nfeeds,
 			const struct store_anchor *after, const struct store_anchor *before,
 			size_t limit, int from_end, struct store_msgs *out);
+	/* The message msgid names (any spelling op_msgid_parse takes) into
+	 * *out (one message, with its like count), and in *liked whether
+	 * person's like state of it is liked. Returns STORE_OK, STORE_NOTFOUND
+	 * (no such message: *out empty) or an error status. The memory store:
+	 * STORE_EIO. */
+	int (*message)(struct store *s, const char *msgid, const char *person, struct store_msgs *out,
+		       int *liked);
 	/* *value gets a new string (free it). Returns STORE_OK, STORE_NOTFOUND or an error. */
 	int (*meta_get)(struct store *s, const char *key, char **value);
 	/* Durable once it returns STORE_OK. */
@@ -153,6 +160,11 @@ static inline int store_timeline(struct store *s, const struct store_feed *feeds
 				 size_t limit, int from_end, struct store_msgs *out)
 {
 	return s->ops->timeline(s, feeds, nfeeds, after, before, limit, from_end, out);
+}
+static inline int store_message(struct store *s, const char *msgid, const char *person,
+				struct store_msgs *out, int *liked)
+{
+	return s->ops->message(s, msgid, person, out, liked);
 }
 static inline int store_meta_get(struct store *s, const char *key, char **value)
 {

@@ -328,6 +328,20 @@ static int sq_timeline(struct store *base, const struct store_feed *feeds, size_
 	return STORE_OK;
 }
 
+static int sq_message(struct store *base, const char *msgid, const char *person, struct store_msgs *out,
+		      int *liked)
+{
+	struct sqlite_store *s = to_sqlite(base);
+	int rc = msgindex_message(s->index, msgid, person, out, liked);
+	if (rc == SQLITE_NOTFOUND)
+		return STORE_NOTFOUND;
+	if (rc != SQLITE_OK) {
+		set_error(s, "message");
+		return status_of(rc);
+	}
+	return STORE_OK;
+}
+
 /* ---- meta ---- */
 
 static int sq_meta_get(struct store *base, const char *key, char **value)
@@ -397,6 +411,7 @@ static const struct store_ops sqlite_ops = {
 	.history = sq_history,
 	.select = sq_select,
 	.timeline = sq_timeline,
+	.message = sq_message,
 	.meta_get = sq_meta_get,
 	.meta_set = sq_meta_set,
 	.last_error = sq_last_error,

@@ -5,7 +5,8 @@
  * The loop thread keeps one FIFO of jobs: a write job holds the submitted
  * ops (their strings taken from the submitter), a read job a stream and seq
  * range, a select job a CHATHISTORY selection of one history (store_select),
- * a timeline job one over a user's followed feeds (store_timeline).
+ * a timeline job one over a user's followed feeds (store_timeline), a
+ * message job one message and a user's like of it (store_message).
  * A submitted op joins the last job if that is a write, else starts a new
  * write job; a read or select always starts a new job. A check handle (run once per loop turn, after that turn's
  * I/O callbacks) starts the head job when nothing is in flight: it leaves the
@@ -43,7 +44,7 @@ struct op_array {
 	size_t n, cap;
 };
 
-enum job_kind { JOB_WRITE, JOB_READ, JOB_SELECT, JOB_TIMELINE };
+enum job_kind { JOB_WRITE, JOB_READ, JOB_SELECT, JOB_TIMELINE, JOB_MESSAGE };
 
 /* One queued or running job: a write (ops to append), a read (ops found)
  * or a select (messages found). */
@@ -63,6 +64,9 @@ struct job {
 	struct store_feed *feeds;/* timeline only: copies */
 	size_t nfeeds;
 	int from_end;
+	char *person;            /* message only: whose like state (a.msgid: which message) */
+	int liked;
+	store_message_fn message_done;
 	struct store_msgs found;
 	store_select_fn select_done;
 	int status;              /* the store's answer, set on the storage thread */
@@ -122,6 +126,7 @@ static void job_free(struct job *j)
 	free(j->hist);
 	free((char *)j->a.msgid);
 	free((char *)j->b.msgid);
+	free(j->person);
 	for (size_t i = 0; i < j->nfeeds; i++)
 		free(j->feeds[i].hist);
 	free(j->feeds);
@@ -170,6 +175,9 @@ static void report(struct store_writer *w, struct job *j, int status)
 		j->read_done(j->read_arg, status, j->ops.v, status == STORE_OK ? j->ops.n : 0);
 	else if (j->kind == JOB_SELECT || j->kind == JOB_TIMELINE)
 		j->select_done(j->read_arg, status, &j->found);
+	else if (j->kind == JOB_MESSAGE)
+		j->message_done(j->read_arg, status, status == STORE_OK ? &j->found.ops[0] : NULL,
+				status == STORE_OK ? j->found.likes[0] : 0, j->liked);
 	else
 		w->done(w->arg, status, j->ops.v, j->ops.n);
 }
@@ -195,6 +203,10 @@ static void work_cb(uv_work_t *req)
 	if (j->kind == JOB_SELECT) {
 		j->status = store_select(w->store, j->hist, j->sel, j->has_a ? &j->a : NULL, &j->b,
 					 j->limit, &j->found);
+		return;
+	}
+	if (j->kind == JOB_MESSAGE) {
+		j->status = store_message(w->store, j->a.msgid, j->person, &j->found, &j->liked);
 		return;
 	}
 	if (j->kind == JOB_TIMELINE) {
@@ -411,6 +423,18 @@ void store_writer_timeline(struct store_writer *w, const struct store_feed *feed
 	}
 	j->nfeeds = nfeeds;
 	j->from_end = from_end;
+	enqueue(w, j);
+	wake(w);
+}
+
+/* As store_writer_select. */
+void store_writer_message(struct store_writer *w, const char *msgid, const char *person,
+			  store_message_fn done, void *arg)
+{
+	struct store_anchor a = {msgid, 0};
+	struct job *j = anchored_job(JOB_MESSAGE, &a, NULL, 1, NULL, arg);
+	j->person = xstrdup(person);
+	j->message_done = done;
 	enqueue(w, j);
 	wake(w);
 }

@@ -7,7 +7,7 @@
  * submitted operations gather for the next. Completions come back to the
  * loop thread, in submission order, through done().
  *
- * Reads (store_writer_read, _select, _timeline) go through the same queue: a read runs on the
+ * Reads (store_writer_read, _select, _timeline, _message) go through the same queue: a read runs on the
  * storage thread after every write submitted before it, so it sees them, and
  * its result comes back on the loop thread in the same order as the writes'
  * completions. Writes submitted between two reads still form one transaction.
@@ -37,6 +37,12 @@ typedef void (*store_read_fn)(void *arg, int status, const struct op *ops, size_
  * valid only during the call (take what you keep). */
 typedef void (*store_select_fn)(void *arg, int status, struct store_msgs *found);
 
+/* Called on the loop thread with the result of a message lookup: STORE_OK
+ * with the message (valid only during the call), its like count and
+ * whether the person asked about likes it; STORE_NOTFOUND or an error
+ * status with msg NULL. */
+typedef void (*store_message_fn)(void *arg, int status, const struct op *msg, uint32_t likes, int liked);
+
 struct store_writer *store_writer_new(uv_loop_t *loop, struct store *s, store_done_fn done,
 				      void *arg);
 /* Queues op for the next transaction, taking its strings (allocated; op's
@@ -57,6 +63,9 @@ void store_writer_select(struct store_writer *w, const char *hist, enum store_se
 void store_writer_timeline(struct store_writer *w, const struct store_feed *feeds, size_t nfeeds,
 			   const struct store_anchor *after, const struct store_anchor *before, size_t limit,
 			   int from_end, store_select_fn done, void *arg);
+/* Queues store_message(msgid, person) likewise. */
+void store_writer_message(struct store_writer *w, const char *msgid, const char *person,
+			  store_message_fn done, void *arg);
 /* 1 if no job is queued or running: the store may be used directly. */
 int store_writer_idle(const struct store_writer *w);
 /* Operations submitted but not yet reported done (reads not counted). */

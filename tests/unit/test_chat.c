@@ -2298,6 +2298,28 @@ static int index_matches_once(uint64_t seed, const char *dir, int lag)
 		}
 		free(key);
 	}
+	for (size_t i = 0; ok && i < GEN_OPS; i++) { /* every msgid and like ref, by every nick */
+		char id[OP_MSGID_MAX];
+		op_msgid(&g[i].op, id, sizeof id);
+		const char *msgid = i % 2 ? id : g[i].ref;
+		char *person = chat_person(gen_nicks[i % 7], NULL);
+		const struct chat_msg *m = chat_msg_find(c, msgid);
+		struct store_msgs ms;
+		int liked = -1, rc = store_message(st, msgid, person, &ms, &liked);
+		char want_id[OP_MSGID_MAX + 32] = "", got_id[OP_MSGID_MAX + 32] = "";
+		if (m)
+			snprintf(want_id, sizeof want_id, "%s/%u/%d", m->msgid, m->likes, chat_liked_by(c, msgid, person));
+		if (rc == STORE_OK && ms.n == 1) {
+			op_msgid(&ms.ops[0], got_id, sizeof got_id);
+			snprintf(got_id + strlen(got_id), sizeof got_id - strlen(got_id), "/%u/%d", ms.likes[0], liked);
+		}
+		if ((m ? rc != STORE_OK : rc != STORE_NOTFOUND) || strcmp(want_id, got_id) != 0) {
+			fprintf(stderr, "  message %s for %s: chat %s, store (%d) %s\n", msgid, person, want_id, rc, got_id);
+			ok = 0;
+		}
+		store_msgs_free(&ms);
+		free(person);
+	}
 	for (size_t i = 0; ok && i < sizeof gen_nicks / sizeof gen_nicks[0]; i++) {
 		char *person = chat_person(gen_nicks[i], NULL);
 		for (int w = 0; ok && w < 8; w++) {
