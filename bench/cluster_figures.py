@@ -12,6 +12,8 @@ starts a fresh cluster:
             operations as the others and is not syncing (then its digest
             must equal theirs, or the run is an error), and operations
             caught up per second (operations it missed / those seconds).
+  wiped     the same, but replica 5 starts again with its data directory
+            wiped: it catches up every operation of the cluster.
   heal      partition {1,2} | {3,4,5}; chorus-bench writes on both sides at
             once; the partition heals. Figures: seconds from the heal until
             every replica's view has all five, and until all five hold the
@@ -102,8 +104,8 @@ def _cluster(workdir, name):
     return c.up()
 
 
-def catchup(build, workdir, run, seconds):
-    c = _cluster(workdir, "catchup-%d" % run)
+def catchup(build, workdir, run, seconds, wipe=False):
+    c = _cluster(workdir, "%s-%d" % ("wiped" if wipe else "catchup", run))
     try:
         last = c.nodes[4]
         before = last.digest()[1]
@@ -111,14 +113,14 @@ def catchup(build, workdir, run, seconds):
         _bench_result(_bench(build, c.nodes[:4], seconds))
         want = c.nodes[0].digest()
         t0 = time.monotonic()
-        last.start_chorusd()  # returns once it listens
+        last.start_chorusd(wipe=wipe)  # returns once it listens
         listen_s = time.monotonic() - t0
         _until(lambda: last.syncstate() == (want[1], False), 120)
         took = time.monotonic() - t0
         got = last.digest()
         if got != (want[0], want[1], False):
             raise RuntimeError("replica 5 has as many ops as the others but %s, not %s" % (got, want))
-        missed = want[1] - before
+        missed = want[1] - (0 if wipe else before)
         return {"ok": True, "missed_ops": missed, "seconds": took, "listen_s": listen_s,
                 "ops_per_s": missed / took}
     finally:
@@ -198,6 +200,7 @@ def measure(build, runs, seconds=3.0, log=print):
     workdir = tempfile.mkdtemp(prefix="chorus-cluster-bench-")
     for run in range(1, runs + 1):
         for key, fn in (("catchup", lambda: catchup(build, workdir, run, seconds)),
+                        ("wiped", lambda: catchup(build, workdir, run, seconds, wipe=True)),
                         ("heal", lambda: heal(build, workdir, run, seconds / 2)),
                         ("failover", lambda: failover(build, workdir, run))):
             try:

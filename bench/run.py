@@ -648,6 +648,8 @@ CLUSTER_ROWS = [
     ("catch-up: seconds from its start to an equal digest", "catchup", "seconds", "s"),
     ("catch-up: of which until it listened", "catchup", "listen_s", "s"),
     ("catch-up: operations caught up per second", "catchup", "ops_per_s", ""),
+    ("wiped replica: operations it caught up (all of them)", "wiped", "missed_ops", ""),
+    ("wiped replica: operations caught up per second", "wiped", "ops_per_s", ""),
     ("heal: messages written on both sides while partitioned", "heal", "written", ""),
     ("heal: seconds from the heal to a view of five everywhere", "heal", "view_s", "s"),
     ("heal: seconds from the heal to five equal digests", "heal", "equal_s", "s"),
@@ -658,7 +660,7 @@ CLUSTER_ROWS = [
 
 def cluster_section(records):
     """The table of bench/cluster_figures.py's figures, or why there is none."""
-    if not any(r["scenario"] in ("catchup", "heal", "failover") for r in records):
+    if not any(r["scenario"] in ("catchup", "wiped", "heal", "failover") for r in records):
         return "Not measured in this run (they need root, network namespaces and Corosync; " \
                "see bench/cluster_figures.py)."
     out = ["Five replicas as five hosts (tests/cluster/netcluster.py: a network namespace, a "
