@@ -6,7 +6,8 @@
  * entries of its new messages, a bulk writes them all, sorted, into msgs,
  * and a read takes the matching entries of the tail besides its range of
  * msgs. A transaction that is rolled back leaves the tail to be read again
- * from the database (msgindex_reload). Every statement is prepared once.
+ * from the database (msgindex_reload). Each statement is prepared at its
+ * first use, once.
  */
 #include "msgindex.h"
 
@@ -103,6 +104,25 @@ static int run(sqlite3_stmt *st)
 	return done(st, sqlite3_step(st));
 }
 
+/* Statement i, prepared at its first use (a store opened for a moment, as
+ * the simulation's are, prepares few); NULL if SQLite cannot. */
+static sqlite3_stmt *stmt(struct msgindex *x, enum stmt i)
+{
+	if (x->st[i])
+		return x->st[i];
+	struct buf many = {0};
+	if (!SQL[i]) { /* ST_PUT_ENTRIES */
+		buf_puts(&many, "INSERT OR IGNORE INTO msgs(hist, ckey, op) VALUES(?, ?, ?)");
+		for (int k = 1; k < PUT_MANY; k++)
+			buf_puts(&many, ", (?, ?, ?)");
+	}
+	if (sqlite3_prepare_v3(x->db, SQL[i] ? SQL[i] : many.data, -1, SQLITE_PREPARE_PERSISTENT, &x->st[i],
+			       NULL) != SQLITE_OK)
+		x->st[i] = NULL;
+	buf_free(&many);
+	return x->st[i];
+}
+
 static void bind_blob(sqlite3_stmt *st, int i, const uint8_t *b, int n)
 {
 	sqlite3_bind_blob(st, i, b, n, SQLITE_STATIC);
@@ -129,9 +149,11 @@ static int put_like(struct msgindex *x, const struct op *op);
 static int read_tail(struct msgindex *x, sqlite3_int64 limit, int likes_too, sqlite3_int64 *n,
 		     sqlite3_int64 *top)
 {
-	sqlite3_stmt *st = x->st[ST_TAIL];
+	sqlite3_stmt *st = stmt(x, ST_TAIL);
 	int rc;
 	*n = 0;
+	if (!st)
+		return SQLITE_ERROR;
 	sqlite3_bind_int64(st, 1, x->upto);
 	sqlite3_bind_int64(st, 2, limit);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -151,13 +173,16 @@ static int read_tail(struct msgindex *x, sqlite3_int64 limit, int likes_too, sql
 
 int msgindex_reload(struct msgindex *x)
 {
-	sqlite3_stmt *st = x->st[ST_GET_UPTO];
+	sqlite3_stmt *st = stmt(x, ST_GET_UPTO);
 	sqlite3_int64 n, top = 0;
+	if (!st)
+		return SQLITE_ERROR;
 	int rc = sqlite3_step(st);
 	x->upto = rc == SQLITE_ROW ? atoll((const char *)sqlite3_column_text(st, 0)) : 0;
 	if ((rc = done(st, rc)) != SQLITE_OK)
 		return rc;
-	st = x->st[ST_MAX_ROW];
+	if (!(st = stmt(x, ST_MAX_ROW)))
+		return SQLITE_ERROR;
 	rc = sqlite3_step(st);
 	x->last = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
 	if ((rc = done(st, rc)) != SQLITE_OK)
@@ -172,19 +197,6 @@ struct msgindex *msgindex_new(sqlite3 *db, const char *path, int lag, int reinde
 	x->db = db;
 	x->lag = lag > 0 ? lag : MSGINDEX_LAG;
 	utarray_new(x->tail, &entry_icd);
-	struct buf many = {0};
-	buf_puts(&many, "INSERT OR IGNORE INTO msgs(hist, ckey, op) VALUES(?, ?, ?)");
-	for (int i = 1; i < PUT_MANY; i++)
-		buf_puts(&many, ", (?, ?, ?)");
-	for (int i = 0; i < ST_COUNT; i++)
-		if (sqlite3_prepare_v3(db, SQL[i] ? SQL[i] : many.data, -1, SQLITE_PREPARE_PERSISTENT, &x->st[i],
-				       NULL) != SQLITE_OK) {
-			buf_free(&many);
-			*msg = xasprintf("%s: prepare message index: %s", path, sqlite3_errmsg(db));
-			msgindex_free(x);
-			return NULL;
-		}
-	buf_free(&many);
 	if ((reindex ? msgindex_catch_up(x, 1) : msgindex_reload(x)) != SQLITE_OK) {
 		*msg = xasprintf("%s: %s the message index: %s", path, reindex ? "build" : "read",
 				 sqlite3_errmsg(db));
@@ -214,17 +226,20 @@ static int put_like(struct msgindex *x, const struct op *op)
 		return SQLITE_OK; /* chat_op_valid lets no such op through */
 	op_key_bytes(&target, id);
 	op_key_bytes(&k, by);
-	char *person = chat_person(op->author, op->account);
-	sqlite3_stmt *st = x->st[ST_GET_STATE];
+	sqlite3_stmt *st = stmt(x, ST_GET_STATE);
 	int rc, newer = 1;
+	if (!st)
+		return SQLITE_ERROR;
+	char *person = chat_person(op->author, op->account);
 	bind_blob(st, 1, id + 8, ID_BYTES);
 	sqlite3_bind_text(st, 2, person, -1, SQLITE_STATIC);
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		newer = sqlite3_column_bytes(st, 1) == OP_KEY_BYTES &&
 			memcmp(by, sqlite3_column_blob(st, 1), OP_KEY_BYTES) > 0;
 	rc = done(st, rc);
+	if (rc == SQLITE_OK && newer && !(st = stmt(x, ST_PUT_STATE)))
+		rc = SQLITE_ERROR;
 	if (rc == SQLITE_OK && newer) {
-		st = x->st[ST_PUT_STATE];
 		bind_blob(st, 1, id + 8, ID_BYTES);
 		sqlite3_bind_text(st, 2, person, -1, SQLITE_STATIC);
 		sqlite3_bind_int(st, 3, op->kind == OP_LIKE);
@@ -265,7 +280,8 @@ static int write_tail(struct msgindex *x, sqlite3_int64 top)
 	utarray_sort(x->tail, entry_cmp);
 	while (rc == SQLITE_OK && i < n) { /* PUT_MANY rows a statement while there are */
 		size_t k = n - i >= PUT_MANY ? PUT_MANY : 1;
-		st = x->st[k > 1 ? ST_PUT_ENTRIES : ST_PUT_ENTRY];
+		if (!(st = stmt(x, k > 1 ? ST_PUT_ENTRIES : ST_PUT_ENTRY)))
+			return SQLITE_ERROR;
 		for (size_t j = 0; j < k; j++, i++) {
 			struct entry *e = utarray_eltptr(x->tail, i);
 			sqlite3_bind_text(st, (int)(3 * j + 1), e->hist, -1, SQLITE_STATIC);
@@ -278,7 +294,8 @@ static int write_tail(struct msgindex *x, sqlite3_int64 top)
 		return rc;
 	utarray_clear(x->tail);
 	snprintf(upto, sizeof upto, "%lld", (long long)top);
-	st = x->st[ST_SET_UPTO];
+	if (!(st = stmt(x, ST_SET_UPTO)))
+		return SQLITE_ERROR;
 	sqlite3_bind_text(st, 1, upto, -1, SQLITE_TRANSIENT);
 	if ((rc = run(st)) == SQLITE_OK)
 		x->upto = top;
@@ -288,7 +305,9 @@ static int write_tail(struct msgindex *x, sqlite3_int64 top)
 int msgindex_catch_up(struct msgindex *x, int force)
 {
 	if (force) { /* an upgraded database: upto 0, nothing read yet */
-		sqlite3_stmt *st = x->st[ST_MAX_ROW];
+		sqlite3_stmt *st = stmt(x, ST_MAX_ROW);
+		if (!st)
+			return SQLITE_ERROR;
 		int rc = sqlite3_step(st);
 		x->last = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
 		if ((rc = done(st, rc)) != SQLITE_OK)
@@ -316,8 +335,10 @@ static int count_likes(struct msgindex *x, const struct op *op, uint32_t *likes)
 	struct op_key k = op_key_of(op);
 	uint8_t key[OP_KEY_BYTES];
 	op_key_bytes(&k, key);
+	sqlite3_stmt *st = stmt(x, ST_COUNT_LIKES);
+	if (!st)
+		return SQLITE_ERROR;
 	char *author = chat_person(op->author, op->account);
-	sqlite3_stmt *st = x->st[ST_COUNT_LIKES];
 	bind_blob(st, 1, key + 8, ID_BYTES);
 	sqlite3_bind_text(st, 2, author, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(st);
@@ -342,8 +363,8 @@ static void msgs_add(struct store_msgs *out, size_t *cap, const struct op *op)
 static int add_tail(struct msgindex *x, const char *hist, const uint8_t *lo, int lo_len,
 		    const uint8_t *hi, struct store_msgs *out, size_t *cap)
 {
-	sqlite3_stmt *st = x->st[ST_OP_AT];
-	int rc = SQLITE_OK;
+	sqlite3_stmt *st = stmt(x, ST_OP_AT);
+	int rc = st ? SQLITE_OK : SQLITE_ERROR;
 	for (struct entry *e = utarray_front(x->tail); e && rc == SQLITE_OK;
 	     e = utarray_next(x->tail, e)) {
 		if (strcmp(e->hist, hist) != 0 || (lo_len && memcmp(e->ckey, lo, OP_KEY_BYTES) <= 0) ||
@@ -397,10 +418,12 @@ int msgindex_history(struct msgindex *x, const char *hist, const struct op_key *
 		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
 		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 	uint8_t lo[OP_KEY_BYTES], hi[OP_KEY_BYTES];
-	sqlite3_stmt *st = x->st[from_end ? ST_SELECT_DESC : ST_SELECT_ASC];
+	sqlite3_stmt *st = stmt(x, from_end ? ST_SELECT_DESC : ST_SELECT_ASC);
 	size_t cap = 0;
 	int rc;
 	memset(out, 0, sizeof *out);
+	if (!st)
+		return SQLITE_ERROR;
 	if (after)
 		op_key_bytes(after, lo);
 	if (before)
@@ -441,7 +464,9 @@ static int anchor_key(struct msgindex *x, const char *hist, const struct store_a
 	struct op_key id = {0};
 	if (op_msgid_parse(a->msgid, &id.stream, &id.seq) < 0)
 		return SQLITE_NOTFOUND;
-	sqlite3_stmt *st = x->st[ST_OP_OF];
+	sqlite3_stmt *st = stmt(x, ST_OP_OF);
+	if (!st)
+		return SQLITE_ERROR;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)id.stream.origin);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)id.stream.incarnation);
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)id.stream.boot);
@@ -561,7 +586,9 @@ int msgindex_message(struct msgindex *x, const char *msgid, const char *person, 
 	*liked = 0;
 	if (op_msgid_parse(msgid, &id.stream, &id.seq) < 0)
 		return SQLITE_NOTFOUND;
-	sqlite3_stmt *st = x->st[ST_OP_OF];
+	sqlite3_stmt *st = stmt(x, ST_OP_OF);
+	if (!st)
+		return SQLITE_ERROR;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)id.stream.origin);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)id.stream.incarnation);
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)id.stream.boot);
@@ -585,7 +612,10 @@ int msgindex_message(struct msgindex *x, const char *msgid, const char *person, 
 		return SQLITE_OK;
 	uint8_t key[OP_KEY_BYTES];
 	op_key_bytes(&id, key);
-	st = x->st[ST_GET_STATE];
+	if (!(st = stmt(x, ST_GET_STATE))) {
+		store_msgs_free(out);
+		return SQLITE_ERROR;
+	}
 	bind_blob(st, 1, key + 8, ID_BYTES);
 	sqlite3_bind_text(st, 2, person, -1, SQLITE_STATIC);
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW)

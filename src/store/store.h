@@ -195,13 +195,14 @@ struct store_sqlite_options {
 
 /*
  * Opens (creating if needed) the SQLite store "chorus.db" in directory dir
- * (created if missing) in WAL mode. Returns NULL with *err set (a new string)
- * on failure, including a format version mismatch.
+ * (created if missing) in WAL mode; dir NULL: a database in memory (the
+ * memory twin's), gone when closed. Returns NULL with *err set (a new
+ * string) on failure, including a format version mismatch.
  */
 struct store *store_sqlite_open(const char *dir, const struct store_sqlite_options *opt,
 				char **err);
 
-/* A store in memory, empty. */
+/* A store in memory, empty: an SQLite store in memory with fault injection. */
 struct store *store_memory_new(void);
 /* Fault injection for tests: the next n appends (and meta_sets) fail with status. */
 void store_memory_fail(struct store *s, int n, int status);

@@ -500,7 +500,7 @@ static int configure(struct sqlite_store *s, const struct store_sqlite_options *
 	}
 	if (pragma_text(s, "PRAGMA journal_mode = WAL", mode, sizeof mode, msg) != 0)
 		return -1;
-	if (strcmp(mode, "wal") != 0) {
+	if (strcmp(mode, "wal") != 0 && strcmp(s->path, ":memory:") != 0) {
 		*msg = xasprintf("%s: cannot use WAL mode (journal mode is %s)", s->path, mode);
 		return -1;
 	}
@@ -604,8 +604,8 @@ struct store *store_sqlite_open(const char *dir, const struct store_sqlite_optio
 	struct sqlite_store *s = xcalloc(1, sizeof *s);
 	char *msg = NULL;
 	s->base.ops = &sqlite_ops;
-	s->path = xasprintf("%s/chorus.db", dir);
-	int rc = make_dir(dir, &msg);
+	s->path = dir ? xasprintf("%s/chorus.db", dir) : xstrdup(":memory:");
+	int rc = dir ? make_dir(dir, &msg) : 0;
 	if (rc == 0)
 		rc = open_db(s, &msg);
 	if (rc == 0)
