@@ -117,7 +117,7 @@ static void history_answered(void *arg, int status, struct store_msgs *found)
 		}
 		free(ptrs);
 		free(msgs);
-		store_wait_end(s, &w->wait, &cap);
+		store_wait_end(s, &cap);
 	}
 	store_wait_free(&w->wait);
 	free(w->target);

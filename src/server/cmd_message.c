@@ -190,7 +190,7 @@ static void like_found(void *arg, int status, const struct op *msg, uint32_t lik
 		}
 	}
 	if (s)
-		store_wait_end(s, &w->wait, &cap);
+		store_wait_end(s, &cap);
 	store_wait_free(&w->wait);
 	free(w->target);
 	free(w->ref);

@@ -204,9 +204,9 @@ void store_wait_begin(struct session *s, struct store_wait *w);
 /* The answer came: the session, with its answer captured under the
  * command's label (until store_wait_end), or NULL if it has gone. */
 struct session *store_wait_answer(struct store_wait *w, struct capture *cap);
-/* The answer is sent: ends the capture, and s's next lines go on. Frees
- * what w holds (not w). */
-void store_wait_end(struct session *s, struct store_wait *w, struct capture *cap);
+/* The answer is sent: ends the capture, and s's next lines go on. */
+void store_wait_end(struct session *s, struct capture *cap);
+/* Frees what w holds (not w), answered or not. */
 void store_wait_free(struct store_wait *w);
 /* One of s's operations was answered: at the last, the PONGs held for it go. */
 void session_write_done(struct session *s);

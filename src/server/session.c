@@ -512,13 +512,12 @@ struct session *store_wait_answer(struct store_wait *w, struct capture *cap)
 	return s;
 }
 
-void store_wait_end(struct session *s, struct store_wait *w, struct capture *cap)
+void store_wait_end(struct session *s, struct capture *cap)
 {
 	reply_capture_end(s, cap);
 	s->waiting = 0;
 	if (!s->closing && !s->throttled && process_lines(s))
 		throttle(s);
-	store_wait_free(w);
 }
 
 void store_wait_free(struct store_wait *w)
