@@ -311,9 +311,10 @@ uint64_t op_read_u(struct op_reader *r, int width)
 	return v;
 }
 
-char *op_read_str(struct op_reader *r)
+/* The next n bytes as a new string (after a length read into n): NULL,
+ * with r bad, if they are not there, too long or hold a NUL. */
+static char *read_chars(struct op_reader *r, uint64_t n)
 {
-	uint64_t n = op_read_u(r, 4);
 	if (r->bad || n > OP_FIELD_MAX || n > r->left || memchr(r->p, '\0', n)) {
 		r->bad = 1;
 		return NULL;
@@ -322,6 +323,11 @@ char *op_read_str(struct op_reader *r)
 	r->p += n;
 	r->left -= n;
 	return s;
+}
+
+char *op_read_str(struct op_reader *r)
+{
+	return read_chars(r, op_read_u(r, 4));
 }
 
 static uint64_t read_varint(struct op_reader *r)
@@ -359,15 +365,7 @@ static uint32_t read_u32(struct op_reader *r)
 
 static char *read_text(struct op_reader *r)
 {
-	uint64_t n = read_varint(r);
-	if (r->bad || n > OP_FIELD_MAX || n > r->left || memchr(r->p, '\0', n)) {
-		r->bad = 1;
-		return NULL;
-	}
-	char *s = xstrndup((const char *)r->p, n);
-	r->p += n;
-	r->left -= n;
-	return s;
+	return read_chars(r, read_varint(r));
 }
 
 /* A copy of the previous op's string (mask bit set), or the next text. */

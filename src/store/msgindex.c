@@ -448,6 +448,40 @@ int msgindex_history(struct msgindex *x, const char *hist, const struct op_key *
 	return rc;
 }
 
+/* The message msgid names, if it is stored and chat_apply applies it: a
+ * copy into *msg (op_clear it) and its history key into *hist (free it).
+ * Returns SQLITE_OK, SQLITE_NOTFOUND or the SQLite error. */
+static int find_message(struct msgindex *x, const char *msgid, struct op *msg, char **hist)
+{
+	struct op_key id = {0};
+	struct entry e;
+	int found = 0;
+	if (op_msgid_parse(msgid, &id.stream, &id.seq) < 0)
+		return SQLITE_NOTFOUND;
+	sqlite3_stmt *st = stmt(x, ST_OP_OF);
+	if (!st)
+		return SQLITE_ERROR;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)id.stream.origin);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)id.stream.incarnation);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)id.stream.boot);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)id.seq);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		struct op row;
+		store_sqlite_row_op(st, &row);
+		if ((found = entry_of(&row, 0, &e))) {
+			op_copy(msg, &row);
+			*hist = e.hist;
+		}
+	}
+	rc = done(st, rc);
+	if (rc != SQLITE_OK && found) {
+		op_clear(msg);
+		free(*hist);
+	}
+	return rc != SQLITE_OK ? rc : found ? SQLITE_OK : SQLITE_NOTFOUND;
+}
+
 /* The key bound of anchor a in hist (see chat_anchor_key): strictly after
  * it if after, else strictly before it. SQLITE_NOTFOUND if a msgid anchor
  * names no message of hist (hist NULL: no post at all). */
@@ -461,29 +495,16 @@ static int anchor_key(struct msgindex *x, const char *hist, const struct store_a
 		k->lts = t <= 0 ? 0 : t > top ? UINT64_MAX : (uint64_t)t << OP_LTS_SHIFT;
 		return SQLITE_OK;
 	}
-	struct op_key id = {0};
-	if (op_msgid_parse(a->msgid, &id.stream, &id.seq) < 0)
-		return SQLITE_NOTFOUND;
-	sqlite3_stmt *st = stmt(x, ST_OP_OF);
-	if (!st)
-		return SQLITE_ERROR;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)id.stream.origin);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)id.stream.incarnation);
-	sqlite3_bind_int64(st, 3, (sqlite3_int64)id.stream.boot);
-	sqlite3_bind_int64(st, 4, (sqlite3_int64)id.seq);
-	int rc = sqlite3_step(st), found = 0;
-	if (rc == SQLITE_ROW) {
-		struct op op;
-		struct entry e;
-		store_sqlite_row_op(st, &op);
-		if (entry_of(&op, 0, &e)) {
-			found = hist ? strcmp(e.hist, hist) == 0 : op.kind == OP_POST;
-			*k = op_key_of(&op);
-			free(e.hist);
-		}
-	}
-	rc = done(st, rc);
-	return rc != SQLITE_OK ? rc : found ? SQLITE_OK : SQLITE_NOTFOUND;
+	struct op msg;
+	char *in;
+	int rc = find_message(x, a->msgid, &msg, &in);
+	if (rc != SQLITE_OK)
+		return rc;
+	int found = hist ? strcmp(in, hist) == 0 : msg.kind == OP_POST;
+	*k = op_key_of(&msg);
+	op_clear(&msg);
+	free(in);
+	return found ? SQLITE_OK : SQLITE_NOTFOUND;
 }
 
 /* Appends the messages of more to out (more is emptied). */
@@ -578,32 +599,20 @@ int msgindex_timeline(struct msgindex *x, const struct store_feed *feeds, size_t
 int msgindex_message(struct msgindex *x, const char *msgid, const char *person, struct store_msgs *out,
 		     int *liked)
 {
-	struct op_key id = {0};
-	struct entry e;
+	struct op msg;
+	char *hist;
 	size_t cap = 0;
-	int rc, found = 0;
 	memset(out, 0, sizeof *out);
 	*liked = 0;
-	if (op_msgid_parse(msgid, &id.stream, &id.seq) < 0)
-		return SQLITE_NOTFOUND;
-	sqlite3_stmt *st = stmt(x, ST_OP_OF);
-	if (!st)
-		return SQLITE_ERROR;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)id.stream.origin);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)id.stream.incarnation);
-	sqlite3_bind_int64(st, 3, (sqlite3_int64)id.stream.boot);
-	sqlite3_bind_int64(st, 4, (sqlite3_int64)id.seq);
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct op op;
-		store_sqlite_row_op(st, &op);
-		if ((found = entry_of(&op, 0, &e))) {
-			free(e.hist);
-			msgs_add(out, &cap, &op);
-		}
-	}
-	if ((rc = done(st, rc)) != SQLITE_OK || !found || (rc = count_likes(x, &out->ops[0], &out->likes[0])) != SQLITE_OK) {
+	int rc = find_message(x, msgid, &msg, &hist);
+	if (rc != SQLITE_OK)
+		return rc;
+	free(hist);
+	msgs_add(out, &cap, &msg);
+	op_clear(&msg);
+	if ((rc = count_likes(x, &out->ops[0], &out->likes[0])) != SQLITE_OK) {
 		store_msgs_free(out);
-		return rc != SQLITE_OK ? rc : SQLITE_NOTFOUND;
+		return rc;
 	}
 	char *author = chat_person(out->ops[0].author, out->ops[0].account);
 	int own = strcmp(author, person) == 0;
@@ -611,8 +620,10 @@ int msgindex_message(struct msgindex *x, const char *msgid, const char *person, 
 	if (own) /* one's own like never counts, nor is it kept once the line is known */
 		return SQLITE_OK;
 	uint8_t key[OP_KEY_BYTES];
-	op_key_bytes(&id, key);
-	if (!(st = stmt(x, ST_GET_STATE))) {
+	struct op_key k = op_key_of(&out->ops[0]);
+	op_key_bytes(&k, key);
+	sqlite3_stmt *st = stmt(x, ST_GET_STATE);
+	if (!st) {
 		store_msgs_free(out);
 		return SQLITE_ERROR;
 	}
