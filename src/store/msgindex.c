@@ -277,7 +277,8 @@ static int write_tail(struct msgindex *x, sqlite3_int64 top)
 	char upto[32];
 	int rc = SQLITE_OK;
 	size_t n = utarray_len(x->tail), i = 0;
-	utarray_sort(x->tail, entry_cmp);
+	if (n) /* qsort wants an array, even of none */
+		utarray_sort(x->tail, entry_cmp);
 	while (rc == SQLITE_OK && i < n) { /* PUT_MANY rows a statement while there are */
 		size_t k = n - i >= PUT_MANY ? PUT_MANY : 1;
 		if (!(st = stmt(x, k > 1 ? ST_PUT_ENTRIES : ST_PUT_ENTRY)))

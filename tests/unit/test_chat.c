@@ -35,7 +35,7 @@ static struct op mk(uint32_t origin, uint64_t seq, uint64_t lts, uint8_t kind, c
 	op.stream.boot = 1;
 	op.seq = seq;
 	op.lts = lts;
-	op.wall_ms = (int64_t)lts * 1000;
+	op.wall_ms = (int64_t)(lts * 1000u); /* wraps for the huge lts of some tests */
 	op.kind = kind;
 	op.author = (char *)author;
 	op.target = (char *)target;
