@@ -234,6 +234,12 @@ struct chat_anchor {
 };
 
 /*
+ * Selections over the histories in RAM. The server reads history from the
+ * store's message index (store_select, store_timeline, store_message);
+ * these, with chat_timeline_select, chat_liked_by and chat_msg_find, are
+ * what the index is tested against (test_chat), until chat keeps only a
+ * cache (docs/STATUS.md).
+ *
  * Selections, as draft/chathistory defines them. Each writes at most limit
  * message pointers to out, in canonical (ascending) order, and returns how
  * many, or -1 if a msgid anchor is not in h. A time anchor compares the

@@ -153,12 +153,11 @@ struct like_wait {
 
 /* The message of a like (or unlike) was looked for: checks the like and
  * makes it an operation. */
-static void like_found(void *arg, int status, const struct op *msg, uint32_t likes, int liked)
+static void like_found(void *arg, int status, const struct op *msg, int liked)
 {
 	struct like_wait *w = arg;
 	struct capture cap;
 	struct session *s = store_wait_answer(&w->wait, &cap);
-	(void)likes;
 	if (!s) {
 		/* gone meanwhile */
 	} else if (status != STORE_OK && status != STORE_NOTFOUND) {

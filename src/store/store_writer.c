@@ -176,8 +176,7 @@ static void report(struct store_writer *w, struct job *j, int status)
 	else if (j->kind == JOB_SELECT || j->kind == JOB_TIMELINE)
 		j->select_done(j->read_arg, status, &j->found);
 	else if (j->kind == JOB_MESSAGE)
-		j->message_done(j->read_arg, status, status == STORE_OK ? &j->found.ops[0] : NULL,
-				status == STORE_OK ? j->found.likes[0] : 0, j->liked);
+		j->message_done(j->read_arg, status, status == STORE_OK ? &j->found.ops[0] : NULL, j->liked);
 	else
 		w->done(w->arg, status, j->ops.v, j->ops.n);
 }

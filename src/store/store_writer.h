@@ -38,10 +38,9 @@ typedef void (*store_read_fn)(void *arg, int status, const struct op *ops, size_
 typedef void (*store_select_fn)(void *arg, int status, struct store_msgs *found);
 
 /* Called on the loop thread with the result of a message lookup: STORE_OK
- * with the message (valid only during the call), its like count and
- * whether the person asked about likes it; STORE_NOTFOUND or an error
- * status with msg NULL. */
-typedef void (*store_message_fn)(void *arg, int status, const struct op *msg, uint32_t likes, int liked);
+ * with the message (valid only during the call) and whether the person
+ * asked about likes it; STORE_NOTFOUND or an error status with msg NULL. */
+typedef void (*store_message_fn)(void *arg, int status, const struct op *msg, int liked);
 
 struct store_writer *store_writer_new(uv_loop_t *loop, struct store *s, store_done_fn done,
 				      void *arg);
