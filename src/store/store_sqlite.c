@@ -286,16 +286,24 @@ static int sq_load_range(struct store *base, const struct op_stream *stream, uin
 
 /* ---- the message index ---- */
 
+/* The store status of rc, what a msgindex call (named what in the error)
+ * answered. */
+static int index_status(struct sqlite_store *s, int rc, const char *what)
+{
+	if (rc == SQLITE_OK)
+		return STORE_OK;
+	if (rc == SQLITE_NOTFOUND)
+		return STORE_NOTFOUND;
+	set_error(s, what);
+	return status_of(rc);
+}
+
 static int sq_history(struct store *base, const char *hist, const struct op_key *after,
 		      const struct op_key *before, size_t limit, int from_end, struct store_msgs *out)
 {
 	struct sqlite_store *s = to_sqlite(base);
-	int rc = msgindex_history(s->index, hist, after, before, limit, from_end, out);
-	if (rc != SQLITE_OK) {
-		set_error(s, "history");
-		return status_of(rc);
-	}
-	return STORE_OK;
+	return index_status(s, msgindex_history(s->index, hist, after, before, limit, from_end, out),
+			    "history");
 }
 
 static int sq_select(struct store *base, const char *hist, enum store_select sel,
@@ -303,14 +311,7 @@ static int sq_select(struct store *base, const char *hist, enum store_select sel
 		     struct store_msgs *out)
 {
 	struct sqlite_store *s = to_sqlite(base);
-	int rc = msgindex_select(s->index, hist, sel, a, b, limit, out);
-	if (rc == SQLITE_NOTFOUND)
-		return STORE_NOTFOUND;
-	if (rc != SQLITE_OK) {
-		set_error(s, "select");
-		return status_of(rc);
-	}
-	return STORE_OK;
+	return index_status(s, msgindex_select(s->index, hist, sel, a, b, limit, out), "select");
 }
 
 static int sq_timeline(struct store *base, const struct store_feed *feeds, size_t nfeeds,
@@ -318,28 +319,15 @@ static int sq_timeline(struct store *base, const struct store_feed *feeds, size_
 		       int from_end, struct store_msgs *out)
 {
 	struct sqlite_store *s = to_sqlite(base);
-	int rc = msgindex_timeline(s->index, feeds, nfeeds, after, before, limit, from_end, out);
-	if (rc == SQLITE_NOTFOUND)
-		return STORE_NOTFOUND;
-	if (rc != SQLITE_OK) {
-		set_error(s, "timeline");
-		return status_of(rc);
-	}
-	return STORE_OK;
+	return index_status(s, msgindex_timeline(s->index, feeds, nfeeds, after, before, limit, from_end, out),
+			    "timeline");
 }
 
 static int sq_message(struct store *base, const char *msgid, const char *person, struct store_msgs *out,
 		      int *liked)
 {
 	struct sqlite_store *s = to_sqlite(base);
-	int rc = msgindex_message(s->index, msgid, person, out, liked);
-	if (rc == SQLITE_NOTFOUND)
-		return STORE_NOTFOUND;
-	if (rc != SQLITE_OK) {
-		set_error(s, "message");
-		return status_of(rc);
-	}
-	return STORE_OK;
+	return index_status(s, msgindex_message(s->index, msgid, person, out, liked), "message");
 }
 
 /* ---- meta ---- */
@@ -601,6 +589,8 @@ struct store *store_sqlite_open(const char *dir, const struct store_sqlite_optio
 				char **err)
 {
 	static const struct store_sqlite_options defaults = {.sync = STORE_SYNC_FULL};
+	if (!opt)
+		opt = &defaults;
 	struct sqlite_store *s = xcalloc(1, sizeof *s);
 	char *msg = NULL;
 	s->base.ops = &sqlite_ops;
@@ -609,9 +599,9 @@ struct store *store_sqlite_open(const char *dir, const struct store_sqlite_optio
 	if (rc == 0)
 		rc = open_db(s, &msg);
 	if (rc == 0)
-		rc = configure(s, opt ? opt : &defaults, &msg);
+		rc = configure(s, opt, &msg);
 	if (rc == 0)
-		rc = init_schema(s, (opt ? opt : &defaults)->index_lag, &msg);
+		rc = init_schema(s, opt->index_lag, &msg);
 	if (rc != 0) {
 		sq_close(&s->base);
 		if (err)
