@@ -268,6 +268,9 @@ struct chat_history *history_new(struct chat *c, struct chat_room *room);
  * to 1 if it went last. The history does not own msg. */
 size_t history_insert(struct chat_history *h, struct chat_msg *msg, int *appended);
 void history_free(struct chat_history *h);
+/* Index of the first message of h whose key is greater than k, or not
+ * less than k if inclusive (binary search). */
+size_t history_first(const struct chat_history *h, const struct op_key *k, int inclusive);
 /* The key bound of anchor a (chat_history: strictly after it if after,
  * else strictly before it): a msgid's message key, or for a time T a key no
  * op has at the edge of T (history.c). Returns -1 if a msgid anchor names

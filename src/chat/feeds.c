@@ -266,23 +266,6 @@ static int bound_set(const struct chat *c, struct bounds *b, const struct chat_a
 	return chat_anchor_key(c, a, is_after, is_after ? &b->after_key : &b->before_key);
 }
 
-/* Index of the first message of h whose key is greater than k, or not less
- * than k if inclusive. */
-static size_t first_index(const struct chat_history *h, const struct op_key *k, int inclusive)
-{
-	size_t lo = 0, hi = h->n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		struct op_key m = op_key_of(&h->msgs[mid]->op);
-		int d = op_key_cmp(&m, k);
-		if (d < 0 || (d == 0 && !inclusive))
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
 /* Posts gathered from several feeds. */
 struct picks {
 	const struct chat_msg **v;
@@ -303,13 +286,13 @@ static void picks_add(struct picks *p, const struct chat_msg *m)
 static void take_feed(struct picks *p, const struct follow_state *st, const struct chat_history *h,
 		      const struct bounds *b, size_t limit, int from_end)
 {
-	size_t lo = first_index(h, &st->set_by, 0), hi = h->n;
+	size_t lo = history_first(h, &st->set_by, 0), hi = h->n;
 	if (b->has_after) {
-		size_t a = first_index(h, &b->after_key, 0);
+		size_t a = history_first(h, &b->after_key, 0);
 		lo = a > lo ? a : lo;
 	}
 	if (b->has_before)
-		hi = first_index(h, &b->before_key, 1);
+		hi = history_first(h, &b->before_key, 1);
 	for (size_t j = 0; lo + j < hi && j < limit; j++)
 		picks_add(p, h->msgs[from_end ? hi - 1 - j : lo + j]);
 }

@@ -36,14 +36,14 @@ void history_free(struct chat_history *h)
 	free(h);
 }
 
-/* Index of the first message whose key is greater than op's (the insertion
- * point; equal keys cannot both be present). */
-static size_t upper_bound(const struct chat_history *h, const struct op *op)
+size_t history_first(const struct chat_history *h, const struct op_key *k, int inclusive)
 {
 	size_t lo = 0, hi = h->n;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		if (op_cmp(&h->msgs[mid]->op, op) <= 0)
+		struct op_key m = op_key_of(&h->msgs[mid]->op);
+		int d = op_key_cmp(&m, k);
+		if (d < 0 || (d == 0 && !inclusive))
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -58,8 +58,10 @@ size_t history_insert(struct chat_history *h, struct chat_msg *msg, int *appende
 		h->msgs = xrealloc(h->msgs, h->cap * sizeof *h->msgs);
 	}
 	size_t i = h->n;
-	if (h->n > 0 && op_cmp(&h->msgs[h->n - 1]->op, &msg->op) > 0)
-		i = upper_bound(h, &msg->op);
+	if (h->n > 0 && op_cmp(&h->msgs[h->n - 1]->op, &msg->op) > 0) {
+		struct op_key k = op_key_of(&msg->op);
+		i = history_first(h, &k, 0); /* equal keys cannot both be present */
+	}
 	memmove(h->msgs + i + 1, h->msgs + i, (h->n - i) * sizeof *h->msgs);
 	h->msgs[i] = msg;
 	h->n++;
@@ -85,41 +87,11 @@ long chat_history_index(const struct chat_history *h, const char *msgid)
 		m = chat_msg_entry(h->chat, canon);
 	if (!m || m->history != h)
 		return -1;
-	size_t i = upper_bound(h, &m->msg.op);
-	return (long)i - 1; /* the message itself is the last one not greater */
+	struct op_key k = op_key_of(&m->msg.op);
+	return (long)history_first(h, &k, 1); /* the message itself */
 }
 
 /* ---- selections ---- */
-
-/* Index of the first message whose key is greater than k. */
-static size_t first_above(const struct chat_history *h, const struct op_key *k)
-{
-	size_t lo = 0, hi = h->n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		struct op_key m = op_key_of(&h->msgs[mid]->op);
-		if (op_key_cmp(&m, k) <= 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-/* Index of the first message whose key is not less than k. */
-static size_t first_from(const struct chat_history *h, const struct op_key *k)
-{
-	size_t lo = 0, hi = h->n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		struct op_key m = op_key_of(&h->msgs[mid]->op);
-		if (op_key_cmp(&m, k) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
 
 int chat_anchor_key(const struct chat *c, const struct chat_anchor *a, int after, struct op_key *k)
 {
@@ -172,7 +144,7 @@ long chat_select_latest(const struct chat_history *h, const struct chat_anchor *
 	struct op_key k;
 	if (a && anchor_key(h, a, 1, &k) < 0)
 		return -1;
-	return take(h, a ? first_above(h, &k) : 0, h->n, limit, 1, out);
+	return take(h, a ? history_first(h, &k, 0) : 0, h->n, limit, 1, out);
 }
 
 long chat_select_before(const struct chat_history *h, const struct chat_anchor *a,
@@ -181,7 +153,7 @@ long chat_select_before(const struct chat_history *h, const struct chat_anchor *
 	struct op_key k;
 	if (!a || anchor_key(h, a, 0, &k) < 0)
 		return -1;
-	return take(h, 0, first_from(h, &k), limit, 1, out);
+	return take(h, 0, history_first(h, &k, 1), limit, 1, out);
 }
 
 long chat_select_after(const struct chat_history *h, const struct chat_anchor *a,
@@ -190,7 +162,7 @@ long chat_select_after(const struct chat_history *h, const struct chat_anchor *a
 	struct op_key k;
 	if (!a || anchor_key(h, a, 1, &k) < 0)
 		return -1;
-	return take(h, first_above(h, &k), h->n, limit, 0, out);
+	return take(h, history_first(h, &k, 0), h->n, limit, 0, out);
 }
 
 /*
@@ -206,7 +178,7 @@ long chat_select_around(const struct chat_history *h, const struct chat_anchor *
 	struct op_key k;
 	if (!a || anchor_key(h, a, 0, &k) < 0)
 		return -1;
-	size_t centre = first_from(h, &k);
+	size_t centre = history_first(h, &k, 1);
 	/* limit / 2 is also ceil((limit - 1) / 2), the msgid rule's share. */
 	size_t n_before = limit / 2;
 	long got = take(h, 0, centre, n_before, 1, out);
@@ -221,7 +193,7 @@ long chat_select_between(const struct chat_history *h, const struct chat_anchor 
 	    anchor_key(h, b, 1, &kb_lo) < 0 || anchor_key(h, b, 0, &kb_hi) < 0)
 		return -1;
 	int a_first = op_key_cmp(&ka_hi, &kb_hi) <= 0;
-	size_t lo = first_above(h, a_first ? &ka_lo : &kb_lo);
-	size_t hi = first_from(h, a_first ? &kb_hi : &ka_hi);
+	size_t lo = history_first(h, a_first ? &ka_lo : &kb_lo, 0);
+	size_t hi = history_first(h, a_first ? &kb_hi : &ka_hi, 1);
 	return take(h, lo, hi, limit, !a_first, out);
 }
