@@ -148,6 +148,13 @@ char *chat_dm_history_key(const char *a, const char *b)
 	return key;
 }
 
+char *chat_feed_history_key(const char *person)
+{
+	char *fold = chat_casefold(person), *key = xasprintf("~%s", fold);
+	free(fold);
+	return key;
+}
+
 char *chat_history_key(const struct op *op_in)
 {
 	struct op op = op_view(op_in);
@@ -161,7 +168,7 @@ char *chat_history_key(const struct op *op_in)
 		free(b);
 	} else if (op.kind == OP_POST) {
 		char *p = chat_person(op.author, op.account);
-		key = xasprintf("~%s", p);
+		key = chat_feed_history_key(p);
 		free(p);
 	}
 	return key;

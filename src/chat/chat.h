@@ -142,9 +142,10 @@ int chat_op_valid(const struct op *op);
  * for any other kind. */
 char *chat_history_key(const struct op *op);
 /* The history key of room name (any case) / of the conversation between
- * persons a and b (either order), new. */
+ * persons a and b (either order) / of person's feed, new. */
 char *chat_room_history_key(const char *name);
 char *chat_dm_history_key(const char *a, const char *b);
+char *chat_feed_history_key(const char *person);
 
 /* Highest lts of any operation applied so far (0 when none). */
 uint64_t chat_max_lts(const struct chat *c);

@@ -334,7 +334,7 @@ void chat_timeline_feeds(const struct chat *c, const char *person,
 		const struct follow_state *st = me->follows.v[i];
 		const struct feed *f = st->following ? feed_of_holder(c, st->followee) : NULL;
 		if (f && f->posts) {
-			char *hist = xasprintf("~%s", f->key);
+			char *hist = chat_feed_history_key(f->key);
 			fn(hist, &st->set_by, arg);
 			free(hist);
 		}

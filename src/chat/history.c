@@ -106,11 +106,7 @@ int chat_anchor_key(const struct chat *c, const struct chat_anchor *a, int after
 		*k = op_key_of(&m->msg.op);
 		return 0;
 	}
-	/* Times past the largest lts clamp to it; times before 1970 to 0. */
-	const int64_t top = (int64_t)(UINT64_MAX >> OP_LTS_SHIFT);
-	int64_t t = a->ms < 0 ? -1 : a->ms;
-	t += after ? 1 : 0;
-	k->lts = t <= 0 ? 0 : t > top ? UINT64_MAX : (uint64_t)t << OP_LTS_SHIFT;
+	*k = op_key_at_time(a->ms, after);
 	return 0;
 }
 

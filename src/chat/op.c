@@ -104,6 +104,15 @@ int op_cmp(const struct op *a, const struct op *b)
 	return op_key_cmp(&ka, &kb);
 }
 
+struct op_key op_key_at_time(int64_t ms, int after)
+{
+	const int64_t top = (int64_t)(UINT64_MAX >> OP_LTS_SHIFT);
+	struct op_key k = {0};
+	int64_t t = (ms < 0 ? -1 : ms) + (after ? 1 : 0);
+	k.lts = t <= 0 ? 0 : t > top ? UINT64_MAX : (uint64_t)t << OP_LTS_SHIFT;
+	return k;
+}
+
 static void put_be(uint8_t *p, uint64_t v, int bytes)
 {
 	for (int i = 0; i < bytes; i++)

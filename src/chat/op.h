@@ -117,6 +117,11 @@ struct op_key {
 struct op_key op_key_of(const struct op *op);
 /* Compares keys in op_cmp's order. */
 int op_key_cmp(const struct op_key *a, const struct op_key *b);
+/* The key at the edge of canonical time ms (op_time_ms), which no op has:
+ * every op of time ms or earlier sorts before it if after, else every op of
+ * time ms or later sorts after it. Times past the largest lts clamp to it,
+ * times before 1970 to 0. What a CHATHISTORY timestamp is a position by. */
+struct op_key op_key_at_time(int64_t ms, int after);
 /* Writes k as OP_KEY_BYTES big-endian bytes (lts, origin, incarnation,
  * boot, seq): memcmp orders them as op_key_cmp does. */
 #define OP_KEY_BYTES 32

@@ -491,9 +491,7 @@ static int anchor_key(struct msgindex *x, const char *hist, const struct store_a
 {
 	memset(k, 0, sizeof *k);
 	if (!a->msgid) {
-		const int64_t top = (int64_t)(UINT64_MAX >> OP_LTS_SHIFT);
-		int64_t t = (a->ms < 0 ? -1 : a->ms) + (after ? 1 : 0);
-		k->lts = t <= 0 ? 0 : t > top ? UINT64_MAX : (uint64_t)t << OP_LTS_SHIFT;
+		*k = op_key_at_time(a->ms, after);
 		return SQLITE_OK;
 	}
 	struct op msg;
