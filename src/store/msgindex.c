@@ -55,7 +55,7 @@ static const char *const SQL[ST_COUNT] = {
 	[ST_TAIL] = "SELECT " OP_COLUMNS ", o.rowid FROM ops o WHERE o.rowid > ?1"
 		    " ORDER BY o.rowid LIMIT ?2",
 	[ST_PUT_ENTRY] = "INSERT OR IGNORE INTO msgs(hist, ckey, op) VALUES(?1, ?2, ?3)",
-	[ST_PUT_ENTRIES] = NULL, /* PUT_MANY rows: made by msgindex_new */
+	[ST_PUT_ENTRIES] = NULL, /* PUT_MANY rows: made by stmt() */
 	[ST_GET_UPTO] = "SELECT value FROM meta WHERE key = 'indexed'",
 	[ST_SET_UPTO] = "INSERT OR REPLACE INTO meta(key, value) VALUES('indexed', ?1)",
 	[ST_MAX_ROW] = "SELECT max(rowid) FROM ops",
@@ -360,18 +360,31 @@ static void msgs_add(struct store_msgs *out, size_t *cap, const struct op *op)
 	out->likes[out->n++] = 0;
 }
 
-/* Adds the ops of the tail's entries of hist within (lo, hi) to out. */
+static int entry_key_cmp(const void *a, const void *b)
+{
+	return memcmp((*(const struct entry *const *)a)->ckey, (*(const struct entry *const *)b)->ckey,
+		      OP_KEY_BYTES);
+}
+
+/* Adds to out the ops of the tail's entries of hist within (lo, hi) that
+ * can be among the first limit (or the last limit if from_end): only those
+ * are read. */
 static int add_tail(struct msgindex *x, const char *hist, const uint8_t *lo, int lo_len,
-		    const uint8_t *hi, struct store_msgs *out, size_t *cap)
+		    const uint8_t *hi, size_t limit, int from_end, struct store_msgs *out, size_t *cap)
 {
 	sqlite3_stmt *st = stmt(x, ST_OP_AT);
+	struct entry **match = xcalloc(utarray_len(x->tail) + 1, sizeof *match);
+	size_t n = 0;
 	int rc = st ? SQLITE_OK : SQLITE_ERROR;
-	for (struct entry *e = utarray_front(x->tail); e && rc == SQLITE_OK;
-	     e = utarray_next(x->tail, e)) {
-		if (strcmp(e->hist, hist) != 0 || (lo_len && memcmp(e->ckey, lo, OP_KEY_BYTES) <= 0) ||
-		    (hi && memcmp(e->ckey, hi, OP_KEY_BYTES) >= 0))
-			continue;
-		sqlite3_bind_int64(st, 1, e->row);
+	for (struct entry *e = utarray_front(x->tail); e; e = utarray_next(x->tail, e))
+		if (strcmp(e->hist, hist) == 0 && (!lo_len || memcmp(e->ckey, lo, OP_KEY_BYTES) > 0) &&
+		    (!hi || memcmp(e->ckey, hi, OP_KEY_BYTES) < 0))
+			match[n++] = e;
+	if (n)
+		qsort(match, n, sizeof *match, entry_key_cmp);
+	size_t keep = n < limit ? n : limit, from = from_end ? n - keep : 0;
+	for (size_t i = from; i < from + keep && rc == SQLITE_OK; i++) {
+		sqlite3_bind_int64(st, 1, match[i]->row);
 		if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 			struct op op;
 			store_sqlite_row_op(st, &op);
@@ -379,6 +392,7 @@ static int add_tail(struct msgindex *x, const char *hist, const uint8_t *lo, int
 		}
 		rc = done(st, rc);
 	}
+	free(match);
 	return rc;
 }
 
@@ -411,8 +425,20 @@ static void keep_limit(struct store_msgs *out, size_t limit, int from_end)
 	*out = kept;
 }
 
-int msgindex_history(struct msgindex *x, const char *hist, const struct op_key *after,
-		     const struct op_key *before, size_t limit, int from_end, struct store_msgs *out)
+/* Sets the like count of each message of out; frees out on an error. */
+static int count_all(struct msgindex *x, struct store_msgs *out)
+{
+	int rc = SQLITE_OK;
+	for (size_t i = 0; rc == SQLITE_OK && i < out->n; i++)
+		rc = count_likes(x, &out->ops[i], &out->likes[i]);
+	if (rc != SQLITE_OK)
+		store_msgs_free(out);
+	return rc;
+}
+
+/* msgindex_history without the like counts (all 0). */
+static int gather(struct msgindex *x, const char *hist, const struct op_key *after,
+		  const struct op_key *before, size_t limit, int from_end, struct store_msgs *out)
 {
 	static const uint8_t top[OP_KEY_BYTES + 1] = {
 		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
@@ -440,13 +466,21 @@ int msgindex_history(struct msgindex *x, const char *hist, const struct op_key *
 	}
 	rc = done(st, rc);
 	if (rc == SQLITE_OK)
-		rc = add_tail(x, hist, lo, after ? OP_KEY_BYTES : 0, before ? hi : NULL, out, &cap);
-	keep_limit(out, limit, from_end);
-	for (size_t i = 0; rc == SQLITE_OK && i < out->n; i++)
-		rc = count_likes(x, &out->ops[i], &out->likes[i]);
-	if (rc != SQLITE_OK)
+		rc = add_tail(x, hist, lo, after ? OP_KEY_BYTES : 0, before ? hi : NULL, limit, from_end, out,
+			      &cap);
+	if (rc != SQLITE_OK) {
 		store_msgs_free(out);
-	return rc;
+		return rc;
+	}
+	keep_limit(out, limit, from_end);
+	return SQLITE_OK;
+}
+
+int msgindex_history(struct msgindex *x, const char *hist, const struct op_key *after,
+		     const struct op_key *before, size_t limit, int from_end, struct store_msgs *out)
+{
+	int rc = gather(x, hist, after, before, limit, from_end, out);
+	return rc == SQLITE_OK ? count_all(x, out) : rc;
 }
 
 /* The message msgid names, if it is stored and chat_apply applies it: a
@@ -583,7 +617,7 @@ int msgindex_timeline(struct msgindex *x, const struct store_feed *feeds, size_t
 	for (size_t i = 0; i < nfeeds && rc == SQLITE_OK; i++) {
 		struct store_msgs part;
 		const struct op_key *from = after && op_key_cmp(&lo, &feeds[i].from) > 0 ? &lo : &feeds[i].from;
-		rc = msgindex_history(x, feeds[i].hist, from, before ? &hi : NULL, limit, from_end, &part);
+		rc = gather(x, feeds[i].hist, from, before ? &hi : NULL, limit, from_end, &part);
 		if (rc == SQLITE_OK)
 			msgs_join(out, &part);
 	}
@@ -591,24 +625,25 @@ int msgindex_timeline(struct msgindex *x, const struct store_feed *feeds, size_t
 		store_msgs_free(out);
 		return rc;
 	}
-	keep_limit(out, limit, from_end);
-	return SQLITE_OK;
+	keep_limit(out, limit, from_end); /* then only the lines kept are counted */
+	return count_all(x, out);
 }
 
 int msgindex_message(struct msgindex *x, const char *msgid, const char *person, struct store_msgs *out,
 		     int *liked)
 {
-	struct op msg;
 	char *hist;
-	size_t cap = 0;
 	memset(out, 0, sizeof *out);
 	*liked = 0;
-	int rc = find_message(x, msgid, &msg, &hist);
-	if (rc != SQLITE_OK)
+	out->ops = xcalloc(1, sizeof *out->ops);
+	out->likes = xcalloc(1, sizeof *out->likes);
+	int rc = find_message(x, msgid, &out->ops[0], &hist);
+	if (rc != SQLITE_OK) {
+		store_msgs_free(out);
 		return rc;
+	}
+	out->n = 1;
 	free(hist);
-	msgs_add(out, &cap, &msg);
-	op_clear(&msg);
 	if ((rc = count_likes(x, &out->ops[0], &out->likes[0])) != SQLITE_OK) {
 		store_msgs_free(out);
 		return rc;
