@@ -8,7 +8,7 @@
  * a timeline job one over a user's followed feeds (store_timeline), a
  * message job one message and a user's like of it (store_message).
  * A submitted op joins the last job if that is a write, else starts a new
- * write job; a read or select always starts a new job. A check handle (run once per loop turn, after that turn's
+ * write job; any other job always starts a new one. A check handle (run once per loop turn, after that turn's
  * I/O callbacks) starts the head job when nothing is in flight: it leaves the
  * queue and runs on libuv's threadpool (uv_queue_work), as store_append or as
  * store_load_range collecting copies. The after-work callback, back on the
@@ -46,8 +46,8 @@ struct op_array {
 
 enum job_kind { JOB_WRITE, JOB_READ, JOB_SELECT, JOB_TIMELINE, JOB_MESSAGE };
 
-/* One queued or running job: a write (ops to append), a read (ops found)
- * or a select (messages found). */
+/* One queued or running job: a write (ops to append), a read (ops found),
+ * or a select, timeline or message job (messages found). */
 struct job {
 	struct job *next;
 	enum job_kind kind;
@@ -55,20 +55,21 @@ struct job {
 	struct op_stream stream; /* read only: what to read */
 	uint64_t from, to;
 	store_read_fn read_done;
-	void *read_arg;
-	char *hist;              /* select only: what to select, with copies */
-	enum store_select sel;   /* of the anchors' msgids */
-	struct store_anchor a, b;
-	int has_a, has_b;        /* timeline: a is after, b before */
+	void *read_arg;          /* the argument of every kind's callback */
+	char *hist;              /* select: the history and selection */
+	enum store_select sel;
+	struct store_anchor a, b;/* copies (msgids owned); timeline: a after, b before;
+				  * message: a.msgid the message */
+	int has_a, has_b;
 	size_t limit;
-	struct store_feed *feeds;/* timeline only: copies */
+	struct store_feed *feeds;/* timeline: copies */
 	size_t nfeeds;
 	int from_end;
-	char *person;            /* message only: whose like state (a.msgid: which message) */
-	int liked;
-	store_message_fn message_done;
-	struct store_msgs found;
+	char *person;            /* message: whose like state */
+	int liked;               /* message: the answer */
+	struct store_msgs found; /* select, timeline, message: the answer */
 	store_select_fn select_done;
+	store_message_fn message_done;
 	int status;              /* the store's answer, set on the storage thread */
 };
 
@@ -374,8 +375,8 @@ void store_writer_read(struct store_writer *w, const struct op_stream *stream, u
 	wake(w);
 }
 
-/* A new select or timeline job with copies of anchors a and b (either may
- * be NULL). */
+/* A new select, timeline or message job with copies of anchors a and b
+ * (either may be NULL). */
 static struct job *anchored_job(enum job_kind kind, const struct store_anchor *a,
 				const struct store_anchor *b, size_t limit, store_select_fn done, void *arg)
 {
