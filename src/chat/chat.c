@@ -1,8 +1,7 @@
 /*
  * chat.c: the chat state machine's core: applying an operation, and the
- * users, rooms, DM conversations and messages it builds. Likes live in
- * likes.c, ordered histories and CHATHISTORY selections in history.c, the
- * digest in digest.c.
+ * users, rooms, DM conversations it builds, and likes as the store saw them.
+ * Histories' lengths and caches live in history.c, the digest in digest.c.
  *
  * Convergence: every value that more than one op can decide is decided by the
  * ops' canonical keys (op_cmp), never by arrival order: a name's spelling and
@@ -20,6 +19,7 @@ struct chat *chat_new(void)
 {
 	struct chat *c = xcalloc(1, sizeof(struct chat));
 	c->sorted = xcalloc(1, sizeof *c->sorted);
+	c->cache_max = CHAT_CACHE_DEFAULT;
 	return c;
 }
 
@@ -487,44 +487,38 @@ void chat_dm_each(const struct chat *c, const char *person,
 	free(fold);
 }
 
-/* ---- messages ---- */
+/* ---- messages and likes ---- */
 
-struct msg_entry *chat_msg_entry(const struct chat *c, const char *msgid)
-{
-	struct msg_entry *m;
-	HASH_FIND_STR(c->msgs, msgid, m);
-	return m;
-}
-
-const struct chat_msg *chat_msg_find(const struct chat *c, const char *msgid)
-{
-	char canon[OP_MSGID_MAX];
-	struct msg_entry *m = NULL;
-	if (chat_msgid_canonical(msgid, canon) == 0)
-		m = chat_msg_entry(c, canon);
-	return m ? &m->msg : NULL;
-}
-
-struct chat_history *chat_msg_history(const struct chat *c, const struct chat_msg *msg)
-{
-	return ((const struct msg_entry *)msg)->history;
-}
-
-/* Stores an OP_MSG/OP_DM/OP_POST in h, with the likes already kept for it,
- * and describes it in eff. */
-static void msg_store(struct chat *c, const struct op *op, struct chat_history *h,
+/* Counts (and maybe caches) an OP_MSG/OP_DM/OP_POST into h. */
+static void msg_store(const struct op *op, const struct chat_fact *fact, struct chat_history *h,
 		      struct chat_effect *eff)
 {
-	struct msg_entry *m = xcalloc(1, sizeof *m);
-	op_copy(&m->msg.op, op);
-	op_msgid(op, m->msg.msgid, sizeof m->msg.msgid);
-	m->history = h;
-	HASH_ADD_KEYPTR(hh, c->msgs, m->msg.msgid, strlen(m->msg.msgid), m);
-	likes_attach(c, &m->msg);
 	eff->change = CHAT_MSG_NEW;
-	eff->history = h;
-	eff->msg = &m->msg;
-	eff->index = history_insert(h, &m->msg, &eff->appended);
+	history_add(h, op, fact, eff);
+}
+
+/* An OP_LIKE/OP_UNLIKE of the message msgid (canonical): its effect is what
+ * the store found (fact); the cached message's count follows it. */
+static void like_apply(struct chat *c, const char *msgid, const struct chat_fact *fact,
+		       struct chat_effect *eff)
+{
+	struct msg_entry *m = history_cached_msg(c, msgid);
+	eff->likes = -1;
+	if (!fact || (fact->known && fact->own)) {
+		eff->change = CHAT_UNCHANGED;
+		return;
+	}
+	if (!fact->known) {
+		eff->change = CHAT_LIKE_PENDING;
+		return;
+	}
+	eff->change = fact->changed ? CHAT_LIKES_CHANGED : CHAT_LIKE_SAME;
+	eff->likes = fact->likes;
+	if (m) {
+		m->msg.likes = fact->likes;
+		eff->msg = &m->msg;
+		eff->history = m->history;
+	}
 }
 
 /* ---- apply ---- */
@@ -538,7 +532,7 @@ static int kind_names_room(uint8_t kind)
 
 /* Applies a valid, not yet applied op; see chat_apply. */
 static void apply_new(struct chat *c, const struct op *op, const char *like_msgid,
-		      struct chat_effect *eff)
+		      const struct chat_fact *fact, struct chat_effect *eff)
 {
 	struct room_entry *r = NULL;
 	int user_new = user_register(c, op);
@@ -556,14 +550,14 @@ static void apply_new(struct chat *c, const struct op *op, const char *like_msgi
 		eff->history = r->room.history;
 		break;
 	case OP_MSG:
-		msg_store(c, op, r->room.history, eff);
+		msg_store(op, fact, r->room.history, eff);
 		break;
 	case OP_DM:
-		msg_store(c, op, conv_register(c, op)->history, eff);
+		msg_store(op, fact, conv_register(c, op)->history, eff);
 		break;
 	case OP_LIKE:
 	case OP_UNLIKE:
-		likes_apply(c, op, like_msgid, eff);
+		like_apply(c, like_msgid, fact, eff);
 		break;
 	case OP_TOPIC:
 		eff->change = topic_apply(r, op) ? CHAT_TOPIC_CHANGED : CHAT_UNCHANGED;
@@ -574,7 +568,7 @@ static void apply_new(struct chat *c, const struct op *op, const char *like_msgi
 		break;
 	case OP_POST: {
 		char *person = chat_person(op->author, op->account);
-		msg_store(c, op, feeds_posts(c, person), eff);
+		msg_store(op, fact, feeds_posts(c, person), eff);
 		free(person);
 		break;
 	}
@@ -602,15 +596,17 @@ static void apply_new(struct chat *c, const struct op *op, const char *like_msgi
  * read as "". A like's ref may be any spelling op_msgid_parse accepts: it is
  * brought to op_msgid's canonical form.
  */
-int chat_apply(struct chat *c, const struct op *op_in, struct chat_effect *eff)
+int chat_apply(struct chat *c, const struct op *op_in, const struct chat_fact *fact,
+	       struct chat_effect *eff)
 {
 	struct op op = op_view(op_in);
 	char like_msgid[OP_MSGID_MAX] = "";
 	memset(eff, 0, sizeof *eff);
+	eff->likes = -1;
 	if (op_check(&op, like_msgid) < 0)
 		return -1;
 	if (mark_applied(c, &op))
-		apply_new(c, &op, like_msgid, eff);
+		apply_new(c, &op, like_msgid, fact, eff);
 	return 0;
 }
 
@@ -663,7 +659,7 @@ static void free_convs(struct chat *c)
 	}
 }
 
-static void free_users_msgs_applied(struct chat *c)
+static void free_users_applied(struct chat *c)
 {
 	struct user *u, *utmp;
 	HASH_ITER(hh, c->users, u, utmp) {
@@ -671,12 +667,6 @@ static void free_users_msgs_applied(struct chat *c)
 		free(u->key);
 		free(u->nick);
 		free(u);
-	}
-	struct msg_entry *m, *mtmp;
-	HASH_ITER(hh, c->msgs, m, mtmp) {
-		HASH_DEL(c->msgs, m);
-		op_clear(&m->msg.op);
-		free(m);
 	}
 	struct applied *a, *atmp;
 	HASH_ITER(hh, c->applied, a, atmp) {
@@ -692,11 +682,10 @@ void chat_free(struct chat *c)
 		return;
 	free_rooms(c);
 	free_convs(c);
-	free_users_msgs_applied(c);
-	likes_free_all(c);
+	free_users_applied(c);
 	feeds_free_all(c);
 	accounts_free_all(c);
-	digest_free(c);
+	sethash_free(&c->set_digest);
 	free(c->sorted->users);
 	free(c->sorted->rooms);
 	free(c->sorted);

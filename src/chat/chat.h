@@ -78,8 +78,8 @@ enum chat_change {
 	CHAT_UNCHANGED = 0,   /* already applied, or ignored (e.g. liking one's own line) */
 	CHAT_USER_NEW,        /* OP_USER: a user became known */
 	CHAT_ROOM_NEW,        /* OP_ROOM (or first op naming a room): a room became known */
-	CHAT_MSG_NEW,         /* OP_MSG/OP_DM/OP_POST stored: see msg, index, appended */
-	CHAT_LIKES_CHANGED,   /* OP_LIKE/OP_UNLIKE changed msg->likes */
+	CHAT_MSG_NEW,         /* OP_MSG/OP_DM/OP_POST stored: see history, msg, appended */
+	CHAT_LIKES_CHANGED,   /* OP_LIKE/OP_UNLIKE changed its message's like count */
 	CHAT_LIKE_PENDING,    /* like/unlike kept as a placeholder: message unknown yet */
 	CHAT_LIKE_SAME,       /* like/unlike recorded but the count did not change */
 	CHAT_TOPIC_CHANGED,   /* OP_TOPIC became the room's current topic */
@@ -96,14 +96,27 @@ enum chat_change {
 struct chat_effect {
 	enum chat_change change;
 	struct chat_room *room;        /* room concerned, or NULL (DMs, users) */
-	struct chat_history *history;  /* history concerned, or NULL */
-	const struct chat_msg *msg;    /* message stored or liked, or NULL */
-	size_t index;                  /* msg's index in history (CHAT_MSG_NEW) */
+	struct chat_history *history;  /* history concerned (CHAT_MSG_NEW; a like of a cached
+	                                * message), or NULL */
+	const struct chat_msg *msg;    /* the message stored or liked if the cache holds it, or NULL */
+	long likes;                    /* CHAT_LIKES_CHANGED, CHAT_LIKE_SAME: the message's like
+	                                * count now; else -1 */
 	int appended;                  /* CHAT_MSG_NEW: 1 if it went last, 0 if inserted earlier */
 	unsigned mode_changes;         /* CHAT_MODE_CHANGED: bit i set if the op's change i changed
 	                                * what the room says */
 	char founder_was[128];         /* CHAT_FOUNDER_CHANGED: the former founder (a person) */
 	int room_created;              /* 1 if this op also made its room known */
+};
+
+/* What the store knew of an op as it stored it, that chat_apply needs and
+ * the chat does not keep (the store's message index fills one per op it
+ * stores: store_append). */
+struct chat_fact {
+	uint32_t likes;    /* a message: its like count (of likes that came before it);
+	                    * a like or unlike of a known message: the count after it */
+	uint8_t known;     /* a like or unlike: its message is stored */
+	uint8_t own;       /* a like or unlike: of its author's own message (never counts) */
+	uint8_t changed;   /* a like or unlike: it changed the liker's state (liked or not) */
 };
 
 /* Longest nick, and longest string field of an op that chat_apply takes
@@ -119,8 +132,9 @@ struct chat *chat_new(void);
 void chat_free(struct chat *c);
 
 /*
- * Applies op (copied; the caller keeps its op) and describes what changed in
- * *eff. Idempotent: a second apply of the same (stream, seq) returns
+ * Applies op (copied; the caller keeps its op), stored with fact (see
+ * struct chat_fact), and describes what changed in *eff. fact NULL: the op
+ * is loaded at start-up (no effect is wanted; nothing is cached). Idempotent: a second apply of the same (stream, seq) returns
  * CHAT_UNCHANGED. Returns 0, or -1 if the op is malformed (unknown kind, seq 0,
  * an author that is not a valid nick, a string field over CHAT_FIELD_MAX bytes
  * or not UTF-8, a room op whose target does not start with '#', a
@@ -130,7 +144,8 @@ void chat_free(struct chat *c);
  * as those made here from a client's line, at the same place on every
  * replica, so a malformed one is stored (and resent) but applied nowhere.
  */
-int chat_apply(struct chat *c, const struct op *op, struct chat_effect *eff);
+int chat_apply(struct chat *c, const struct op *op, const struct chat_fact *fact,
+	       struct chat_effect *eff);
 
 /* 0 if op is well formed (see chat_apply), else -1. The store indexes
  * exactly the messages and likes chat_apply applies. */
@@ -214,55 +229,32 @@ struct chat_history *chat_dm_history(const struct chat *c, const char *a, const 
 void chat_dm_each(const struct chat *c, const char *person,
 		  void (*fn)(const char *peer, struct chat_history *h, void *arg), void *arg);
 
-/* ---- messages and likes ---- */
-/* The message with this msgid in any history, or NULL. */
-const struct chat_msg *chat_msg_find(const struct chat *c, const char *msgid);
-/* The history holding msg. */
-struct chat_history *chat_msg_history(const struct chat *c, const struct chat_msg *msg);
-/* 1 if person's like state of the message msgid is "liked" now, else 0. */
-int chat_liked_by(const struct chat *c, const char *msgid, const char *person);
-
-/* ---- histories (ordered by op_cmp) ---- */
+/* ---- histories ----
+ * A history (a room's, a conversation's, a feed's) as the chat keeps it: its
+ * length, its last key and a cache of its latest messages, a suffix of it in
+ * canonical order, within the chat's byte budget (chat_set_cache). The
+ * store holds every message (store_select and friends read them). */
 size_t chat_history_len(const struct chat_history *h);
-const struct chat_msg *chat_history_at(const struct chat_history *h, size_t i);
-/* Index of msg in h, or -1 if it is not there. */
-long chat_history_index(const struct chat_history *h, const char *msgid);
-
-/* A CHATHISTORY reference point: a msgid, or a time. */
-struct chat_anchor {
-	const char *msgid; /* non-NULL: a message reference */
-	int64_t ms;        /* used when msgid is NULL: a canonical time in ms (op_time_ms) */
-};
-
-/*
- * Selections over the histories in RAM. The server reads history from the
- * store's message index (store_select, store_timeline, store_message);
- * these, with chat_timeline_select, chat_liked_by and chat_msg_find, are
- * what the index is tested against (test_chat), until chat keeps only a
- * cache (docs/STATUS.md).
- *
- * Selections, as draft/chathistory defines them. Each writes at most limit
- * message pointers to out, in canonical (ascending) order, and returns how
- * many, or -1 if a msgid anchor is not in h. A time anchor compares the
- * messages' canonical time (op_time_ms, which rises along the order:
- * strictly before/after), a msgid anchor their position.
- *   latest:  the last limit messages; with an anchor, only those after it.
- *   before:  the last limit messages strictly before a.
- *   after:   the first limit messages strictly after a.
- *   around:  up to limit messages centred on a (a itself included if a msgid).
- *   between: messages strictly between a and b (either may be the earlier);
- *            limit taken from a's side.
- */
-long chat_select_latest(const struct chat_history *h, const struct chat_anchor *a,
-			size_t limit, const struct chat_msg **out);
-long chat_select_before(const struct chat_history *h, const struct chat_anchor *a,
-			size_t limit, const struct chat_msg **out);
-long chat_select_after(const struct chat_history *h, const struct chat_anchor *a,
-		       size_t limit, const struct chat_msg **out);
-long chat_select_around(const struct chat_history *h, const struct chat_anchor *a,
-			size_t limit, const struct chat_msg **out);
-long chat_select_between(const struct chat_history *h, const struct chat_anchor *a,
-			 const struct chat_anchor *b, size_t limit, const struct chat_msg **out);
+/* The key of h's last message into *k; -1 if h is empty. */
+int chat_history_last(const struct chat_history *h, struct op_key *k);
+/* The last limit messages of h (all of them if fewer), ascending, into out
+ * if the cache holds them all: returns how many; -1 if it does not. The
+ * pointers are valid until the next chat_apply. */
+long chat_history_cached(const struct chat_history *h, size_t limit, const struct chat_msg **out);
+/* The byte budget of the caches of all histories (CHAT_CACHE_DEFAULT at
+ * first; lowering it evicts at once), and how many of its last messages a
+ * room's cache holds whatever the budget (0 at first). Bytes counted: each
+ * cached message's op with its strings and its place in the cache. */
+#define CHAT_CACHE_DEFAULT ((size_t)64 << 20)
+void chat_set_cache(struct chat *c, size_t bytes, size_t keep);
+/* The last messages of h, ascending, with their like counts, as the store
+ * holds them when nothing it holds is unapplied (at start-up, after the
+ * load): n = min(len, keep) of them for a room. h's cache becomes them. */
+void chat_history_fill(struct chat_history *h, const struct op *ops, const uint32_t *likes, size_t n);
+/* The room cache's keep (chat_set_cache). */
+size_t chat_cache_keep(const struct chat *c);
+/* Bytes the caches hold now. */
+size_t chat_cache_bytes(const struct chat *c);
 
 /* ---- follows, feeds and timelines ---- */
 /* 1 if follower follows followee now, else 0 (names in any case). */
@@ -274,27 +266,12 @@ void chat_follow_each(const struct chat *c, const char *nick,
 		      void (*fn)(const char *followee, void *arg), void *arg);
 void chat_followers_each(const struct chat *c, const char *nick,
 			 void (*fn)(const char *follower, void *arg), void *arg);
-/* nick's feed: their posts in canonical order, or NULL if they never posted. */
+/* nick's feed (their posts), or NULL if they never posted. */
 struct chat_history *chat_feed_history(const struct chat *c, const char *nick);
-/* 1 if post (an OP_POST message) is on nick's timeline: nick follows its
- * author now and the post's key is greater than the key of the follow op in
- * force (a post made before the follow is not on it). */
-int chat_timeline_includes(const struct chat *c, const char *nick, const struct chat_msg *post);
-/* Writes the last limit posts of nick's timeline to out, in canonical
- * (op_cmp) order; returns how many. */
-size_t chat_timeline(const struct chat *c, const char *nick, size_t limit, const struct chat_msg **out);
-/*
- * A CHATHISTORY-style selection over nick's timeline: the posts strictly
- * after anchor after and strictly before anchor before (either may be NULL:
- * unbounded), the last limit of them if from_end, else the first limit,
- * written to out in canonical order. A msgid anchor is the position of that
- * post (any post, on this timeline or not); a time anchor compares the
- * posts' canonical time, as in chat_select_*. Returns how many, or -1 if a msgid
- * anchor names no known post.
- */
-long chat_timeline_select(const struct chat *c, const char *nick, const struct chat_anchor *after,
-			  const struct chat_anchor *before, size_t limit, int from_end,
-			  const struct chat_msg **out);
+/* 1 if post (an OP_POST) is on nick's timeline: nick follows its author
+ * now and the post's key is greater than the key of the follow op in force
+ * (a post made before the follow is not on it). */
+int chat_timeline_includes(const struct chat *c, const char *nick, const struct op *post);
 
 /* Calls fn for each feed on person's timeline now: its history key and the
  * key of the follow in force (its posts after that key are on it). */
@@ -302,10 +279,12 @@ void chat_timeline_feeds(const struct chat *c, const char *person,
 			 void (*fn)(const char *hist, const struct op_key *from, void *arg), void *arg);
 
 /* ---- digest ---- */
-/* SHA-256 of the canonical state (users, rooms with topics, every message in
- * order with its like count and likers, follow states, feeds) as 64 hex
- * chars + NUL into out[65]. Equal digests = converged replicas. */
-void chat_digest(const struct chat *c, char out[65]);
+/* SHA-256 of the canonical working state (users, rooms with topics and
+ * modes, the length of every history, follow states, accounts) and
+ * store_part, the digest of the store that holds the chat's ops
+ * (store_digest: its messages in their histories and like states), as 64
+ * hex chars + NUL into out[65]. Equal digests = converged replicas. */
+void chat_digest(const struct chat *c, const char *store_part, char out[65]);
 
 /* The set digest: a hash of the set of operations applied (the sum of
  * their hashes, kept as they apply), 64 hex chars + NUL into out[65].

@@ -1,10 +1,9 @@
 /*
  * chat_impl.h: the private layout of the chat state machine, shared by its
- * files (chat.c: apply, users, rooms, conversations; likes.c: like states and
- * placeholders; feeds.c: follow states, feeds and timelines; accounts.c:
- * accounts; history.c:
- * ordered histories and CHATHISTORY selections; digest.c: the canonical
- * digest). Nothing outside src/chat includes it.
+ * files (chat.c: apply, users, rooms, conversations, likes; feeds.c: follow
+ * states, feeds and timelines; accounts.c: accounts; history.c: histories'
+ * lengths and caches; digest.c: the canonical digest). Nothing outside
+ * src/chat includes it.
  *
  * Every table is a uthash keyed by a casefolded name or a msgid; tables are
  * unordered, so whatever must be ordered (iteration, the digest) sorts on
@@ -17,6 +16,7 @@
 
 #include "../common/buf.h"
 #include "../common/seqset.h"
+#include "../common/sethash.h"
 #include "../common/utf8.h"
 #include "../common/util.h"
 #include "chat.h"
@@ -94,25 +94,12 @@ struct party {
 	UT_hash_handle hh;
 };
 
-/* A stored message; chat_msg is first so a chat_msg pointer leads here. */
+/* A cached message (history.c); chat_msg is first so a chat_msg pointer
+ * leads here. In the chat's msgs table by msgid. */
 struct msg_entry {
 	struct chat_msg msg;
 	struct chat_history *history;
-	UT_hash_handle hh;
-};
-
-/* One user's like state of one message: last writer wins by key. */
-struct like_state {
-	char *user;                /* casefolded */
-	int liked;
-	struct op_key set_by;
-	UT_hash_handle hh;
-};
-
-/* The like states of one msgid; a placeholder while the message is unknown. */
-struct like_set {
-	char msgid[OP_MSGID_MAX];
-	struct like_state *states;
+	size_t bytes;              /* what it counts against the cache budget */
 	UT_hash_handle hh;
 };
 
@@ -154,21 +141,17 @@ struct account_entry {
 	UT_hash_handle hh;
 };
 
-/* An ordered history: a room's, a conversation's or a feed's messages by op_cmp. */
+/* A history: a room's, a conversation's or a feed's messages by op_cmp,
+ * as counted and cached here (history.c); the store holds them all. */
 struct chat_history {
-	struct chat *chat;         /* to find messages by msgid */
+	struct chat *chat;
 	struct chat_room *room;    /* NULL for a conversation or a feed */
-	struct chat_msg **msgs;
-	size_t n, cap;
-};
-
-/* The set digest as ops apply (digest.c): the sum of their hashes, and
- * what hashing one needs, made at the first op. */
-struct digest_state {
-	uint64_t sum[4];            /* little-endian 64-bit words */
-	struct evp_md_st *md;       /* SHA-256, fetched once */
-	struct evp_md_ctx_st *ctx;
-	struct buf scratch;         /* the op serialised */
+	size_t n;                  /* messages in it */
+	struct op_key last;        /* the key of the last, when n > 0 */
+	struct msg_entry **cache;  /* its last ncached messages, ascending, from cache[first] */
+	size_t first, ncached, cap;
+	struct chat_history *prev, *next; /* in the chat's lru list, if on_lru */
+	int on_lru;                /* it has cached messages it may give up */
 };
 
 struct chat {
@@ -177,14 +160,16 @@ struct chat {
 	struct room_entry *rooms;
 	struct conv *convs;
 	struct party *parties;
-	struct msg_entry *msgs;
-	struct like_set *likes;
+	struct msg_entry *msgs;    /* the cached messages, by msgid */
+	struct chat_history *lru;  /* histories with cached messages to give up, the
+	                            * one cached into longest ago first (utlist DL) */
+	size_t cache_bytes, cache_max, cache_keep; /* see chat_set_cache */
 	struct follow_state *follows;
 	struct feed *feeds;
 	struct account_entry *accounts;
 	uint64_t max_lts;
 	uint64_t op_count;
-	struct digest_state set_digest;
+	struct sethash set_digest;  /* of the applied ops (digest.c) */
 	struct chat_sorted *sorted; /* see chat_users_sorted; behind a pointer, as
 	                             * the const lookups refresh it */
 };
@@ -212,8 +197,6 @@ void modes_init(struct room_entry *r);
 void modes_free(struct room_entry *r);
 
 /* ---- chat.c ---- */
-/* The message with this canonical msgid, or NULL. */
-struct msg_entry *chat_msg_entry(const struct chat *c, const char *msgid);
 /* Writes op_msgid's spelling of the msgid s (any spelling op_msgid_parse
  * accepts) into out. Returns 0, or -1 if s is not a msgid. Public lookups by
  * msgid go through it, so every spelling of one msgid names one message. */
@@ -224,20 +207,6 @@ int chat_msgid_canonical(const char *s, char out[OP_MSGID_MAX]);
  * unchanged chat costs no sort. */
 struct user **chat_users_sorted(const struct chat *c, size_t *n);
 struct room_entry **chat_rooms_sorted(const struct chat *c, size_t *n);
-
-/* ---- likes.c ---- */
-/* Applies an OP_LIKE/OP_UNLIKE whose ref is the canonical msgid; fills the
- * change, msg and history of eff. */
-void likes_apply(struct chat *c, const struct op *op, const char *msgid, struct chat_effect *eff);
-/* A message arrived: drops its author's state (one's own likes never count)
- * and sets msg->likes from the states kept for it. */
-void likes_attach(struct chat *c, struct chat_msg *msg);
-/* The like set of msgid, or NULL. */
-struct like_set *likes_find(const struct chat *c, const char *msgid);
-/* New array of the set's states whose value is liked (only_liked) or all of
- * them, sorted by user; *n is its length. */
-struct like_state **likes_sorted(const struct like_set *s, int only_liked, size_t *n);
-void likes_free_all(struct chat *c);
 
 /* ---- feeds.c ---- */
 /* Applies an OP_FOLLOW/OP_UNFOLLOW (author follows or unfollows target).
@@ -259,23 +228,17 @@ void accounts_free_all(struct chat *c);
 /* ---- digest.c ---- */
 /* Adds the newly applied op to the set digest. */
 void digest_add_op(struct chat *c, const struct op *op);
-/* Frees what the set digest holds. */
-void digest_free(struct chat *c);
 
 /* ---- history.c ---- */
 struct chat_history *history_new(struct chat *c, struct chat_room *room);
-/* Inserts msg at its canonical place; returns the index and sets *appended
- * to 1 if it went last. The history does not own msg. */
-size_t history_insert(struct chat_history *h, struct chat_msg *msg, int *appended);
+/* Counts msg (a valid OP_MSG/DM/POST applied now) into h and caches it if
+ * it falls in the cached suffix and fact is known (not loading), with
+ * fact's like count. Sets eff's history, msg (if cached) and appended. */
+void history_add(struct chat_history *h, const struct op *msg, const struct chat_fact *fact,
+		 struct chat_effect *eff);
+/* The cached message msgid (canonical), or NULL. */
+struct msg_entry *history_cached_msg(const struct chat *c, const char *msgid);
 void history_free(struct chat_history *h);
-/* Index of the first message of h whose key is greater than k, or not
- * less than k if inclusive (binary search). */
-size_t history_first(const struct chat_history *h, const struct op_key *k, int inclusive);
-/* The key bound of anchor a (chat_history: strictly after it if after,
- * else strictly before it): a msgid's message key, or for a time T a key no
- * op has at the edge of T (history.c). Returns -1 if a msgid anchor names
- * no known message. */
-int chat_anchor_key(const struct chat *c, const struct chat_anchor *a, int after, struct op_key *k);
 
 /* Collects the items of a uthash table into a new array (of pointers) sorted
  * by cmp, a qsort comparator over pointers to items. Frees with free(). */

@@ -1,30 +1,28 @@
 /*
- * digest.c: chat_digest, the SHA-256 of a canonical serialisation of the whole
- * chat state, so replicas can tell whether they converged.
+ * digest.c: chat_digest, the SHA-256 of a canonical serialisation of the
+ * chat's working state and the store's digest of the messages and like
+ * states (store_ops.digest), so replicas can tell whether they converged.
  *
  * Serialisation: integers as 8 little-endian bytes, strings as their length
  * then their bytes, each section opened by a tag byte and a count. In order:
  * the number of applied ops and the highest lts; the known users (casefolded
  * key, spelling) by key; the rooms by key (key, name, created_ms, topic,
- * topic author, topic time, messages, founder, mode registers by key); the DM conversations by key (the two
- * persons, their spellings, messages); then the like placeholders of
- * messages that have not arrived, by msgid, each with every person's state
- * (person, liked, the key of the op that set it) by person; then the follow
- * states by (follower, followee) (person and casefolded name, following, the
- * key of the op that set it); then the feeds that have posts, by person
- * (person, messages); then the accounts by casefolded name (name, the msgids
- * of its ops in order, the registration in force or "", its verifier and
- * email). A message is written as msgid, lts, wall_ms, kind, flags, target,
- * author, body, account, client tags, like count and the persons whose state is liked,
- * in order.
-  *
- * The set digest (chat_set_digest) is kept as ops are applied: the sum,
- * modulo 2^256, of the SHA-256 of each applied op (stream, seq, lts,
- * wall_ms, kind, flags and every string field, serialised as above). As
- * the state is a function of the set of applied ops, equal sets give equal
- * states, and a sum does not depend on the order the ops came in; reading
- * it costs nothing at any history size. It does not see a state that
- * differs under equal op sets (a bug in applying): the full digest does.
+ * topic author, topic time, the length of its history, founder, mode
+ * registers by key); the DM conversations by key (the two persons, their
+ * spellings, the length of their history); the follow states by (follower,
+ * followee) (person and casefolded name, following, the key of the op that
+ * set it); the feeds that have posts, by person (person, the length of the
+ * feed); the accounts by casefolded name (name, the msgids of its ops in
+ * order, the registration in force or "", its verifier and email); then the
+ * store's digest (64 hex digits).
+ *
+ * The set digest (chat_set_digest) is kept as ops are applied: the set
+ * hash (sethash.h) of the applied ops (stream, seq, lts, wall_ms, kind,
+ * flags and every string field, serialised as above). As the state is a
+ * function of the set of applied ops, equal sets give equal states, and a
+ * sum does not depend on the order the ops came in; reading it costs
+ * nothing at any history size. It does not see a state that differs under
+ * equal op sets (a bug in applying): the full digest does.
  */
 #include "chat_impl.h"
 
@@ -62,34 +60,10 @@ static void put_key(EVP_MD_CTX *ctx, const struct op_key *k)
 	put_u64(ctx, k->seq);
 }
 
-static void put_msg(EVP_MD_CTX *ctx, const struct chat *c, const struct chat_msg *m)
-{
-	const struct op *op = &m->op;
-	put_str(ctx, m->msgid);
-	put_u64(ctx, op->lts);
-	put_u64(ctx, (uint64_t)op->wall_ms);
-	put_u64(ctx, op->kind);
-	put_u64(ctx, op->flags);
-	put_str(ctx, op->target);
-	put_str(ctx, op->author);
-	put_str(ctx, op->body);
-	put_str(ctx, op->account);
-	put_str(ctx, op->tags ? op->tags : "");
-	put_u64(ctx, m->likes);
-	const struct like_set *s = likes_find(c, m->msgid);
-	size_t n = 0;
-	struct like_state **likers = s ? likes_sorted(s, 1, &n) : NULL;
-	put_section(ctx, 'L', n);
-	for (size_t i = 0; i < n; i++)
-		put_str(ctx, likers[i]->user);
-	free(likers);
-}
-
-static void put_history(EVP_MD_CTX *ctx, const struct chat *c, const struct chat_history *h)
+/* A history by its length: its messages are the store's part. */
+static void put_history(EVP_MD_CTX *ctx, const struct chat_history *h)
 {
 	put_section(ctx, 'H', chat_history_len(h));
-	for (size_t i = 0; i < chat_history_len(h); i++)
-		put_msg(ctx, c, chat_history_at(h, i));
 }
 
 static void put_users(EVP_MD_CTX *ctx, const struct chat *c)
@@ -142,7 +116,7 @@ static void put_rooms(EVP_MD_CTX *ctx, const struct chat *c)
 		put_str(ctx, r->topic);
 		put_str(ctx, r->topic_author);
 		put_u64(ctx, (uint64_t)r->topic_ms);
-		put_history(ctx, c, r->history);
+		put_history(ctx, r->history);
 		put_modes(ctx, all[i]);
 	}
 }
@@ -165,36 +139,7 @@ static void put_convs(EVP_MD_CTX *ctx, const struct chat *c)
 			put_str(ctx, all[i]->fold[side]);
 			put_str(ctx, all[i]->name[side]);
 		}
-		put_history(ctx, c, all[i]->history);
-	}
-	free(all);
-}
-
-static int like_set_cmp(const void *a, const void *b)
-{
-	return strcmp((*(struct like_set *const *)a)->msgid, (*(struct like_set *const *)b)->msgid);
-}
-
-static void put_placeholders(EVP_MD_CTX *ctx, const struct chat *c)
-{
-	struct like_set **all;
-	size_t n, pending = 0;
-	CHAT_HASH_SORTED(c->likes, struct like_set, like_set_cmp, all, n);
-	for (size_t i = 0; i < n; i++)
-		if (!chat_msg_entry(c, all[i]->msgid))
-			all[pending++] = all[i];
-	put_section(ctx, 'P', pending);
-	for (size_t i = 0; i < pending; i++) {
-		size_t k;
-		struct like_state **states = likes_sorted(all[i], 0, &k);
-		put_str(ctx, all[i]->msgid);
-		put_section(ctx, 'S', k);
-		for (size_t j = 0; j < k; j++) {
-			put_str(ctx, states[j]->user);
-			put_u64(ctx, (uint64_t)states[j]->liked);
-			put_key(ctx, &states[j]->set_by);
-		}
-		free(states);
+		put_history(ctx, all[i]->history);
 	}
 	free(all);
 }
@@ -237,7 +182,7 @@ static void put_feeds(EVP_MD_CTX *ctx, const struct chat *c)
 	put_section(ctx, 'T', posting);
 	for (size_t i = 0; i < posting; i++) {
 		put_str(ctx, all[i]->key);
-		put_history(ctx, c, all[i]->posts);
+		put_history(ctx, all[i]->posts);
 	}
 	free(all);
 }
@@ -284,7 +229,7 @@ static void hex_of(const unsigned char *b, size_t len, char *out)
 	out[2 * len] = '\0';
 }
 
-void chat_digest(const struct chat *c, char out[65])
+void chat_digest(const struct chat *c, const char *store_part, char out[65])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int len = 0;
@@ -294,10 +239,10 @@ void chat_digest(const struct chat *c, char out[65])
 	put_users(ctx, c);
 	put_rooms(ctx, c);
 	put_convs(ctx, c);
-	put_placeholders(ctx, c);
 	put_follows(ctx, c);
 	put_feeds(ctx, c);
 	put_accounts(ctx, c);
+	put_str(ctx, store_part);
 	EVP_DigestFinal_ex(ctx, md, &len);
 	EVP_MD_CTX_free(ctx);
 	hex_of(md, len, out);
@@ -305,87 +250,27 @@ void chat_digest(const struct chat *c, char out[65])
 
 /* ---- the set digest ---- */
 
-static void buf_u64(struct buf *b, uint64_t v)
-{
-	uint8_t le[8];
-	for (int i = 0; i < 8; i++)
-		le[i] = (uint8_t)(v >> (8 * i));
-	buf_append(b, le, sizeof le);
-}
-
-static void buf_str(struct buf *b, const char *s)
-{
-	size_t n = strlen(s);
-	buf_u64(b, n);
-	buf_append(b, s, n);
-}
-
-/* Adds the 32 bytes md, as four little-endian words, to sum (mod 2^256). */
-static void sum_add(uint64_t sum[4], const unsigned char *md)
-{
-	unsigned carry = 0;
-	for (int w = 0; w < 4; w++) {
-		uint64_t v = 0;
-		for (int i = 0; i < 8; i++)
-			v |= (uint64_t)md[8 * w + i] << (8 * i);
-		uint64_t s = sum[w] + v;
-		unsigned next = s < v;
-		s += carry;
-		next |= carry && s == 0;
-		sum[w] = s;
-		carry = next;
-	}
-}
-
-/* The op is serialised into one buffer and hashed in one call, with
- * SHA-256 fetched once: a third of the cost of an update per field. */
 void digest_add_op(struct chat *c, const struct op *op)
 {
-	struct digest_state *d = &c->set_digest;
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int len = 0;
-	if (!d->md && (!(d->md = EVP_MD_fetch(NULL, "SHA256", NULL)) || !(d->ctx = EVP_MD_CTX_new()))) {
-		fprintf(stderr, "chorus: cannot start SHA-256\n");
-		abort();
-	}
-	buf_reset(&d->scratch);
-	buf_u64(&d->scratch, op->stream.origin);
-	buf_u64(&d->scratch, op->stream.incarnation);
-	buf_u64(&d->scratch, op->stream.boot);
-	buf_u64(&d->scratch, op->seq);
-	buf_u64(&d->scratch, op->lts);
-	buf_u64(&d->scratch, (uint64_t)op->wall_ms);
-	buf_u64(&d->scratch, op->kind);
-	buf_u64(&d->scratch, op->flags);
-	buf_str(&d->scratch, op->target);
-	buf_str(&d->scratch, op->author);
-	buf_str(&d->scratch, op->body);
-	buf_str(&d->scratch, op->ref);
-	buf_str(&d->scratch, op->account);
-	buf_str(&d->scratch, op->tags);
-	if (EVP_DigestInit_ex2(d->ctx, d->md, NULL) != 1 ||
-	    EVP_DigestUpdate(d->ctx, d->scratch.data, d->scratch.len) != 1 ||
-	    EVP_DigestFinal_ex(d->ctx, md, &len) != 1 || len != 32) {
-		fprintf(stderr, "chorus: SHA-256 failed\n");
-		abort();
-	}
-	sum_add(d->sum, md);
-}
-
-void digest_free(struct chat *c)
-{
-	struct digest_state *d = &c->set_digest;
-	EVP_MD_CTX_free(d->ctx);
-	EVP_MD_free(d->md);
-	buf_free(&d->scratch);
-	memset(d, 0, sizeof *d);
+	struct sethash *h = &c->set_digest;
+	sethash_u64(h, op->stream.origin);
+	sethash_u64(h, op->stream.incarnation);
+	sethash_u64(h, op->stream.boot);
+	sethash_u64(h, op->seq);
+	sethash_u64(h, op->lts);
+	sethash_u64(h, (uint64_t)op->wall_ms);
+	sethash_u64(h, op->kind);
+	sethash_u64(h, op->flags);
+	sethash_str(h, op->target);
+	sethash_str(h, op->author);
+	sethash_str(h, op->body);
+	sethash_str(h, op->ref);
+	sethash_str(h, op->account);
+	sethash_str(h, op->tags);
+	sethash_add(h);
 }
 
 void chat_set_digest(const struct chat *c, char out[65])
 {
-	unsigned char b[32];
-	for (int w = 0; w < 4; w++)
-		for (int i = 0; i < 8; i++)
-			b[8 * (3 - w) + 7 - i] = (unsigned char)(c->set_digest.sum[w] >> (8 * i));
-	hex_of(b, sizeof b, out);
+	sethash_hex(&c->set_digest, out);
 }

@@ -11,7 +11,7 @@
  * loses to it).
  *
  * A feed is one person's posts (OP_POST) in canonical order: a chat_history
- * like a room's, so chat_msg_find, likes and the selections work on posts.
+ * like a room's (its messages in the store's index under the feed's key).
  * Feed entries are keyed by person or name: a person's lists the follow
  * states where it follows, a name's those where it is followed, sorted by
  * the other side, for the *_each calls and timelines.
@@ -19,7 +19,7 @@
  * A timeline is computed when asked for: for every name the person follows
  * now, the posts of the person who holds that name now (chat_person_of_name)
  * whose key is greater than the key of the follow in force, merged in
- * canonical order. So a post made before the follow (a smaller
+ * canonical order (chat_timeline_feeds gives them; the store reads them). So a post made before the follow (a smaller
  * key) is not on it, and after an unfollow and a new follow only the posts
  * after the new follow are.
  */
@@ -230,100 +230,18 @@ void chat_followers_each(const struct chat *c, const char *nick,
 
 /* ---- timelines ---- */
 
-int chat_timeline_includes(const struct chat *c, const char *person, const struct chat_msg *post)
+int chat_timeline_includes(const struct chat *c, const char *person, const struct op *post)
 {
-	if (post->op.kind != OP_POST)
+	if (post->kind != OP_POST)
 		return 0;
-	struct follow_state *st = state_find(c, person, post->op.author);
-	struct op_key k = op_key_of(&post->op);
+	struct follow_state *st = state_find(c, person, post->author);
+	struct op_key k = op_key_of(post);
 	if (!st || !st->following || op_key_cmp(&k, &st->set_by) <= 0)
 		return 0;
-	char *poster = chat_person(post->op.author, post->op.account);
+	char *poster = chat_person(post->author, post->account);
 	int holder = holds_name(c, poster);
 	free(poster);
 	return holder;
-}
-
-/* The bounds of a timeline selection: keys, both exclusive (a time anchor
- * is a key at the edge of its time: chat_anchor_key). */
-struct bounds {
-	int has_after, has_before;
-	struct op_key after_key, before_key;
-};
-
-/* Adds anchor a (may be NULL) to b as its lower (is_after) or upper bound.
- * Returns -1 if a msgid anchor names no known post. */
-static int bound_set(const struct chat *c, struct bounds *b, const struct chat_anchor *a, int is_after)
-{
-	if (!a)
-		return 0;
-	if (a->msgid) {
-		const struct chat_msg *m = chat_msg_find(c, a->msgid);
-		if (!m || m->op.kind != OP_POST)
-			return -1;
-	}
-	*(is_after ? &b->has_after : &b->has_before) = 1;
-	return chat_anchor_key(c, a, is_after, is_after ? &b->after_key : &b->before_key);
-}
-
-/* Posts gathered from several feeds. */
-struct picks {
-	const struct chat_msg **v;
-	size_t n, cap;
-};
-
-static void picks_add(struct picks *p, const struct chat_msg *m)
-{
-	if (p->n == p->cap) {
-		p->cap = p->cap ? p->cap * 2 : 32;
-		p->v = xrealloc(p->v, p->cap * sizeof *p->v);
-	}
-	p->v[p->n++] = m;
-}
-
-/* Adds to p the posts of feed h that follow state st lets on the timeline
- * and b keeps: the last limit of them (from_end) or the first limit. */
-static void take_feed(struct picks *p, const struct follow_state *st, const struct chat_history *h,
-		      const struct bounds *b, size_t limit, int from_end)
-{
-	size_t lo = history_first(h, &st->set_by, 0), hi = h->n;
-	if (b->has_after) {
-		size_t a = history_first(h, &b->after_key, 0);
-		lo = a > lo ? a : lo;
-	}
-	if (b->has_before)
-		hi = history_first(h, &b->before_key, 1);
-	for (size_t j = 0; lo + j < hi && j < limit; j++)
-		picks_add(p, h->msgs[from_end ? hi - 1 - j : lo + j]);
-}
-
-static int post_cmp(const void *a, const void *b)
-{
-	return op_cmp(&(*(const struct chat_msg *const *)a)->op, &(*(const struct chat_msg *const *)b)->op);
-}
-
-long chat_timeline_select(const struct chat *c, const char *person, const struct chat_anchor *after,
-			  const struct chat_anchor *before, size_t limit, int from_end,
-			  const struct chat_msg **out)
-{
-	struct bounds b = {0};
-	struct picks p = {0};
-	struct feed *me = feed_of(c, person);
-	if (bound_set(c, &b, after, 1) < 0 || bound_set(c, &b, before, 0) < 0)
-		return -1;
-	for (size_t i = 0; me && i < me->follows.n; i++) {
-		const struct follow_state *st = me->follows.v[i];
-		const struct feed *f = feed_of_holder(c, st->followee);
-		if (st->following && f && f->posts)
-			take_feed(&p, st, f->posts, &b, limit, from_end);
-	}
-	size_t k = p.n < limit ? p.n : limit;
-	if (k) {
-		qsort(p.v, p.n, sizeof *p.v, post_cmp);
-		memcpy(out, p.v + (from_end ? p.n - k : 0), k * sizeof *out);
-	}
-	free(p.v);
-	return (long)k;
 }
 
 void chat_timeline_feeds(const struct chat *c, const char *person,
@@ -339,11 +257,6 @@ void chat_timeline_feeds(const struct chat *c, const char *person,
 			free(hist);
 		}
 	}
-}
-
-size_t chat_timeline(const struct chat *c, const char *person, size_t limit, const struct chat_msg **out)
-{
-	return (size_t)chat_timeline_select(c, person, NULL, NULL, limit, 1, out);
 }
 
 /* ---- freeing ---- */

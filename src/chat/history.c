@@ -1,24 +1,31 @@
 /*
- * history.c: a room's or conversation's messages in canonical order (op_cmp),
- * and the draft/chathistory selections over them.
+ * history.c: a room's, conversation's or feed's history as the chat keeps
+ * it: how many messages it has, the key of the last, and a cache of its
+ * latest messages within the chat's byte budget. The store holds every
+ * message (src/store/msgindex.c) and answers every selection; the cache
+ * serves the replay on JOIN and keeps the like counts of recent lines for
+ * their fan-out.
  *
- * A history is an array of message pointers sorted by op_cmp. New messages
- * nearly always sort last (append, amortised O(1)); one merged from another
- * partition may sort earlier and is put in place by binary search and
- * memmove. A message is found by msgid through the chat's table, then its
- * index by binary search.
+ * The cache of a history is a suffix of it: if it holds k > 0 messages,
+ * they are the history's last k in canonical order (every message whose key
+ * is at or above the first cached one's). A new message is cached if it
+ * sorts after the first cached one, or goes last, or every message of the
+ * history is cached; an older one (merged from another partition) is only
+ * counted. A message loaded at start-up is never cached: the caches fill
+ * with what arrives after.
  *
- * Selections work on a window of keys: strictly after one key and strictly
- * before another. A msgid anchor is its message's key; a time anchor T is
- * a key no op has (seq 0) at the edge of T's canonical times (op_time_ms
- * rises along the canonical order): after T, the key {(T + 1) << shift,
- * 0, 0}, before T the key {T << shift, 0, 0}. So every selection is two
- * binary searches and a copy, whatever its anchors. Results keep canonical
- * order.
+ * Budget: every cached message counts its op, strings and place in its
+ * cache. Before a message is cached, while the total would pass the budget,
+ * the history cached into longest ago (the head of the chat's lru list)
+ * gives up its oldest cached message, which keeps every cache a suffix. A
+ * room's cache never goes below its last `keep` messages (the replay on
+ * JOIN reads them; chat_history_fill puts them there at start-up): only
+ * histories with more than that are on the lru list.
  */
 #include "chat_impl.h"
 
 #include <string.h>
+#include <utlist.h>
 
 struct chat_history *history_new(struct chat *c, struct chat_room *room)
 {
@@ -28,22 +35,104 @@ struct chat_history *history_new(struct chat *c, struct chat_room *room)
 	return h;
 }
 
+static void entry_free(struct chat *c, struct msg_entry *m)
+{
+	HASH_DEL(c->msgs, m);
+	c->cache_bytes -= m->bytes;
+	op_clear(&m->msg.op);
+	free(m);
+}
+
+/* The messages h's cache keeps whatever the budget. */
+static size_t keep_of(const struct chat_history *h)
+{
+	return h->room ? h->chat->cache_keep : 0;
+}
+
+/* Puts h on or off the lru list (at its end) as it has messages to give. */
+static void lru_touch(struct chat_history *h)
+{
+	struct chat *c = h->chat;
+	if (h->on_lru)
+		DL_DELETE(c->lru, h);
+	h->on_lru = h->ncached > keep_of(h);
+	if (h->on_lru)
+		DL_APPEND(c->lru, h);
+}
+
+/* Drops the oldest cached message of h. */
+static void drop_oldest(struct chat_history *h)
+{
+	entry_free(h->chat, h->cache[h->first]);
+	h->first++;
+	if (--h->ncached == 0)
+		h->first = 0;
+}
+
+/* Empties h's cache. */
+static void drop_all(struct chat_history *h)
+{
+	while (h->ncached)
+		drop_oldest(h);
+	lru_touch(h);
+}
+
 void history_free(struct chat_history *h)
 {
 	if (!h)
 		return;
-	free(h->msgs);
+	drop_all(h);
+	free(h->cache);
 	free(h);
 }
 
-size_t history_first(const struct chat_history *h, const struct op_key *k, int inclusive)
+/* Evicts from the least recently cached histories until bytes more fit. */
+static void make_room(struct chat *c, size_t bytes)
 {
-	size_t lo = 0, hi = h->n;
+	while (c->lru && c->cache_bytes + bytes > c->cache_max) {
+		struct chat_history *h = c->lru;
+		drop_oldest(h);
+		if (h->ncached <= keep_of(h)) {
+			DL_DELETE(c->lru, h);
+			h->on_lru = 0;
+		}
+	}
+}
+
+void chat_set_cache(struct chat *c, size_t bytes, size_t keep)
+{
+	c->cache_max = bytes;
+	c->cache_keep = keep;
+	make_room(c, 0);
+}
+
+size_t chat_cache_bytes(const struct chat *c)
+{
+	return c->cache_bytes;
+}
+
+size_t chat_cache_keep(const struct chat *c)
+{
+	return c->cache_keep;
+}
+
+/* What caching op costs. */
+static size_t entry_bytes(const struct op *op)
+{
+	return sizeof(struct msg_entry) + sizeof(struct msg_entry *) + strlen(op->target) +
+	       strlen(op->author) + strlen(op->body) + strlen(op->ref) + strlen(op->account) +
+	       strlen(op->tags) + 6;
+}
+
+/* Index (from first) of the first cached message of h whose key is greater
+ * than k (binary search). */
+static size_t cached_after(const struct chat_history *h, const struct op_key *k)
+{
+	size_t lo = 0, hi = h->ncached;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		struct op_key m = op_key_of(&h->msgs[mid]->op);
-		int d = op_key_cmp(&m, k);
-		if (d < 0 || (d == 0 && !inclusive))
+		struct op_key m = op_key_of(&h->cache[h->first + mid]->msg.op);
+		if (op_key_cmp(&m, k) <= 0)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -51,22 +140,91 @@ size_t history_first(const struct chat_history *h, const struct op_key *k, int i
 	return lo;
 }
 
-size_t history_insert(struct chat_history *h, struct chat_msg *msg, int *appended)
+/* Puts m into h's cache at its place. */
+static void cache_insert(struct chat_history *h, struct msg_entry *m)
 {
-	if (h->n == h->cap) {
-		h->cap = h->cap ? h->cap * 2 : 16;
-		h->msgs = xrealloc(h->msgs, h->cap * sizeof *h->msgs);
+	struct chat *c = h->chat;
+	if (h->first + h->ncached == h->cap) {
+		if (h->first > h->cap / 2) { /* room at the front: slide down */
+			memmove(h->cache, h->cache + h->first, h->ncached * sizeof *h->cache);
+			h->first = 0;
+		} else {
+			h->cap = h->cap ? h->cap * 2 : 16;
+			h->cache = xrealloc(h->cache, h->cap * sizeof *h->cache);
+		}
 	}
-	size_t i = h->n;
-	if (h->n > 0 && op_cmp(&h->msgs[h->n - 1]->op, &msg->op) > 0) {
-		struct op_key k = op_key_of(&msg->op);
-		i = history_first(h, &k, 0); /* equal keys cannot both be present */
+	struct op_key k = op_key_of(&m->msg.op);
+	size_t i = h->first + cached_after(h, &k), end = h->first + h->ncached;
+	memmove(h->cache + i + 1, h->cache + i, (end - i) * sizeof *h->cache);
+	h->cache[i] = m;
+	h->ncached++;
+	lru_touch(h);
+	HASH_ADD_KEYPTR(hh, c->msgs, m->msg.msgid, strlen(m->msg.msgid), m);
+	c->cache_bytes += m->bytes;
+}
+
+/* 1 if a message of key k, arriving now, belongs in h's cached suffix. */
+static int cacheable(const struct chat_history *h, const struct op_key *k, int appended)
+{
+	if (appended || h->ncached == h->n)
+		return 1;
+	if (!h->ncached)
+		return 0;
+	struct op_key first = op_key_of(&h->cache[h->first]->msg.op);
+	return op_key_cmp(k, &first) > 0;
+}
+
+/* A new cache entry of op with like count likes, its bytes counted. */
+static struct msg_entry *entry_new(struct chat_history *h, const struct op *op, uint32_t likes,
+				   size_t bytes)
+{
+	struct msg_entry *m = xcalloc(1, sizeof *m);
+	op_copy(&m->msg.op, op);
+	op_msgid(op, m->msg.msgid, sizeof m->msg.msgid);
+	m->msg.likes = likes;
+	m->history = h;
+	m->bytes = bytes;
+	return m;
+}
+
+void history_add(struct chat_history *h, const struct op *msg, const struct chat_fact *fact,
+		 struct chat_effect *eff)
+{
+	struct chat *c = h->chat;
+	struct op_key k = op_key_of(msg);
+	int appended = h->n == 0 || op_key_cmp(&k, &h->last) > 0;
+	eff->history = h;
+	eff->appended = appended;
+	if (cacheable(h, &k, appended)) {
+		size_t bytes = fact ? entry_bytes(msg) : 0;
+		int fits = fact && (bytes <= c->cache_max || keep_of(h));
+		if (fits)
+			make_room(c, bytes);
+		if (fits && cacheable(h, &k, appended)) { /* make_room may have shortened h's */
+			struct msg_entry *m = entry_new(h, msg, fact->likes, bytes);
+			cache_insert(h, m);
+			eff->msg = &m->msg;
+		} else if (!fits) {
+			drop_all(h); /* it belongs in the suffix: what is cached no longer is one */
+		}
 	}
-	memmove(h->msgs + i + 1, h->msgs + i, (h->n - i) * sizeof *h->msgs);
-	h->msgs[i] = msg;
 	h->n++;
-	*appended = i == h->n - 1;
-	return i;
+	if (appended)
+		h->last = k;
+}
+
+void chat_history_fill(struct chat_history *h, const struct op *ops, const uint32_t *likes, size_t n)
+{
+	drop_all(h);
+	for (size_t i = 0; i < n; i++)
+		cache_insert(h, entry_new(h, &ops[i], likes[i], entry_bytes(&ops[i])));
+}
+
+struct msg_entry *history_cached_msg(const struct chat *c, const char *msgid)
+{
+	struct msg_entry *m;
+	HASH_FIND_STR(c->msgs, msgid, m);
+	return m;
 }
 
 size_t chat_history_len(const struct chat_history *h)
@@ -74,122 +232,21 @@ size_t chat_history_len(const struct chat_history *h)
 	return h->n;
 }
 
-const struct chat_msg *chat_history_at(const struct chat_history *h, size_t i)
+int chat_history_last(const struct chat_history *h, struct op_key *k)
 {
-	return i < h->n ? h->msgs[i] : NULL;
-}
-
-long chat_history_index(const struct chat_history *h, const char *msgid)
-{
-	char canon[OP_MSGID_MAX];
-	struct msg_entry *m = NULL;
-	if (chat_msgid_canonical(msgid, canon) == 0)
-		m = chat_msg_entry(h->chat, canon);
-	if (!m || m->history != h)
+	if (!h->n)
 		return -1;
-	struct op_key k = op_key_of(&m->msg.op);
-	return (long)history_first(h, &k, 1); /* the message itself */
-}
-
-/* ---- selections ---- */
-
-int chat_anchor_key(const struct chat *c, const struct chat_anchor *a, int after, struct op_key *k)
-{
-	memset(k, 0, sizeof *k);
-	if (a->msgid) {
-		char canon[OP_MSGID_MAX];
-		struct msg_entry *m = NULL;
-		if (chat_msgid_canonical(a->msgid, canon) == 0)
-			m = chat_msg_entry(c, canon);
-		if (!m)
-			return -1;
-		*k = op_key_of(&m->msg.op);
-		return 0;
-	}
-	*k = op_key_at_time(a->ms, after);
+	*k = h->last;
 	return 0;
 }
 
-/* The key bound of anchor a in h; -1 if a names a message not in h. */
-static int anchor_key(const struct chat_history *h, const struct chat_anchor *a, int after,
-		      struct op_key *k)
+long chat_history_cached(const struct chat_history *h, size_t limit, const struct chat_msg **out)
 {
-	if (chat_anchor_key(h->chat, a, after, k) < 0)
+	size_t want = h->n < limit ? h->n : limit;
+	if (want > h->ncached)
 		return -1;
-	return a->msgid && chat_history_index(h, a->msgid) < 0 ? -1 : 0;
-}
-
-/* Writes the messages [lo, hi) of h to out: the first limit (or the last
- * limit if from_end), ascending; returns how many. */
-static long take(const struct chat_history *h, size_t lo, size_t hi, size_t limit, int from_end,
-		 const struct chat_msg **out)
-{
-	if (hi <= lo)
-		return 0;
-	size_t k = hi - lo < limit ? hi - lo : limit;
-	if (from_end)
-		lo = hi - k;
-	for (size_t i = 0; i < k; i++)
-		out[i] = h->msgs[lo + i];
-	return (long)k;
-}
-
-long chat_select_latest(const struct chat_history *h, const struct chat_anchor *a,
-			size_t limit, const struct chat_msg **out)
-{
-	struct op_key k;
-	if (a && anchor_key(h, a, 1, &k) < 0)
-		return -1;
-	return take(h, a ? history_first(h, &k, 0) : 0, h->n, limit, 1, out);
-}
-
-long chat_select_before(const struct chat_history *h, const struct chat_anchor *a,
-			size_t limit, const struct chat_msg **out)
-{
-	struct op_key k;
-	if (!a || anchor_key(h, a, 0, &k) < 0)
-		return -1;
-	return take(h, 0, history_first(h, &k, 1), limit, 1, out);
-}
-
-long chat_select_after(const struct chat_history *h, const struct chat_anchor *a,
-		       size_t limit, const struct chat_msg **out)
-{
-	struct op_key k;
-	if (!a || anchor_key(h, a, 1, &k) < 0)
-		return -1;
-	return take(h, history_first(h, &k, 0), h->n, limit, 0, out);
-}
-
-/*
- * Around a msgid: the message, with (limit - 1) / 2 rounded up before it and
- * the rest after it. Around a time T: the centre is the first message with
- * a canonical time of T or later, or the end; limit / 2 messages are taken
- * before it and the rest from it onward. A side that has fewer messages than
- * its share is not made up from the other side.
- */
-long chat_select_around(const struct chat_history *h, const struct chat_anchor *a,
-			size_t limit, const struct chat_msg **out)
-{
-	struct op_key k;
-	if (!a || anchor_key(h, a, 0, &k) < 0)
-		return -1;
-	size_t centre = history_first(h, &k, 1);
-	/* limit / 2 is also ceil((limit - 1) / 2), the msgid rule's share. */
-	size_t n_before = limit / 2;
-	long got = take(h, 0, centre, n_before, 1, out);
-	return got + take(h, centre, h->n, limit - n_before, 0, out + got);
-}
-
-long chat_select_between(const struct chat_history *h, const struct chat_anchor *a,
-			 const struct chat_anchor *b, size_t limit, const struct chat_msg **out)
-{
-	struct op_key ka_lo, ka_hi, kb_lo, kb_hi;
-	if (!a || !b || anchor_key(h, a, 1, &ka_lo) < 0 || anchor_key(h, a, 0, &ka_hi) < 0 ||
-	    anchor_key(h, b, 1, &kb_lo) < 0 || anchor_key(h, b, 0, &kb_hi) < 0)
-		return -1;
-	int a_first = op_key_cmp(&ka_hi, &kb_hi) <= 0;
-	size_t lo = history_first(h, a_first ? &ka_lo : &kb_lo, 0);
-	size_t hi = history_first(h, a_first ? &kb_hi : &ka_hi, 1);
-	return take(h, lo, hi, limit, !a_first, out);
+	size_t from = h->first + h->ncached - want;
+	for (size_t i = 0; i < want; i++)
+		out[i] = &h->cache[from + i]->msg;
+	return (long)want;
 }

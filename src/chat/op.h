@@ -115,6 +115,11 @@ struct op_key {
 	uint64_t seq;
 };
 struct op_key op_key_of(const struct op *op);
+/* The canonical time of the op at k (op_time_ms). */
+static inline int64_t op_key_time_ms(const struct op_key *k)
+{
+	return (int64_t)(k->lts >> OP_LTS_SHIFT);
+}
 /* Compares keys in op_cmp's order. */
 int op_key_cmp(const struct op_key *a, const struct op_key *b);
 /* The key at the edge of canonical time ms (op_time_ms), which no op has:

@@ -234,9 +234,30 @@ static int load_one(const struct op *op, void *arg)
 {
 	struct repl *r = arg;
 	struct chat_effect eff;
-	if (chat_apply(r->chat, op, &eff) == 0)
+	if (chat_apply(r->chat, op, NULL, &eff) == 0)
 		know_add(r, &op->stream, op->seq);
 	return 0;
+}
+
+/* Filling the rooms' caches at start-up. */
+struct fill {
+	struct store *st;
+	size_t keep;
+	int rc;
+};
+
+static void fill_room(struct chat_room *room, void *arg)
+{
+	struct fill *f = arg;
+	struct store_msgs last;
+	if (f->rc != STORE_OK)
+		return;
+	char *hist = chat_room_history_key(room->name);
+	f->rc = store_history(f->st, hist, NULL, NULL, f->keep, 1, &last);
+	if (f->rc == STORE_OK)
+		chat_history_fill(room->history, last.ops, last.likes, last.n);
+	store_msgs_free(&last);
+	free(hist);
 }
 
 int repl_open(struct repl *r, struct store *st, char **err)
@@ -268,8 +289,15 @@ int repl_open(struct repl *r, struct store *st, char **err)
 		*err = xasprintf("cannot store boot: %s", store_last_error(st));
 		return -1;
 	}
+	struct fill fill = {st, chat_cache_keep(r->chat), STORE_OK};
 	if (store_load(st, load_one, r) != 0) {
 		*err = xasprintf("cannot load: %s", store_last_error(st));
+		return -1;
+	}
+	if (fill.keep)
+		chat_rooms_each(r->chat, fill_room, &fill);
+	if (fill.rc != STORE_OK) {
+		*err = xasprintf("cannot read the rooms' last lines: %s", store_last_error(st));
 		return -1;
 	}
 	r->clock = chat_max_lts(r->chat);
@@ -901,7 +929,8 @@ void repl_deliver(struct repl *r, uint32_t sender, const void *data, size_t len)
 		log_error("repl: message of unknown type %" PRIu64 " from replica %" PRIu32, type, sender);
 }
 
-void repl_stored(struct repl *r, int status, const struct op *ops, size_t n)
+void repl_stored(struct repl *r, int status, const struct op *ops, const struct chat_fact *facts,
+		 size_t n)
 {
 	r->unstored -= n < r->unstored ? n : r->unstored;
 	if (status != STORE_OK) {
@@ -917,7 +946,7 @@ void repl_stored(struct repl *r, int status, const struct op *ops, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		struct chat_effect eff;
 		int own = op_stream_cmp(&ops[i].stream, &r->stream) == 0;
-		if (chat_apply(r->chat, &ops[i], &eff) < 0) {
+		if (chat_apply(r->chat, &ops[i], &facts[i], &eff) < 0) {
 			log_warn("repl: dropping a malformed operation of kind %d", ops[i].kind);
 			if (!own)
 				continue;

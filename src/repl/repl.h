@@ -92,7 +92,8 @@ void repl_free(struct repl *r);
 /*
  * Takes the identity stored in st (making it on first use; a data directory
  * of another replica id is refused), stores the next boot, then rebuilds the
- * chat state and knowledge from st. Call before repl_attach, on the owner's
+ * chat state and knowledge from st, and fills the rooms' caches with their
+ * last lines (chat_set_cache's keep). Call before repl_attach, on the owner's
  * thread, with nothing else using st. Returns 0 or -1 with *err set (a new
  * string).
  */
@@ -136,8 +137,10 @@ void repl_flush(struct repl *r);
 void repl_deliver(struct repl *r, uint32_t sender, const void *data, size_t len);
 void repl_view(struct repl *r, const struct group_view *v);
 
-/* io completions. status is a store_status for the whole batch. */
-void repl_stored(struct repl *r, int status, const struct op *ops, size_t n);
+/* io completions. status is a store_status for the whole batch; facts
+ * (STORE_OK) the store's fact of each op (store_append). */
+void repl_stored(struct repl *r, int status, const struct op *ops, const struct chat_fact *facts,
+		 size_t n);
 void repl_read_done(struct repl *r, const struct op *ops, size_t n);
 
 /* 0 = writable; else why not: */

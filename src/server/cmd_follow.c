@@ -135,16 +135,36 @@ void cmd_users(struct session *s, struct irc_msg *m)
 
 /* ---- &timeline ---- */
 
+/* A timeline replay on its way from the store. */
+struct timeline_replay {
+	struct server *srv;
+	uint64_t session_id;
+	uint64_t upto;          /* the highest lts applied when it was asked for */
+};
+
+static void timeline_read(void *arg, int status, struct store_msgs *found)
+{
+	struct timeline_replay *r = arg;
+	struct session *s = session_find(r->srv, r->session_id);
+	if (s && status == STORE_OK)
+		fanout_stored(s, CHAT_TIMELINE, found, r->upto);
+	else if (s)
+		log_warn("timeline replay for %s: the store could not read it", s->nick);
+	free(r);
+}
+
 void cmd_timeline_burst(struct session *s)
 {
-	const struct chat_msg *posts[TIMELINE_REPLAY];
 	struct line_tags t = LINE_TAGS_INIT;
 	char src[128];
 	reply_line(s, &t, reply_source(s->nick, src, sizeof src), "JOIN %s", CHAT_TIMELINE);
+	struct timeline_replay *r = xcalloc(1, sizeof *r);
+	r->srv = s->srv;
+	r->session_id = s->id;
+	r->upto = chat_max_lts(s->srv->chat);
 	char *me = session_person(s);
-	size_t n = chat_timeline(s->srv->chat, me, TIMELINE_REPLAY, posts);
+	history_read_timeline(s->srv, me, NULL, NULL, TIMELINE_REPLAY, 1, timeline_read, r);
 	free(me);
-	fanout_history(s, CHAT_TIMELINE, posts, n);
 }
 
 void cmd_timeline_join(struct session *s)

@@ -18,7 +18,7 @@
 
 /* Parses a reference ("msgid=...", "timestamp=..." or, if star_ok, "*").
  * Returns 1 for "*", 0 for a reference in *a, -1 if invalid. */
-static int parse_ref(const char *s, struct chat_anchor *a, int star_ok)
+static int parse_ref(const char *s, struct store_anchor *a, int star_ok)
 {
 	memset(a, 0, sizeof *a);
 	if (star_ok && strcmp(s, "*") == 0)
@@ -99,24 +99,14 @@ static void history_answered(void *arg, int status, struct store_msgs *found)
 	struct capture cap;
 	struct session *s = store_wait_answer(&w->wait, &cap);
 	if (s) {
-		struct chat_msg *msgs = xcalloc(found->n + 1, sizeof *msgs);
-		const struct chat_msg **ptrs = xcalloc(found->n + 1, sizeof *ptrs);
-		for (size_t i = 0; i < found->n; i++) {
-			msgs[i].op = found->ops[i];
-			op_msgid(&found->ops[i], msgs[i].msgid, sizeof msgs[i].msgid);
-			msgs[i].likes = found->likes[i];
-			ptrs[i] = &msgs[i];
-		}
 		if (status == STORE_OK || status == STORE_NOTFOUND) {
-			fanout_history(s, w->target, ptrs, found->n);
+			fanout_stored(s, w->target, found, UINT64_MAX);
 		} else {
 			char ctx[600];
 			snprintf(ctx, sizeof ctx, "%s %s", w->sub, w->target);
 			reply_fail(s, "CHATHISTORY", "MESSAGE_ERROR", ctx,
 				   "Messages could not be retrieved: this replica cannot read its disk");
 		}
-		free(ptrs);
-		free(msgs);
 		store_wait_end(s, &cap);
 	}
 	store_wait_free(&w->wait);
@@ -153,28 +143,33 @@ static void feed_add(const char *hist, const struct op_key *from, void *arg)
 	l->v[l->n++].from = *from;
 }
 
+void history_read_timeline(struct server *srv, const char *person, const struct store_anchor *after,
+			   const struct store_anchor *before, size_t limit, int from_end,
+			   store_select_fn done, void *arg)
+{
+	struct feed_list feeds = {0};
+	chat_timeline_feeds(srv->chat, person, feed_add, &feeds);
+	store_writer_timeline(srv->writer, feeds.v, feeds.n, after, before, limit, from_end, done, arg);
+	for (size_t i = 0; i < feeds.n; i++)
+		free(feeds.v[i].hist);
+	free(feeds.v);
+}
+
 /* LATEST, BEFORE or AFTER (sub) over s's own timeline, from the store; a is
  * the reference, NULL for LATEST's "*". The timeline is no single history:
  * AROUND and BETWEEN are refused. A msgid that is no post gives an empty
  * batch. */
-static void timeline_select(struct session *s, const char *sub, const struct chat_anchor *a, long limit)
+static void timeline_select(struct session *s, const char *sub, const struct store_anchor *a, long limit)
 {
 	int before = strcasecmp(sub, "BEFORE") == 0, after = strcasecmp(sub, "AFTER") == 0;
 	if (!before && !after && strcasecmp(sub, "LATEST") != 0) {
 		reply_fail(s, "CHATHISTORY", "INVALID_PARAMS", sub, "&timeline supports LATEST, BEFORE and AFTER");
 		return;
 	}
-	struct feed_list feeds = {0};
-	struct store_anchor sa = {a ? a->msgid : NULL, a ? a->ms : 0};
 	char *me = session_person(s);
-	chat_timeline_feeds(s->srv->chat, me, feed_add, &feeds);
+	history_read_timeline(s->srv, me, a && !before ? a : NULL, a && before ? a : NULL, (size_t)limit,
+			      !after, history_answered, wait_for_store(s, sub, CHAT_TIMELINE));
 	free(me);
-	store_writer_timeline(s->srv->writer, feeds.v, feeds.n, a && !before ? &sa : NULL,
-			      a && before ? &sa : NULL, (size_t)limit, !after, history_answered,
-			      wait_for_store(s, sub, CHAT_TIMELINE));
-	for (size_t i = 0; i < feeds.n; i++)
-		free(feeds.v[i].hist);
-	free(feeds.v);
 }
 
 /* The subcommand sub as a store selection, or -1. */
@@ -190,7 +185,7 @@ static int selection_of(const char *sub)
 static void history_select(struct session *s, struct irc_msg *m)
 {
 	const char *sub = m->params[0], *target = m->params[1];
-	struct chat_anchor a, b = {NULL, 0};
+	struct store_anchor a, b = {NULL, 0};
 	int empty, need = strcasecmp(sub, "BETWEEN") == 0 ? 5 : 4;
 	long limit;
 
@@ -217,9 +212,8 @@ static void history_select(struct session *s, struct irc_msg *m)
 			fanout_history(s, target, NULL, 0);
 		return;
 	}
-	struct store_anchor sa = {a.msgid, a.ms}, sb = {b.msgid, b.ms};
 	store_writer_select(s->srv->writer, key, (enum store_select)selection_of(sub),
-			    latest && ra == 1 ? NULL : &sa, &sb, (size_t)limit, history_answered,
+			    latest && ra == 1 ? NULL : &a, &b, (size_t)limit, history_answered,
 			    wait_for_store(s, sub, target));
 	free(key);
 }
@@ -239,10 +233,10 @@ struct targets {
 
 static void targets_add(struct targets *t, const char *name, struct chat_history *h)
 {
-	size_t len = h ? chat_history_len(h) : 0;
-	if (!len)
+	struct op_key last;
+	if (!h || chat_history_last(h, &last) < 0)
 		return;
-	int64_t ms = op_time_ms(&chat_history_at(h, len - 1)->op);
+	int64_t ms = op_key_time_ms(&last);
 	if (ms <= t->from || ms >= t->to)
 		return;
 	if (t->n == t->cap) {
@@ -267,7 +261,7 @@ static int by_time(const void *a, const void *b)
 
 static void history_targets(struct session *s, struct irc_msg *m)
 {
-	struct chat_anchor a, b;
+	struct store_anchor a, b;
 	struct targets t = {0};
 	char id[16], when[32];
 	struct line_tags lt = LINE_TAGS_INIT;

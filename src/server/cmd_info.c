@@ -199,25 +199,55 @@ static int operator_only(struct session *s)
 	return 0;
 }
 
-/* DIGEST [FULL]: "NOTE DIGEST OK <hex> <ops> <syncing> :..." where
- * syncing is 1 while this replica is still catching up after a view change;
- * hex is the set digest of the operations applied (instant), or with FULL
- * the hash of the whole canonical state (a pass over all of it). */
-void cmd_digest(struct session *s, struct irc_msg *m)
+/* The DIGEST reply: "NOTE DIGEST OK <hex> <ops> <syncing> :...". */
+static void digest_reply(struct session *s, const char *hex, int full)
 {
 	struct server *srv = s->srv;
 	struct line_tags t = LINE_TAGS_INIT;
-	char hex[65];
-	if (!operator_only(s))
-		return;
-	int full = m->nparams > 0 && strcasecmp(m->params[0], "FULL") == 0;
-	if (full)
-		chat_digest(srv->chat, hex);
-	else
-		chat_set_digest(srv->chat, hex);
 	reply_line(s, &t, srv->name, "NOTE DIGEST OK %s %" PRIu64 " %d :%s of replica %u", hex,
 		   chat_op_count(srv->chat), repl_syncing(srv->repl),
 		   full ? "canonical state" : "set of operations", srv->cfg.id);
+}
+
+/* The store's digest came: every op it holds is applied to the chat now
+ * (store_digest_fn), so the two parts describe one state. */
+static void digest_answered(void *arg, int status, const char *store_part)
+{
+	struct store_wait *w = arg; /* DIGEST FULL's */
+	struct capture cap;
+	struct session *s = store_wait_answer(w, &cap);
+	if (s && status == STORE_OK) {
+		char hex[65];
+		chat_digest(s->srv->chat, store_part, hex);
+		digest_reply(s, hex, 1);
+	} else if (s) {
+		reply_fail(s, "DIGEST", "STORAGE_ERROR", "FULL", "Cannot read the store: this replica cannot read its disk");
+	}
+	if (s)
+		store_wait_end(s, &cap);
+	store_wait_free(w);
+	free(w);
+}
+
+/* DIGEST [FULL]: "NOTE DIGEST OK <hex> <ops> <syncing> :..." where
+ * syncing is 1 while this replica is still catching up after a view change;
+ * hex is the set digest of the operations applied (instant), or with FULL
+ * the hash of the whole canonical state: the chat's working state and the
+ * store's pass over every message and like state (the session waits for
+ * it; writes queue behind it meanwhile). */
+void cmd_digest(struct session *s, struct irc_msg *m)
+{
+	char hex[65];
+	if (!operator_only(s))
+		return;
+	if (m->nparams > 0 && strcasecmp(m->params[0], "FULL") == 0) {
+		struct store_wait *w = xcalloc(1, sizeof *w);
+		store_wait_begin(s, w);
+		store_writer_digest(s->srv->writer, digest_answered, w);
+		return;
+	}
+	chat_set_digest(s->srv->chat, hex);
+	digest_reply(s, hex, 0);
 }
 
 /* SYNCSTATE: "NOTE SYNCSTATE OK <ops> <syncing> :..." (as DIGEST, without

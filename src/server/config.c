@@ -23,6 +23,7 @@ static void config_defaults(struct config *cfg)
 	cfg->sync = STORE_SYNC_FULL;
 	cfg->max_clients = 10000;
 	cfg->sendq_max = 1024 * 1024;
+	cfg->history_cache = CHAT_CACHE_DEFAULT;
 	cfg->recvq_max = 16 * 1024;
 	cfg->flood_rate = 20;
 	cfg->flood_burst = 100;
@@ -226,6 +227,9 @@ static int read_file(struct config *cfg, const char *path)
 	if (config_lookup_int64(&cf, "store.max_bytes", &max_bytes))
 		cfg->store_max_bytes = max_bytes;
 	lookup_int(&cf, "store.index_lag", &cfg->index_lag);
+	long long cache;
+	if (config_lookup_int64(&cf, "store.history_cache", &cache) && cache >= 0)
+		cfg->history_cache = (size_t)cache;
 	lookup_int(&cf, "limits.max_clients", &cfg->max_clients);
 	lookup_size(&cf, "limits.sendq", &cfg->sendq_max);
 	lookup_size(&cf, "limits.recvq", &cfg->recvq_max);
@@ -271,6 +275,8 @@ static void usage(FILE *out)
 		"      --store-max-bytes N  refuse writes once the store would pass N bytes\n"
 		"      --index-lag N        ops the message index may lag behind the store, read\n"
 		"                           from RAM meanwhile (default 4096)\n"
+		"      --history-cache N    bytes of recent lines kept in RAM besides the store\n"
+		"                           (default 64 MiB; every room keeps its last 25 lines)\n"
 		"      --max-clients N      connections accepted (default 10000)\n"
 		"      --sendq N            bytes queued to a slow client before it is dropped (default 1 MiB)\n"
 		"      --recvq N            unprocessed bytes held from one client (default 16 KiB)\n"
@@ -318,6 +324,7 @@ enum {
 	OPT_GROUP, OPT_GROUPNAME, OPT_MODE, OPT_IDENTITY, OPT_TLSCERT, OPT_TLSKEY, OPT_TLSPORT,
 	OPT_STS, OPT_PERADDR, OPT_EXEMPT, OPT_REGTIMEOUT, OPT_OPER, OPT_MAKEVERIFIER, OPT_NEWNAMES,
 	OPT_ROOMSPERUSER, OPT_MEMBERSPERROOM, OPT_USER, OPT_SERVERNAME, OPT_INDEXLAG,
+	OPT_HISTCACHE,
 };
 
 static const struct option long_opts[] = {
@@ -329,6 +336,7 @@ static const struct option long_opts[] = {
 	{"sync", required_argument, NULL, OPT_SYNC},
 	{"store-max-bytes", required_argument, NULL, OPT_MAXBYTES},
 	{"index-lag", required_argument, NULL, OPT_INDEXLAG},
+	{"history-cache", required_argument, NULL, OPT_HISTCACHE},
 	{"max-clients", required_argument, NULL, OPT_MAXCLIENTS},
 	{"sendq", required_argument, NULL, OPT_SENDQ},
 	{"recvq", required_argument, NULL, OPT_RECVQ},
@@ -403,6 +411,11 @@ static int apply_flag(struct config *cfg, int c, const char *arg)
 		if (parse_num(arg, 1, 1000000, &v) < 0)
 			return -1;
 		cfg->index_lag = (int)v;
+		return 0;
+	case OPT_HISTCACHE:
+		if (parse_num(arg, 0, 1LL << 40, &v) < 0)
+			return -1;
+		cfg->history_cache = (size_t)v;
 		return 0;
 	case OPT_MAXCLIENTS:
 		if (parse_num(arg, 1, 10000000, &v) < 0)

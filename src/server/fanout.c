@@ -204,7 +204,7 @@ static void show_like(struct server *srv, const struct op *op, const struct chat
 	sh->command = "TAGMSG";
 	sh->target = op->target;
 	sh->client_tags = tags;
-	sh->likes = eff->msg ? (int)eff->msg->likes : -1;
+	sh->likes = (int)eff->likes;
 	sh->needs_tags = 1;
 	show_everywhere(srv, sh, op->target);
 }
@@ -213,7 +213,7 @@ static void show_like(struct server *srv, const struct op *op, const struct chat
 struct post_fan {
 	struct server *srv;
 	struct show *sh;
-	const struct chat_msg *post;
+	const struct op *post;
 };
 
 static void show_post_to_follower(const char *follower, void *arg)
@@ -231,10 +231,9 @@ static void show_post_to_follower(const char *follower, void *arg)
 /* A post: to every local user in &timeline whose timeline has it, and to its
  * author's sessions (the origin per the echo rules). Timelines are in op
  * order, so a post merged from another partition goes out live too. */
-static void show_post(struct server *srv, const struct op *op, const struct chat_effect *eff,
-		      struct show *sh)
+static void show_post(struct server *srv, const struct op *op, struct show *sh)
 {
-	struct post_fan pf = {srv, sh, eff->msg};
+	struct post_fan pf = {srv, sh, op};
 	sh->command = "PRIVMSG";
 	sh->target = CHAT_TIMELINE;
 	sh->text = op->body;
@@ -405,7 +404,7 @@ static void show_effect(struct server *srv, const struct op *op, const struct ch
 	switch (eff->change) {
 	case CHAT_MSG_NEW:
 		if (op->kind == OP_POST)
-			show_post(srv, op, eff, sh);
+			show_post(srv, op, sh);
 		else
 			show_message(srv, op, eff, sh);
 		return;
@@ -529,4 +528,24 @@ void fanout_history(struct session *s, const char *target, const struct chat_msg
 	}
 	if (batched)
 		reply_line(s, &t, s->srv->name, "BATCH -%s", id);
+}
+
+void fanout_stored(struct session *s, const char *target, const struct store_msgs *found,
+		   uint64_t upto)
+{
+	struct chat_msg *msgs = xcalloc(found->n + 1, sizeof *msgs);
+	const struct chat_msg **ptrs = xcalloc(found->n + 1, sizeof *ptrs);
+	size_t n = 0;
+	for (size_t i = 0; i < found->n; i++) {
+		if (found->ops[i].lts > upto)
+			continue;
+		msgs[n].op = found->ops[i];
+		op_msgid(&found->ops[i], msgs[n].msgid, sizeof msgs[n].msgid);
+		msgs[n].likes = found->likes[i];
+		ptrs[n] = &msgs[n];
+		n++;
+	}
+	fanout_history(s, target, ptrs, n);
+	free(ptrs);
+	free(msgs);
 }

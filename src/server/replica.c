@@ -108,10 +108,11 @@ static void io_read(void *ctx, const struct op_stream *stream, uint64_t from, ui
 	store_writer_read(srv->writer, stream, from, to, on_read, srv);
 }
 
-static void on_stored(void *arg, int status, const struct op *ops, size_t n)
+static void on_stored(void *arg, int status, const struct op *ops, const struct chat_fact *facts,
+		      size_t n)
 {
 	struct server *srv = arg;
-	repl_stored(srv->repl, status, ops, n);
+	repl_stored(srv->repl, status, ops, facts, n);
 }
 
 /* ---- group ---- */
@@ -240,6 +241,7 @@ int replica_start(struct server *srv)
 		return -1;
 	}
 	srv->repl = repl_new(srv->cfg.id, srv->cfg.mode, (unsigned)srv->cfg.nreplicas, &cb);
+	chat_set_cache(repl_chat(srv->repl), srv->cfg.history_cache, REPLAY_ON_JOIN);
 	if (repl_open(srv->repl, srv->store, &err) < 0) {
 		log_error("store %s: %s", srv->cfg.data_dir, err);
 		free(err);

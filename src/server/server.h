@@ -66,6 +66,7 @@ struct config {
 	enum store_sync sync;
 	int64_t store_max_bytes; /* 0 = no limit (tests use it to fill the "disk") */
 	int index_lag;           /* store_sqlite_options.index_lag; 0 = its default */
+	size_t history_cache;    /* chat_set_cache's budget (--history-cache) */
 	int max_clients;
 	size_t sendq_max;        /* bytes queued to one client before it is dropped */
 	size_t recvq_max;        /* unprocessed bytes held from one client */
@@ -490,6 +491,10 @@ void fanout_effect(struct server *srv, const struct op *op, const struct chat_ef
 void fanout_store_failed(struct server *srv, const struct op *op, struct pending *p);
 /* Sends s the replay of msgs (n, ascending) as a chathistory batch for target. */
 void fanout_history(struct session *s, const char *target, const struct chat_msg **msgs, size_t n);
+/* fanout_history of what the store found, but its messages of lts above
+ * upto (applied after the read was asked for, so shown live already). */
+void fanout_stored(struct session *s, const char *target, const struct store_msgs *found,
+		   uint64_t upto);
 
 /* ---- formatting (reply.c) ---- */
 
@@ -590,6 +595,11 @@ void cmd_privmsg(struct session *s, struct irc_msg *m);
 void cmd_notice(struct session *s, struct irc_msg *m);
 void cmd_tagmsg(struct session *s, struct irc_msg *m);
 void cmd_chathistory(struct session *s, struct irc_msg *m);
+/* Queues a store read of person's timeline: store_writer_timeline over the
+ * feeds chat_timeline_feeds gives now. */
+void history_read_timeline(struct server *srv, const char *person, const struct store_anchor *after,
+			   const struct store_anchor *before, size_t limit, int from_end,
+			   store_select_fn done, void *arg);
 void cmd_motd(struct session *s, struct irc_msg *m);
 void cmd_lusers(struct session *s, struct irc_msg *m);
 void cmd_links(struct session *s, struct irc_msg *m);
@@ -660,8 +670,10 @@ int is_timeline(const char *name);
 void cmd_timeline_join(struct session *s);
 /* PART &timeline from s: the user's sessions get PART; 442 if not in it. */
 void cmd_timeline_part(struct session *s, const char *reason);
-/* Sends s the JOIN line of &timeline and the TIMELINE_REPLAY latest posts
- * of its user's timeline (a chathistory batch). */
+/* Sends s the JOIN line of &timeline, then, once the store has read them,
+ * the TIMELINE_REPLAY latest posts of its user's timeline (a chathistory
+ * batch; s does not wait: posts applied meanwhile go out live and are left
+ * out of it). */
 void cmd_timeline_burst(struct session *s);
 
 #endif

@@ -18,6 +18,7 @@
 
 #include "../chat/chat.h"
 #include "../common/buf.h"
+#include "../common/sethash.h"
 #include "../common/util.h"
 
 #define ID_BYTES (OP_KEY_BYTES - 8) /* a key without its lts: stream and seq */
@@ -38,6 +39,8 @@ enum stmt {
 	ST_OP_OF,
 	ST_SELECT_ASC,
 	ST_SELECT_DESC,
+	ST_ALL_MSGS,
+	ST_ALL_LIKES,
 	ST_COUNT
 };
 
@@ -64,6 +67,8 @@ static const char *const SQL[ST_COUNT] = {
 		     " WHERE o.origin = ?1 AND o.incarnation = ?2 AND o.boot = ?3 AND o.seq = ?4",
 	[ST_SELECT_ASC] = SELECT_MSGS " ORDER BY m.ckey LIMIT ?4",
 	[ST_SELECT_DESC] = SELECT_MSGS " ORDER BY m.ckey DESC LIMIT ?4",
+	[ST_ALL_MSGS] = "SELECT m.hist, m.ckey, " OP_COLUMNS " FROM msgs m JOIN ops o ON o.rowid = m.op",
+	[ST_ALL_LIKES] = "SELECT id, person, liked, by FROM likes",
 };
 
 /* One message's index entry. */
@@ -141,7 +146,7 @@ static int entry_of(const struct op *op, sqlite3_int64 row, struct entry *e)
 	return 1;
 }
 
-static int put_like(struct msgindex *x, const struct op *op);
+static int put_like(struct msgindex *x, const struct op *op, struct chat_fact *f);
 
 /* Reads the tail's ops after upto (at most limit of them) into x->tail,
  * and sets the like states of its likes if likes_too (an upgrade); *n gets
@@ -165,7 +170,7 @@ static int read_tail(struct msgindex *x, sqlite3_int64 limit, int likes_too, sql
 		if (entry_of(&op, *top, &e))
 			utarray_push_back(x->tail, &e);
 		else if (likes_too && (op.kind == OP_LIKE || op.kind == OP_UNLIKE) &&
-			 chat_op_valid(&op) == 0 && (rc = put_like(x, &op)) != SQLITE_OK)
+			 chat_op_valid(&op) == 0 && (rc = put_like(x, &op, NULL)) != SQLITE_OK)
 			break;
 	}
 	return done(st, rc);
@@ -216,9 +221,37 @@ void msgindex_free(struct msgindex *x)
 	free(x);
 }
 
+static int find_message(struct msgindex *x, const char *msgid, struct op *msg, char **hist);
+static int count_likes(struct msgindex *x, const struct op *op, uint32_t *likes);
+
+/* The fact of a like or unlike by liker that changed (or not) the liker's
+ * state: whether its message is stored, is the liker's own, and the
+ * message's like count now. */
+static int like_fact(struct msgindex *x, const struct op *op, const char *liker, int changed,
+		     struct chat_fact *f)
+{
+	struct op msg;
+	char *hist;
+	int rc = find_message(x, op->ref, &msg, &hist);
+	if (rc == SQLITE_NOTFOUND)
+		return SQLITE_OK; /* a placeholder: not known */
+	if (rc != SQLITE_OK)
+		return rc;
+	free(hist);
+	char *author = chat_person(msg.author, msg.account);
+	f->known = 1;
+	f->own = strcmp(author, liker) == 0;
+	f->changed = (uint8_t)changed;
+	free(author);
+	rc = count_likes(x, &msg, &f->likes);
+	op_clear(&msg);
+	return rc;
+}
+
 /* A like or unlike: the liker's state of the message its ref names, if
- * op's key is greater than the state's. */
-static int put_like(struct msgindex *x, const struct op *op)
+ * op's key is greater than the state's; then its fact into f (if not
+ * NULL). */
+static int put_like(struct msgindex *x, const struct op *op, struct chat_fact *f)
 {
 	struct op_key target = {0}, k = op_key_of(op);
 	uint8_t id[OP_KEY_BYTES], by[OP_KEY_BYTES];
@@ -227,39 +260,43 @@ static int put_like(struct msgindex *x, const struct op *op)
 	op_key_bytes(&target, id);
 	op_key_bytes(&k, by);
 	sqlite3_stmt *st = stmt(x, ST_GET_STATE);
-	int rc, newer = 1;
+	int rc, newer = 1, before = 0, liked = op->kind == OP_LIKE;
 	if (!st)
 		return SQLITE_ERROR;
 	char *person = chat_person(op->author, op->account);
 	bind_blob(st, 1, id + 8, ID_BYTES);
 	sqlite3_bind_text(st, 2, person, -1, SQLITE_STATIC);
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		before = sqlite3_column_int(st, 0) != 0;
 		newer = sqlite3_column_bytes(st, 1) == OP_KEY_BYTES &&
 			memcmp(by, sqlite3_column_blob(st, 1), OP_KEY_BYTES) > 0;
+	}
 	rc = done(st, rc);
 	if (rc == SQLITE_OK && newer && !(st = stmt(x, ST_PUT_STATE)))
 		rc = SQLITE_ERROR;
 	if (rc == SQLITE_OK && newer) {
 		bind_blob(st, 1, id + 8, ID_BYTES);
 		sqlite3_bind_text(st, 2, person, -1, SQLITE_STATIC);
-		sqlite3_bind_int(st, 3, op->kind == OP_LIKE);
+		sqlite3_bind_int(st, 3, liked);
 		bind_blob(st, 4, by, OP_KEY_BYTES);
 		rc = run(st);
 	}
+	if (rc == SQLITE_OK && f)
+		rc = like_fact(x, op, person, newer && liked != before, f);
 	free(person);
 	return rc;
 }
 
-int msgindex_added(struct msgindex *x, const struct op *op, sqlite3_int64 row)
+int msgindex_added(struct msgindex *x, const struct op *op, sqlite3_int64 row, struct chat_fact *f)
 {
 	struct entry e;
 	x->last = row;
 	if (entry_of(op, row, &e)) {
 		utarray_push_back(x->tail, &e);
-		return SQLITE_OK;
+		return f ? count_likes(x, op, &f->likes) : SQLITE_OK;
 	}
 	if ((op->kind == OP_LIKE || op->kind == OP_UNLIKE) && chat_op_valid(op) == 0)
-		return put_like(x, op);
+		return put_like(x, op, f);
 	return SQLITE_OK;
 }
 
@@ -517,8 +554,9 @@ static int find_message(struct msgindex *x, const char *msgid, struct op *msg, c
 	return rc != SQLITE_OK ? rc : found ? SQLITE_OK : SQLITE_NOTFOUND;
 }
 
-/* The key bound of anchor a in hist (see chat_anchor_key): strictly after
- * it if after, else strictly before it. SQLITE_NOTFOUND if a msgid anchor
+/* The key bound of anchor a in hist: strictly after it if after, else
+ * strictly before it: a msgid's message key, or for a time T a key no op
+ * has at the edge of T (op_key_at_time). SQLITE_NOTFOUND if a msgid anchor
  * names no message of hist (hist NULL: no post at all). */
 static int anchor_key(struct msgindex *x, const char *hist, const struct store_anchor *a, int after,
 		      struct op_key *k)
@@ -667,6 +705,82 @@ int msgindex_message(struct msgindex *x, const char *msgid, const char *person, 
 		*liked = sqlite3_column_int(st, 0) != 0;
 	if ((rc = done(st, rc)) != SQLITE_OK)
 		store_msgs_free(out);
+	return rc;
+}
+
+/* Adds the index entry of a message (history key, ckey, the op's fields)
+ * to h as one member. */
+static void digest_entry(struct sethash *h, const char *hist, const uint8_t *ckey, const struct op *op)
+{
+	sethash_u64(h, 'M');
+	sethash_str(h, hist);
+	sethash_bytes(h, ckey, OP_KEY_BYTES);
+	sethash_u64(h, (uint64_t)op->wall_ms);
+	sethash_u64(h, op->kind);
+	sethash_u64(h, op->flags);
+	sethash_str(h, op->target);
+	sethash_str(h, op->author);
+	sethash_str(h, op->body);
+	sethash_str(h, op->ref);
+	sethash_str(h, op->account);
+	sethash_str(h, op->tags);
+	sethash_add(h);
+}
+
+/* Adds every entry of msgs, then of the tail, to h. */
+static int digest_msgs(struct msgindex *x, struct sethash *h)
+{
+	sqlite3_stmt *st = stmt(x, ST_ALL_MSGS);
+	int rc;
+	if (!st)
+		return SQLITE_ERROR;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct op op;
+		if (sqlite3_column_bytes(st, 1) != OP_KEY_BYTES)
+			continue; /* only this file writes msgs */
+		store_sqlite_row_op_at(st, 2, &op);
+		digest_entry(h, (const char *)sqlite3_column_text(st, 0), sqlite3_column_blob(st, 1), &op);
+	}
+	if ((rc = done(st, rc)) != SQLITE_OK || !(st = stmt(x, ST_OP_AT)))
+		return rc != SQLITE_OK ? rc : SQLITE_ERROR;
+	for (struct entry *e = utarray_front(x->tail); e && rc == SQLITE_OK; e = utarray_next(x->tail, e)) {
+		sqlite3_bind_int64(st, 1, e->row);
+		if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			struct op op;
+			store_sqlite_row_op(st, &op);
+			digest_entry(h, e->hist, e->ckey, &op);
+		}
+		rc = done(st, rc);
+	}
+	return rc;
+}
+
+/* Adds every like state to h. */
+static int digest_likes(struct msgindex *x, struct sethash *h)
+{
+	sqlite3_stmt *st = stmt(x, ST_ALL_LIKES);
+	int rc;
+	if (!st)
+		return SQLITE_ERROR;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		sethash_u64(h, 'L');
+		sethash_bytes(h, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0));
+		sethash_str(h, (const char *)sqlite3_column_text(st, 1));
+		sethash_u64(h, (uint64_t)sqlite3_column_int(st, 2));
+		sethash_bytes(h, sqlite3_column_blob(st, 3), (size_t)sqlite3_column_bytes(st, 3));
+		sethash_add(h);
+	}
+	return done(st, rc);
+}
+
+int msgindex_digest(struct msgindex *x, char out[65])
+{
+	struct sethash h = {0};
+	int rc = digest_msgs(x, &h);
+	if (rc == SQLITE_OK)
+		rc = digest_likes(x, &h);
+	sethash_hex(&h, out);
+	sethash_free(&h);
 	return rc;
 }
 

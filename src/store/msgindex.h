@@ -25,6 +25,7 @@
 
 #include <sqlite3.h>
 
+#include "../chat/chat.h"
 #include "store.h"
 
 /* Ops stored but not yet in msgs before the next append indexes them (by
@@ -51,8 +52,10 @@ void msgindex_free(struct msgindex *x);
 
 /* Inside an append's transaction, after op was inserted as new row row:
  * keeps a message's entry for the next bulk, or sets the state of a like
- * or unlike. Returns SQLITE_OK or the SQLite error. */
-int msgindex_added(struct msgindex *x, const struct op *op, sqlite3_int64 row);
+ * or unlike; fills *f (if not NULL; zeroed by the caller) with what
+ * chat_apply needs of it (struct chat_fact). Returns SQLITE_OK or the
+ * SQLite error. */
+int msgindex_added(struct msgindex *x, const struct op *op, sqlite3_int64 row, struct chat_fact *f);
 
 /* Inside an append's transaction, after its ops: puts the ops stored since
  * `upto` into msgs if there are lag of them (all of them if
@@ -62,9 +65,11 @@ int msgindex_catch_up(struct msgindex *x, int force);
 /* Reads `upto` again (after a rollback). */
 int msgindex_reload(struct msgindex *x);
 
-/* Fills op from the current row of a statement whose first 14 columns are
- * ops' (origin ... tags, in table order); the strings point into the row,
- * valid until the next step (store_sqlite.c). */
+/* Fills op from the current row of a statement whose 14 columns from
+ * column first are ops' (origin ... tags, in table order); the strings
+ * point into the row, valid until the next step (store_sqlite.c).
+ * store_sqlite_row_op: from column 0. */
+void store_sqlite_row_op_at(sqlite3_stmt *st, int first, struct op *op);
 void store_sqlite_row_op(sqlite3_stmt *st, struct op *op);
 
 /* See store_ops.history. Returns SQLITE_OK or the SQLite error. */
@@ -87,5 +92,8 @@ int msgindex_timeline(struct msgindex *x, const struct store_feed *feeds, size_t
  * error. */
 int msgindex_message(struct msgindex *x, const char *msgid, const char *person, struct store_msgs *out,
 		     int *liked);
+
+/* See store_ops.digest. Returns SQLITE_OK or the SQLite error. */
+int msgindex_digest(struct msgindex *x, char out[65]);
 
 #endif

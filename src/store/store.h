@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../chat/op.h"
+#include "../chat/chat.h"
 
 /* Storage format version, kept in meta "format". 5: the message index
  * (msgs and likes tables, src/store/msgindex.h). 4: an op has client tags.
@@ -43,10 +43,23 @@ struct store_msgs {
 };
 void store_msgs_free(struct store_msgs *m);
 
-/* A CHATHISTORY selection (draft/chathistory) over one history, as
- * chat_select_* defines it: LATEST with or without anchor a, BEFORE, AFTER
- * and AROUND a, BETWEEN a and b. An anchor is a msgid (a message of that
- * history) or, with msgid NULL, a canonical time in ms. */
+/*
+ * A CHATHISTORY selection (draft/chathistory) over one history, in
+ * canonical (ascending) order. An anchor is a msgid (a message of that
+ * history: its position) or, with msgid NULL, a canonical time in ms
+ * (op_time_ms, which rises along the order: strictly before/after).
+ *   LATEST:  the last limit messages; with an anchor, only those after it.
+ *   BEFORE:  the last limit messages strictly before a.
+ *   AFTER:   the first limit messages strictly after a.
+ *   AROUND:  up to limit messages around a. Around a msgid: the message,
+ *            with (limit - 1) / 2 rounded up before it and the rest after
+ *            it. Around a time T: the centre is the first message with a
+ *            canonical time of T or later, or the end; limit / 2 messages
+ *            are taken before it and the rest from it onward. A side with
+ *            fewer messages than its share is not made up from the other.
+ *   BETWEEN: messages strictly between a and b (either may be the
+ *            earlier); limit taken from a's side.
+ */
 enum store_select {
 	STORE_LATEST,
 	STORE_BEFORE,
@@ -69,8 +82,9 @@ struct store_feed {
 struct store_ops {
 	/* Writes n ops in one transaction (group commit); an op already stored
 	 * (same stream and seq) is skipped. All or nothing: on error none is
-	 * stored. Returns a store_status. */
-	int (*append)(struct store *s, const struct op *ops, size_t n);
+	 * stored. facts (NULL, or n of them): what chat_apply needs of each op
+	 * (struct chat_fact; zero for one skipped). Returns a store_status. */
+	int (*append)(struct store *s, const struct op *ops, size_t n, struct chat_fact *facts);
 	/* Calls fn for every stored op in the order they were appended; stops
 	 * early and returns fn's value if it is non-zero. The op's strings are
 	 * valid only during the call (copy what you keep), and fn must not call
@@ -88,33 +102,40 @@ struct store_ops {
 	 * after and strictly before key before (NULL: unbounded): the first
 	 * limit of them, or the last limit if from_end, into *out, with their
 	 * like counts (chat.h's rules). Returns STORE_OK or an error status
-	 * (*out empty). The memory store keeps no index: STORE_EIO. */
+	 * (*out empty). */
 	int (*history)(struct store *s, const char *hist, const struct op_key *after,
 		       const struct op_key *before, size_t limit, int from_end, struct store_msgs *out);
 	/* The selection sel of history hist with anchors a (NULL: none, for
 	 * LATEST) and b (BETWEEN), at most limit messages, into *out in
 	 * ascending order with like counts. Returns STORE_OK, STORE_NOTFOUND
 	 * if a msgid anchor names no message of hist (*out empty), or an error
-	 * status. The memory store keeps no index: STORE_EIO. */
+	 * status. */
 	int (*select)(struct store *s, const char *hist, enum store_select sel,
 		      const struct store_anchor *a, const struct store_anchor *b, size_t limit,
 		      struct store_msgs *out);
-	/* A timeline selection (chat_timeline_select) over feeds: their posts
-	 * strictly after anchor after and strictly before anchor before (NULL:
-	 * unbounded; a msgid anchor names any post), the last limit of them if
-	 * from_end, else the first limit, into *out ascending with like counts.
+	/* A timeline selection over feeds (chat_timeline_feeds gives a
+	 * person's): their posts strictly after anchor after and strictly
+	 * before anchor before (NULL: unbounded; a msgid anchor names any post,
+	 * a time anchor as in select), the last limit of them if from_end,
+	 * else the first limit, into *out ascending with like counts.
 	 * Returns STORE_OK, STORE_NOTFOUND (a msgid anchor names no post) or
-	 * an error status. The memory store: STORE_EIO. */
+	 * an error status. */
 	int (*timeline)(struct store *s, const struct store_feed *feeds, size_t nfeeds,
 			const struct store_anchor *after, const struct store_anchor *before,
 			size_t limit, int from_end, struct store_msgs *out);
 	/* The message msgid names (any spelling op_msgid_parse takes) into
 	 * *out (one message, with its like count), and in *liked whether
 	 * person's like state of it is liked. Returns STORE_OK, STORE_NOTFOUND
-	 * (no such message: *out empty) or an error status. The memory store:
-	 * STORE_EIO. */
+	 * (no such message: *out empty) or an error status. */
 	int (*message)(struct store *s, const char *msgid, const char *person, struct store_msgs *out,
 		       int *liked);
+	/* The digest of the message index, 64 hex digits and a NUL into out:
+	 * the set hash (sethash.h) of its entries (history key, canonical key
+	 * and the op's fields, every message of every history) and of every
+	 * like state (message id, person, liked, the setter's key). Equal op
+	 * sets give equal digests; a pass over all of them (seconds per
+	 * million). Returns STORE_OK or an error status. */
+	int (*digest)(struct store *s, char out[65]);
 	/* *value gets a new string (free it). Returns STORE_OK, STORE_NOTFOUND or an error. */
 	int (*meta_get)(struct store *s, const char *key, char **value);
 	/* Durable once it returns STORE_OK. */
@@ -129,9 +150,10 @@ struct store {
 };
 
 /* Convenience wrappers. */
-static inline int store_append(struct store *s, const struct op *ops, size_t n)
+static inline int store_append(struct store *s, const struct op *ops, size_t n,
+			       struct chat_fact *facts)
 {
-	return s->ops->append(s, ops, n);
+	return s->ops->append(s, ops, n, facts);
 }
 static inline int store_load(struct store *s, int (*fn)(const struct op *, void *), void *arg)
 {
@@ -165,6 +187,10 @@ static inline int store_message(struct store *s, const char *msgid, const char *
 				struct store_msgs *out, int *liked)
 {
 	return s->ops->message(s, msgid, person, out, liked);
+}
+static inline int store_digest(struct store *s, char out[65])
+{
+	return s->ops->digest(s, out);
 }
 static inline int store_meta_get(struct store *s, const char *key, char **value)
 {

@@ -42,11 +42,11 @@ static int injected(struct memory_store *s, const char *what)
 	return s->fail_status;
 }
 
-static int mem_append(struct store *base, const struct op *ops, size_t n)
+static int mem_append(struct store *base, const struct op *ops, size_t n, struct chat_fact *facts)
 {
 	struct memory_store *s = to_memory(base);
 	int rc = injected(s, "append");
-	return rc != STORE_OK ? rc : store_append(s->db, ops, n);
+	return rc != STORE_OK ? rc : store_append(s->db, ops, n, facts);
 }
 
 static int mem_meta_set(struct store *base, const char *key, const char *value)
@@ -93,6 +93,11 @@ static int mem_message(struct store *base, const char *msgid, const char *person
 	return store_message(to_memory(base)->db, msgid, person, out, liked);
 }
 
+static int mem_digest(struct store *base, char out[65])
+{
+	return store_digest(to_memory(base)->db, out);
+}
+
 static int mem_meta_get(struct store *base, const char *key, char **value)
 {
 	return store_meta_get(to_memory(base)->db, key, value);
@@ -119,6 +124,7 @@ static const struct store_ops memory_ops = {
 	.select = mem_select,
 	.timeline = mem_timeline,
 	.message = mem_message,
+	.digest = mem_digest,
 	.meta_get = mem_meta_get,
 	.meta_set = mem_meta_set,
 	.last_error = mem_last_error,

@@ -134,7 +134,7 @@ static void bind_text(sqlite3_stmt *st, int i, const char *text)
 
 /* Inserts one op with the prepared statement and tells the message index
  * of it if it is new. Returns SQLITE_OK or the error. */
-static int insert_one(struct sqlite_store *s, const struct op *op)
+static int insert_one(struct sqlite_store *s, const struct op *op, struct chat_fact *f)
 {
 	sqlite3_stmt *st = s->insert;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)op->stream.origin);
@@ -159,20 +159,22 @@ static int insert_one(struct sqlite_store *s, const struct op *op)
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	if (rc == SQLITE_OK && sqlite3_changes(s->db) == 1 &&
-	    (rc = msgindex_added(s->index, op, sqlite3_last_insert_rowid(s->db))) != SQLITE_OK)
+	    (rc = msgindex_added(s->index, op, sqlite3_last_insert_rowid(s->db), f)) != SQLITE_OK)
 		set_error(s, "index");
 	return rc;
 }
 
 /* One transaction for the whole batch; rolled back on any error. */
-static int sq_append(struct store *base, const struct op *ops, size_t n)
+static int sq_append(struct store *base, const struct op *ops, size_t n, struct chat_fact *facts)
 {
 	struct sqlite_store *s = to_sqlite(base);
 	if (n == 0)
 		return STORE_OK;
+	if (facts)
+		memset(facts, 0, n * sizeof *facts);
 	int rc = exec(s, "BEGIN IMMEDIATE");
 	for (size_t i = 0; rc == SQLITE_OK && i < n; i++)
-		rc = insert_one(s, &ops[i]);
+		rc = insert_one(s, &ops[i], facts ? &facts[i] : NULL);
 	if (rc == SQLITE_OK && (rc = msgindex_catch_up(s->index, 0)) != SQLITE_OK)
 		set_error(s, "index");
 	if (rc == SQLITE_OK)
@@ -194,23 +196,29 @@ static char *column_str(sqlite3_stmt *st, int i)
 	return (char *)(t ? (const char *)t : "");
 }
 
+void store_sqlite_row_op_at(sqlite3_stmt *st, int first, struct op *op)
+{
+	int c = first;
+	memset(op, 0, sizeof *op);
+	op->stream.origin = (uint32_t)sqlite3_column_int64(st, c);
+	op->stream.incarnation = (uint64_t)sqlite3_column_int64(st, c + 1);
+	op->stream.boot = (uint32_t)sqlite3_column_int64(st, c + 2);
+	op->seq = (uint64_t)sqlite3_column_int64(st, c + 3);
+	op->lts = (uint64_t)sqlite3_column_int64(st, c + 4);
+	op->wall_ms = (int64_t)sqlite3_column_int64(st, c + 5);
+	op->kind = (uint8_t)sqlite3_column_int(st, c + 6);
+	op->flags = (uint8_t)sqlite3_column_int(st, c + 7);
+	op->target = column_str(st, c + 8);
+	op->author = column_str(st, c + 9);
+	op->body = column_str(st, c + 10);
+	op->ref = column_str(st, c + 11);
+	op->account = column_str(st, c + 12);
+	op->tags = column_str(st, c + 13);
+}
+
 void store_sqlite_row_op(sqlite3_stmt *st, struct op *op)
 {
-	memset(op, 0, sizeof *op);
-	op->stream.origin = (uint32_t)sqlite3_column_int64(st, 0);
-	op->stream.incarnation = (uint64_t)sqlite3_column_int64(st, 1);
-	op->stream.boot = (uint32_t)sqlite3_column_int64(st, 2);
-	op->seq = (uint64_t)sqlite3_column_int64(st, 3);
-	op->lts = (uint64_t)sqlite3_column_int64(st, 4);
-	op->wall_ms = (int64_t)sqlite3_column_int64(st, 5);
-	op->kind = (uint8_t)sqlite3_column_int(st, 6);
-	op->flags = (uint8_t)sqlite3_column_int(st, 7);
-	op->target = column_str(st, 8);
-	op->author = column_str(st, 9);
-	op->body = column_str(st, 10);
-	op->ref = column_str(st, 11);
-	op->account = column_str(st, 12);
-	op->tags = column_str(st, 13);
+	store_sqlite_row_op_at(st, 0, op);
 }
 
 /* Calls fn per row in rowid (append) order. fn must not call into this store. */
@@ -330,6 +338,12 @@ static int sq_message(struct store *base, const char *msgid, const char *person,
 	return index_status(s, msgindex_message(s->index, msgid, person, out, liked), "message");
 }
 
+static int sq_digest(struct store *base, char out[65])
+{
+	struct sqlite_store *s = to_sqlite(base);
+	return index_status(s, msgindex_digest(s->index, out), "digest");
+}
+
 /* ---- meta ---- */
 
 static int sq_meta_get(struct store *base, const char *key, char **value)
@@ -400,6 +414,7 @@ static const struct store_ops sqlite_ops = {
 	.select = sq_select,
 	.timeline = sq_timeline,
 	.message = sq_message,
+	.digest = sq_digest,
 	.meta_get = sq_meta_get,
 	.meta_set = sq_meta_set,
 	.last_error = sq_last_error,

@@ -6,7 +6,8 @@
  * ops (their strings taken from the submitter), a read job a stream and seq
  * range, a select job a CHATHISTORY selection of one history (store_select),
  * a timeline job one over a user's followed feeds (store_timeline), a
- * message job one message and a user's like of it (store_message).
+ * message job one message and a user's like of it (store_message), a
+ * digest job the store's digest (store_digest).
  * A submitted op joins the last job if that is a write, else starts a new
  * write job; any other job always starts a new one. A check handle (run once per loop turn, after that turn's
  * I/O callbacks) starts the head job when nothing is in flight: it leaves the
@@ -44,7 +45,7 @@ struct op_array {
 	size_t n, cap;
 };
 
-enum job_kind { JOB_WRITE, JOB_READ, JOB_SELECT, JOB_TIMELINE, JOB_MESSAGE };
+enum job_kind { JOB_WRITE, JOB_READ, JOB_SELECT, JOB_TIMELINE, JOB_MESSAGE, JOB_DIGEST };
 
 /* One queued or running job: a write (ops to append), a read (ops found),
  * or a select, timeline or message job (messages found). */
@@ -52,6 +53,7 @@ struct job {
 	struct job *next;
 	enum job_kind kind;
 	struct op_array ops;     /* write: the batch; read: the result */
+	struct chat_fact *facts; /* write: one per op of the batch, from the store */
 	struct op_stream stream; /* read only: what to read */
 	uint64_t from, to;
 	store_read_fn read_done;
@@ -70,6 +72,8 @@ struct job {
 	struct store_msgs found; /* select, timeline, message: the answer */
 	store_select_fn select_done;
 	store_message_fn message_done;
+	store_digest_fn digest_done;
+	char digest[65];         /* digest: the answer */
 	int status;              /* the store's answer, set on the storage thread */
 };
 
@@ -123,6 +127,7 @@ static void array_free(struct op_array *a)
 static void job_free(struct job *j)
 {
 	array_free(&j->ops);
+	free(j->facts);
 	store_msgs_free(&j->found);
 	free(j->hist);
 	free((char *)j->a.msgid);
@@ -178,8 +183,10 @@ static void report(struct store_writer *w, struct job *j, int status)
 		j->select_done(j->read_arg, status, &j->found);
 	else if (j->kind == JOB_MESSAGE)
 		j->message_done(j->read_arg, status, status == STORE_OK ? &j->found.ops[0] : NULL, j->liked);
+	else if (j->kind == JOB_DIGEST)
+		j->digest_done(j->read_arg, status, status == STORE_OK ? j->digest : NULL);
 	else
-		w->done(w->arg, status, j->ops.v, j->ops.n);
+		w->done(w->arg, status, j->ops.v, status == STORE_OK ? j->facts : NULL, j->ops.n);
 }
 
 /* Storage thread: keeps a copy of each op a read finds. */
@@ -197,7 +204,8 @@ static void work_cb(uv_work_t *req)
 	struct store_writer *w = req->data;
 	struct job *j = w->inflight;
 	if (j->kind == JOB_WRITE) {
-		j->status = store_append(w->store, j->ops.v, j->ops.n);
+		j->facts = xcalloc(j->ops.n + 1, sizeof *j->facts);
+		j->status = store_append(w->store, j->ops.v, j->ops.n, j->facts);
 		return;
 	}
 	if (j->kind == JOB_SELECT) {
@@ -207,6 +215,10 @@ static void work_cb(uv_work_t *req)
 	}
 	if (j->kind == JOB_MESSAGE) {
 		j->status = store_message(w->store, j->a.msgid, j->person, &j->found, &j->liked);
+		return;
+	}
+	if (j->kind == JOB_DIGEST) {
+		j->status = store_digest(w->store, j->digest);
 		return;
 	}
 	if (j->kind == JOB_TIMELINE) {
@@ -435,6 +447,17 @@ void store_writer_message(struct store_writer *w, const char *msgid, const char 
 	struct job *j = anchored_job(JOB_MESSAGE, &a, NULL, 1, NULL, arg);
 	j->person = xstrdup(person);
 	j->message_done = done;
+	enqueue(w, j);
+	wake(w);
+}
+
+/* As store_writer_select. */
+void store_writer_digest(struct store_writer *w, store_digest_fn done, void *arg)
+{
+	struct job *j = xcalloc(1, sizeof *j);
+	j->kind = JOB_DIGEST;
+	j->digest_done = done;
+	j->read_arg = arg;
 	enqueue(w, j);
 	wake(w);
 }

@@ -7,7 +7,7 @@
  * submitted operations gather for the next. Completions come back to the
  * loop thread, in submission order, through done().
  *
- * Reads (store_writer_read, _select, _timeline, _message) go through the same queue: a read runs on the
+ * Reads (store_writer_read, _select, _timeline, _message, _digest) go through the same queue: a read runs on the
  * storage thread after every write submitted before it, so it sees them, and
  * its result comes back on the loop thread in the same order as the writes'
  * completions. Writes submitted between two reads still form one transaction.
@@ -21,10 +21,12 @@
 
 struct store_writer;
 
-/* Called on the loop thread when a batch has been written (status STORE_OK)
- * or has failed (status < 0: nothing of the batch is stored). ops are the
- * writer's copies, valid only during the call. */
-typedef void (*store_done_fn)(void *arg, int status, const struct op *ops, size_t n);
+/* Called on the loop thread when a batch has been written (status STORE_OK,
+ * with the store's fact of each op: store_append) or has failed (status <
+ * 0: nothing of the batch is stored; facts NULL). ops and facts are the
+ * writer's, valid only during the call. */
+typedef void (*store_done_fn)(void *arg, int status, const struct op *ops,
+			      const struct chat_fact *facts, size_t n);
 
 /* Called on the loop thread with the result of a read: status STORE_OK and
  * the n ops found (ascending seq; n = 0 for an empty range or none stored),
@@ -41,6 +43,11 @@ typedef void (*store_select_fn)(void *arg, int status, struct store_msgs *found)
  * with the message (valid only during the call) and whether the person
  * asked about likes it; STORE_NOTFOUND or an error status with msg NULL. */
 typedef void (*store_message_fn)(void *arg, int status, const struct op *msg, int liked);
+
+/* Called on the loop thread with the store's digest: STORE_OK and the hex
+ * (valid only during the call), or an error status and NULL. Every write
+ * queued before it has been reported (applied) by then, none after it. */
+typedef void (*store_digest_fn)(void *arg, int status, const char *hex);
 
 struct store_writer *store_writer_new(uv_loop_t *loop, struct store *s, store_done_fn done,
 				      void *arg);
@@ -65,6 +72,8 @@ void store_writer_timeline(struct store_writer *w, const struct store_feed *feed
 /* Queues store_message(msgid, person) likewise. */
 void store_writer_message(struct store_writer *w, const char *msgid, const char *person,
 			  store_message_fn done, void *arg);
+/* Queues store_digest likewise. */
+void store_writer_digest(struct store_writer *w, store_digest_fn done, void *arg);
 /* 1 if no job is queued or running: the store may be used directly. */
 int store_writer_idle(const struct store_writer *w);
 /* Operations submitted but not yet reported done (reads not counted). */

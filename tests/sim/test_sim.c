@@ -37,6 +37,11 @@
 
 enum { N = 5, STEPS = 160, ROOMS = 3 };
 
+/* Each chat's cache: a few lines in all, a room keeping its last two, so
+ * lines are evicted and kept all the time. */
+#define SIM_CACHE_BYTES 2048
+#define SIM_CACHE_KEEP 2
+
 static const char *rooms[ROOMS] = {"#a", "#b", "#c"};
 static const char *nicks[] = {"ann", "bob", "cy", "dee"};
 
@@ -383,8 +388,10 @@ static int complete_io(struct replica *r, size_t max)
 			c.ops[c.n++] = j->op;
 			free(j);
 		}
-		int status = store_append(r->store, c.ops, c.n);
-		repl_stored(r->repl, status, c.ops, c.n);
+		struct chat_fact *facts = xcalloc(c.n + 1, sizeof *facts);
+		int status = store_append(r->store, c.ops, c.n, facts);
+		repl_stored(r->repl, status, c.ops, facts, c.n);
+		free(facts);
 	}
 	op_free_array(c.ops, c.n);
 	return 1;
@@ -453,6 +460,7 @@ static void start(struct world *w, struct replica *r, int c)
 	cb.arg = r;
 	char *err = NULL;
 	r->repl = repl_new(r->id, REPL_AVAILABLE, N, &cb);
+	chat_set_cache(repl_chat(r->repl), SIM_CACHE_BYTES, SIM_CACHE_KEEP);
 	if (repl_open(r->repl, r->store, &err) < 0) {
 		fprintf(stderr, "sim: repl_open: %s\n", err);
 		abort();
@@ -499,31 +507,29 @@ static int free_component(struct world *w)
 	abort();
 }
 
+/* The message msgid as st holds it, copied into *out (op_clear it) if out
+ * is not NULL. Returns 1 if st holds it. */
+static int stored_msg(struct store *st, const char *msgid, struct op *out)
+{
+	struct store_msgs m;
+	int liked, found = store_message(st, msgid, "", &m, &liked) == STORE_OK;
+	if (found && out)
+		op_copy(out, &m.ops[0]);
+	if (found)
+		store_msgs_free(&m);
+	return found;
+}
+
 /* Before r's disk is wiped: an acknowledged message that no other replica
- * has stored can no longer be expected anywhere. */
+ * has stored (a crashed one keeps what its store has) can no longer be
+ * expected anywhere. */
 static void excuse_wiped(struct world *w, struct replica *r)
 {
 	for (size_t a = 0; a < w->nacked; a++) {
 		int elsewhere = 0;
-		for (int i = 0; i < N; i++) {
-			struct replica *o = &w->r[i];
-			struct repl *probe;
-			if (o == r)
-				continue;
-			if (o->alive) {
-				elsewhere |= chat_msg_find(repl_chat(o->repl), w->acked[a]) != NULL;
-				continue;
-			}
-			/* a crashed replica keeps what its store has */
-			struct repl_callbacks cb = sim_callbacks;
-			cb.arg = o;
-			probe = repl_new(o->id, REPL_AVAILABLE, N, &cb);
-			char *err = NULL;
-			if (repl_open(probe, o->store, &err) == 0)
-				elsewhere |= chat_msg_find(repl_chat(probe), w->acked[a]) != NULL;
-			free(err);
-			repl_free(probe);
-		}
+		for (int i = 0; i < N; i++)
+			if (&w->r[i] != r)
+				elsewhere |= stored_msg(w->r[i].store, w->acked[a], NULL);
 		if (!elsewhere)
 			w->excused[a] = 1;
 	}
@@ -643,15 +649,22 @@ static void client_write(struct world *w, struct replica *r)
 		op.ref = account_of(chat, op.target);
 	} else if (k < 74) {
 		struct chat_room *room = chat_room_find(chat, rooms[rnd(w, ROOMS)]);
-		size_t len = room ? chat_history_len(room->history) : 0;
-		if (!len) {
+		struct store_msgs all = {0};
+		char *hist = room ? chat_room_history_key(room->name) : NULL;
+		if (!hist || store_history(r->store, hist, NULL, NULL, SIZE_MAX, 0, &all) != STORE_OK ||
+		    !all.n) {
+			store_msgs_free(&all);
+			free(hist);
 			op_clear(&op);
 			return;
 		}
-		const struct chat_msg *m = chat_history_at(room->history, rnd(w, len));
+		char id[OP_MSGID_MAX];
+		op_msgid(&all.ops[rnd(w, all.n)], id, sizeof id);
+		store_msgs_free(&all);
+		free(hist);
 		op.kind = rnd(w, 3) ? OP_LIKE : OP_UNLIKE;
 		op.target = xstrdup(room->name);
-		op.ref = xstrdup(m->msgid);
+		op.ref = xstrdup(id);
 		op.body = xstrdup("+1");
 	} else if (k < 80) {
 		op.kind = OP_TOPIC;
@@ -697,6 +710,17 @@ static void run_to_rest(struct world *w)
 	}
 }
 
+/* The full digest of replica r: its chat's and its store's parts. */
+static void full_digest(struct replica *r, char out[65])
+{
+	char part[65];
+	if (store_digest(r->store, part) != STORE_OK) {
+		fprintf(stderr, "sim: store digest: %s\n", store_last_error(r->store));
+		abort();
+	}
+	chat_digest(repl_chat(r->repl), part, out);
+}
+
 /* Runs every component to rest; then the members of each component must
  * hold equal states. */
 static void settle(struct world *w)
@@ -707,8 +731,8 @@ static void settle(struct world *w)
 			char di[65], dj[65];
 			if (!w->r[i].alive || !w->r[j].alive || w->r[i].component != w->r[j].component)
 				continue;
-			chat_digest(repl_chat(w->r[i].repl), di);
-			chat_digest(repl_chat(w->r[j].repl), dj);
+			full_digest(&w->r[i], di);
+			full_digest(&w->r[j], dj);
 			if (strcmp(di, dj) != 0) {
 				if (w->verbose)
 					fprintf(stderr, "settle: replicas %d and %d differ in one component\n", i + 1, j + 1);
@@ -770,14 +794,49 @@ static void heal(struct world *w)
 
 /* ---- checks ---- */
 
+/* Every room's cache of replica r holds the room's last lines (at least
+ * SIM_CACHE_KEEP of them) as its store does, with the same like counts. */
+static int cache_matches_store(struct replica *r, uint64_t seed)
+{
+	struct chat *chat = repl_chat(r->repl);
+	int ok = 1;
+	for (int k = 0; k < ROOMS && ok; k++) {
+		struct chat_room *room = chat_room_find(chat, rooms[k]);
+		const struct chat_msg *cached[64];
+		struct store_msgs last;
+		if (!room)
+			continue;
+		char *hist = chat_room_history_key(room->name);
+		long n = chat_history_cached(room->history, 64, cached);
+		if (n < 0)
+			n = chat_history_cached(room->history, SIM_CACHE_KEEP, cached);
+		if (n < 0 || store_history(r->store, hist, NULL, NULL, (size_t)n, 1, &last) != STORE_OK) {
+			fprintf(stderr, "seed %" PRIu64 ": replica %u: %s: no cache of its last lines\n", seed,
+				r->id, rooms[k]);
+			ok = 0;
+		} else {
+			for (size_t i = 0; ok && i < last.n; i++)
+				if (last.n != (size_t)n || op_cmp(&last.ops[i], &cached[i]->op) != 0 ||
+				    last.likes[i] != cached[i]->likes) {
+					fprintf(stderr, "seed %" PRIu64 ": replica %u: %s: cache differs from the store\n",
+						seed, r->id, rooms[k]);
+					ok = 0;
+				}
+			store_msgs_free(&last);
+		}
+		free(hist);
+	}
+	return ok;
+}
+
 static int check(struct world *w, uint64_t seed)
 {
 	char d0[65], d[65], s0[65], sd[65];
 	int ok = 1;
-	chat_digest(repl_chat(w->r[0].repl), d0);
+	full_digest(&w->r[0], d0);
 	chat_set_digest(repl_chat(w->r[0].repl), s0);
 	for (int i = 1; i < N; i++) {
-		chat_digest(repl_chat(w->r[i].repl), d);
+		full_digest(&w->r[i], d);
 		chat_set_digest(repl_chat(w->r[i].repl), sd);
 		if (strcmp(d, d0) != 0 || strcmp(sd, s0) != 0) {
 			fprintf(stderr, "seed %" PRIu64 ": replica %d digest %s (set %s) != replica 1 %s (set %s)\n",
@@ -787,27 +846,32 @@ static int check(struct world *w, uint64_t seed)
 	}
 	for (size_t a = 0; a < w->nacked && ok; a++)
 		for (int i = 0; i < N && !w->excused[a]; i++)
-			if (!chat_msg_find(repl_chat(w->r[i].repl), w->acked[a])) {
+			if (!stored_msg(w->r[i].store, w->acked[a], NULL)) {
 				fprintf(stderr, "seed %" PRIu64 ": acknowledged %s missing on replica %d\n", seed,
 					w->acked[a], i + 1);
 				ok = 0;
 				break;
 			}
+	for (int i = 0; i < N && ok; i++)
+		ok = cache_matches_store(&w->r[i], seed);
 	/* (c): consecutive appends of one replica in one view stay in order. */
-	struct chat *chat = repl_chat(w->r[0].repl);
 	for (size_t a = 1; a < w->napp && ok; a++) {
 		struct appended *x = &w->app[a - 1], *y = &w->app[a];
+		struct op mx, my;
 		if (x->replica != y->replica || x->view_gen != y->view_gen)
 			continue;
-		const struct chat_msg *mx = chat_msg_find(chat, x->msgid), *my = chat_msg_find(chat, y->msgid);
-		if (!mx || !my || strcmp(mx->op.target, my->op.target) != 0)
+		int both = stored_msg(w->r[0].store, x->msgid, &mx);
+		if (both && !(both = stored_msg(w->r[0].store, y->msgid, &my)))
+			op_clear(&mx);
+		if (!both)
 			continue;
-		struct chat_history *h = chat_msg_history(chat, mx);
-		if (chat_history_index(h, x->msgid) > chat_history_index(h, y->msgid)) {
+		if (strcmp(mx.target, my.target) == 0 && op_cmp(&mx, &my) > 0) { /* a history is in key order */
 			fprintf(stderr, "seed %" PRIu64 ": %s and %s changed order after view %" PRIu64 "\n", seed,
 				x->msgid, y->msgid, x->view_gen);
 			ok = 0;
 		}
+		op_clear(&mx);
+		op_clear(&my);
 	}
 	return ok;
 }

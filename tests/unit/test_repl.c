@@ -129,7 +129,8 @@ static void complete_io(struct node *n)
 			repl_read_done(n->repl, c.ops, c.n);
 			op_free_array(c.ops, c.n);
 		} else {
-			repl_stored(n->repl, store_append(n->store, &j.op, 1), &j.op, 1);
+			struct chat_fact fact;
+			repl_stored(n->repl, store_append(n->store, &j.op, 1, &fact), &j.op, &fact, 1);
 			op_clear(&j.op);
 		}
 	}
@@ -251,34 +252,51 @@ static void say(uint32_t id, const char *text)
 	op_clear(&op);
 }
 
-static const struct chat_msg *find(uint32_t id, const char *text, size_t *index)
+/* Whether replica id's store holds the line text in #room: its index in
+ * the room's history into *index and its lts into *lts (if not NULL). */
+static int find_lts(uint32_t id, const char *text, size_t *index, uint64_t *lts)
 {
-	struct chat_room *room = chat_room_find(repl_chat(nodes[id - 1].repl), "#room");
-	size_t len = room ? chat_history_len(room->history) : 0;
-	for (size_t i = 0; i < len; i++) {
-		const struct chat_msg *m = chat_history_at(room->history, i);
-		if (strcmp(m->op.body, text) == 0) {
+	struct store_msgs all;
+	int found = 0;
+	CHECK_EQ_INT(store_history(nodes[id - 1].store, "#room", NULL, NULL, SIZE_MAX, 0, &all), STORE_OK);
+	for (size_t i = 0; i < all.n && !found; i++)
+		if (strcmp(all.ops[i].body, text) == 0) {
+			found = 1;
 			*index = i;
-			return m;
+			if (lts)
+				*lts = all.ops[i].lts;
 		}
-	}
-	return NULL;
+	store_msgs_free(&all);
+	return found;
+}
+
+static int find(uint32_t id, const char *text, size_t *index)
+{
+	return find_lts(id, text, index, NULL);
 }
 
 /* The lts replica id stored text with, or 0 if it has no such line. */
 static uint64_t lts_of(uint32_t id, const char *text)
 {
 	size_t i;
-	const struct chat_msg *m = find(id, text, &i);
-	return m ? m->op.lts : 0;
+	uint64_t lts = 0;
+	return find_lts(id, text, &i, &lts) ? lts : 0;
+}
+
+/* The full digest of node k: its chat's and its store's parts. */
+static void full_digest(int k, char out[65])
+{
+	char part[65];
+	CHECK_EQ_INT(store_digest(nodes[k].store, part), STORE_OK);
+	chat_digest(repl_chat(nodes[k].repl), part, out);
 }
 
 static void check_converged(void)
 {
 	char d0[65], d[65];
-	chat_digest(repl_chat(nodes[0].repl), d0);
+	full_digest(0, d0);
 	for (int k = 1; k < N; k++) {
-		chat_digest(repl_chat(nodes[k].repl), d);
+		full_digest(k, d);
 		CHECK_EQ_STR(d, d0);
 	}
 }

@@ -152,7 +152,7 @@ static void contract_round_trip(const struct impl *im)
 	ops[1].flags = 255;
 	ops[2] = make_op(2, 0, 0, 2, NULL);
 	ops[2].target = ops[2].author = ops[2].ref = NULL;
-	CHECK_EQ_INT(store_append(s, ops, 3), STORE_OK);
+	CHECK_EQ_INT(store_append(s, ops, 3, NULL), STORE_OK);
 
 	struct op_list l = {0};
 	CHECK_EQ_INT(store_load(s, collect_fn, &l), STORE_OK);
@@ -164,7 +164,7 @@ static void contract_round_trip(const struct impl *im)
 	if (l.n == 3)
 		CHECK(l.v[0].stream.incarnation == 0xfedcba9876543210ull && l.v[0].lts == UINT64_MAX);
 	list_free(&l);
-	CHECK_EQ_INT(store_append(s, ops, 0), STORE_OK);
+	CHECK_EQ_INT(store_append(s, ops, 0, NULL), STORE_OK);
 	store_close(s);
 }
 
@@ -180,8 +180,8 @@ static void contract_duplicates(const struct impl *im)
 	struct op c = make_op(1, 7, 2, 1, "other boot");
 	struct op batch1[] = {a, b};
 	struct op batch2[] = {a2, c, c};
-	CHECK_EQ_INT(store_append(s, batch1, 2), STORE_OK);
-	CHECK_EQ_INT(store_append(s, batch2, 3), STORE_OK);
+	CHECK_EQ_INT(store_append(s, batch1, 2, NULL), STORE_OK);
+	CHECK_EQ_INT(store_append(s, batch2, 3, NULL), STORE_OK);
 	struct op_list l = {0};
 	CHECK_EQ_INT(store_load(s, collect_fn, &l), STORE_OK);
 	CHECK_EQ_INT(l.n, 3);
@@ -203,9 +203,9 @@ static void contract_order(const struct impl *im)
 	/* Deliberately not in stream/seq order. */
 	struct op ops[] = {make_op(3, 1, 1, 9, "x"), make_op(1, 5, 1, 2, "y"),
 			   make_op(2, 1, 1, 1, "z"), make_op(1, 5, 1, 1, "w")};
-	CHECK_EQ_INT(store_append(s, &ops[0], 1), STORE_OK);
-	CHECK_EQ_INT(store_append(s, &ops[1], 2), STORE_OK);
-	CHECK_EQ_INT(store_append(s, &ops[3], 1), STORE_OK);
+	CHECK_EQ_INT(store_append(s, &ops[0], 1, NULL), STORE_OK);
+	CHECK_EQ_INT(store_append(s, &ops[1], 2, NULL), STORE_OK);
+	CHECK_EQ_INT(store_append(s, &ops[3], 1, NULL), STORE_OK);
 	struct op_list l = {0};
 	CHECK_EQ_INT(store_load(s, collect_fn, &l), STORE_OK);
 	CHECK_EQ_INT(l.n, 4);
@@ -228,7 +228,7 @@ static void contract_load_stops(const struct impl *im)
 	if (!s)
 		return;
 	struct op ops[] = {make_op(1, 1, 1, 1, "a"), make_op(1, 1, 1, 2, "b"), make_op(1, 1, 1, 3, "c")};
-	CHECK_EQ_INT(store_append(s, ops, 3), STORE_OK);
+	CHECK_EQ_INT(store_append(s, ops, 3, NULL), STORE_OK);
 	int seen = 0;
 	CHECK_EQ_INT(store_load(s, stop_after_two, &seen), 42);
 	CHECK_EQ_INT(seen, 2);
@@ -266,9 +266,9 @@ static void contract_load_range(const struct impl *im)
 		for (size_t k = 0; k < 4; k++)
 			batch[k + 1] = make_op(others[k].origin, others[k].incarnation,
 					       others[k].boot, seq, "other");
-		CHECK_EQ_INT(store_append(s, batch, i % 2 ? 5 : 1), STORE_OK);
+		CHECK_EQ_INT(store_append(s, batch, i % 2 ? 5 : 1, NULL), STORE_OK);
 		if (i % 2 == 0)
-			CHECK_EQ_INT(store_append(s, &batch[1], 4), STORE_OK);
+			CHECK_EQ_INT(store_append(s, &batch[1], 4, NULL), STORE_OK);
 	}
 	struct op_list l = {0};
 	/* Inside. */
@@ -317,7 +317,7 @@ static void contract_load_range(const struct impl *im)
 	CHECK_EQ_INT(seen, 2);
 	/* The store is still usable after a stopped read. */
 	struct op more = make_op(1, 7, 1, 11, "a11");
-	CHECK_EQ_INT(store_append(s, &more, 1), STORE_OK);
+	CHECK_EQ_INT(store_append(s, &more, 1, NULL), STORE_OK);
 
 	/* Gaps are skipped; seqs with the top bit set sort as unsigned. */
 	const struct op_stream big = {3, 3, 3};
@@ -328,7 +328,7 @@ static void contract_load_range(const struct impl *im)
 	for (size_t i = 0; i < 7; i++) {
 		struct op op = make_op(3, 3, 3, 1, "big");
 		op.seq = big_seqs[i];
-		CHECK_EQ_INT(store_append(s, &op, 1), STORE_OK);
+		CHECK_EQ_INT(store_append(s, &op, 1, NULL), STORE_OK);
 	}
 	CHECK_EQ_INT(store_load_range(s, &big, 0, UINT64_MAX, collect_fn, &l), STORE_OK);
 	CHECK_EQ_INT(l.n, 7);
@@ -396,7 +396,7 @@ static void contract_many(const struct impl *im)
 			for (int i = 0; i < BATCH; i++)
 				ops[i] = make_op(1 + (uint32_t)(i % 3), 99, 1,
 						 (uint64_t)(b * BATCH + i + 1), "m");
-			CHECK_EQ_INT(store_append(s, ops, BATCH), STORE_OK);
+			CHECK_EQ_INT(store_append(s, ops, BATCH, NULL), STORE_OK);
 		}
 	}
 	CHECK_EQ_INT(count_ops(s), BATCH * BATCHES);
@@ -435,7 +435,7 @@ TEST(sqlite_persists)
 		return;
 	struct op ops[] = {make_op(1, 0x8000000000000000ull, 3, 1, "one"),
 			   make_op(1, 0x8000000000000000ull, 3, 2, "two")};
-	CHECK_EQ_INT(store_append(s, ops, 2), STORE_OK);
+	CHECK_EQ_INT(store_append(s, ops, 2, NULL), STORE_OK);
 	CHECK_EQ_INT(store_meta_set(s, "boot", "3"), STORE_OK);
 	store_close(s);
 
@@ -464,7 +464,7 @@ TEST(sqlite_persists)
 		CHECK(op_same(&l.v[0], &ops[1]));
 	list_free(&l);
 	/* Appending what is already there is still a no-op after reopening. */
-	CHECK_EQ_INT(store_append(s, ops, 2), STORE_OK);
+	CHECK_EQ_INT(store_append(s, ops, 2, NULL), STORE_OK);
 	CHECK_EQ_INT(count_ops(s), 2);
 	store_close(s);
 }
@@ -555,7 +555,7 @@ TEST(sqlite_old_formats_upgraded)
 		added.target = "#r";
 		added.account = "1-0000000000000007-1-1";
 		added.tags = "+draft/reply=x;+a";
-		CHECK_EQ_INT(store_append(s, &added, 1), STORE_OK);
+		CHECK_EQ_INT(store_append(s, &added, 1, NULL), STORE_OK);
 		struct op_list l = {0};
 		CHECK_EQ_INT(store_load(s, collect_fn, &l), 0);
 		CHECK_EQ_INT(l.n, 4);
@@ -645,7 +645,7 @@ TEST(sqlite_full)
 	for (int b = 0; b < MAX_BATCHES && rc == STORE_OK; b++) {
 		for (int i = 0; i < BATCH; i++)
 			ops[i] = make_op(1, 5, 1, (uint64_t)(b * BATCH + i + 1), body);
-		rc = store_append(s, ops, BATCH);
+		rc = store_append(s, ops, BATCH, NULL);
 		if (rc == STORE_OK)
 			stored += BATCH;
 	}
@@ -660,13 +660,13 @@ TEST(sqlite_full)
 	CHECK_EQ_INT(atoi(v ? v : "0"), STORE_FORMAT_VERSION);
 	free(v);
 	/* Still full for the same batch. */
-	CHECK_EQ_INT(store_append(s, ops, BATCH), STORE_EFULL);
+	CHECK_EQ_INT(store_append(s, ops, BATCH, NULL), STORE_EFULL);
 	/* A small op may still fit, in a rowid a failed batch had used: the
 	 * index does not take it for one of that batch's lines. */
 	struct op tiny = make_op(1, 6, 1, 1, "");
 	tiny.kind = OP_USER;
 	tiny.target = "";
-	int tiny_rc = store_append(s, &tiny, 1);
+	int tiny_rc = store_append(s, &tiny, 1, NULL);
 	CHECK(tiny_rc == STORE_OK || tiny_rc == STORE_EFULL);
 	CHECK_EQ_INT(history_len(s), (long)stored);
 	store_close(s);
@@ -677,7 +677,7 @@ TEST(sqlite_full)
 	if (s) {
 		CHECK_EQ_INT(count_ops(s), stored + (tiny_rc == STORE_OK));
 		CHECK_EQ_INT(history_len(s), (long)stored);
-		CHECK_EQ_INT(store_append(s, ops, BATCH), STORE_OK);
+		CHECK_EQ_INT(store_append(s, ops, BATCH, NULL), STORE_OK);
 		CHECK_EQ_INT(count_ops(s), stored + BATCH + (tiny_rc == STORE_OK));
 		CHECK_EQ_INT(history_len(s), (long)(stored + BATCH));
 		store_close(s);
@@ -761,17 +761,17 @@ TEST(memory_fault_injection)
 	struct op ops[] = {make_op(1, 1, 1, 1, "a"), make_op(1, 1, 1, 2, "b")};
 	char *v = NULL;
 	store_memory_fail(s, 2, STORE_EFULL);
-	CHECK_EQ_INT(store_append(s, ops, 2), STORE_EFULL);
+	CHECK_EQ_INT(store_append(s, ops, 2, NULL), STORE_EFULL);
 	CHECK(strstr(store_last_error(s), "injected") != NULL);
 	CHECK_EQ_INT(store_meta_set(s, "k", "v"), STORE_EFULL);
 	CHECK_EQ_INT(count_ops(s), 0);
 	CHECK_EQ_INT(store_meta_get(s, "k", &v), STORE_NOTFOUND);
-	CHECK_EQ_INT(store_append(s, ops, 1), STORE_OK);
+	CHECK_EQ_INT(store_append(s, ops, 1, NULL), STORE_OK);
 	CHECK_EQ_INT(store_meta_set(s, "k", "v"), STORE_OK);
 	store_memory_fail(s, 1, STORE_EIO);
-	CHECK_EQ_INT(store_append(s, ops, 2), STORE_EIO);
+	CHECK_EQ_INT(store_append(s, ops, 2, NULL), STORE_EIO);
 	CHECK_EQ_INT(count_ops(s), 1);
-	CHECK_EQ_INT(store_append(s, ops, 2), STORE_OK);
+	CHECK_EQ_INT(store_append(s, ops, 2, NULL), STORE_OK);
 	CHECK_EQ_INT(count_ops(s), 2);
 	CHECK_EQ_INT(store_meta_get(s, "k", &v), STORE_OK);
 	CHECK_EQ_STR(v, "v");
@@ -790,7 +790,7 @@ struct slow_store {
 	atomic_int appends_started;
 };
 
-static int slow_append(struct store *base, const struct op *ops, size_t n)
+static int slow_append(struct store *base, const struct op *ops, size_t n, struct chat_fact *facts)
 {
 	struct slow_store *s = (struct slow_store *)base;
 	atomic_fetch_add(&s->appends_started, 1);
@@ -798,7 +798,7 @@ static int slow_append(struct store *base, const struct op *ops, size_t n)
 	if (now > atomic_load(&s->max_active))
 		atomic_store(&s->max_active, now);
 	usleep((useconds_t)s->delay_ms * 1000);
-	int rc = store_append(s->inner, ops, n);
+	int rc = store_append(s->inner, ops, n, facts);
 	atomic_fetch_sub(&s->active, 1);
 	return rc;
 }
@@ -913,7 +913,7 @@ static void add_event(struct wtest *t, char tag)
 		t->events[t->nevents++] = tag;
 }
 
-static void done_cb(void *arg, int status, const struct op *ops, size_t n)
+static void done_cb(void *arg, int status, const struct op *ops, const struct chat_fact *facts, size_t n)
 {
 	struct wtest *t = arg;
 	if (t->ncalls < MAX_CALLS) {
@@ -922,6 +922,8 @@ static void done_cb(void *arg, int status, const struct op *ops, size_t n)
 	}
 	t->ncalls++;
 	add_event(t, 'w');
+	if ((status == STORE_OK) != (facts != NULL)) /* facts come with a stored batch only */
+		t->order_ok = 0;
 	for (size_t i = 0; i < n; i++)
 		if (ops[i].seq != t->next_done++)
 			t->order_ok = 0;
