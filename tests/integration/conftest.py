@@ -131,7 +131,8 @@ def pytest_configure(config):
 def pytest_generate_tests(metafunc):
     """A module with BOTH_HISTORY_PATHS = True runs each test twice: history
     read from the message index's tail in RAM (the default lag: a test's
-    few lines) and from SQLite (--index-lag 1)."""
+    few lines) with every line cached, and from SQLite (--index-lag 1) with
+    no cache besides each room's last lines (--history-cache 0)."""
     if getattr(metafunc.module, "BOTH_HISTORY_PATHS", False) and "history_path" in metafunc.fixturenames:
         metafunc.parametrize("history_path", ["tail", "index"], indirect=True)
 
@@ -145,10 +146,10 @@ def history_path(request):
 def server(make_server, request, history_path):
     """A chorusd with generous flood limits; with accounts (the default), or
     with --identity open for tests marked open_identity; with --index-lag 1
-    on the "index" history path."""
+    and --history-cache 0 on the "index" history path."""
     args = ["--flood-burst", "1000", "--flood-rate", "1000"]
     if request.node.get_closest_marker("open_identity"):
         args += ["--identity", "open"]
     if history_path == "index":
-        args += ["--index-lag", "1"]
+        args += ["--index-lag", "1", "--history-cache", "0"]
     return make_server(args)

@@ -2,8 +2,10 @@
 limits, errors, and the replay on JOIN for clients without the cap.
 
 Every test runs twice: with the message index's default lag (the few lines
-of a test are read from the index's tail in RAM) and with --index-lag 1
-(every line is read from the index in SQLite)."""
+of a test are read from the index's tail in RAM) and every line cached, and
+with --index-lag 1 (every line is read from the index in SQLite) and
+--history-cache 0 (no line cached but each room's last 25, which the replay
+on JOIN reads)."""
 import pytest
 import time
 
@@ -225,6 +227,31 @@ def test_join_replay_last_25_in_a_batch(server):
     assert [x.tags["time"] for x in lines] == [x.tags["time"] for x in m[5:]]
     assert texts(lines) == ["m%d" % i for i in range(5, 30)]
     assert all(x.nick == "poster" and x.params[0] == "#replay" for x in lines)
+
+
+def test_join_replay_after_a_restart(server):
+    """The rooms' last lines are read from the store at start-up (nothing is
+    cached then), with their like counts; lines written after join them."""
+    a, m = history_room(server, 30, room="#again")
+    liker = server.client().login("liker", ALL_CAPS)
+    liker.join("#again")
+    liker.send("@+draft/react=x;+draft/reply=%s TAGMSG #again" % m[29].tags["msgid"])
+    liker.expect("TAGMSG")
+    liker.settle()
+    server.close_clients()
+    server.restart()
+    a = server.client().login("poster", ALL_CAPS)
+    a.join("#again")
+    a.send("PRIVMSG #again :after")
+    a.expect("PRIVMSG")
+    a.settle()
+    b = server.client().login("returning", ("batch", "message-tags", "server-time"))
+    b.send("JOIN #again")
+    b.expect("366")
+    _, lines = b.expect_batch("chathistory")
+    assert texts(lines) == ["m%d" % i for i in range(6, 30)] + ["after"]
+    assert ids(lines[:-1]) == ids(m[6:])
+    assert lines[-2].tags.get("chorus/likes") == "1"
 
 
 def test_join_replay_without_batch_and_tags(server):
