@@ -120,6 +120,38 @@ struct account_entry **accounts_sorted(const struct chat *c, size_t *n)
 	return all;
 }
 
+void accounts_snapshot(const struct chat *c, struct op_buf *b)
+{
+	size_t n = 0, k = 0;
+	for (const struct account_entry *a = c->accounts; a; a = a->hh.next)
+		n += a->n;
+	struct op *all = xcalloc(n + 1, sizeof *all);
+	for (const struct account_entry *a = c->accounts; a; a = a->hh.next)
+		for (size_t i = 0; i < a->n; i++)
+			all[k++] = a->ops[i]; /* shallow: encoded, not kept */
+	struct op_buf enc = {0};
+	op_encode(&enc, all, n);
+	snap_u64(b, enc.len);
+	op_buf_put_bytes(b, enc.data, enc.len);
+	op_buf_free(&enc);
+	free(all);
+}
+
+void accounts_restore(struct chat *c, struct op_reader *r)
+{
+	size_t len = snap_read_count(r, 1), n = 0;
+	struct op *ops = NULL;
+	if (r->bad || op_decode(r->p, len, &ops, &n) < 0) {
+		r->bad = 1;
+		return;
+	}
+	r->p += len;
+	r->left -= len;
+	for (size_t i = 0; i < n; i++)
+		accounts_apply(c, &ops[i]);
+	op_free_array(ops, n);
+}
+
 void accounts_free_all(struct chat *c)
 {
 	struct account_entry *a, *tmp;

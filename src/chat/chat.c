@@ -295,17 +295,25 @@ static struct room_entry *room_register(struct chat *c, const struct op *op, str
 			eff->change = CHAT_FOUNDER_CHANGED;
 		return r;
 	}
-	r = xcalloc(1, sizeof *r);
-	r->key = chat_casefold(op->target);
-	r->named_by = op_key_of(op);
-	r->room.name = xstrdup(op->target);
-	r->room.topic = xstrdup("");
-	r->room.topic_author = xstrdup("");
-	r->room.created_ms = op->wall_ms;
-	r->room.history = history_new(c, &r->room);
-	modes_init(r);
+	struct op_key k = op_key_of(op);
+	r = room_new(c, op->target, &k, op->wall_ms);
 	if (op->kind == OP_ROOM)
 		modes_founded(r, op, NULL, 0);
+	return r;
+}
+
+struct room_entry *room_new(struct chat *c, const char *name, const struct op_key *named_by,
+			    int64_t created_ms)
+{
+	struct room_entry *r = xcalloc(1, sizeof *r);
+	r->key = chat_casefold(name);
+	r->named_by = *named_by;
+	r->room.name = xstrdup(name);
+	r->room.topic = xstrdup("");
+	r->room.topic_author = xstrdup("");
+	r->room.created_ms = created_ms;
+	r->room.history = history_new(c, &r->room);
+	modes_init(r);
 	HASH_ADD_KEYPTR(hh, c->rooms, r->key, strlen(r->key), r);
 	return r;
 }
@@ -364,9 +372,7 @@ void chat_rooms_each(const struct chat *c, void (*fn)(struct chat_room *room, vo
 
 /* ---- DM conversations ---- */
 
-/* The key of the conversation between persons a and b: the two casefolded
- * in ascending order, NUL between them. Sets *fa, *fb (new strings, fa <= fb). */
-static char *conv_key(const char *a, const char *b, size_t *len, char **fa, char **fb)
+char *conv_key(const char *a, const char *b, size_t *len, char **fa, char **fb)
 {
 	char *x = chat_casefold(a), *y = chat_casefold(b);
 	if (strcmp(x, y) > 0) {
@@ -452,14 +458,21 @@ static struct conv *conv_register(struct chat *c, const struct op *op)
 		}
 		return cv;
 	}
-	cv = xcalloc(1, sizeof *cv);
+	struct op_key k = op_key_of(op);
+	return conv_new(c, key, len, f0, f1, n0, n1, &k);
+}
+
+struct conv *conv_new(struct chat *c, char *key, size_t len, char *f0, char *f1, const char *n0,
+		      const char *n1, const struct op_key *named_by)
+{
+	struct conv *cv = xcalloc(1, sizeof *cv);
 	cv->key = key;
 	cv->keylen = len;
 	cv->fold[0] = f0;
 	cv->fold[1] = f1;
 	cv->name[0] = xstrdup(n0);
 	cv->name[1] = xstrdup(n1);
-	cv->named_by = op_key_of(op);
+	cv->named_by = *named_by;
 	cv->history = history_new(c, NULL);
 	HASH_ADD_KEYPTR(hh, c->convs, cv->key, cv->keylen, cv);
 	party_add(c, f0, cv);
@@ -676,10 +689,8 @@ static void free_users_applied(struct chat *c)
 	}
 }
 
-void chat_free(struct chat *c)
+void chat_clear(struct chat *c)
 {
-	if (!c)
-		return;
 	free_rooms(c);
 	free_convs(c);
 	free_users_applied(c);
@@ -688,6 +699,16 @@ void chat_free(struct chat *c)
 	sethash_free(&c->set_digest);
 	free(c->sorted->users);
 	free(c->sorted->rooms);
+	memset(c->sorted, 0, sizeof *c->sorted);
+	c->max_lts = 0;
+	c->op_count = 0;
+}
+
+void chat_free(struct chat *c)
+{
+	if (!c)
+		return;
+	chat_clear(c);
 	free(c->sorted);
 	free(c);
 }

@@ -292,6 +292,20 @@ void chat_digest(const struct chat *c, const char *store_part, char out[65]);
  * state that differs under equal op sets shows only in chat_digest. */
 void chat_set_digest(const struct chat *c, char out[65]);
 
+/* ---- snapshot (snapshot.c) ---- */
+/* Appends c's state, the caches excepted, to b as bytes chat_restore
+ * takes. Applying to the restored chat the ops applied after the snapshot
+ * gives the state of applying them to c. */
+void chat_snapshot(const struct chat *c, struct op_buf *b);
+/* Makes c (new: no op applied) the state of the snapshot data. Returns 0,
+ * or -1 (c left new) if data is not a whole snapshot of this version. */
+int chat_restore(struct chat *c, const void *data, size_t len);
+/* Calls fn for every stream of which c applied ops, with the seqs applied. */
+struct seqset;
+void chat_applied_each(const struct chat *c,
+		       void (*fn)(const struct op_stream *stream, const struct seqset *seqs, void *arg),
+		       void *arg);
+
 /* ASCII casefold of s into a new string. */
 char *chat_casefold(const char *s);
 

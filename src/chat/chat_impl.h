@@ -196,7 +196,40 @@ int modes_founded(struct room_entry *r, const struct op *op, char *was, size_t l
 void modes_init(struct room_entry *r);
 void modes_free(struct room_entry *r);
 
+/* ---- snapshot.c: the codec blocks of a snapshot ---- */
+void snap_u64(struct op_buf *b, uint64_t v);
+void snap_str(struct op_buf *b, const char *s);
+void snap_key(struct op_buf *b, const struct op_key *k);
+uint64_t snap_read_u64(struct op_reader *r);
+char *snap_read_str(struct op_reader *r);
+struct op_key snap_read_key(struct op_reader *r);
+size_t snap_read_count(struct op_reader *r, size_t min);
+/* Each part's own: written by *_snapshot, read back by *_restore (which
+ * set r->bad on input they cannot take). */
+void modes_snapshot(const struct room_entry *r, struct op_buf *b);
+void modes_restore(struct room_entry *r, struct op_reader *rd);
+void history_snapshot(const struct chat_history *h, struct op_buf *b);
+void history_restore(struct chat_history *h, struct op_reader *r);
+void feeds_snapshot(const struct chat *c, struct op_buf *b);
+void feeds_restore(struct chat *c, struct op_reader *r);
+void accounts_snapshot(const struct chat *c, struct op_buf *b);
+void accounts_restore(struct chat *c, struct op_reader *r);
+
 /* ---- chat.c ---- */
+/* Frees everything c holds but its cache settings: c is as new. */
+void chat_clear(struct chat *c);
+/* A new room name (spelled so by the op of key named_by), with no topic,
+ * its default modes and an empty history. */
+struct room_entry *room_new(struct chat *c, const char *name, const struct op_key *named_by,
+			    int64_t created_ms);
+/* The key of the conversation between persons a and b: the two casefolded
+ * in ascending order, NUL between them. Sets *fa, *fb (new strings, fa <= fb). */
+char *conv_key(const char *a, const char *b, size_t *len, char **fa, char **fb);
+/* A new conversation of key (conv_key: key, len, f0, f1, which it takes),
+ * its sides spelled n0, n1 by the op of key named_by, with an empty
+ * history, listed in both persons' parties. */
+struct conv *conv_new(struct chat *c, char *key, size_t len, char *f0, char *f1, const char *n0,
+		      const char *n1, const struct op_key *named_by);
 /* Writes op_msgid's spelling of the msgid s (any spelling op_msgid_parse
  * accepts) into out. Returns 0, or -1 if s is not a msgid. Public lookups by
  * msgid go through it, so every spelling of one msgid names one message. */

@@ -259,6 +259,60 @@ void chat_timeline_feeds(const struct chat *c, const char *person,
 	}
 }
 
+/* ---- snapshot ---- */
+
+void feeds_snapshot(const struct chat *c, struct op_buf *b)
+{
+	size_t posting = 0;
+	for (const struct feed *f = c->feeds; f; f = f->hh.next)
+		posting += f->posts != NULL;
+	snap_u64(b, posting);
+	for (const struct feed *f = c->feeds; f; f = f->hh.next)
+		if (f->posts) {
+			snap_str(b, f->key);
+			history_snapshot(f->posts, b);
+		}
+	snap_u64(b, HASH_COUNT(c->follows));
+	for (const struct follow_state *st = c->follows; st; st = st->hh.next) {
+		snap_str(b, st->follower);
+		snap_str(b, st->followee);
+		snap_u64(b, (uint64_t)st->following);
+		snap_key(b, &st->set_by);
+	}
+}
+
+void feeds_restore(struct chat *c, struct op_reader *r)
+{
+	size_t n = snap_read_count(r, 52);
+	for (size_t i = 0; i < n && !r->bad; i++) {
+		char *key = snap_read_str(r);
+		struct feed *f = feed_get(c, key);
+		r->bad |= f->posts != NULL; /* twice: not ours */
+		if (!f->posts)
+			f->posts = history_new(c, NULL);
+		history_restore(f->posts, r);
+		free(key);
+	}
+	n = snap_read_count(r, 56);
+	for (size_t i = 0; i < n && !r->bad; i++) {
+		size_t len;
+		char *follower = snap_read_str(r), *followee = snap_read_str(r);
+		char *key = pair_key(follower, followee, &len);
+		struct follow_state *st;
+		HASH_FIND(hh, c->follows, key, len, st);
+		if (st) { /* twice: not ours */
+			r->bad = 1;
+			free(key);
+		} else {
+			st = state_make(c, key, len);
+			st->following = snap_read_u64(r) != 0;
+			st->set_by = snap_read_key(r);
+		}
+		free(follower);
+		free(followee);
+	}
+}
+
 /* ---- freeing ---- */
 
 void feeds_free_all(struct chat *c)

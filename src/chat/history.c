@@ -250,3 +250,15 @@ long chat_history_cached(const struct chat_history *h, size_t limit, const struc
 		out[i] = &h->cache[from + i]->msg;
 	return (long)want;
 }
+
+void history_snapshot(const struct chat_history *h, struct op_buf *b)
+{
+	snap_u64(b, h->n);
+	snap_key(b, &h->last);
+}
+
+void history_restore(struct chat_history *h, struct op_reader *r)
+{
+	h->n = (size_t)snap_read_u64(r);
+	h->last = snap_read_key(r);
+}

@@ -254,3 +254,48 @@ void chat_room_list_each(const struct chat_room *room, char list,
 			fn(all[i]->value, all[i]->setter, all[i]->set_ms, arg);
 	free(all);
 }
+
+/* ---- snapshot ---- */
+
+void modes_snapshot(const struct room_entry *r, struct op_buf *b)
+{
+	snap_u64(b, r->founder != NULL);
+	snap_str(b, r->founder);
+	snap_key(b, &r->founded_by);
+	snap_u64(b, HASH_COUNT(r->modes));
+	for (const struct mode_reg *g = r->modes; g; g = g->hh.next) {
+		snap_str(b, g->key);
+		snap_u64(b, (uint64_t)g->on);
+		snap_str(b, g->value);
+		snap_str(b, g->setter);
+		snap_u64(b, (uint64_t)g->set_ms);
+		snap_key(b, &g->by);
+	}
+}
+
+void modes_restore(struct room_entry *r, struct op_reader *rd)
+{
+	int has_founder = snap_read_u64(rd) != 0;
+	char *founder = snap_read_str(rd);
+	r->founded_by = snap_read_key(rd);
+	if (has_founder) {
+		r->founder = founder;
+		r->room.founder = founder;
+	} else {
+		free(founder);
+	}
+	size_t n = snap_read_count(rd, 68);
+	for (size_t i = 0; i < n && !rd->bad; i++) {
+		struct mode_reg *g = xcalloc(1, sizeof *g), *dup;
+		g->key = snap_read_str(rd);
+		g->on = snap_read_u64(rd) != 0;
+		g->value = snap_read_str(rd);
+		g->setter = snap_read_str(rd);
+		g->set_ms = (int64_t)snap_read_u64(rd);
+		g->by = snap_read_key(rd);
+		HASH_FIND_STR(r->modes, g->key, dup);
+		rd->bad |= dup != NULL;
+		HASH_ADD_KEYPTR(hh, r->modes, g->key, strlen(g->key), g);
+	}
+	refresh(r);
+}

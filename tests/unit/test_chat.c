@@ -2337,6 +2337,74 @@ TEST(set_digest)
 }
 
 /* A missing op makes replicas differ. */
+/* What a chat derives rather than keeps, per generated nick: its
+ * conversations with their lengths, whom it follows and who follows it. */
+static void derived_text(const struct chat *c, char *out, size_t cap)
+{
+	out[0] = '\0';
+	for (size_t u = 0; u < 7; u++) {
+		char list[256] = "";
+		chat_dm_each(c, gen_nicks[u], add_peer, list);
+		chat_follow_each(c, gen_nicks[u], add_nick, list);
+		strcat(list, "|");
+		chat_followers_each(c, gen_nicks[u], add_nick, list);
+		size_t len = strlen(out);
+		snprintf(out + len, cap - len, "%s: %s\n", gen_nicks[u], list);
+	}
+}
+
+/* A snapshot taken anywhere in a shuffled op set with duplicates, restored,
+ * then given the rest of the ops, is the chat that got them all: digests,
+ * counters and what is derived (conversations, follow lists) alike; and no
+ * cut of a snapshot short of its end is taken. */
+TEST(snapshot_restores_the_state)
+{
+	struct gen_op *g = xcalloc(GEN_OPS, sizeof *g);
+	size_t *order = xcalloc(2 * GEN_OPS, sizeof *order);
+	static char da[8192], db[8192];
+	for (uint64_t seed = 1; seed <= 30; seed++) {
+		rng_state = seed * 7919;
+		generate(g);
+		size_t n = shuffled(order), cut = pick(n + 1);
+		struct chat *a = chat_new(), *b = chat_new();
+		struct chat_effect eff;
+		struct op_buf snap = {0};
+		for (size_t i = 0; i < cut; i++)
+			chat_apply(a, &g[order[i]].op, NULL, &eff);
+		chat_snapshot(a, &snap);
+		CHECK_EQ_INT(chat_restore(b, snap.data, snap.len), 0);
+		for (size_t i = cut; i < n; i++) {
+			chat_apply(a, &g[order[i]].op, NULL, &eff);
+			chat_apply(b, &g[order[i]].op, NULL, &eff);
+		}
+		char x[65], y[65];
+		chat_digest(a, "", x);
+		chat_digest(b, "", y);
+		CHECK_EQ_STR(x, y);
+		chat_set_digest(a, x);
+		chat_set_digest(b, y);
+		CHECK_EQ_STR(x, y);
+		CHECK_EQ_INT(chat_op_count(b), chat_op_count(a));
+		CHECK_EQ_INT(chat_max_lts(b), chat_max_lts(a));
+		derived_text(a, da, sizeof da);
+		derived_text(b, db, sizeof db);
+		CHECK_EQ_STR(da, db);
+		if (seed <= 3) /* every cut short of the end is refused, the chat left new */
+			for (size_t len = 0; len < snap.len; len += 1 + len / 64) {
+				struct chat *t = chat_new();
+				CHECK_EQ_INT(chat_restore(t, snap.data, len), -1);
+				CHECK_EQ_INT(chat_op_count(t), 0);
+				CHECK_EQ_INT(chat_room_count(t), 0);
+				chat_free(t);
+			}
+		op_buf_free(&snap);
+		chat_free(a);
+		chat_free(b);
+	}
+	free(order);
+	free(g);
+}
+
 TEST(divergence_detected)
 {
 	struct gen_op *g = xcalloc(GEN_OPS, sizeof *g);
@@ -2633,6 +2701,7 @@ int main(void)
 	RUN(select_empty_history);
 	RUN(time_anchors_match_a_full_scan);
 	RUN(convergence);
+	RUN(snapshot_restores_the_state);
 	RUN(divergence_detected);
 	RUN(store_index_matches_at_any_lag);
 	return CHECK_DONE();
