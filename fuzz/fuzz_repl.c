@@ -63,7 +63,7 @@ static void no_failed(void *arg, const struct op *op)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct repl_callbacks cb = {.effect = no_effect, .failed = no_failed};
-	struct repl_io io = {no_write, no_read, NULL};
+	struct repl_io io = {.write = no_write, .read = no_read};
 	struct group g = {&fake_ops, 1};
 	struct store *st = store_memory_new();
 	struct repl *r = repl_new(1, REPL_AVAILABLE, 3, &cb);

@@ -106,6 +106,7 @@ struct repl {
 	int64_t peer_wall_at;  /* our wall clock when it came (0: none yet) */
 	int64_t skew_logged;   /* our wall clock when we last logged our skew */
 	struct know *know;
+	uint64_t snapshot_at;  /* the chat's op count at the last snapshot (or start) */
 	int store_failed;
 	size_t unstored;
 
@@ -239,6 +240,36 @@ static int load_one(const struct op *op, void *arg)
 	return 0;
 }
 
+static void know_all(const struct op_stream *stream, const struct seqset *seqs, void *arg)
+{
+	struct know *k = know_get(arg, stream, 1);
+	seqset_free(&k->seqs);
+	k->seqs.hi = seqs->hi;
+	for (size_t i = 0; i < seqs->nabove; i++)
+		seqset_add(&k->seqs, seqs->above[i]);
+}
+
+/* Restores the chat (still new) from st's snapshot, if it has one that
+ * reads, and the knowledge from it. Returns the position the snapshot
+ * holds the ops up to (0: none, every op is to be loaded). */
+static uint64_t restore(struct repl *r, struct store *st)
+{
+	uint64_t upto = 0;
+	void *data = NULL;
+	size_t len = 0;
+	int rc = store_snapshot_get(st, &upto, &data, &len);
+	if (rc == STORE_OK && chat_restore(r->chat, data, len) == 0) {
+		chat_applied_each(r->chat, know_all, r);
+	} else {
+		if (rc != STORE_NOTFOUND)
+			log_warn("store: the snapshot cannot be read (%s): loading every operation",
+				 rc == STORE_OK ? "not one of this version" : store_last_error(st));
+		upto = 0;
+	}
+	free(data);
+	return upto;
+}
+
 /* Filling the rooms' caches at start-up. */
 struct fill {
 	struct store *st;
@@ -290,10 +321,19 @@ int repl_open(struct repl *r, struct store *st, char **err)
 		return -1;
 	}
 	struct fill fill = {st, chat_cache_keep(r->chat), STORE_OK};
-	if (store_load(st, load_one, r) != 0) {
+	int64_t t0 = wall_ms();
+	uint64_t after = restore(r, st), restored = chat_op_count(r->chat);
+	if (store_load(st, after, load_one, r) != 0) {
 		*err = xasprintf("cannot load: %s", store_last_error(st));
 		return -1;
 	}
+	r->snapshot_at = chat_op_count(r->chat);
+	if (after)
+		log_info("store: %" PRIu64 " operations from the snapshot and %" PRIu64 " after it, in %lld ms",
+			 restored, r->snapshot_at - restored, (long long)(wall_ms() - t0));
+	else
+		log_info("store: %" PRIu64 " operations loaded (no snapshot), in %lld ms", r->snapshot_at,
+			 (long long)(wall_ms() - t0));
 	if (fill.keep)
 		chat_rooms_each(r->chat, fill_room, &fill);
 	if (fill.rc != STORE_OK) {
@@ -323,7 +363,7 @@ static int know_one(const struct op *op, void *arg)
 int repl_recover(struct repl *r, struct store *st)
 {
 	know_clear(r);
-	if (store_load(st, know_one, r) != 0 || repl_new_stream(r, st) < 0)
+	if (store_load(st, 0, know_one, r) != 0 || repl_new_stream(r, st) < 0)
 		return -1;
 	clear_sync(r);
 	r->unstored = 0;
@@ -929,6 +969,19 @@ void repl_deliver(struct repl *r, uint32_t sender, const void *data, size_t len)
 		log_error("repl: message of unknown type %" PRIu64 " from replica %" PRIu32, type, sender);
 }
 
+/* Every snapshot_every ops applied, a snapshot of the chat to keep. */
+static void snapshot_if_due(struct repl *r)
+{
+	uint64_t every = r->io.snapshot_every ? r->io.snapshot_every : REPL_SNAPSHOT_EVERY;
+	if (!r->io.snapshot || chat_op_count(r->chat) - r->snapshot_at < every)
+		return;
+	struct op_buf b = {0};
+	chat_snapshot(r->chat, &b);
+	r->io.snapshot(r->io.ctx, b.data, b.len);
+	op_buf_free(&b);
+	r->snapshot_at = chat_op_count(r->chat);
+}
+
 void repl_stored(struct repl *r, int status, const struct op *ops, const struct chat_fact *facts,
 		 size_t n)
 {
@@ -954,6 +1007,7 @@ void repl_stored(struct repl *r, int status, const struct op *ops, const struct 
 		}
 		r->cb.effect(r->cb.arg, &ops[i], &eff, own);
 	}
+	snapshot_if_due(r);
 }
 
 /* ---- queries ---- */

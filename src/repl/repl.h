@@ -58,8 +58,18 @@ struct repl_io {
 	/* After the writes queued before it, reads the ops of stream with seq in
 	 * [from, to], ascending, and reports them through repl_read_done. */
 	void (*read)(void *ctx, const struct op_stream *stream, uint64_t from, uint64_t to);
+	/* Keeps data (len bytes, copied) as the snapshot of the chat (see
+	 * chat_snapshot) holding every op reported through repl_stored so far
+	 * and none other; called from repl_stored every snapshot_every ops
+	 * applied (0: REPL_SNAPSHOT_EVERY). NULL: none kept (start-up
+	 * replays every op). */
+	void (*snapshot)(void *ctx, const void *data, size_t len);
+	uint64_t snapshot_every;
 	void *ctx;
 };
+
+/* Ops applied between two snapshots (repl_io.snapshot), by default. */
+#define REPL_SNAPSHOT_EVERY 65536
 
 struct repl_callbacks {
 	/* op is stored and applied; own = 1 if it is from this replica's
@@ -92,8 +102,9 @@ void repl_free(struct repl *r);
 /*
  * Takes the identity stored in st (making it on first use; a data directory
  * of another replica id is refused), stores the next boot, then rebuilds the
- * chat state and knowledge from st, and fills the rooms' caches with their
- * last lines (chat_set_cache's keep). Call before repl_attach, on the owner's
+ * chat state and knowledge from st (its snapshot, if it has one, and the
+ * ops stored after it), and fills the rooms' caches with their last lines
+ * (chat_set_cache's keep). Call before repl_attach, on the owner's
  * thread, with nothing else using st. Returns 0 or -1 with *err set (a new
  * string).
  */

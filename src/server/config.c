@@ -230,6 +230,7 @@ static int read_file(struct config *cfg, const char *path)
 	long long cache;
 	if (config_lookup_int64(&cf, "store.history_cache", &cache) && cache >= 0)
 		cfg->history_cache = (size_t)cache;
+	lookup_int(&cf, "store.snapshot_every", &cfg->snapshot_every);
 	lookup_int(&cf, "limits.max_clients", &cfg->max_clients);
 	lookup_size(&cf, "limits.sendq", &cfg->sendq_max);
 	lookup_size(&cf, "limits.recvq", &cfg->recvq_max);
@@ -277,6 +278,8 @@ static void usage(FILE *out)
 		"                           from RAM meanwhile (default 4096)\n"
 		"      --history-cache N    bytes of recent lines kept in RAM besides the store\n"
 		"                           (default 64 MiB; every room keeps its last 25 lines)\n"
+		"      --snapshot-every N   operations between two snapshots of the state, which\n"
+		"                           a restart starts from (default 65536)\n"
 		"      --max-clients N      connections accepted (default 10000)\n"
 		"      --sendq N            bytes queued to a slow client before it is dropped (default 1 MiB)\n"
 		"      --recvq N            unprocessed bytes held from one client (default 16 KiB)\n"
@@ -324,7 +327,7 @@ enum {
 	OPT_GROUP, OPT_GROUPNAME, OPT_MODE, OPT_IDENTITY, OPT_TLSCERT, OPT_TLSKEY, OPT_TLSPORT,
 	OPT_STS, OPT_PERADDR, OPT_EXEMPT, OPT_REGTIMEOUT, OPT_OPER, OPT_MAKEVERIFIER, OPT_NEWNAMES,
 	OPT_ROOMSPERUSER, OPT_MEMBERSPERROOM, OPT_USER, OPT_SERVERNAME, OPT_INDEXLAG,
-	OPT_HISTCACHE,
+	OPT_HISTCACHE, OPT_SNAPEVERY,
 };
 
 static const struct option long_opts[] = {
@@ -337,6 +340,7 @@ static const struct option long_opts[] = {
 	{"store-max-bytes", required_argument, NULL, OPT_MAXBYTES},
 	{"index-lag", required_argument, NULL, OPT_INDEXLAG},
 	{"history-cache", required_argument, NULL, OPT_HISTCACHE},
+	{"snapshot-every", required_argument, NULL, OPT_SNAPEVERY},
 	{"max-clients", required_argument, NULL, OPT_MAXCLIENTS},
 	{"sendq", required_argument, NULL, OPT_SENDQ},
 	{"recvq", required_argument, NULL, OPT_RECVQ},
@@ -416,6 +420,11 @@ static int apply_flag(struct config *cfg, int c, const char *arg)
 		if (parse_num(arg, 0, 1LL << 40, &v) < 0)
 			return -1;
 		cfg->history_cache = (size_t)v;
+		return 0;
+	case OPT_SNAPEVERY:
+		if (parse_num(arg, 1, 1000000000, &v) < 0)
+			return -1;
+		cfg->snapshot_every = (int)v;
 		return 0;
 	case OPT_MAXCLIENTS:
 		if (parse_num(arg, 1, 10000000, &v) < 0)

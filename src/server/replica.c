@@ -108,6 +108,14 @@ static void io_read(void *ctx, const struct op_stream *stream, uint64_t from, ui
 	store_writer_read(srv->writer, stream, from, to, on_read, srv);
 }
 
+/* Called from repl_stored, in the writer's done(): the writer's position is
+ * that of the batch being reported, so the snapshot holds the ops up to it. */
+static void io_snapshot(void *ctx, const void *data, size_t len)
+{
+	struct server *srv = ctx;
+	store_writer_snapshot(srv->writer, store_writer_position(srv->writer), data, len);
+}
+
 static void on_stored(void *arg, int status, const struct op *ops, const struct chat_fact *facts,
 		      size_t n)
 {
@@ -187,8 +195,9 @@ static struct group *make_group(struct server *srv)
 
 static const struct repl_io *io_of(struct server *srv)
 {
-	static struct repl_io io = {io_write, io_read, NULL};
+	static struct repl_io io = {.write = io_write, .read = io_read, .snapshot = io_snapshot};
 	io.ctx = srv;
+	io.snapshot_every = (uint64_t)srv->cfg.snapshot_every;
 	return &io;
 }
 

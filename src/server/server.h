@@ -67,6 +67,7 @@ struct config {
 	int64_t store_max_bytes; /* 0 = no limit (tests use it to fill the "disk") */
 	int index_lag;           /* store_sqlite_options.index_lag; 0 = its default */
 	size_t history_cache;    /* chat_set_cache's budget (--history-cache) */
+	int snapshot_every;      /* repl_io.snapshot_every; 0 = its default */
 	int max_clients;
 	size_t sendq_max;        /* bytes queued to one client before it is dropped */
 	size_t recvq_max;        /* unprocessed bytes held from one client */

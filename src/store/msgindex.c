@@ -196,6 +196,11 @@ int msgindex_reload(struct msgindex *x)
 	return read_tail(x, INT64_MAX, 0, &n, &top);
 }
 
+sqlite3_int64 msgindex_last(const struct msgindex *x)
+{
+	return x->last;
+}
+
 struct msgindex *msgindex_new(sqlite3 *db, const char *path, int lag, int reindex, char **msg)
 {
 	struct msgindex *x = xcalloc(1, sizeof *x);

@@ -64,6 +64,8 @@ int msgindex_added(struct msgindex *x, const struct op *op, sqlite3_int64 row, s
 int msgindex_catch_up(struct msgindex *x, int force);
 /* Reads `upto` again (after a rollback). */
 int msgindex_reload(struct msgindex *x);
+/* The highest rowid of ops stored. */
+sqlite3_int64 msgindex_last(const struct msgindex *x);
 
 /* Fills op from the current row of a statement whose 14 columns from
  * column first are ops' (origin ... tags, in table order); the strings

@@ -85,11 +85,21 @@ struct store_ops {
 	 * stored. facts (NULL, or n of them): what chat_apply needs of each op
 	 * (struct chat_fact; zero for one skipped). Returns a store_status. */
 	int (*append)(struct store *s, const struct op *ops, size_t n, struct chat_fact *facts);
-	/* Calls fn for every stored op in the order they were appended; stops
-	 * early and returns fn's value if it is non-zero. The op's strings are
-	 * valid only during the call (copy what you keep), and fn must not call
-	 * into the same store. */
-	int (*load)(struct store *s, int (*fn)(const struct op *op, void *arg), void *arg);
+	/* Calls fn for every op stored after position after (0: every op), in
+	 * the order they were appended; stops early and returns fn's value if
+	 * it is non-zero. The op's strings are valid only during the call (copy
+	 * what you keep), and fn must not call into the same store. */
+	int (*load)(struct store *s, uint64_t after, int (*fn)(const struct op *op, void *arg), void *arg);
+	/* The position of the last op stored: every op appended later has a
+	 * greater one, an op stored keeps its own (0: none stored). */
+	uint64_t (*position)(struct store *s);
+	/* The snapshot stored last (snapshot_put), a new buffer in *data
+	 * (free it) of *len bytes, and the position it holds the ops up to.
+	 * Returns STORE_OK, STORE_NOTFOUND (none) or an error status. */
+	int (*snapshot_get)(struct store *s, uint64_t *upto, void **data, size_t *len);
+	/* Replaces the snapshot by data (len bytes): the state of the ops up to
+	 * position upto (chat_snapshot). Durable once it returns STORE_OK. */
+	int (*snapshot_put)(struct store *s, uint64_t upto, const void *data, size_t len);
 	/* Calls fn for every stored op of stream with from <= seq <= to, in
 	 * ascending seq order (whatever the append order); stops early and
 	 * returns fn's value if it is non-zero. Seqs not stored are skipped; an
@@ -155,9 +165,22 @@ static inline int store_append(struct store *s, const struct op *ops, size_t n,
 {
 	return s->ops->append(s, ops, n, facts);
 }
-static inline int store_load(struct store *s, int (*fn)(const struct op *, void *), void *arg)
+static inline int store_load(struct store *s, uint64_t after, int (*fn)(const struct op *, void *),
+			     void *arg)
 {
-	return s->ops->load(s, fn, arg);
+	return s->ops->load(s, after, fn, arg);
+}
+static inline uint64_t store_position(struct store *s)
+{
+	return s->ops->position(s);
+}
+static inline int store_snapshot_get(struct store *s, uint64_t *upto, void **data, size_t *len)
+{
+	return s->ops->snapshot_get(s, upto, data, len);
+}
+static inline int store_snapshot_put(struct store *s, uint64_t upto, const void *data, size_t len)
+{
+	return s->ops->snapshot_put(s, upto, data, len);
 }
 static inline int store_load_range(struct store *s, const struct op_stream *stream,
 				   uint64_t from, uint64_t to,

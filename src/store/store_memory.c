@@ -4,9 +4,9 @@
  * it has the very same semantics and message index, wrapped with fault
  * injection. Nothing survives close.
  *
- * Fault injection: store_memory_fail(s, n, status) makes the next n appends
- * and meta_sets fail with status, changing nothing, as a full or broken disk
- * would.
+ * Fault injection: store_memory_fail(s, n, status) makes the next n appends,
+ * meta_sets and snapshot_puts fail with status, changing nothing, as a full
+ * or broken disk would.
  */
 #include "store.h"
 
@@ -56,9 +56,27 @@ static int mem_meta_set(struct store *base, const char *key, const char *value)
 	return rc != STORE_OK ? rc : store_meta_set(s->db, key, value);
 }
 
-static int mem_load(struct store *base, int (*fn)(const struct op *op, void *arg), void *arg)
+static int mem_load(struct store *base, uint64_t after, int (*fn)(const struct op *op, void *arg),
+		    void *arg)
 {
-	return store_load(to_memory(base)->db, fn, arg);
+	return store_load(to_memory(base)->db, after, fn, arg);
+}
+
+static uint64_t mem_position(struct store *base)
+{
+	return store_position(to_memory(base)->db);
+}
+
+static int mem_snapshot_get(struct store *base, uint64_t *upto, void **data, size_t *len)
+{
+	return store_snapshot_get(to_memory(base)->db, upto, data, len);
+}
+
+static int mem_snapshot_put(struct store *base, uint64_t upto, const void *data, size_t len)
+{
+	struct memory_store *s = to_memory(base);
+	int rc = injected(s, "snapshot_put");
+	return rc != STORE_OK ? rc : store_snapshot_put(s->db, upto, data, len);
 }
 
 static int mem_load_range(struct store *base, const struct op_stream *stream, uint64_t from,
@@ -125,6 +143,9 @@ static const struct store_ops memory_ops = {
 	.timeline = mem_timeline,
 	.message = mem_message,
 	.digest = mem_digest,
+	.position = mem_position,
+	.snapshot_get = mem_snapshot_get,
+	.snapshot_put = mem_snapshot_put,
 	.meta_get = mem_meta_get,
 	.meta_set = mem_meta_set,
 	.last_error = mem_last_error,

@@ -65,6 +65,8 @@ static const char SCHEMA_SQL[] =
 	" target TEXT, author TEXT, body TEXT, ref TEXT, account TEXT NOT NULL DEFAULT '',"
 	" tags TEXT NOT NULL DEFAULT '',"
 	" UNIQUE(origin, incarnation, boot, seq));"
+	"CREATE TABLE IF NOT EXISTS snapshot("
+	" id INTEGER PRIMARY KEY CHECK(id = 1), upto INTEGER NOT NULL, data BLOB NOT NULL);"
 	MSGINDEX_SCHEMA_SQL;
 
 /* Formats 1 and 2 lack the account column (ops from then had no account),
@@ -79,7 +81,10 @@ static const char INSERT_SQL[] =
 
 static const char LOAD_SQL[] =
 	"SELECT origin, incarnation, boot, seq, lts, wall_ms, kind, flags,"
-	" target, author, body, ref, account, tags FROM ops ORDER BY rowid";
+	" target, author, body, ref, account, tags FROM ops WHERE rowid > ?1 ORDER BY rowid";
+
+static const char SNAPSHOT_GET_SQL[] = "SELECT upto, data FROM snapshot WHERE id = 1";
+static const char SNAPSHOT_PUT_SQL[] = "INSERT OR REPLACE INTO snapshot(id, upto, data) VALUES(1, ?1, ?2)";
 
 static const char RANGE_SQL[] =
 	"SELECT origin, incarnation, boot, seq, lts, wall_ms, kind, flags,"
@@ -221,8 +226,10 @@ void store_sqlite_row_op(sqlite3_stmt *st, struct op *op)
 	store_sqlite_row_op_at(st, 0, op);
 }
 
-/* Calls fn per row in rowid (append) order. fn must not call into this store. */
-static int sq_load(struct store *base, int (*fn)(const struct op *op, void *arg), void *arg)
+/* Calls fn per row after position after, in rowid (append) order. fn must
+ * not call into this store. */
+static int sq_load(struct store *base, uint64_t after, int (*fn)(const struct op *op, void *arg),
+		   void *arg)
 {
 	struct sqlite_store *s = to_sqlite(base);
 	sqlite3_stmt *st = NULL;
@@ -232,6 +239,7 @@ static int sq_load(struct store *base, int (*fn)(const struct op *op, void *arg)
 		set_error(s, "load");
 		return STORE_EIO;
 	}
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)after);
 	while (ret == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct op op;
 		store_sqlite_row_op(st, &op);
@@ -344,6 +352,53 @@ static int sq_digest(struct store *base, char out[65])
 	return index_status(s, msgindex_digest(s->index, out), "digest");
 }
 
+static uint64_t sq_position(struct store *base)
+{
+	return (uint64_t)msgindex_last(to_sqlite(base)->index);
+}
+
+/* ---- snapshot ---- */
+
+static int sq_snapshot_get(struct store *base, uint64_t *upto, void **data, size_t *len)
+{
+	struct sqlite_store *s = to_sqlite(base);
+	sqlite3_stmt *st = NULL;
+	*data = NULL;
+	*len = 0;
+	int rc = sqlite3_prepare_v2(s->db, SNAPSHOT_GET_SQL, -1, &st, NULL);
+	if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		*upto = (uint64_t)sqlite3_column_int64(st, 0);
+		*len = (size_t)sqlite3_column_bytes(st, 1);
+		*data = xmalloc(*len + 1);
+		if (*len)
+			memcpy(*data, sqlite3_column_blob(st, 1), *len);
+	}
+	sqlite3_finalize(st);
+	if (rc == SQLITE_ROW)
+		return STORE_OK;
+	if (rc == SQLITE_DONE)
+		return STORE_NOTFOUND;
+	set_error(s, "snapshot read");
+	return STORE_EIO;
+}
+
+static int sq_snapshot_put(struct store *base, uint64_t upto, const void *data, size_t len)
+{
+	struct sqlite_store *s = to_sqlite(base);
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(s->db, SNAPSHOT_PUT_SQL, -1, &st, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)upto);
+		sqlite3_bind_blob64(st, 2, data, len, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+	}
+	sqlite3_finalize(st);
+	if (rc == SQLITE_DONE)
+		return STORE_OK;
+	set_error(s, "snapshot write");
+	return status_of(rc);
+}
+
 /* ---- meta ---- */
 
 static int sq_meta_get(struct store *base, const char *key, char **value)
@@ -415,6 +470,9 @@ static const struct store_ops sqlite_ops = {
 	.timeline = sq_timeline,
 	.message = sq_message,
 	.digest = sq_digest,
+	.position = sq_position,
+	.snapshot_get = sq_snapshot_get,
+	.snapshot_put = sq_snapshot_put,
 	.meta_get = sq_meta_get,
 	.meta_set = sq_meta_set,
 	.last_error = sq_last_error,

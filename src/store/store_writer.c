@@ -7,7 +7,8 @@
  * range, a select job a CHATHISTORY selection of one history (store_select),
  * a timeline job one over a user's followed feeds (store_timeline), a
  * message job one message and a user's like of it (store_message), a
- * digest job the store's digest (store_digest).
+ * digest job the store's digest (store_digest), a snapshot job a snapshot
+ * to keep (store_snapshot_put).
  * A submitted op joins the last job if that is a write, else starts a new
  * write job; any other job always starts a new one. A check handle (run once per loop turn, after that turn's
  * I/O callbacks) starts the head job when nothing is in flight: it leaves the
@@ -45,7 +46,7 @@ struct op_array {
 	size_t n, cap;
 };
 
-enum job_kind { JOB_WRITE, JOB_READ, JOB_SELECT, JOB_TIMELINE, JOB_MESSAGE, JOB_DIGEST };
+enum job_kind { JOB_WRITE, JOB_READ, JOB_SELECT, JOB_TIMELINE, JOB_MESSAGE, JOB_DIGEST, JOB_SNAPSHOT };
 
 /* One queued or running job: a write (ops to append), a read (ops found),
  * or a select, timeline or message job (messages found). */
@@ -54,6 +55,9 @@ struct job {
 	enum job_kind kind;
 	struct op_array ops;     /* write: the batch; read: the result */
 	struct chat_fact *facts; /* write: one per op of the batch, from the store */
+	uint64_t position;       /* write: the store's position after it; snapshot: its upto */
+	void *data;              /* snapshot: its bytes */
+	size_t len;
 	struct op_stream stream; /* read only: what to read */
 	uint64_t from, to;
 	store_read_fn read_done;
@@ -87,6 +91,7 @@ struct store_writer {
 	uv_idle_t idle;   /* active while jobs wait for the check: no blocking poll */
 	uv_work_t work;   /* the job in flight */
 
+	uint64_t position;       /* the store's position after the last write reported */
 	struct job *head, *tail; /* queued, not yet started */
 	size_t queued_ops;       /* ops in the queued write jobs */
 	struct job *inflight;    /* the job being run, or NULL */
@@ -128,6 +133,7 @@ static void job_free(struct job *j)
 {
 	array_free(&j->ops);
 	free(j->facts);
+	free(j->data);
 	store_msgs_free(&j->found);
 	free(j->hist);
 	free((char *)j->a.msgid);
@@ -185,8 +191,13 @@ static void report(struct store_writer *w, struct job *j, int status)
 		j->message_done(j->read_arg, status, status == STORE_OK ? &j->found.ops[0] : NULL, j->liked);
 	else if (j->kind == JOB_DIGEST)
 		j->digest_done(j->read_arg, status, status == STORE_OK ? j->digest : NULL);
-	else
+	else if (j->kind == JOB_SNAPSHOT && status < 0)
+		log_warn("store writer: a snapshot could not be kept; the last one stays");
+	else if (j->kind == JOB_WRITE) {
+		if (status == STORE_OK)
+			w->position = j->position;
 		w->done(w->arg, status, j->ops.v, status == STORE_OK ? j->facts : NULL, j->ops.n);
+	}
 }
 
 /* Storage thread: keeps a copy of each op a read finds. */
@@ -206,6 +217,7 @@ static void work_cb(uv_work_t *req)
 	if (j->kind == JOB_WRITE) {
 		j->facts = xcalloc(j->ops.n + 1, sizeof *j->facts);
 		j->status = store_append(w->store, j->ops.v, j->ops.n, j->facts);
+		j->position = store_position(w->store);
 		return;
 	}
 	if (j->kind == JOB_SELECT) {
@@ -219,6 +231,10 @@ static void work_cb(uv_work_t *req)
 	}
 	if (j->kind == JOB_DIGEST) {
 		j->status = store_digest(w->store, j->digest);
+		return;
+	}
+	if (j->kind == JOB_SNAPSHOT) {
+		j->status = store_snapshot_put(w->store, j->position, j->data, j->len);
 		return;
 	}
 	if (j->kind == JOB_TIMELINE) {
@@ -343,6 +359,7 @@ struct store_writer *store_writer_new(uv_loop_t *loop, struct store *s, store_do
 	w->store = s;
 	w->done = done;
 	w->arg = arg;
+	w->position = store_position(s); /* nothing else uses s yet */
 	uv_check_init(loop, &w->check);
 	uv_idle_init(loop, &w->idle);
 	w->check.data = w;
@@ -460,6 +477,23 @@ void store_writer_digest(struct store_writer *w, store_digest_fn done, void *arg
 	j->read_arg = arg;
 	enqueue(w, j);
 	wake(w);
+}
+
+void store_writer_snapshot(struct store_writer *w, uint64_t upto, const void *data, size_t len)
+{
+	struct job *j = xcalloc(1, sizeof *j);
+	j->kind = JOB_SNAPSHOT;
+	j->position = upto;
+	j->data = xmalloc(len + 1);
+	memcpy(j->data, data, len);
+	j->len = len;
+	enqueue(w, j);
+	wake(w);
+}
+
+uint64_t store_writer_position(const struct store_writer *w)
+{
+	return w->position;
 }
 
 int store_writer_idle(const struct store_writer *w)

@@ -74,6 +74,12 @@ void store_writer_message(struct store_writer *w, const char *msgid, const char 
 			  store_message_fn done, void *arg);
 /* Queues store_digest likewise. */
 void store_writer_digest(struct store_writer *w, store_digest_fn done, void *arg);
+/* Queues store_snapshot_put(upto, data) (data copied); a failure is logged
+ * (the last snapshot stays). */
+void store_writer_snapshot(struct store_writer *w, uint64_t upto, const void *data, size_t len);
+/* The store's position after the last write reported to done() (0 before
+ * any): while done() runs, the ops up to it are exactly those reported. */
+uint64_t store_writer_position(const struct store_writer *w);
 /* 1 if no job is queued or running: the store may be used directly. */
 int store_writer_idle(const struct store_writer *w);
 /* Operations submitted but not yet reported done (reads not counted). */

@@ -41,6 +41,8 @@ enum { N = 5, STEPS = 160, ROOMS = 3 };
  * lines are evicted and kept all the time. */
 #define SIM_CACHE_BYTES 2048
 #define SIM_CACHE_KEEP 2
+/* Ops between two snapshots: a restart mostly starts from one. */
+#define SIM_SNAPSHOT_EVERY 8
 
 static const char *rooms[ROOMS] = {"#a", "#b", "#c"};
 static const char *nicks[] = {"ann", "bob", "cy", "dee"};
@@ -68,6 +70,8 @@ struct appended {
 };
 
 struct world;
+
+static uint64_t starts_from_snapshot; /* replicas (re)started with a snapshot in their store */
 
 struct replica {
 	struct world *w;
@@ -324,6 +328,14 @@ static void io_write(void *ctx, struct op *op)
 	r->jobs_tail = j;
 }
 
+/* Called from repl_stored, right after the batch's append: the store's
+ * position is that batch's. */
+static void io_snapshot(void *ctx, const void *data, size_t len)
+{
+	struct replica *r = ctx;
+	store_snapshot_put(r->store, store_position(r->store), data, len); /* may fail: injected */
+}
+
 static void io_read(void *ctx, const struct op_stream *s, uint64_t from, uint64_t to)
 {
 	struct replica *r = ctx;
@@ -456,11 +468,19 @@ static void drop_jobs(struct replica *r)
 static void start(struct world *w, struct replica *r, int c)
 {
 	struct repl_callbacks cb = sim_callbacks;
-	struct repl_io io = {io_write, io_read, r};
+	struct repl_io io = {.write = io_write, .read = io_read, .snapshot = io_snapshot,
+			     .snapshot_every = SIM_SNAPSHOT_EVERY, .ctx = r};
 	cb.arg = r;
 	char *err = NULL;
 	r->repl = repl_new(r->id, REPL_AVAILABLE, N, &cb);
 	chat_set_cache(repl_chat(r->repl), SIM_CACHE_BYTES, SIM_CACHE_KEEP);
+	uint64_t upto;
+	void *snap;
+	size_t len;
+	if (store_snapshot_get(r->store, &upto, &snap, &len) == STORE_OK) {
+		starts_from_snapshot++;
+		free(snap);
+	}
 	if (repl_open(r->repl, r->store, &err) < 0) {
 		fprintf(stderr, "sim: repl_open: %s\n", err);
 		abort();
@@ -935,7 +955,7 @@ static int run_seed(uint64_t seed, int verbose, int settle_steps)
 	if (verbose)
 		for (int i = 0; i < N; i++) {
 			int id = i + 1;
-			store_load(w.r[i].store, dump_op, &id);
+			store_load(w.r[i].store, 0, dump_op, &id);
 		}
 	if (verbose)
 		for (int i = 0; i < N; i++)
@@ -969,6 +989,7 @@ int main(int argc, char **argv)
 			failed++;
 			fprintf(stderr, "FAILED seed %" PRIu64 " (replay: test_sim --seed %" PRIu64 ")\n", s, s);
 		}
-	printf("simulation: %" PRIu64 " schedules, %" PRIu64 " failed\n", seeds, failed);
+	printf("simulation: %" PRIu64 " schedules, %" PRIu64 " failed (%" PRIu64
+	       " starts from a snapshot)\n", seeds, failed, starts_from_snapshot);
 	return failed != 0;
 }

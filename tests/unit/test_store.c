@@ -56,7 +56,7 @@ static int collect_fn(const struct op *op, void *arg)
 static size_t count_ops(struct store *s)
 {
 	struct op_list l = {0};
-	CHECK_EQ_INT(store_load(s, collect_fn, &l), STORE_OK);
+	CHECK_EQ_INT(store_load(s, 0, collect_fn, &l), STORE_OK);
 	size_t n = l.n;
 	list_free(&l);
 	return n;
@@ -155,7 +155,7 @@ static void contract_round_trip(const struct impl *im)
 	CHECK_EQ_INT(store_append(s, ops, 3, NULL), STORE_OK);
 
 	struct op_list l = {0};
-	CHECK_EQ_INT(store_load(s, collect_fn, &l), STORE_OK);
+	CHECK_EQ_INT(store_load(s, 0, collect_fn, &l), STORE_OK);
 	CHECK_EQ_INT(l.n, 3);
 	for (size_t i = 0; i < l.n && i < 3; i++) {
 		CHECK(op_same(&l.v[i], &ops[i]));
@@ -183,7 +183,7 @@ static void contract_duplicates(const struct impl *im)
 	CHECK_EQ_INT(store_append(s, batch1, 2, NULL), STORE_OK);
 	CHECK_EQ_INT(store_append(s, batch2, 3, NULL), STORE_OK);
 	struct op_list l = {0};
-	CHECK_EQ_INT(store_load(s, collect_fn, &l), STORE_OK);
+	CHECK_EQ_INT(store_load(s, 0, collect_fn, &l), STORE_OK);
 	CHECK_EQ_INT(l.n, 3);
 	if (l.n == 3) {
 		CHECK_EQ_STR(l.v[0].body, "first");
@@ -207,7 +207,7 @@ static void contract_order(const struct impl *im)
 	CHECK_EQ_INT(store_append(s, &ops[1], 2, NULL), STORE_OK);
 	CHECK_EQ_INT(store_append(s, &ops[3], 1, NULL), STORE_OK);
 	struct op_list l = {0};
-	CHECK_EQ_INT(store_load(s, collect_fn, &l), STORE_OK);
+	CHECK_EQ_INT(store_load(s, 0, collect_fn, &l), STORE_OK);
 	CHECK_EQ_INT(l.n, 4);
 	for (size_t i = 0; i < l.n && i < 4; i++)
 		CHECK(op_same(&l.v[i], &ops[i]));
@@ -230,7 +230,7 @@ static void contract_load_stops(const struct impl *im)
 	struct op ops[] = {make_op(1, 1, 1, 1, "a"), make_op(1, 1, 1, 2, "b"), make_op(1, 1, 1, 3, "c")};
 	CHECK_EQ_INT(store_append(s, ops, 3, NULL), STORE_OK);
 	int seen = 0;
-	CHECK_EQ_INT(store_load(s, stop_after_two, &seen), 42);
+	CHECK_EQ_INT(store_load(s, 0, stop_after_two, &seen), 42);
 	CHECK_EQ_INT(seen, 2);
 	store_close(s);
 }
@@ -427,6 +427,51 @@ TEST(sqlite_contract)
 
 /* ---- SQLite only ---- */
 
+/* Positions rise with each op stored (not with a duplicate), load after a
+ * position gives the ops stored after it, and the snapshot is kept with the
+ * position it holds, replaced by the next, across a reopen. */
+TEST(sqlite_positions_and_snapshot)
+{
+	struct store *s = open_sqlite_dir("snapshot", NULL);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	uint64_t upto = 7;
+	void *data = NULL;
+	size_t len = 9;
+	CHECK_EQ_INT(store_snapshot_get(s, &upto, &data, &len), STORE_NOTFOUND);
+	CHECK(data == NULL && len == 0);
+	CHECK_EQ_INT(store_position(s), 0);
+	struct op ops[] = {make_op(1, 5, 1, 1, "one"), make_op(1, 5, 1, 2, "two"), make_op(1, 5, 1, 3, "three")};
+	CHECK_EQ_INT(store_append(s, ops, 2, NULL), STORE_OK);
+	uint64_t after_two = store_position(s);
+	CHECK(after_two > 0);
+	CHECK_EQ_INT(store_append(s, ops, 2, NULL), STORE_OK); /* duplicates */
+	CHECK_EQ_INT(store_position(s), after_two);
+	CHECK_EQ_INT(store_snapshot_put(s, after_two, "first", 5), STORE_OK);
+	CHECK_EQ_INT(store_append(s, &ops[2], 1, NULL), STORE_OK);
+	CHECK(store_position(s) > after_two);
+	CHECK_EQ_INT(store_snapshot_put(s, after_two, "second\0!", 8), STORE_OK);
+	store_close(s);
+
+	s = open_sqlite_dir("snapshot", NULL);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	CHECK_EQ_INT(store_snapshot_get(s, &upto, &data, &len), STORE_OK);
+	CHECK_EQ_INT(upto, after_two);
+	CHECK_EQ_INT(len, 8);
+	CHECK(data && memcmp(data, "second\0!", 8) == 0);
+	free(data);
+	struct op_list l = {0};
+	CHECK_EQ_INT(store_load(s, upto, collect_fn, &l), STORE_OK);
+	CHECK_EQ_INT(l.n, 1);
+	CHECK(l.n == 1 && op_same(&l.v[0], &ops[2]));
+	list_free(&l);
+	CHECK_EQ_INT(count_ops(s), 3);
+	store_close(s);
+}
+
 TEST(sqlite_persists)
 {
 	struct store *s = open_sqlite_dir("persist", NULL);
@@ -445,7 +490,7 @@ TEST(sqlite_persists)
 	if (!s)
 		return;
 	struct op_list l = {0};
-	CHECK_EQ_INT(store_load(s, collect_fn, &l), STORE_OK);
+	CHECK_EQ_INT(store_load(s, 0, collect_fn, &l), STORE_OK);
 	CHECK_EQ_INT(l.n, 2);
 	for (size_t i = 0; i < l.n && i < 2; i++)
 		CHECK(op_same(&l.v[i], &ops[i]));
@@ -557,7 +602,7 @@ TEST(sqlite_old_formats_upgraded)
 		added.tags = "+draft/reply=x;+a";
 		CHECK_EQ_INT(store_append(s, &added, 1, NULL), STORE_OK);
 		struct op_list l = {0};
-		CHECK_EQ_INT(store_load(s, collect_fn, &l), 0);
+		CHECK_EQ_INT(store_load(s, 0, collect_fn, &l), 0);
 		CHECK_EQ_INT(l.n, 4);
 		CHECK(l.n == 4 && l.v[0].lts == 10 && l.v[1].lts == 20 && strcmp(l.v[1].body, "two") == 0);
 		CHECK(l.n == 4 && strcmp(l.v[0].account, "") == 0 &&
@@ -803,9 +848,14 @@ static int slow_append(struct store *base, const struct op *ops, size_t n, struc
 	return rc;
 }
 
-static int slow_load(struct store *base, int (*fn)(const struct op *, void *), void *arg)
+static int slow_load(struct store *base, uint64_t after, int (*fn)(const struct op *, void *), void *arg)
 {
-	return store_load(((struct slow_store *)base)->inner, fn, arg);
+	return store_load(((struct slow_store *)base)->inner, after, fn, arg);
+}
+
+static uint64_t slow_position(struct store *base)
+{
+	return store_position(((struct slow_store *)base)->inner);
 }
 
 /* Slow, and counted as a use of the store like an append. */
@@ -846,6 +896,7 @@ static void slow_close(struct store *base)
 static const struct store_ops slow_ops = {
 	.append = slow_append,
 	.load = slow_load,
+	.position = slow_position,
 	.load_range = slow_load_range,
 	.meta_get = slow_meta_get,
 	.meta_set = slow_meta_set,
@@ -993,7 +1044,7 @@ TEST(writer_group_commit)
 	}
 	CHECK_EQ_INT(atomic_load(&slow->max_active), 1);
 	struct op_list l = {0};
-	CHECK_EQ_INT(store_load(&slow->base, collect_fn, &l), STORE_OK);
+	CHECK_EQ_INT(store_load(&slow->base, 0, collect_fn, &l), STORE_OK);
 	CHECK_EQ_INT(l.n, t->close_at);
 	for (size_t i = 0; i < l.n; i++)
 		CHECK(l.v[i].seq == i + 1);
@@ -1121,7 +1172,7 @@ TEST(writer_failure)
 	CHECK_EQ_INT(t->status[2], STORE_OK);
 	CHECK_EQ_INT(t->size[2], 1);
 	struct op_list l = {0};
-	CHECK_EQ_INT(store_load(s, collect_fn, &l), STORE_OK);
+	CHECK_EQ_INT(store_load(s, 0, collect_fn, &l), STORE_OK);
 	CHECK_EQ_INT(l.n, 4);
 	if (l.n == 4)
 		CHECK(l.v[0].seq == 1 && l.v[1].seq == 2 && l.v[2].seq == 3 && l.v[3].seq == 6);
@@ -1505,6 +1556,7 @@ int main(void)
 	log_set_level(LOG_ERROR);
 	RUN(memory_contract);
 	RUN(sqlite_contract);
+	RUN(sqlite_positions_and_snapshot);
 	RUN(sqlite_persists);
 	RUN(sqlite_format_mismatch);
 	RUN(sqlite_old_formats_upgraded);
