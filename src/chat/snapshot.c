@@ -259,7 +259,11 @@ void chat_applied_each(const struct chat *c,
 		       void *arg)
 {
 	for (const struct applied *a = c->applied; a; a = a->hh.next) {
-		struct op_stream s = {.origin = a->id.origin, .incarnation = a->id.incarnation, .boot = a->id.boot};
+		struct op_stream s;
+		memset(&s, 0, sizeof s); /* hashed as bytes (repl.c's knowledge): no stray padding */
+		s.origin = a->id.origin;
+		s.incarnation = a->id.incarnation;
+		s.boot = a->id.boot;
 		fn(&s, &a->seqs, arg);
 	}
 }
