@@ -39,8 +39,7 @@ static void entry_free(struct chat *c, struct msg_entry *m)
 {
 	HASH_DEL(c->msgs, m);
 	c->cache_bytes -= m->bytes;
-	op_clear(&m->msg.op);
-	free(m);
+	free(m); /* its op's strings with it (entry_new) */
 }
 
 /* The messages h's cache keeps whatever the budget. */
@@ -116,12 +115,17 @@ size_t chat_cache_keep(const struct chat *c)
 	return c->cache_keep;
 }
 
-/* What caching op costs. */
-static size_t entry_bytes(const struct op *op)
+/* The size of op's cache entry with its strings (entry_new). */
+static size_t entry_size(const struct op *op)
 {
-	return sizeof(struct msg_entry) + sizeof(struct msg_entry *) + strlen(op->target) +
-	       strlen(op->author) + strlen(op->body) + strlen(op->ref) + strlen(op->account) +
-	       strlen(op->tags) + 6;
+	return sizeof(struct msg_entry) + strlen(op->target) + strlen(op->author) + strlen(op->body) +
+	       strlen(op->ref) + strlen(op->account) + strlen(op->tags) + 6;
+}
+
+/* What caching op costs: its entry and its place in a cache. */
+static size_t entry_cost(const struct op *op)
+{
+	return entry_size(op) + sizeof(struct msg_entry *);
 }
 
 /* Index (from first) of the first cached message of h whose key is greater
@@ -154,7 +158,9 @@ static void cache_insert(struct chat_history *h, struct msg_entry *m)
 		}
 	}
 	struct op_key k = op_key_of(&m->msg.op);
-	size_t i = h->first + cached_after(h, &k), end = h->first + h->ncached;
+	size_t end = h->first + h->ncached, i = end;
+	if (h->ncached && op_cmp(&h->cache[end - 1]->msg.op, &m->msg.op) > 0) /* merged: not last */
+		i = h->first + cached_after(h, &k);
 	memmove(h->cache + i + 1, h->cache + i, (end - i) * sizeof *h->cache);
 	h->cache[i] = m;
 	h->ncached++;
@@ -174,16 +180,36 @@ static int cacheable(const struct chat_history *h, const struct op_key *k, int a
 	return op_key_cmp(k, &first) > 0;
 }
 
-/* A new cache entry of op with like count likes, its bytes counted. */
-static struct msg_entry *entry_new(struct chat_history *h, const struct op *op, uint32_t likes,
-				   size_t bytes)
+/* Copies s to *p, advancing it; returns the copy. */
+static char *pack(char **p, const char *s)
 {
-	struct msg_entry *m = xcalloc(1, sizeof *m);
-	op_copy(&m->msg.op, op);
+	size_t n = strlen(s) + 1;
+	char *at = memcpy(*p, s, n);
+	*p += n;
+	return at;
+}
+
+/* A new cache entry of op (its strings not NULL) with like count likes,
+ * its cost counted. One allocation holds the entry and its op's strings (a
+ * full cache turns over a line per line that arrives: one malloc and one
+ * free each). */
+static struct msg_entry *entry_new(struct chat_history *h, const struct op *op, uint32_t likes)
+{
+	size_t size = entry_size(op);
+	struct msg_entry *m = xmalloc(size);
+	char *p = (char *)(m + 1);
+	memset(m, 0, sizeof *m);
+	m->msg.op = *op;
+	m->msg.op.target = pack(&p, op->target);
+	m->msg.op.author = pack(&p, op->author);
+	m->msg.op.body = pack(&p, op->body);
+	m->msg.op.ref = pack(&p, op->ref);
+	m->msg.op.account = pack(&p, op->account);
+	m->msg.op.tags = pack(&p, op->tags);
 	op_msgid(op, m->msg.msgid, sizeof m->msg.msgid);
 	m->msg.likes = likes;
 	m->history = h;
-	m->bytes = bytes;
+	m->bytes = size + sizeof(struct msg_entry *);
 	return m;
 }
 
@@ -196,12 +222,12 @@ void history_add(struct chat_history *h, const struct op *msg, const struct chat
 	eff->history = h;
 	eff->appended = appended;
 	if (cacheable(h, &k, appended)) {
-		size_t bytes = fact ? entry_bytes(msg) : 0;
+		size_t bytes = fact ? entry_cost(msg) : 0;
 		int fits = fact && (bytes <= c->cache_max || keep_of(h));
 		if (fits)
 			make_room(c, bytes);
 		if (fits && cacheable(h, &k, appended)) { /* make_room may have shortened h's */
-			struct msg_entry *m = entry_new(h, msg, fact->likes, bytes);
+			struct msg_entry *m = entry_new(h, msg, fact->likes);
 			cache_insert(h, m);
 			eff->msg = &m->msg;
 		} else if (!fits) {
@@ -217,7 +243,7 @@ void chat_history_fill(struct chat_history *h, const struct op *ops, const uint3
 {
 	drop_all(h);
 	for (size_t i = 0; i < n; i++)
-		cache_insert(h, entry_new(h, &ops[i], likes[i], entry_bytes(&ops[i])));
+		cache_insert(h, entry_new(h, &ops[i], likes[i]));
 }
 
 struct msg_entry *history_cached_msg(const struct chat *c, const char *msgid)
