@@ -291,6 +291,11 @@ void chat_digest(const struct chat *c, const char *store_part, char out[65]);
  * Constant time at any size. Equal op sets give equal set digests; a
  * state that differs under equal op sets shows only in chat_digest. */
 void chat_set_digest(const struct chat *c, char out[65]);
+/* Appends op's fields (stream, seq, lts, wall_ms, kind, flags, every
+ * string) to the set member h is building (sethash.h), as the set digest
+ * hashes an op. */
+struct sethash;
+void chat_hash_op(struct sethash *h, const struct op *op);
 
 /* ---- snapshot (snapshot.c) ---- */
 /* Appends c's state, the caches excepted, to b as bytes chat_restore

@@ -250,9 +250,8 @@ void chat_digest(const struct chat *c, const char *store_part, char out[65])
 
 /* ---- the set digest ---- */
 
-void digest_add_op(struct chat *c, const struct op *op)
+void chat_hash_op(struct sethash *h, const struct op *op)
 {
-	struct sethash *h = &c->set_digest;
 	sethash_u64(h, op->stream.origin);
 	sethash_u64(h, op->stream.incarnation);
 	sethash_u64(h, op->stream.boot);
@@ -267,7 +266,12 @@ void digest_add_op(struct chat *c, const struct op *op)
 	sethash_str(h, op->ref);
 	sethash_str(h, op->account);
 	sethash_str(h, op->tags);
-	sethash_add(h);
+}
+
+void digest_add_op(struct chat *c, const struct op *op)
+{
+	chat_hash_op(&c->set_digest, op);
+	sethash_add(&c->set_digest);
 }
 
 void chat_set_digest(const struct chat *c, char out[65])

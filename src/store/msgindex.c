@@ -67,7 +67,7 @@ static const char *const SQL[ST_COUNT] = {
 		     " WHERE o.origin = ?1 AND o.incarnation = ?2 AND o.boot = ?3 AND o.seq = ?4",
 	[ST_SELECT_ASC] = SELECT_MSGS " ORDER BY m.ckey LIMIT ?4",
 	[ST_SELECT_DESC] = SELECT_MSGS " ORDER BY m.ckey DESC LIMIT ?4",
-	[ST_ALL_MSGS] = "SELECT m.hist, m.ckey, " OP_COLUMNS " FROM msgs m JOIN ops o ON o.rowid = m.op",
+	[ST_ALL_MSGS] = "SELECT m.hist, " OP_COLUMNS " FROM msgs m JOIN ops o ON o.rowid = m.op",
 	[ST_ALL_LIKES] = "SELECT id, person, liked, by FROM likes",
 };
 
@@ -713,22 +713,13 @@ int msgindex_message(struct msgindex *x, const char *msgid, const char *person, 
 	return rc;
 }
 
-/* Adds the index entry of a message (history key, ckey, the op's fields)
- * to h as one member. */
-static void digest_entry(struct sethash *h, const char *hist, const uint8_t *ckey, const struct op *op)
+/* Adds the index entry of a message (its history key and op; the op's
+ * key is its place) to h as one member. */
+static void digest_entry(struct sethash *h, const char *hist, const struct op *op)
 {
 	sethash_u64(h, 'M');
 	sethash_str(h, hist);
-	sethash_bytes(h, ckey, OP_KEY_BYTES);
-	sethash_u64(h, (uint64_t)op->wall_ms);
-	sethash_u64(h, op->kind);
-	sethash_u64(h, op->flags);
-	sethash_str(h, op->target);
-	sethash_str(h, op->author);
-	sethash_str(h, op->body);
-	sethash_str(h, op->ref);
-	sethash_str(h, op->account);
-	sethash_str(h, op->tags);
+	chat_hash_op(h, op);
 	sethash_add(h);
 }
 
@@ -741,10 +732,8 @@ static int digest_msgs(struct msgindex *x, struct sethash *h)
 		return SQLITE_ERROR;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct op op;
-		if (sqlite3_column_bytes(st, 1) != OP_KEY_BYTES)
-			continue; /* only this file writes msgs */
-		store_sqlite_row_op_at(st, 2, &op);
-		digest_entry(h, (const char *)sqlite3_column_text(st, 0), sqlite3_column_blob(st, 1), &op);
+		store_sqlite_row_op_at(st, 1, &op);
+		digest_entry(h, (const char *)sqlite3_column_text(st, 0), &op);
 	}
 	if ((rc = done(st, rc)) != SQLITE_OK || !(st = stmt(x, ST_OP_AT)))
 		return rc != SQLITE_OK ? rc : SQLITE_ERROR;
@@ -753,7 +742,7 @@ static int digest_msgs(struct msgindex *x, struct sethash *h)
 		if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 			struct op op;
 			store_sqlite_row_op(st, &op);
-			digest_entry(h, e->hist, e->ckey, &op);
+			digest_entry(h, e->hist, &op);
 		}
 		rc = done(st, rc);
 	}

@@ -140,8 +140,8 @@ struct store_ops {
 	int (*message)(struct store *s, const char *msgid, const char *person, struct store_msgs *out,
 		       int *liked);
 	/* The digest of the message index, 64 hex digits and a NUL into out:
-	 * the set hash (sethash.h) of its entries (history key, canonical key
-	 * and the op's fields, every message of every history) and of every
+	 * the set hash (sethash.h) of its entries (history key and the op,
+	 * every message of every history: chat_hash_op) and of every
 	 * like state (message id, person, liked, the setter's key). Equal op
 	 * sets give equal digests; a pass over all of them (seconds per
 	 * million). Returns STORE_OK or an error status. */
