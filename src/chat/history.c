@@ -90,8 +90,9 @@ static void make_room(struct chat *c, size_t bytes)
 {
 	while (c->lru && c->cache_bytes + bytes > c->cache_max) {
 		struct chat_history *h = c->lru;
-		drop_oldest(h);
-		if (h->ncached <= keep_of(h)) {
+		if (h->ncached > keep_of(h))
+			drop_oldest(h);
+		if (h->ncached <= keep_of(h)) { /* nothing more to give */
 			DL_DELETE(c->lru, h);
 			h->on_lru = 0;
 		}
@@ -157,10 +158,11 @@ static void cache_insert(struct chat_history *h, struct msg_entry *m)
 			h->cache = xrealloc(h->cache, h->cap * sizeof *h->cache);
 		}
 	}
-	struct op_key k = op_key_of(&m->msg.op);
 	size_t end = h->first + h->ncached, i = end;
-	if (h->ncached && op_cmp(&h->cache[end - 1]->msg.op, &m->msg.op) > 0) /* merged: not last */
+	if (h->ncached && op_cmp(&h->cache[end - 1]->msg.op, &m->msg.op) > 0) { /* merged: not last */
+		struct op_key k = op_key_of(&m->msg.op);
 		i = h->first + cached_after(h, &k);
+	}
 	memmove(h->cache + i + 1, h->cache + i, (end - i) * sizeof *h->cache);
 	h->cache[i] = m;
 	h->ncached++;
