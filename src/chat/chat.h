@@ -1,12 +1,17 @@
 /*
- * chat.h: the chat state machine: every room, message, direct message, like,
- * topic and known user, built only by applying operations. It does no I/O.
+ * chat.h: the chat state machine: every room, direct conversation, feed,
+ * topic, mode, follow, account and known user, built only by applying
+ * operations, and each history's length with a cache of its latest lines.
+ * It does no I/O: the messages and like states themselves are the store's
+ * (src/store/msgindex.c), which hands chat_apply what it needs of them with
+ * each op it stores (struct chat_fact).
  *
  * Convergence contract: applying the same set of operations in any order
- * (each op possibly several times) gives the same state. Messages are kept in
+ * (each op possibly several times) gives the same state. Messages are in
  * canonical order (op_cmp); like state is one value per (message, user), the
- * op with the greatest op_cmp key wins; a topic likewise. A like whose message
- * has not arrived is kept as a placeholder and counts when the message comes.
+ * op with the greatest op_cmp key wins (the store keeps it); a topic
+ * likewise. A like whose message has not arrived is kept (by the store) as a
+ * placeholder and counts when the message comes.
  * A like of one's own message never counts. A follow state is one value per
  * (follower, followee), decided the same way (OP_FOLLOW/OP_UNFOLLOW, the
  * greatest key wins); following oneself is ignored. Posts (OP_POST) go to

@@ -1,16 +1,18 @@
 /*
- * test_chat.c: the chat state machine's contract (chat.h): idempotence, users
- * and rooms with case-insensitive names and convergent spellings, canonical
- * message order, DM conversations, topics and likes (last writer wins, one's
- * own likes ignored, placeholders for messages not yet arrived), follows
- * (last writer wins, following oneself ignored), feeds and timelines (posts
- * before the follow in force excluded, limits, order, selections), malformed
- * ops, the CHATHISTORY selections and their edge cases; then a convergence
- * property test: random op sets applied in shuffled orders with duplicates
- * must give equal digests and histories, checked against a brute-force oracle;
- * and the store's message index (src/store/msgindex.c), fed the same random
- * op sets in shuffled batches with duplicates, must hold every history of
- * the chat with the same like counts and answer the same key windows.
+ * test_chat.c: the chat state machine's contract (chat.h), each chat paired
+ * with a store in memory as a replica's is: idempotence, users and rooms
+ * with case-insensitive names and convergent spellings, canonical message
+ * order, DM conversations, topics and likes (last writer wins, one's own
+ * likes ignored, placeholders for messages not yet arrived), follows (last
+ * writer wins, following oneself ignored), feeds and timelines (posts
+ * before the follow in force excluded, limits, order, selections), the
+ * histories' caches, malformed ops, the CHATHISTORY selections of the
+ * store and their edge cases; then a convergence property test: random op
+ * sets applied in shuffled orders with duplicates must give equal digests
+ * and histories, checked against a brute-force oracle; snapshots taken
+ * anywhere and restored; and the store's message index (src/store/
+ * msgindex.c), fed the same random op sets in shuffled batches with
+ * duplicates at several lags, must answer as the chat's store does.
  */
 #include <inttypes.h>
 #include <stdio.h>
