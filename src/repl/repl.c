@@ -106,7 +106,7 @@ struct repl {
 	int64_t peer_wall_at;  /* our wall clock when it came (0: none yet) */
 	int64_t skew_logged;   /* our wall clock when we last logged our skew */
 	struct know *know;
-	uint64_t snapshot_at;  /* the chat's op count at the last snapshot (or start) */
+	uint64_t snapshot_at;  /* the chat's op count at the last snapshot (0: none) */
 	int store_failed;
 	size_t unstored;
 
@@ -327,13 +327,13 @@ int repl_open(struct repl *r, struct store *st, char **err)
 		*err = xasprintf("cannot load: %s", store_last_error(st));
 		return -1;
 	}
-	r->snapshot_at = chat_op_count(r->chat);
+	r->snapshot_at = restored; /* the ops loaded after it count towards the next one */
 	if (after)
 		log_info("store: %" PRIu64 " operations from the snapshot and %" PRIu64 " after it, in %lld ms",
-			 restored, r->snapshot_at - restored, (long long)(wall_ms() - t0));
+			 restored, chat_op_count(r->chat) - restored, (long long)(wall_ms() - t0));
 	else
-		log_info("store: %" PRIu64 " operations loaded (no snapshot), in %lld ms", r->snapshot_at,
-			 (long long)(wall_ms() - t0));
+		log_info("store: %" PRIu64 " operations loaded (no snapshot), in %lld ms",
+			 chat_op_count(r->chat), (long long)(wall_ms() - t0));
 	if (fill.keep)
 		chat_rooms_each(r->chat, fill_room, &fill);
 	if (fill.rc != STORE_OK) {

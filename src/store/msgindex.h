@@ -1,8 +1,8 @@
 /*
  * msgindex.h: the message index in the store's database (store-private):
- * every message by history in canonical order, and every like state, so
- * history can be read from disk instead of RAM (issue 15;
- * docs/DESIGN-NOTES.md "History in SQLite").
+ * every message by history in canonical order, and every like state: where
+ * history and likes live (RAM holds only a cache; docs/DESIGN-NOTES.md
+ * "History in SQLite").
  *
  * Tables (MSGINDEX_SCHEMA_SQL):
  *   msgs(hist, ckey, op): one row per message op that chat_apply applies:
@@ -14,8 +14,9 @@
  *     not one per commit.
  *   likes(id, person, liked, by): one user's like state of message id (its
  *     stream and seq: the last 24 bytes of a ckey; the message may not have
- *     arrived), set by the op of key by (bytes), the greatest key winning,
- *     as likes.c decides in RAM; kept by each append. A message's like
+ *     arrived), set by the op of key by (bytes), the greatest key winning;
+ *     kept by each append, which tells chat_apply what changed (struct
+ *     chat_fact: msgindex_added). A message's like
  *     count is counted when it is read: its liked states, the author's not
  *     counted (one's own likes never count).
  * Only ops that chat_op_valid accepts count.

@@ -1,7 +1,8 @@
 /*
- * store.h: the durable home of a replica's operations and metadata, behind
- * one interface with two implementations: SQLite (production) and memory
- * (the twin for tests, with fault injection).
+ * store.h: the durable home of a replica's operations, its message index
+ * (every line and like state), its last snapshot and metadata, behind one
+ * interface with two implementations: SQLite (production) and memory (the
+ * same in an in-memory database, with fault injection, for tests).
  *
  * Calls on one store come from one thread at a time (the storage thread
  * while the server runs, the main thread at start-up).
@@ -15,7 +16,9 @@
 #include "../chat/chat.h"
 
 /* Storage format version, kept in meta "format". 5: the message index
- * (msgs and likes tables, src/store/msgindex.h). 4: an op has client tags.
+ * (msgs and likes tables, src/store/msgindex.h) and the snapshot table (one
+ * row: the chat's state and the position it holds the ops up to; made when
+ * missing, so format-5 databases from before it get it on open). 4: an op has client tags.
  * 3: an op has an account. 2: an op's lts is the one its origin gave it
  * (DESIGN.md 4.2). Formats 1 (lts given at delivery) to 3 are upgraded on
  * open: their ops keep the lts they were stored with and get the account ""

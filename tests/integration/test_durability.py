@@ -217,3 +217,28 @@ def tool_note(c, verb, args=""):
     """Sends verb (DIGEST) with args on the control socket; its NOTE's parameters."""
     c.send(verb + (" " + args if args else ""))
     return c.expect(lambda m: m.command == "NOTE" and m.params[0] == verb).params
+
+
+def test_a_store_without_a_snapshot_gets_one_at_its_first_write(make_server):
+    """A data directory loaded whole (no snapshot yet: made before
+    snapshots, or with fewer operations than --snapshot-every) takes one at
+    its first write once enough operations were loaded, so the next start
+    does not load them all again."""
+    srv = make_server(["--flood-burst", "1000", "--flood-rate", "1000"])
+    a = srv.client().login("alice", ALL_CAPS)
+    a.join("#whole")
+    for i in range(30):
+        a.send("PRIVMSG #whole :line %d" % i)
+        a.expect(lambda m, i=i: m.command == "PRIVMSG" and m.params[-1] == "line %d" % i)
+    srv.close_clients()
+    srv.restart(["--snapshot-every", "20"])
+    assert "operations loaded (no snapshot)" in srv.log()
+    a = srv.client().login("alice", ALL_CAPS)
+    a.join("#whole")
+    a.send("PRIVMSG #whole :one more")
+    a.expect(lambda m: m.command == "PRIVMSG" and m.params[-1] == "one more")
+    srv.close_clients()
+    srv.restart(["--snapshot-every", "20"])
+    assert "operations from the snapshot and" in srv.log().split("operations loaded (no snapshot)")[-1]
+    r = srv.client().login("carol", HIST)
+    assert [m.params[-1] for m in full_history(r, "#whole")] == ["line %d" % i for i in range(30)] + ["one more"]
