@@ -354,16 +354,11 @@ static void know_clear(struct repl *r)
 	}
 }
 
-static int know_one(const struct op *op, void *arg)
-{
-	know_add(arg, &op->stream, op->seq);
-	return 0;
-}
-
 int repl_recover(struct repl *r, struct store *st)
 {
 	know_clear(r);
-	if (store_load(st, 0, know_one, r) != 0 || repl_new_stream(r, st) < 0)
+	chat_applied_each(r->chat, know_all, r); /* the writer is idle: what is stored is applied */
+	if (repl_new_stream(r, st) < 0)
 		return -1;
 	clear_sync(r);
 	r->unstored = 0;

@@ -115,10 +115,12 @@ int repl_new_stream(struct repl *r, struct store *st);
 
 /*
  * After a failed write, once st works again: rebuilds the knowledge from what
- * st really holds (ops delivered but not stored are no longer claimed), starts
- * a new stream and holds new ops until the next view's rows. The owner then
- * rejoins the group, so the next sync round brings back what was lost.
- * Call only while no write or read is in flight. Returns 0 or -1.
+ * st really holds, the ops the chat applied (every write is reported, so
+ * those are what is stored; ops delivered but not stored are no longer
+ * claimed), starts a new stream and holds new ops until the next view's
+ * rows. The owner then rejoins the group, so the next sync round brings
+ * back what was lost. Call only while no write or read is in flight.
+ * Returns 0 or -1.
  */
 int repl_recover(struct repl *r, struct store *st);
 
