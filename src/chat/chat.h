@@ -290,6 +290,10 @@ void chat_timeline_feeds(const struct chat *c, const char *person,
  * (store_digest: its messages in their histories and like states), as 64
  * hex chars + NUL into out[65]. Equal digests = converged replicas. */
 void chat_digest(const struct chat *c, const char *store_part, char out[65]);
+/* The two parts of chat_digest, for when they are taken apart: the working
+ * state's hash, and the digest of a state part and a store part. */
+void chat_state_digest(const struct chat *c, char out[65]);
+void chat_digest_of_parts(const char *state_part, const char *store_part, char out[65]);
 
 /* The set digest: a hash of the set of operations applied (the sum of
  * their hashes, kept as they apply), 64 hex chars + NUL into out[65].

@@ -13,8 +13,9 @@
  * followee) (person and casefolded name, following, the key of the op that
  * set it); the feeds that have posts, by person (person, the length of the
  * feed); the accounts by casefolded name (name, the msgids of its ops in
- * order, the registration in force or "", its verifier and email); then the
- * store's digest (64 hex digits).
+ * order, the registration in force or "", its verifier and email): the
+ * state part (chat_state_digest). The full digest is the SHA-256 of the
+ * state part's and the store's digests (64 hex digits each).
  *
  * The set digest (chat_set_digest) is kept as ops are applied: the set
  * hash (sethash.h) of the applied ops (stream, seq, lts, wall_ms, kind,
@@ -229,7 +230,7 @@ static void hex_of(const unsigned char *b, size_t len, char *out)
 	out[2 * len] = '\0';
 }
 
-void chat_digest(const struct chat *c, const char *store_part, char out[65])
+void chat_state_digest(const struct chat *c, char out[65])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int len = 0;
@@ -242,10 +243,28 @@ void chat_digest(const struct chat *c, const char *store_part, char out[65])
 	put_follows(ctx, c);
 	put_feeds(ctx, c);
 	put_accounts(ctx, c);
+	EVP_DigestFinal_ex(ctx, md, &len);
+	EVP_MD_CTX_free(ctx);
+	hex_of(md, len, out);
+}
+
+void chat_digest_of_parts(const char *state_part, const char *store_part, char out[65])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int len = 0;
+	EVP_MD_CTX *ctx = sha256_start();
+	put_str(ctx, state_part);
 	put_str(ctx, store_part);
 	EVP_DigestFinal_ex(ctx, md, &len);
 	EVP_MD_CTX_free(ctx);
 	hex_of(md, len, out);
+}
+
+void chat_digest(const struct chat *c, const char *store_part, char out[65])
+{
+	char state[65];
+	chat_state_digest(c, state);
+	chat_digest_of_parts(state, store_part, out);
 }
 
 /* ---- the set digest ---- */

@@ -199,33 +199,47 @@ static int operator_only(struct session *s)
 	return 0;
 }
 
-/* The DIGEST reply: "NOTE DIGEST OK <hex> <ops> <syncing> :...". */
-static void digest_reply(struct session *s, const char *hex, int full)
+/* The DIGEST reply: "NOTE DIGEST OK <hex> <ops> <syncing> :...", ops the
+ * count of operations the digest is of. */
+static void digest_reply(struct session *s, const char *hex, uint64_t ops, int full)
 {
 	struct server *srv = s->srv;
 	struct line_tags t = LINE_TAGS_INIT;
 	reply_line(s, &t, srv->name, "NOTE DIGEST OK %s %" PRIu64 " %d :%s of replica %u", hex,
-		   chat_op_count(srv->chat), repl_syncing(srv->repl),
+		   ops, repl_syncing(srv->repl),
 		   full ? "canonical state" : "set of operations", srv->cfg.id);
 }
 
-/* The store's digest came: every op it holds is applied to the chat now
- * (store_digest_fn), so the two parts describe one state. */
+/* DIGEST FULL on its way: the chat's part is taken when the store's state
+ * is pinned (the same moment), the store's part comes after its pass. */
+struct digest_wait {
+	struct store_wait wait;
+	char state[65];           /* chat_state_digest then */
+	uint64_t ops;             /* the ops applied then */
+};
+
+static void digest_pinned(void *arg)
+{
+	struct digest_wait *w = arg;
+	chat_state_digest(w->wait.srv->chat, w->state);
+	w->ops = chat_op_count(w->wait.srv->chat);
+}
+
 static void digest_answered(void *arg, int status, const char *store_part)
 {
-	struct store_wait *w = arg; /* DIGEST FULL's */
+	struct digest_wait *w = arg;
 	struct capture cap;
-	struct session *s = store_wait_answer(w, &cap);
+	struct session *s = store_wait_answer(&w->wait, &cap);
 	if (s && status == STORE_OK) {
 		char hex[65];
-		chat_digest(s->srv->chat, store_part, hex);
-		digest_reply(s, hex, 1);
+		chat_digest_of_parts(w->state, store_part, hex);
+		digest_reply(s, hex, w->ops, 1);
 	} else if (s) {
 		reply_fail(s, "DIGEST", "STORAGE_ERROR", "FULL", "Cannot read the store: this replica cannot read its disk");
 	}
 	if (s)
 		store_wait_end(s, &cap);
-	store_wait_free(w);
+	store_wait_free(&w->wait);
 	free(w);
 }
 
@@ -233,21 +247,22 @@ static void digest_answered(void *arg, int status, const char *store_part)
  * syncing is 1 while this replica is still catching up after a view change;
  * hex is the set digest of the operations applied (instant), or with FULL
  * the hash of the whole canonical state: the chat's working state and the
- * store's pass over every message and like state (the session waits for
- * it; writes queue behind it meanwhile). */
+ * store's pass over every message and like state, of one moment (the
+ * session waits for it; the pass runs on its own read transaction, writes
+ * go on). */
 void cmd_digest(struct session *s, struct irc_msg *m)
 {
 	char hex[65];
 	if (!operator_only(s))
 		return;
 	if (m->nparams > 0 && strcasecmp(m->params[0], "FULL") == 0) {
-		struct store_wait *w = xcalloc(1, sizeof *w);
-		store_wait_begin(s, w);
-		store_writer_digest(s->srv->writer, digest_answered, w);
+		struct digest_wait *w = xcalloc(1, sizeof *w);
+		store_wait_begin(s, &w->wait);
+		store_writer_digest(s->srv->writer, digest_pinned, digest_answered, w);
 		return;
 	}
 	chat_set_digest(s->srv->chat, hex);
-	digest_reply(s, hex, 0);
+	digest_reply(s, hex, chat_op_count(s->srv->chat), 0);
 }
 
 /* SYNCSTATE: "NOTE SYNCSTATE OK <ops> <syncing> :..." (as DIGEST, without

@@ -723,10 +723,23 @@ static void digest_entry(struct sethash *h, const char *hist, const struct op *o
 	sethash_add(h);
 }
 
-/* Adds every entry of msgs, then of the tail, to h. */
-static int digest_msgs(struct msgindex *x, struct sethash *h)
+/* Runs sql (prepared on db for this pass) and ends it; *st NULL if SQLite
+ * cannot prepare it. */
+static sqlite3_stmt *prepare_once(sqlite3 *db, const char *sql)
 {
-	sqlite3_stmt *st = stmt(x, ST_ALL_MSGS);
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+		sqlite3_finalize(st);
+		return NULL;
+	}
+	return st;
+}
+
+/* Adds every entry of db's msgs, then of tail (the entries after its
+ * indexed position), to h. */
+static int digest_msgs(sqlite3 *db, const UT_array *tail, struct sethash *h)
+{
+	sqlite3_stmt *st = prepare_once(db, SQL[ST_ALL_MSGS]);
 	int rc;
 	if (!st)
 		return SQLITE_ERROR;
@@ -735,9 +748,11 @@ static int digest_msgs(struct msgindex *x, struct sethash *h)
 		store_sqlite_row_op_at(st, 1, &op);
 		digest_entry(h, (const char *)sqlite3_column_text(st, 0), &op);
 	}
-	if ((rc = done(st, rc)) != SQLITE_OK || !(st = stmt(x, ST_OP_AT)))
-		return rc != SQLITE_OK ? rc : SQLITE_ERROR;
-	for (struct entry *e = utarray_front(x->tail); e && rc == SQLITE_OK; e = utarray_next(x->tail, e)) {
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE || !(st = prepare_once(db, SQL[ST_OP_AT])))
+		return rc != SQLITE_DONE ? rc : SQLITE_ERROR;
+	rc = SQLITE_OK;
+	for (struct entry *e = utarray_front(tail); e && rc == SQLITE_OK; e = utarray_next(tail, e)) {
 		sqlite3_bind_int64(st, 1, e->row);
 		if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 			struct op op;
@@ -746,13 +761,14 @@ static int digest_msgs(struct msgindex *x, struct sethash *h)
 		}
 		rc = done(st, rc);
 	}
+	sqlite3_finalize(st);
 	return rc;
 }
 
-/* Adds every like state to h. */
-static int digest_likes(struct msgindex *x, struct sethash *h)
+/* Adds every like state of db to h. */
+static int digest_likes(sqlite3 *db, struct sethash *h)
 {
-	sqlite3_stmt *st = stmt(x, ST_ALL_LIKES);
+	sqlite3_stmt *st = prepare_once(db, SQL[ST_ALL_LIKES]);
 	int rc;
 	if (!st)
 		return SQLITE_ERROR;
@@ -764,17 +780,57 @@ static int digest_likes(struct msgindex *x, struct sethash *h)
 		sethash_bytes(h, sqlite3_column_blob(st, 3), (size_t)sqlite3_column_bytes(st, 3));
 		sethash_add(h);
 	}
-	return done(st, rc);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* The digest of db's index with tail (see msgindex_digest). */
+static int digest_of(sqlite3 *db, const UT_array *tail, char out[65])
+{
+	struct sethash h = {0};
+	int rc = digest_msgs(db, tail, &h);
+	if (rc == SQLITE_OK)
+		rc = digest_likes(db, &h);
+	sethash_hex(&h, out);
+	sethash_free(&h);
+	return rc;
 }
 
 int msgindex_digest(struct msgindex *x, char out[65])
 {
-	struct sethash h = {0};
-	int rc = digest_msgs(x, &h);
-	if (rc == SQLITE_OK)
-		rc = digest_likes(x, &h);
-	sethash_hex(&h, out);
-	sethash_free(&h);
+	return digest_of(x->db, x->tail, out);
+}
+
+struct msgindex_pin {
+	sqlite3 *db;       /* its read transaction holds the state pinned */
+	UT_array *tail;    /* the tail's entries then */
+};
+
+struct msgindex_pin *msgindex_pin(struct msgindex *x, sqlite3 *db)
+{
+	struct msgindex_pin *p = xcalloc(1, sizeof *p);
+	p->db = db;
+	utarray_new(p->tail, &entry_icd);
+	for (struct entry *e = utarray_front(x->tail); e; e = utarray_next(x->tail, e)) {
+		struct entry copy = *e;
+		copy.hist = xstrdup(e->hist);
+		utarray_push_back(p->tail, &copy);
+	}
+	return p;
+}
+
+void msgindex_pin_free(struct msgindex_pin *p)
+{
+	sqlite3_exec(p->db, "COMMIT", NULL, NULL, NULL);
+	sqlite3_close(p->db);
+	utarray_free(p->tail);
+	free(p);
+}
+
+int msgindex_pin_digest(struct msgindex_pin *p, char out[65])
+{
+	int rc = digest_of(p->db, p->tail, out);
+	msgindex_pin_free(p);
 	return rc;
 }
 

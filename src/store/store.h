@@ -36,6 +36,7 @@ enum store_status {
 };
 
 struct store;
+struct store_pin;
 
 /* Messages read from the message index, in ascending canonical order, each
  * with its like count (store_ops.history). Free with store_msgs_free. */
@@ -149,6 +150,11 @@ struct store_ops {
 	 * sets give equal digests; a pass over all of them (seconds per
 	 * million). Returns STORE_OK or an error status. */
 	int (*digest)(struct store *s, char out[65]);
+	/* Pins the state digest would hash now, at once, for store_pin_digest
+	 * to hash later, on any thread, while this store goes on being used
+	 * (a read transaction of its own). Returns STORE_OK with *pin, or an
+	 * error status. */
+	int (*digest_pin)(struct store *s, struct store_pin **pin);
 	/* *value gets a new string (free it). Returns STORE_OK, STORE_NOTFOUND or an error. */
 	int (*meta_get)(struct store *s, const char *key, char **value);
 	/* Durable once it returns STORE_OK. */
@@ -218,6 +224,15 @@ static inline int store_digest(struct store *s, char out[65])
 {
 	return s->ops->digest(s, out);
 }
+static inline int store_digest_pin(struct store *s, struct store_pin **pin)
+{
+	return s->ops->digest_pin(s, pin);
+}
+/* The digest of what pin pinned (digest's value then), a pass over it;
+ * frees pin. Returns STORE_OK or an error status. */
+int store_pin_digest(struct store_pin *pin, char out[65]);
+/* Frees pin unhashed (NULL: nothing). */
+void store_pin_free(struct store_pin *pin);
 static inline int store_meta_get(struct store *s, const char *key, char **value)
 {
 	return s->ops->meta_get(s, key, value);

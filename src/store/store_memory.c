@@ -62,6 +62,11 @@ static int mem_load(struct store *base, uint64_t after, int (*fn)(const struct o
 	return store_load(to_memory(base)->db, after, fn, arg);
 }
 
+static int mem_digest_pin(struct store *base, struct store_pin **pin)
+{
+	return store_digest_pin(to_memory(base)->db, pin);
+}
+
 static uint64_t mem_position(struct store *base)
 {
 	return store_position(to_memory(base)->db);
@@ -143,6 +148,7 @@ static const struct store_ops memory_ops = {
 	.timeline = mem_timeline,
 	.message = mem_message,
 	.digest = mem_digest,
+	.digest_pin = mem_digest_pin,
 	.position = mem_position,
 	.snapshot_get = mem_snapshot_get,
 	.snapshot_put = mem_snapshot_put,

@@ -352,6 +352,54 @@ static int sq_digest(struct store *base, char out[65])
 	return index_status(s, msgindex_digest(s->index, out), "digest");
 }
 
+/* A digest pinned: a read transaction of its own on a second connection
+ * (the index pinned), or for a database in memory, which has no second
+ * connection, the digest itself, taken at once. */
+struct store_pin {
+	struct msgindex_pin *index;
+	int status;
+	char hex[65];
+};
+
+static int sq_digest_pin(struct store *base, struct store_pin **out)
+{
+	struct sqlite_store *s = to_sqlite(base);
+	struct store_pin *p = xcalloc(1, sizeof *p);
+	sqlite3 *db = NULL;
+	*out = NULL;
+	if (strcmp(s->path, ":memory:") == 0) {
+		p->status = sq_digest(base, p->hex);
+	} else if (sqlite3_open_v2(s->path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+		   sqlite3_busy_timeout(db, 5000) != SQLITE_OK ||
+		   sqlite3_exec(db, "BEGIN; SELECT count(*) FROM meta", NULL, NULL, NULL) != SQLITE_OK) {
+		snprintf(s->err, sizeof s->err, "%s: digest: %s", s->path, db ? sqlite3_errmsg(db) : "out of memory");
+		sqlite3_close(db);
+		free(p);
+		return STORE_EIO;
+	} else {
+		p->index = msgindex_pin(s->index, db);
+	}
+	*out = p;
+	return STORE_OK;
+}
+
+void store_pin_free(struct store_pin *p)
+{
+	if (p && p->index)
+		msgindex_pin_free(p->index);
+	free(p);
+}
+
+int store_pin_digest(struct store_pin *p, char out[65])
+{
+	int status = p->status;
+	if (p->index)
+		status = msgindex_pin_digest(p->index, p->hex) == SQLITE_OK ? STORE_OK : STORE_EIO;
+	memcpy(out, p->hex, sizeof p->hex);
+	free(p);
+	return status;
+}
+
 static uint64_t sq_position(struct store *base)
 {
 	return (uint64_t)msgindex_last(to_sqlite(base)->index);
@@ -470,6 +518,7 @@ static const struct store_ops sqlite_ops = {
 	.timeline = sq_timeline,
 	.message = sq_message,
 	.digest = sq_digest,
+	.digest_pin = sq_digest_pin,
 	.position = sq_position,
 	.snapshot_get = sq_snapshot_get,
 	.snapshot_put = sq_snapshot_put,

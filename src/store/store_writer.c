@@ -7,8 +7,9 @@
  * range, a select job a CHATHISTORY selection of one history (store_select),
  * a timeline job one over a user's followed feeds (store_timeline), a
  * message job one message and a user's like of it (store_message), a
- * digest job the store's digest (store_digest), a snapshot job a snapshot
- * to keep (store_snapshot_put).
+ * digest job pins the store's state for a digest (store_digest_pin; its
+ * pass then runs on the threadpool beside the writer's jobs), a snapshot
+ * job a snapshot to keep (store_snapshot_put).
  * A submitted op joins the last job if that is a write, else starts a new
  * write job; any other job always starts a new one. A check handle (run once per loop turn, after that turn's
  * I/O callbacks) starts the head job when nothing is in flight: it leaves the
@@ -77,7 +78,8 @@ struct job {
 	store_select_fn select_done;
 	store_message_fn message_done;
 	store_digest_fn digest_done;
-	char digest[65];         /* digest: the answer */
+	void (*digest_pinned)(void *arg);
+	struct store_pin *pin;   /* digest: the state pinned */
 	int status;              /* the store's answer, set on the storage thread */
 };
 
@@ -134,6 +136,7 @@ static void job_free(struct job *j)
 	array_free(&j->ops);
 	free(j->facts);
 	free(j->data);
+	store_pin_free(j->pin);
 	store_msgs_free(&j->found);
 	free(j->hist);
 	free((char *)j->a.msgid);
@@ -179,6 +182,53 @@ static struct job *dequeue(struct store_writer *w)
 	return j;
 }
 
+/* A digest's pass, on the threadpool beside the writer's jobs. */
+struct digest_pass {
+	uv_work_t work;
+	struct store_pin *pin;
+	int status;
+	char hex[65];
+	store_digest_fn done;
+	void *arg;
+};
+
+static void digest_work_cb(uv_work_t *req)
+{
+	struct digest_pass *d = req->data;
+	d->status = store_pin_digest(d->pin, d->hex);
+}
+
+static void digest_after_cb(uv_work_t *req, int uvstatus)
+{
+	struct digest_pass *d = req->data;
+	int status = uvstatus == 0 ? d->status : STORE_EIO;
+	d->done(d->arg, status, status == STORE_OK ? d->hex : NULL);
+	free(d);
+}
+
+/* A digest job's state is pinned (status STORE_OK) or not: its owner hears
+ * so at once (every write before it is reported, none after), then the pass
+ * runs beside the writer's next jobs. */
+static void digest_pinned(struct store_writer *w, struct job *j, int status)
+{
+	if (status != STORE_OK) {
+		j->digest_done(j->read_arg, status, NULL);
+		return;
+	}
+	j->digest_pinned(j->read_arg);
+	struct digest_pass *d = xcalloc(1, sizeof *d);
+	d->pin = j->pin;
+	j->pin = NULL;
+	d->done = j->digest_done;
+	d->arg = j->read_arg;
+	d->work.data = d;
+	if (uv_queue_work(w->loop, &d->work, digest_work_cb, digest_after_cb) != 0) {
+		d->status = store_pin_digest(d->pin, d->hex); /* cannot happen; do it here then */
+		d->done(d->arg, d->status, d->status == STORE_OK ? d->hex : NULL);
+		free(d);
+	}
+}
+
 /* Tells the job's owner how it went (loop thread); a failed read or
  * select reports nothing found. */
 static void report(struct store_writer *w, struct job *j, int status)
@@ -190,7 +240,7 @@ static void report(struct store_writer *w, struct job *j, int status)
 	else if (j->kind == JOB_MESSAGE)
 		j->message_done(j->read_arg, status, status == STORE_OK ? &j->found.ops[0] : NULL, j->liked);
 	else if (j->kind == JOB_DIGEST)
-		j->digest_done(j->read_arg, status, status == STORE_OK ? j->digest : NULL);
+		digest_pinned(w, j, status);
 	else if (j->kind == JOB_SNAPSHOT && status < 0)
 		log_warn("store writer: a snapshot could not be kept; the last one stays");
 	else if (j->kind == JOB_WRITE) {
@@ -230,7 +280,7 @@ static void work_cb(uv_work_t *req)
 		return;
 	}
 	if (j->kind == JOB_DIGEST) {
-		j->status = store_digest(w->store, j->digest);
+		j->status = store_digest_pin(w->store, &j->pin);
 		return;
 	}
 	if (j->kind == JOB_SNAPSHOT) {
@@ -469,10 +519,12 @@ void store_writer_message(struct store_writer *w, const char *msgid, const char 
 }
 
 /* As store_writer_select. */
-void store_writer_digest(struct store_writer *w, store_digest_fn done, void *arg)
+void store_writer_digest(struct store_writer *w, void (*pinned)(void *arg), store_digest_fn done,
+			 void *arg)
 {
 	struct job *j = xcalloc(1, sizeof *j);
 	j->kind = JOB_DIGEST;
+	j->digest_pinned = pinned;
 	j->digest_done = done;
 	j->read_arg = arg;
 	enqueue(w, j);

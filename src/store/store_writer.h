@@ -45,8 +45,7 @@ typedef void (*store_select_fn)(void *arg, int status, struct store_msgs *found)
 typedef void (*store_message_fn)(void *arg, int status, const struct op *msg, int liked);
 
 /* Called on the loop thread with the store's digest: STORE_OK and the hex
- * (valid only during the call), or an error status and NULL. Every write
- * queued before it has been reported (applied) by then, none after it. */
+ * (valid only during the call), or an error status and NULL. */
 typedef void (*store_digest_fn)(void *arg, int status, const char *hex);
 
 struct store_writer *store_writer_new(uv_loop_t *loop, struct store *s, store_done_fn done,
@@ -72,8 +71,14 @@ void store_writer_timeline(struct store_writer *w, const struct store_feed *feed
 /* Queues store_message(msgid, person) likewise. */
 void store_writer_message(struct store_writer *w, const char *msgid, const char *person,
 			  store_message_fn done, void *arg);
-/* Queues store_digest likewise. */
-void store_writer_digest(struct store_writer *w, store_digest_fn done, void *arg);
+/* Queues a digest of the store: at its turn the store's state is pinned
+ * (store_digest_pin) and pinned(arg) is called, when every write queued
+ * before it has been reported (applied) and none after it: the moment the
+ * digest is of. Its pass then runs on another thread while the writer goes
+ * on; done(arg, ...) gets it (or, if the pin failed, gets the error without
+ * pinned being called). */
+void store_writer_digest(struct store_writer *w, void (*pinned)(void *arg), store_digest_fn done,
+			 void *arg);
 /* Queues store_snapshot_put(upto, data) (data copied); a failure is logged
  * (the last snapshot stays). */
 void store_writer_snapshot(struct store_writer *w, uint64_t upto, const void *data, size_t len);

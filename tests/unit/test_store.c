@@ -472,6 +472,43 @@ TEST(sqlite_positions_and_snapshot)
 	store_close(s);
 }
 
+/* A digest pinned, then appends (lines, likes) going on, in memory and on
+ * disk: the pinned digest is the digest of the moment of the pin, not of
+ * after, and the store's digest moves with the appends. */
+TEST(digest_pinned_while_appends_go_on)
+{
+	struct store *disk = open_sqlite_dir("pin", NULL), *mem = store_memory_new();
+	CHECK(disk != NULL);
+	if (!disk)
+		return;
+	struct store *stores[] = {disk, mem};
+	for (int k = 0; k < 2; k++) {
+		struct store *s = stores[k];
+		struct op ops[] = {make_op(1, 5, 1, 1, "one"), make_op(1, 5, 1, 2, "two"), make_op(1, 5, 1, 3, "three")};
+		char id[OP_MSGID_MAX], before[65], pinned[65], after[65];
+		op_msgid(&ops[0], id, sizeof id);
+		struct op like = make_op(2, 6, 1, 1, "+1");
+		like.kind = OP_LIKE;
+		like.author = "bob";
+		like.ref = id;
+		CHECK_EQ_INT(store_append(s, ops, 2, NULL), STORE_OK);
+		CHECK_EQ_INT(store_digest(s, before), STORE_OK);
+		struct store_pin *pin = NULL;
+		CHECK_EQ_INT(store_digest_pin(s, &pin), STORE_OK);
+		CHECK_EQ_INT(store_append(s, &ops[2], 1, NULL), STORE_OK);
+		CHECK_EQ_INT(store_append(s, &like, 1, NULL), STORE_OK);
+		CHECK_EQ_INT(store_digest(s, after), STORE_OK);
+		CHECK(strcmp(before, after) != 0);
+		CHECK(pin != NULL);
+		if (pin)
+			CHECK_EQ_INT(store_pin_digest(pin, pinned), STORE_OK);
+		CHECK_EQ_STR(pinned, before);
+		CHECK_EQ_INT(store_digest_pin(s, &pin), STORE_OK); /* one freed unhashed */
+		store_pin_free(pin);
+		store_close(s);
+	}
+}
+
 TEST(sqlite_persists)
 {
 	struct store *s = open_sqlite_dir("persist", NULL);
@@ -1557,6 +1594,7 @@ int main(void)
 	RUN(memory_contract);
 	RUN(sqlite_contract);
 	RUN(sqlite_positions_and_snapshot);
+	RUN(digest_pinned_while_appends_go_on);
 	RUN(sqlite_persists);
 	RUN(sqlite_format_mismatch);
 	RUN(sqlite_old_formats_upgraded);
