@@ -802,7 +802,7 @@ int msgindex_digest(struct msgindex *x, char out[65])
 }
 
 struct msgindex_pin {
-	sqlite3 *db;       /* its read transaction holds the state pinned */
+	sqlite3 *db;       /* its read transaction holds the state pinned (not ours) */
 	UT_array *tail;    /* the tail's entries then */
 };
 
@@ -822,7 +822,6 @@ struct msgindex_pin *msgindex_pin(struct msgindex *x, sqlite3 *db)
 void msgindex_pin_free(struct msgindex_pin *p)
 {
 	sqlite3_exec(p->db, "COMMIT", NULL, NULL, NULL);
-	sqlite3_close(p->db);
 	utarray_free(p->tail);
 	free(p);
 }

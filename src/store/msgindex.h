@@ -100,12 +100,12 @@ int msgindex_message(struct msgindex *x, const char *msgid, const char *person, 
 int msgindex_digest(struct msgindex *x, char out[65]);
 /* x's index as it is now, to hash later on another thread while appends
  * go on: db is a read connection to the same database whose read
- * transaction began now (the pin takes it), and the tail's entries are
- * copied. */
+ * transaction began now (used by the pin until it ends, not closed by
+ * it), and the tail's entries are copied. */
 struct msgindex_pin;
 struct msgindex_pin *msgindex_pin(struct msgindex *x, sqlite3 *db);
-/* msgindex_digest's value when p was pinned; ends p's transaction, closes
- * its connection and frees p. Returns SQLITE_OK or the SQLite error. */
+/* msgindex_digest's value when p was pinned; ends p's transaction and
+ * frees p. Returns SQLITE_OK or the SQLite error. */
 int msgindex_pin_digest(struct msgindex_pin *p, char out[65]);
 /* Ends p unhashed (as msgindex_pin_digest does after its pass). */
 void msgindex_pin_free(struct msgindex_pin *p);

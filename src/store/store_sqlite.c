@@ -31,6 +31,7 @@
 
 #include <errno.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,7 @@ struct sqlite_store {
 	sqlite3_stmt *meta_get;  /* SELECT value FROM meta */
 	sqlite3_stmt *meta_set;  /* INSERT OR REPLACE INTO meta */
 	struct msgindex *index;  /* the message index, kept by append */
+	struct reader *reader;   /* a second connection for pinned digests (a file's) */
 	char err[512];           /* last error, for last_error() */
 };
 
@@ -352,10 +354,51 @@ static int sq_digest(struct store *base, char out[65])
 	return index_status(s, msgindex_digest(s->index, out), "digest");
 }
 
-/* A digest pinned: a read transaction of its own on a second connection
- * (the index pinned), or for a database in memory, which has no second
- * connection, the digest itself, taken at once. */
+/* The second connection, read-only, opened with the store (the data
+ * directory's parents may be closed to the user chorusd becomes later):
+ * one pinned digest at a time reads on it. Shared by the store and the pin
+ * using it, the last to let go closes it. */
+struct reader {
+	sqlite3 *db;
+	atomic_int refs;
+	atomic_int in_use;
+};
+
+static void reader_unref(struct reader *r)
+{
+	if (r && atomic_fetch_sub(&r->refs, 1) == 1) {
+		sqlite3_close(r->db);
+		free(r);
+	}
+}
+
+/* Opens the reader of a file database; none for one in memory (which has
+ * no second connection) or if it cannot be opened (pins then hash at once). */
+static void open_reader(struct sqlite_store *s)
+{
+	sqlite3 *db = NULL;
+	if (strcmp(s->path, ":memory:") == 0)
+		return;
+	/* A first read opens its WAL files now: later, as the user chorusd
+	 * becomes, their directory's parents may be closed to it. */
+	if (sqlite3_open_v2(s->path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+	    sqlite3_busy_timeout(db, 5000) != SQLITE_OK ||
+	    sqlite3_exec(db, "SELECT count(*) FROM meta", NULL, NULL, NULL) != SQLITE_OK) {
+		log_warn("store: %s: no second connection for digests (%s): they will hold writes",
+			 s->path, db ? sqlite3_errmsg(db) : "out of memory");
+		sqlite3_close(db);
+		return;
+	}
+	s->reader = xcalloc(1, sizeof *s->reader);
+	s->reader->db = db;
+	atomic_init(&s->reader->refs, 1);
+	atomic_init(&s->reader->in_use, 0);
+}
+
+/* A digest pinned: a read transaction on the reader (the index pinned), or,
+ * without a reader free and reading, the digest itself, taken at once. */
 struct store_pin {
+	struct reader *reader;
 	struct msgindex_pin *index;
 	int status;
 	char hex[65];
@@ -365,41 +408,49 @@ static int sq_digest_pin(struct store *base, struct store_pin **out)
 {
 	struct sqlite_store *s = to_sqlite(base);
 	struct store_pin *p = xcalloc(1, sizeof *p);
-	sqlite3 *db = NULL;
-	*out = NULL;
-	if (strcmp(s->path, ":memory:") == 0) {
-		p->status = sq_digest(base, p->hex);
-	} else if (sqlite3_open_v2(s->path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
-		   sqlite3_busy_timeout(db, 5000) != SQLITE_OK ||
-		   sqlite3_exec(db, "BEGIN; SELECT count(*) FROM meta", NULL, NULL, NULL) != SQLITE_OK) {
-		snprintf(s->err, sizeof s->err, "%s: digest: %s", s->path, db ? sqlite3_errmsg(db) : "out of memory");
-		sqlite3_close(db);
-		free(p);
-		return STORE_EIO;
-	} else {
-		p->index = msgindex_pin(s->index, db);
+	struct reader *r = s->reader;
+	if (r && atomic_exchange(&r->in_use, 1) == 0) {
+		if (sqlite3_exec(r->db, "BEGIN; SELECT count(*) FROM meta", NULL, NULL, NULL) == SQLITE_OK) {
+			atomic_fetch_add(&r->refs, 1);
+			p->reader = r;
+			p->index = msgindex_pin(s->index, r->db);
+			*out = p;
+			return STORE_OK;
+		}
+		log_warn("store: %s: the digests' connection cannot read (%s): hashing here", s->path,
+			 sqlite3_errmsg(r->db));
+		sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
+		atomic_store(&r->in_use, 0);
 	}
+	p->status = sq_digest(base, p->hex);
 	*out = p;
 	return STORE_OK;
 }
 
 void store_pin_free(struct store_pin *p)
 {
-	if (p && p->index)
+	if (!p)
+		return;
+	if (p->index)
 		msgindex_pin_free(p->index);
+	if (p->reader) {
+		atomic_store(&p->reader->in_use, 0);
+		reader_unref(p->reader);
+	}
 	free(p);
 }
 
 int store_pin_digest(struct store_pin *p, char out[65])
 {
 	int status = p->status;
-	if (p->index)
+	if (p->index) {
 		status = msgindex_pin_digest(p->index, p->hex) == SQLITE_OK ? STORE_OK : STORE_EIO;
+		p->index = NULL; /* ended by msgindex_pin_digest */
+	}
 	memcpy(out, p->hex, sizeof p->hex);
-	free(p);
+	store_pin_free(p);
 	return status;
 }
-
 static uint64_t sq_position(struct store *base)
 {
 	return (uint64_t)msgindex_last(to_sqlite(base)->index);
@@ -503,6 +554,7 @@ static void sq_close(struct store *base)
 	sqlite3_finalize(s->meta_get);
 	sqlite3_finalize(s->meta_set);
 	msgindex_free(s->index);
+	reader_unref(s->reader); /* a pin in use closes it when done */
 	if (s->db && sqlite3_close(s->db) != SQLITE_OK)
 		log_warn("store: closing %s: %s", s->path, sqlite3_errmsg(s->db));
 	free(s->path);
@@ -724,6 +776,8 @@ struct store *store_sqlite_open(const char *dir, const struct store_sqlite_optio
 		rc = configure(s, opt, &msg);
 	if (rc == 0)
 		rc = init_schema(s, opt->index_lag, &msg);
+	if (rc == 0)
+		open_reader(s);
 	if (rc != 0) {
 		sq_close(&s->base);
 		if (err)

@@ -303,6 +303,9 @@ def test_chorusctl_up_status_restart_digest_down(netns, tmp_path):
         fulls = [re.match(r"^r(\d) ([0-9a-f]{64}) ops (\d+)$", l) for l in full.splitlines()[:-1]]
         assert rc == 0 and all(fulls) and len({e.group(2) for e in fulls}) == 1, full + err
         assert fulls[0].group(2) != entries[0].group(2), (full, dig)
+        for i in range(1, N + 1):  # the pass ran on its own connection, opened before the user was
+            log = open(os.path.join(cdir, "r%d.log" % i)).read()
+            assert "digests' connection" not in log and "no second connection" not in log, log[-2000:]
         r2 = room_history(PORT + 1, "carol")
         assert r2 == room_history(PORT, "dave"), "replica 2's history differs from replica 1's"
         assert set(acked) <= set(r2), "replica 2 lacks %s" % (set(acked) - set(r2))

@@ -505,7 +505,19 @@ TEST(digest_pinned_while_appends_go_on)
 		CHECK_EQ_STR(pinned, before);
 		CHECK_EQ_INT(store_digest_pin(s, &pin), STORE_OK); /* one freed unhashed */
 		store_pin_free(pin);
+		/* Two at once (the second hashes at once), and one that outlives
+		 * its store. */
+		struct store_pin *again = NULL;
+		CHECK_EQ_INT(store_digest_pin(s, &pin), STORE_OK);
+		CHECK_EQ_INT(store_digest_pin(s, &again), STORE_OK);
+		CHECK(pin && again);
+		if (again)
+			CHECK_EQ_INT(store_pin_digest(again, pinned), STORE_OK);
+		CHECK_EQ_STR(pinned, after);
 		store_close(s);
+		if (pin)
+			CHECK_EQ_INT(store_pin_digest(pin, pinned), STORE_OK);
+		CHECK_EQ_STR(pinned, after);
 	}
 }
 
