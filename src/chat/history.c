@@ -123,10 +123,10 @@ static size_t entry_size(const struct op *op)
 	       strlen(op->ref) + strlen(op->account) + strlen(op->tags) + 6;
 }
 
-/* What caching op costs: its entry and its place in a cache. */
-static size_t entry_cost(const struct op *op)
+/* What caching an entry of size bytes costs: it and its place in a cache. */
+static size_t entry_cost(size_t size)
 {
-	return entry_size(op) + sizeof(struct msg_entry *);
+	return size + sizeof(struct msg_entry *);
 }
 
 /* Index (from first) of the first cached message of h whose key is greater
@@ -191,13 +191,13 @@ static char *pack(char **p, const char *s)
 	return at;
 }
 
-/* A new cache entry of op (its strings not NULL) with like count likes,
- * its cost counted. One allocation holds the entry and its op's strings (a
- * full cache turns over a line per line that arrives: one malloc and one
- * free each). */
-static struct msg_entry *entry_new(struct chat_history *h, const struct op *op, uint32_t likes)
+/* A new cache entry of op (its strings not NULL; size: entry_size) with
+ * like count likes, its cost counted. One allocation holds the entry and
+ * its op's strings (a full cache turns over a line per line that arrives:
+ * one malloc and one free each). */
+static struct msg_entry *entry_new(struct chat_history *h, const struct op *op, size_t size,
+				   uint32_t likes)
 {
-	size_t size = entry_size(op);
 	struct msg_entry *m = xmalloc(size);
 	char *p = (char *)(m + 1);
 	memset(m, 0, sizeof *m);
@@ -211,7 +211,7 @@ static struct msg_entry *entry_new(struct chat_history *h, const struct op *op, 
 	op_msgid(op, m->msg.msgid, sizeof m->msg.msgid);
 	m->msg.likes = likes;
 	m->history = h;
-	m->bytes = size + sizeof(struct msg_entry *);
+	m->bytes = entry_cost(size);
 	return m;
 }
 
@@ -224,12 +224,12 @@ void history_add(struct chat_history *h, const struct op *msg, const struct chat
 	eff->history = h;
 	eff->appended = appended;
 	if (cacheable(h, &k, appended)) {
-		size_t bytes = fact ? entry_cost(msg) : 0;
-		int fits = fact && (bytes <= c->cache_max || keep_of(h));
+		size_t size = fact ? entry_size(msg) : 0;
+		int fits = fact && (entry_cost(size) <= c->cache_max || keep_of(h));
 		if (fits)
-			make_room(c, bytes);
+			make_room(c, entry_cost(size));
 		if (fits && cacheable(h, &k, appended)) { /* make_room may have shortened h's */
-			struct msg_entry *m = entry_new(h, msg, fact->likes);
+			struct msg_entry *m = entry_new(h, msg, size, fact->likes);
 			cache_insert(h, m);
 			eff->msg = &m->msg;
 		} else if (!fits) {
@@ -245,7 +245,7 @@ void chat_history_fill(struct chat_history *h, const struct op *ops, const uint3
 {
 	drop_all(h);
 	for (size_t i = 0; i < n; i++)
-		cache_insert(h, entry_new(h, &ops[i], likes[i]));
+		cache_insert(h, entry_new(h, &ops[i], entry_size(&ops[i]), likes[i]));
 }
 
 struct msg_entry *history_cached_msg(const struct chat *c, const char *msgid)

@@ -39,8 +39,6 @@ enum stmt {
 	ST_OP_OF,
 	ST_SELECT_ASC,
 	ST_SELECT_DESC,
-	ST_ALL_MSGS,
-	ST_ALL_LIKES,
 	ST_COUNT
 };
 
@@ -67,9 +65,11 @@ static const char *const SQL[ST_COUNT] = {
 		     " WHERE o.origin = ?1 AND o.incarnation = ?2 AND o.boot = ?3 AND o.seq = ?4",
 	[ST_SELECT_ASC] = SELECT_MSGS " ORDER BY m.ckey LIMIT ?4",
 	[ST_SELECT_DESC] = SELECT_MSGS " ORDER BY m.ckey DESC LIMIT ?4",
-	[ST_ALL_MSGS] = "SELECT m.hist, " OP_COLUMNS " FROM msgs m JOIN ops o ON o.rowid = m.op",
-	[ST_ALL_LIKES] = "SELECT id, person, liked, by FROM likes",
 };
+
+/* A digest's pass (prepared for it, on whichever connection it reads). */
+#define DIGEST_MSGS_SQL "SELECT m.hist, " OP_COLUMNS " FROM msgs m JOIN ops o ON o.rowid = m.op"
+#define DIGEST_LIKES_SQL "SELECT id, person, liked, by FROM likes"
 
 /* One message's index entry. */
 struct entry {
@@ -253,6 +253,30 @@ static int like_fact(struct msgindex *x, const struct op *op, const char *liker,
 	return rc;
 }
 
+/* person's like state of the message of id (ID_BYTES) into *liked (0 when
+ * none); with by (an OP_KEY_BYTES key), *newer: 1 if by would set it (no
+ * state, or one set by a smaller key). */
+static int get_state(struct msgindex *x, const uint8_t *id, const char *person, const uint8_t *by,
+		     int *liked, int *newer)
+{
+	sqlite3_stmt *st = stmt(x, ST_GET_STATE);
+	int rc;
+	*liked = 0;
+	if (newer)
+		*newer = 1;
+	if (!st)
+		return SQLITE_ERROR;
+	bind_blob(st, 1, id, ID_BYTES);
+	sqlite3_bind_text(st, 2, person, -1, SQLITE_STATIC);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		*liked = sqlite3_column_int(st, 0) != 0;
+		if (newer)
+			*newer = sqlite3_column_bytes(st, 1) == OP_KEY_BYTES &&
+				 memcmp(by, sqlite3_column_blob(st, 1), OP_KEY_BYTES) > 0;
+	}
+	return done(st, rc);
+}
+
 /* A like or unlike: the liker's state of the message its ref names, if
  * op's key is greater than the state's; then its fact into f (if not
  * NULL). */
@@ -264,19 +288,10 @@ static int put_like(struct msgindex *x, const struct op *op, struct chat_fact *f
 		return SQLITE_OK; /* chat_op_valid lets no such op through */
 	op_key_bytes(&target, id);
 	op_key_bytes(&k, by);
-	sqlite3_stmt *st = stmt(x, ST_GET_STATE);
-	int rc, newer = 1, before = 0, liked = op->kind == OP_LIKE;
-	if (!st)
-		return SQLITE_ERROR;
+	int newer, before, liked = op->kind == OP_LIKE;
 	char *person = chat_person(op->author, op->account);
-	bind_blob(st, 1, id + 8, ID_BYTES);
-	sqlite3_bind_text(st, 2, person, -1, SQLITE_STATIC);
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		before = sqlite3_column_int(st, 0) != 0;
-		newer = sqlite3_column_bytes(st, 1) == OP_KEY_BYTES &&
-			memcmp(by, sqlite3_column_blob(st, 1), OP_KEY_BYTES) > 0;
-	}
-	rc = done(st, rc);
+	int rc = get_state(x, id + 8, person, by, &before, &newer);
+	sqlite3_stmt *st = NULL;
 	if (rc == SQLITE_OK && newer && !(st = stmt(x, ST_PUT_STATE)))
 		rc = SQLITE_ERROR;
 	if (rc == SQLITE_OK && newer) {
@@ -699,16 +714,7 @@ int msgindex_message(struct msgindex *x, const char *msgid, const char *person, 
 	uint8_t key[OP_KEY_BYTES];
 	struct op_key k = op_key_of(&out->ops[0]);
 	op_key_bytes(&k, key);
-	sqlite3_stmt *st = stmt(x, ST_GET_STATE);
-	if (!st) {
-		store_msgs_free(out);
-		return SQLITE_ERROR;
-	}
-	bind_blob(st, 1, key + 8, ID_BYTES);
-	sqlite3_bind_text(st, 2, person, -1, SQLITE_STATIC);
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		*liked = sqlite3_column_int(st, 0) != 0;
-	if ((rc = done(st, rc)) != SQLITE_OK)
+	if ((rc = get_state(x, key + 8, person, NULL, liked, NULL)) != SQLITE_OK)
 		store_msgs_free(out);
 	return rc;
 }
@@ -723,8 +729,8 @@ static void digest_entry(struct sethash *h, const char *hist, const struct op *o
 	sethash_add(h);
 }
 
-/* Runs sql (prepared on db for this pass) and ends it; *st NULL if SQLite
- * cannot prepare it. */
+/* sql prepared on db for one pass (finalize it), or NULL if SQLite cannot
+ * prepare it. */
 static sqlite3_stmt *prepare_once(sqlite3 *db, const char *sql)
 {
 	sqlite3_stmt *st = NULL;
@@ -739,7 +745,7 @@ static sqlite3_stmt *prepare_once(sqlite3 *db, const char *sql)
  * indexed position), to h. */
 static int digest_msgs(sqlite3 *db, const UT_array *tail, struct sethash *h)
 {
-	sqlite3_stmt *st = prepare_once(db, SQL[ST_ALL_MSGS]);
+	sqlite3_stmt *st = prepare_once(db, DIGEST_MSGS_SQL);
 	int rc;
 	if (!st)
 		return SQLITE_ERROR;
@@ -768,7 +774,7 @@ static int digest_msgs(sqlite3 *db, const UT_array *tail, struct sethash *h)
 /* Adds every like state of db to h. */
 static int digest_likes(sqlite3 *db, struct sethash *h)
 {
-	sqlite3_stmt *st = prepare_once(db, SQL[ST_ALL_LIKES]);
+	sqlite3_stmt *st = prepare_once(db, DIGEST_LIKES_SQL);
 	int rc;
 	if (!st)
 		return SQLITE_ERROR;
