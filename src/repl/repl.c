@@ -59,7 +59,17 @@ struct row_entry {
 struct resend_task {
 	struct op_stream stream;
 	uint64_t from, to;
+	uint32_t member; /* 0: multicast; else sent to member alone, over a direct link */
 	struct resend_task *next;
+};
+
+/* A batch sent over a direct link and not yet answered. */
+struct direct_batch {
+	uint32_t member;
+	uint64_t gen;    /* the sync it was planned in */
+	struct op_stream stream;
+	uint64_t from, to;
+	struct direct_batch *next;
 };
 
 /* Where this view's sync stands (DESIGN.md 4.3). */
@@ -86,6 +96,9 @@ struct view_sync {
 	struct resend_task *tasks;             /* what we still resend, in order */
 	enum pump_state pump;
 	uint64_t read_gen;                     /* PUMP_READING: gen the read belongs to */
+	uint32_t read_member;                  /* PUMP_READING: for whom (0: multicast) */
+	uint32_t down[GROUP_MAX_MEMBERS];      /* members whose direct link broke in this view */
+	size_t ndown;
 	struct op_stream await_stream;         /* PUMP_AWAITING: last op of the batch */
 	uint64_t await_seq;
 };
@@ -111,6 +124,8 @@ struct repl {
 	size_t unstored;
 
 	struct view_sync sync;
+	struct direct_batch *direct;   /* sent over direct links, unanswered, oldest first */
+	size_t ndirect;
 
 	/* ops submitted and not yet multicast */
 	struct op *out;
@@ -177,6 +192,7 @@ static void clear_sync(struct repl *r)
 	}
 	y->gen++;
 	y->nrows = 0;
+	y->ndown = 0;
 	y->phase = SYNC_ROWS;
 	if (y->pump == PUMP_AWAITING)
 		y->pump = PUMP_IDLE;
@@ -190,6 +206,11 @@ void repl_free(struct repl *r)
 		return;
 	clear_sync(r);
 	know_clear(r);
+	while (r->direct) {
+		struct direct_batch *d = r->direct;
+		r->direct = d->next;
+		free(d);
+	}
 	for (size_t i = 0; i < r->nout; i++)
 		op_clear(&r->out[i]);
 	free(r->out);
@@ -633,16 +654,17 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Adds a resend of [a, b] of stream to the end of our tasks, joining it to
- * the last task when they touch. */
-static void add_task(struct repl *r, const struct op_stream *s, uint64_t a, uint64_t b)
+/* Adds a resend of [a, b] of stream (to member alone over a direct link, or
+ * multicast if member is 0) to the end of our tasks, joining it to the last
+ * task when they touch. */
+static void add_task(struct repl *r, const struct op_stream *s, uint64_t a, uint64_t b, uint32_t member)
 {
 	struct resend_task **pp = &r->sync.tasks, *last = NULL;
 	while (*pp) {
 		last = *pp;
 		pp = &last->next;
 	}
-	if (last && op_stream_cmp(&last->stream, s) == 0 && last->to + 1 == a) {
+	if (last && op_stream_cmp(&last->stream, s) == 0 && last->to + 1 == a && last->member == member) {
 		last->to = b;
 		return;
 	}
@@ -650,14 +672,39 @@ static void add_task(struct repl *r, const struct op_stream *s, uint64_t a, uint
 	t->stream = *s;
 	t->from = a;
 	t->to = b;
+	t->member = member;
 	*pp = t;
+}
+
+/* 1 if member holds all of [a, b] of e by the rows. */
+static int holds(const struct row_entry *e, uint32_t member, uint64_t a, uint64_t b)
+{
+	for (size_t i = 0; i < e->nheld; i++)
+		if (e->held[i].member == member && e->held[i].a <= a && b <= e->held[i].b)
+			return 1;
+	return 0;
+}
+
+/* How we resend [a, b] of e: to the one member lacking it over a direct link
+ * when there is one and the part is long enough; else 0 (multicast). */
+static uint32_t direct_to(const struct repl *r, const struct row_entry *e, uint64_t a, uint64_t b,
+			  unsigned holders)
+{
+	uint64_t min = r->io.direct_min ? r->io.direct_min : REPL_DIRECT_MIN;
+	if (!r->io.direct || holders + 1 != r->sync.view.n || b - a + 1 < min)
+		return 0;
+	for (size_t i = 0; i < r->sync.view.n; i++)
+		if (!holds(e, r->sync.view.members[i], a, b))
+			return r->sync.view.members[i];
+	return 0;
 }
 
 /*
  * Plans the seqs lo..hi of one stream: cuts the seqs anyone holds into
  * segments at every range boundary; a segment that some member lacks is
  * resent by the lowest-id member holding it. Every member computes the same
- * plan from the same rows.
+ * plan from the same rows (whether it goes over a direct link is the
+ * resender's own business: the receiver takes it either way).
  */
 static void plan_stream(struct repl *r, struct row_entry *e, uint64_t lo, uint64_t hi)
 {
@@ -681,7 +728,7 @@ static void plan_stream(struct repl *r, struct row_entry *e, uint64_t lo, uint64
 					lowest = e->held[i].member;
 			}
 		if (holders && holders < r->sync.view.n && lowest == r->self)
-			add_task(r, &e->stream, a, b);
+			add_task(r, &e->stream, a, b, direct_to(r, e, a, b, holders));
 	}
 	free(cuts);
 }
@@ -835,16 +882,46 @@ static void on_row(struct repl *r, uint32_t sender, struct op_reader *rd)
 
 /* ---- resends ---- */
 
-/* Starts the next resend read if nothing is in flight. */
+static int is_down(const struct view_sync *y, uint32_t member)
+{
+	for (size_t i = 0; i < y->ndown; i++)
+		if (y->down[i] == member)
+			return 1;
+	return 0;
+}
+
+/* From now on in this view, our resends to member are multicast. */
+static void mark_down(struct view_sync *y, uint32_t member)
+{
+	if (!is_down(y, member) && y->ndown < GROUP_MAX_MEMBERS)
+		y->down[y->ndown++] = member;
+}
+
+/* Direct batches of this view's sync sent and unanswered. */
+static size_t direct_in_flight(const struct repl *r)
+{
+	size_t n = 0;
+	for (const struct direct_batch *d = r->direct; d; d = d->next)
+		n += d->gen == r->sync.gen;
+	return n;
+}
+
+/* Starts the next resend read if nothing is in flight (for a direct task:
+ * if fewer than REPL_DIRECT_WINDOW batches await their answer). */
 static void pump_resends(struct repl *r)
 {
 	struct view_sync *y = &r->sync;
 	if (y->pump != PUMP_IDLE || !y->tasks)
 		return;
 	struct resend_task *t = y->tasks;
-	uint64_t to = t->from + REPL_RESEND_BATCH - 1;
+	if (t->member && is_down(y, t->member))
+		t->member = 0;
+	if (t->member && direct_in_flight(r) >= REPL_DIRECT_WINDOW)
+		return;
+	uint64_t to = t->from + (t->member ? REPL_DIRECT_BATCH : REPL_RESEND_BATCH) - 1;
 	if (to > t->to)
 		to = t->to;
+	uint32_t member = t->member;
 	struct op_stream s = t->stream;
 	uint64_t from = t->from;
 	t->from = to + 1;
@@ -854,7 +931,37 @@ static void pump_resends(struct repl *r)
 	}
 	y->pump = PUMP_READING;
 	y->read_gen = y->gen;
+	y->read_member = member;
 	r->io.read(r->io.ctx, &s, from, to);
+}
+
+/* Sends ops[0..n) (a resend read of [from, to]) to member over its direct
+ * link and records the batch as awaiting its answer. Returns 0, or -1 if the
+ * link refused it (member is then down for this view). */
+static int send_direct(struct repl *r, uint32_t member, const struct op *ops, size_t n)
+{
+	struct view_sync *y = &r->sync;
+	struct op_buf buf = {0};
+	op_buf_put_u(&buf, REPL_WIRE_VERSION, 1);
+	op_buf_put_u(&buf, MSG_OPS, 1);
+	op_encode(&buf, ops, n);
+	int rc = r->io.direct(r->io.ctx, member, buf.data, buf.len);
+	op_buf_free(&buf);
+	if (rc < 0) {
+		mark_down(y, member);
+		return -1;
+	}
+	struct direct_batch *d = xcalloc(1, sizeof *d), **pp = &r->direct;
+	d->member = member;
+	d->gen = y->gen;
+	d->stream = ops[0].stream;
+	d->from = ops[0].seq;
+	d->to = ops[n - 1].seq;
+	while (*pp)
+		pp = &(*pp)->next;
+	*pp = d;
+	r->ndirect++;
+	return 0;
 }
 
 void repl_read_done(struct repl *r, const struct op *ops, size_t n)
@@ -864,6 +971,10 @@ void repl_read_done(struct repl *r, const struct op *ops, size_t n)
 	if (y->read_gen != y->gen) {
 		/* The view changed meanwhile: that plan is void, and this view's,
 		 * made while the read was out, has waited for it to end. */
+		pump_resends(r);
+		return;
+	}
+	if (n && y->read_member && send_direct(r, y->read_member, ops, n) == 0) {
 		pump_resends(r);
 		return;
 	}
@@ -908,14 +1019,15 @@ static int may_send(struct repl *r, uint32_t sender, const struct op *op)
 
 /* New or resent ops: each keeps the lts its origin gave it (so every
  * replica orders it alike, whatever was delivered around a view change);
- * the clock moves past it; one we hold already is dropped. */
-static void on_ops(struct repl *r, uint32_t sender, const uint8_t *data, size_t len)
+ * the clock moves past it; one we hold already is dropped. Returns how many
+ * were refused, or -1 if data is not ops. */
+static long on_ops(struct repl *r, uint32_t sender, const uint8_t *data, size_t len)
 {
 	struct op *ops;
 	size_t n, refused = 0;
 	if (op_decode(data, len, &ops, &n) < 0) {
 		log_error("repl: undecodable ops from replica %" PRIu32 " (%zu bytes)", sender, len);
-		return;
+		return -1;
 	}
 	int64_t now = now_ms(r); /* once per message, not per op */
 	for (size_t i = 0; i < n; i++) {
@@ -942,6 +1054,68 @@ static void on_ops(struct repl *r, uint32_t sender, const uint8_t *data, size_t 
 			 " that its row does not show; refused", refused, sender);
 	op_free_array(ops, n);
 	pump_resends(r);
+	return (long)refused;
+}
+
+/* ---- direct links ---- */
+
+int repl_direct_deliver(struct repl *r, uint32_t sender, const void *data, size_t len)
+{
+	struct op_reader rd = {data, len, 0};
+	uint64_t version = op_read_u(&rd, 1), type = op_read_u(&rd, 1);
+	if (rd.bad || version != REPL_WIRE_VERSION || type != MSG_OPS || !in_view(r, sender) ||
+	    sender == r->self) {
+		log_warn("repl: a direct batch from replica %" PRIu32 " refused (not ops of a member)", sender);
+		return -1;
+	}
+	return on_ops(r, sender, rd.p, rd.left) == 0 ? 0 : -1;
+}
+
+/* Takes batch d off the unanswered ones; if it was planned in this view's
+ * sync, what it carried is multicast. */
+static void direct_failed(struct repl *r, struct direct_batch *d)
+{
+	if (d->gen == r->sync.gen)
+		add_task(r, &d->stream, d->from, d->to, 0);
+	free(d);
+	r->ndirect--;
+}
+
+void repl_direct_answer(struct repl *r, uint32_t member, int taken)
+{
+	struct direct_batch **pp = &r->direct;
+	while (*pp && (*pp)->member != member)
+		pp = &(*pp)->next;
+	struct direct_batch *d = *pp;
+	if (!d) {
+		log_error("repl: an answer from replica %" PRIu32 " to no direct batch", member);
+		return;
+	}
+	*pp = d->next;
+	if (taken) {
+		free(d);
+		r->ndirect--;
+	} else {
+		log_warn("repl: replica %" PRIu32 " refused a direct batch; multicasting it", member);
+		direct_failed(r, d);
+	}
+	pump_resends(r);
+}
+
+void repl_direct_lost(struct repl *r, uint32_t member)
+{
+	struct direct_batch **pp = &r->direct;
+	while (*pp) {
+		struct direct_batch *d = *pp;
+		if (d->member != member) {
+			pp = &d->next;
+			continue;
+		}
+		*pp = d->next;
+		direct_failed(r, d);
+	}
+	mark_down(&r->sync, member);
+	pump_resends(r);
 }
 
 void repl_deliver(struct repl *r, uint32_t sender, const void *data, size_t len)
@@ -953,7 +1127,7 @@ void repl_deliver(struct repl *r, uint32_t sender, const void *data, size_t len)
 		return;
 	}
 	if (type == MSG_OPS)
-		on_ops(r, sender, rd.p, rd.left);
+		(void)on_ops(r, sender, rd.p, rd.left);
 	else if (type == MSG_ROW)
 		on_row(r, sender, &rd);
 	else if (type == MSG_SOFT) {
@@ -1024,10 +1198,11 @@ const struct group_view *repl_current_view(const struct repl *r)
 
 int repl_syncing(const struct repl *r)
 {
-	return r->sync.phase == SYNC_ROWS || r->sync.tasks || r->sync.pump != PUMP_IDLE;
+	return r->sync.phase == SYNC_ROWS || r->sync.tasks || r->sync.pump != PUMP_IDLE ||
+	       direct_in_flight(r);
 }
 
 size_t repl_backlog(const struct repl *r)
 {
-	return r->nout + r->unstored + (r->sync.tasks != NULL) + (r->sync.pump != PUMP_IDLE);
+	return r->nout + r->unstored + (r->sync.tasks != NULL) + (r->sync.pump != PUMP_IDLE) + r->ndirect;
 }

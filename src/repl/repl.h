@@ -23,8 +23,12 @@
  * member's row has been delivered, for each part of a stream that some
  * member lacks, the lowest-id member holding it re-multicasts it, in bounded
  * batches, one batch in flight at a time (the next goes once the previous
- * one has come back in order). New ops never wait for the sync: their order
- * is fixed by the lts their origin gave them.
+ * one has come back in order). A long part that exactly one member lacks
+ * goes to it alone over a direct link when the io has one (repl_io.direct:
+ * chorusd's catch-up links, src/link), a window of batches in flight, each
+ * answered by the receiver; a batch refused or lost on the way is multicast
+ * instead. New ops never wait for the sync: their order is fixed by the lts
+ * their origin gave them.
  */
 #ifndef CHORUS_REPL_H
 #define CHORUS_REPL_H
@@ -37,6 +41,9 @@
 #include "store/store.h"
 
 #define REPL_RESEND_BATCH 256   /* ops per resend multicast */
+#define REPL_DIRECT_BATCH 4096  /* ops per batch sent over a direct link */
+#define REPL_DIRECT_WINDOW 4    /* direct batches sent and not yet answered, at most */
+#define REPL_DIRECT_MIN 4096    /* the shortest part of a stream sent over a direct link */
 #define REPL_MULTICAST_OPS 512  /* new ops per multicast */
 #define REPL_WIRE_VERSION 6     /* 6: op codec 4; 5: ops carry client tags; 4: an account; 3: their origin's lts */
 #define REPL_SKEW_MAX_MS 60000  /* a clock ahead of the others' counts as this far ahead */
@@ -65,6 +72,14 @@ struct repl_io {
 	 * replays every op). */
 	void (*snapshot)(void *ctx, const void *data, size_t len);
 	uint64_t snapshot_every;
+	/* Optional: sends data (len bytes, copied: ops as a multicast carries
+	 * them) to member alone, after what went to it before. Returns 0 if
+	 * sent: the batch is later answered once, in order per member, through
+	 * repl_direct_answer, or repl_direct_lost says the link broke; a
+	 * negative error if member cannot be reached so (the batch is
+	 * multicast). NULL: every resend is multicast. */
+	int (*direct)(void *ctx, uint32_t member, const void *data, size_t len);
+	uint64_t direct_min; /* REPL_DIRECT_MIN if 0 */
 	void *ctx;
 };
 
@@ -156,6 +171,22 @@ void repl_stored(struct repl *r, int status, const struct op *ops, const struct 
 		 size_t n);
 void repl_read_done(struct repl *r, const struct op *ops, size_t n);
 
+/*
+ * Direct links (repl_io.direct). The receiving end: data that member sender
+ * sent over a direct link. Its ops are taken as a resend delivered by the
+ * group is. Returns 0 if every op was taken or was held already, -1 if some
+ * were refused (the data is not ops, or sender is not in our view or its row
+ * in it does not show them): the sender multicasts them instead.
+ */
+int repl_direct_deliver(struct repl *r, uint32_t sender, const void *data, size_t len);
+/* The sending end: the oldest unanswered batch sent to member was taken
+ * (taken = 1) or refused (0: it is multicast, if its view is still ours). */
+void repl_direct_answer(struct repl *r, uint32_t member, int taken);
+/* The link to member broke: what was sent over it and is unanswered is
+ * multicast (if its view is still ours), and so is the rest of this view's
+ * resends to member. */
+void repl_direct_lost(struct repl *r, uint32_t member);
+
 /* 0 = writable; else why not: */
 enum repl_refusal {
 	REPL_OK = 0,
@@ -171,7 +202,8 @@ const struct op_stream *repl_stream(const struct repl *r);
 const struct group_view *repl_current_view(const struct repl *r);
 /* 1 while this view's sync (rows and resends) is still going on. */
 int repl_syncing(const struct repl *r);
-/* Ops held, delivered-but-unstored, and resends outstanding (for tests). */
+/* Ops held, delivered-but-unstored, resends outstanding and direct batches
+ * unanswered. */
 size_t repl_backlog(const struct repl *r);
 
 #endif

@@ -20,7 +20,16 @@
  * to a random hole, then only its own members' (so groups bound for
  * different views miss different last messages, also after a hole); what
  * senders had not yet put on the ring goes out in their new component after
- * the new view, ahead of their own rows but maybe after other members'. Each replica's wall clock has its own
+ * the new view, ahead of their own rows but maybe after other members'.
+ *
+ * Direct links (repl_io.direct, chorusd's catch-up links) are connections
+ * from a resender to one member: what goes over one arrives in order, only
+ * while both ends are in one component (a partition stalls it, as TCP
+ * would), and its answers come back in order. A link breaks when either end
+ * crashes, now and then at random, and when a settling component cannot
+ * reach the other end; the sender then hears repl_direct_lost. Some sends
+ * are refused at once (no link to be had). In one schedule of four there are
+ * no links at all. Each replica's wall clock has its own
  * skew (in some schedules one runs an hour ahead), from the world's clock,
  * so a seed replays exactly.
  *
@@ -69,9 +78,25 @@ struct appended {
 	uint32_t replica;
 };
 
+/* A message on a direct link: a batch of ops, or an answer to one. */
+struct lmsg {
+	struct lmsg *next;
+	int answer, taken;
+	size_t len;
+	unsigned char data[];
+};
+
+/* The direct link from one replica to another: batches one way, answers
+ * the other. */
+struct link {
+	struct lmsg *to_peer, *back; /* oldest first */
+	int open;
+};
+
 struct world;
 
-static uint64_t starts_from_snapshot; /* replicas (re)started with a snapshot in their store */
+static uint64_t starts_from_snapshot;
+static uint64_t direct_batches;       /* batches taken over direct links */ /* replicas (re)started with a snapshot in their store */
 
 struct replica {
 	struct world *w;
@@ -100,6 +125,9 @@ struct world {
 	size_t nacked, capacked;
 	struct appended *app;
 	size_t napp, capapp;
+	uint64_t link_rng;       /* direct links: their own stream of choices */
+	uint64_t direct_min;     /* repl_io.direct_min; 0: no links in this schedule */
+	struct link link[N][N];  /* [from][to] */
 	int settle;              /* --settle: steps that settle and compare components */
 	int unsettled;           /* a settled component whose members differed */
 };
@@ -409,6 +437,132 @@ static int complete_io(struct replica *r, size_t max)
 	return 1;
 }
 
+/* ---- direct links ---- */
+
+static void lmsg_push(struct lmsg **q, struct lmsg *m)
+{
+	while (*q)
+		q = &(*q)->next;
+	m->next = NULL;
+	*q = m;
+}
+
+static void lmsg_free_all(struct lmsg **q)
+{
+	while (*q) {
+		struct lmsg *m = *q;
+		*q = m->next;
+		free(m);
+	}
+}
+
+static int io_direct(void *ctx, uint32_t member, const void *data, size_t len)
+{
+	struct replica *r = ctx;
+	struct world *w = r->w;
+	if (next_rnd(&w->link_rng, 8) == 0)
+		return -1; /* no link to be had (none configured, refused at once) */
+	struct link *l = &w->link[r->id - 1][member - 1];
+	struct lmsg *m = xmalloc(sizeof *m + len);
+	m->answer = m->taken = 0;
+	m->len = len;
+	memcpy(m->data, data, len);
+	lmsg_push(&l->to_peer, m);
+	l->open = 1;
+	return 0;
+}
+
+/* The link from a to b breaks: what is on it is lost; a, if alive, hears
+ * it. */
+static void link_break(struct world *w, int a, int b)
+{
+	struct link *l = &w->link[a][b];
+	if (!l->open)
+		return;
+	lmsg_free_all(&l->to_peer);
+	lmsg_free_all(&l->back);
+	l->open = 0;
+	if (w->r[a].alive)
+		repl_direct_lost(w->r[a].repl, (uint32_t)b + 1);
+}
+
+/* Every link to or from replica i breaks (it crashed). */
+static void links_break_of(struct world *w, int i)
+{
+	for (int j = 0; j < N; j++) {
+		link_break(w, i, j);
+		link_break(w, j, i);
+	}
+}
+
+/* Moves one message on the link from a to b, if they can talk: a batch to
+ * b (answered) or an answer to a. Returns 1 if one moved. */
+static int link_move(struct world *w, int a, int b, int answers_first)
+{
+	struct link *l = &w->link[a][b];
+	struct replica *ra = &w->r[a], *rb = &w->r[b];
+	if (!l->open || !ra->alive || !rb->alive || ra->component != rb->component)
+		return 0;
+	struct lmsg **q = answers_first && l->back ? &l->back : l->to_peer ? &l->to_peer : &l->back;
+	struct lmsg *m = *q;
+	if (!m)
+		return 0;
+	*q = m->next;
+	if (m->answer) {
+		repl_direct_answer(ra->repl, (uint32_t)b + 1, m->taken);
+	} else {
+		int rc = repl_direct_deliver(rb->repl, (uint32_t)a + 1, m->data, m->len);
+		struct lmsg *ans = xcalloc(1, sizeof *ans);
+		ans->answer = 1;
+		ans->taken = rc == 0;
+		direct_batches += rc == 0;
+		lmsg_push(&l->back, ans);
+	}
+	free(m);
+	return 1;
+}
+
+/* One step of the links: a random link moves a message, or breaks now and
+ * then. */
+static void link_step(struct world *w)
+{
+	int a = (int)next_rnd(&w->link_rng, N), b = (int)next_rnd(&w->link_rng, N);
+	if (next_rnd(&w->link_rng, 40) == 0)
+		link_break(w, a, b);
+	else
+		link_move(w, a, b, (int)next_rnd(&w->link_rng, 2));
+}
+
+/* Whether any link has something to move now. */
+static int links_busy(struct world *w)
+{
+	for (int a = 0; a < N; a++)
+		for (int b = 0; b < N; b++) {
+			struct link *l = &w->link[a][b];
+			if (l->open && (l->to_peer || l->back) && w->r[a].alive && w->r[b].alive &&
+			    w->r[a].component == w->r[b].component)
+				return 1;
+		}
+	return 0;
+}
+
+/* Settling: every link moves what it can; one whose ends cannot talk breaks
+ * (TCP gives up on it in time), and so does, now and then, one that is busy
+ * (the component must settle without it). */
+static void links_run(struct world *w)
+{
+	for (int a = 0; a < N; a++)
+		for (int b = 0; b < N; b++) {
+			struct link *l = &w->link[a][b];
+			if (l->open && w->r[a].alive && w->r[b].alive &&
+			    (w->r[a].component != w->r[b].component ||
+			     ((l->to_peer || l->back) && next_rnd(&w->link_rng, 16) == 0)))
+				link_break(w, a, b);
+			while (link_move(w, a, b, 0))
+				;
+		}
+}
+
 /* ---- replicas ---- */
 
 static void on_effect(void *arg, const struct op *op, const struct chat_effect *eff, int own)
@@ -469,7 +623,8 @@ static void start(struct world *w, struct replica *r, int c)
 {
 	struct repl_callbacks cb = sim_callbacks;
 	struct repl_io io = {.write = io_write, .read = io_read, .snapshot = io_snapshot,
-			     .snapshot_every = SIM_SNAPSHOT_EVERY, .ctx = r};
+			     .snapshot_every = SIM_SNAPSHOT_EVERY, .direct = w->direct_min ? io_direct : NULL,
+			     .direct_min = w->direct_min, .ctx = r};
 	cb.arg = r;
 	char *err = NULL;
 	r->repl = repl_new(r->id, REPL_AVAILABLE, N, &cb);
@@ -490,7 +645,6 @@ static void start(struct world *w, struct replica *r, int c)
 	repl_attach(r->repl, &r->group, &io);
 	r->alive = 1;
 	r->component = c;
-	(void)w;
 }
 
 /* next[i]: where replica i+1 stays through a change that moves nobody. */
@@ -507,6 +661,7 @@ static void crash(struct world *w, struct replica *r)
 	next[r->id - 1] = -1;
 	struct msg *carried = take_rest(w, next);
 	r->alive = 0;
+	links_break_of(w, (int)r->id - 1);
 	repl_free(r->repl);
 	r->repl = NULL;
 	drop_jobs(r);
@@ -712,7 +867,7 @@ static int any_work(struct world *w)
 	for (int i = 0; i < N; i++)
 		if (w->r[i].alive && (w->r[i].jobs || repl_backlog(w->r[i].repl)))
 			return 1;
-	return 0;
+	return links_busy(w);
 }
 
 /* Runs every component until nothing is left to do (or a bound of rounds),
@@ -727,6 +882,7 @@ static void run_to_rest(struct world *w)
 			}
 		for (int c = 0; c < N; c++)
 			deliver_one(w, c);
+		links_run(w);
 	}
 }
 
@@ -764,6 +920,8 @@ static void settle(struct world *w)
 static void step(struct world *w)
 {
 	w->time_ms += (int64_t)rnd(w, 20);
+	if (w->direct_min)
+		link_step(w);
 	struct replica *r = &w->r[rnd(w, N)];
 	uint64_t k = rnd(w, 1000);
 	if (k < 300) {
@@ -910,6 +1068,11 @@ static void world_free(struct world *w)
 			w->queue[c] = m->next;
 			free(m);
 		}
+	for (int a = 0; a < N; a++)
+		for (int b = 0; b < N; b++) {
+			lmsg_free_all(&w->link[a][b].to_peer);
+			lmsg_free_all(&w->link[a][b].back);
+		}
 	free(w->acked);
 	free(w->excused);
 	free(w->app);
@@ -930,6 +1093,10 @@ static int run_seed(uint64_t seed, int verbose, int settle_steps)
 	w.settle = settle_steps;
 	w.rng = seed * 0x9E3779B97F4A7C15ULL + 1;
 	w.account_rng = seed * 0xD1B54A32D192ED03ULL + 7;
+	w.link_rng = seed * 0x94D049BB133111EBULL + 13;
+	/* Direct links in three schedules of four, for parts of 1, 2 or 4 ops
+	 * and more. */
+	w.direct_min = next_rnd(&w.link_rng, 4) ? 1ULL << next_rnd(&w.link_rng, 3) : 0;
 	w.verbose = verbose;
 	/* Wall clocks: mostly a few seconds apart; in one schedule of four, one
 	 * replica's runs an hour ahead. */
@@ -990,6 +1157,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "FAILED seed %" PRIu64 " (replay: test_sim --seed %" PRIu64 ")\n", s, s);
 		}
 	printf("simulation: %" PRIu64 " schedules, %" PRIu64 " failed (%" PRIu64
-	       " starts from a snapshot)\n", seeds, failed, starts_from_snapshot);
+	       " starts from a snapshot, %" PRIu64 " batches over direct links)\n", seeds, failed,
+	       starts_from_snapshot, direct_batches);
 	return failed != 0;
 }

@@ -9,7 +9,9 @@
  *   - an origin that delivered its own op after fewer ops than the others
  *     (a hole in its transitional configuration) still orders it as they do;
  *   - a replica that starts empty and alone stamps by its wall clock, so its
- *     lines merge after the history made before them, not at its start.
+ *     lines merge after the history made before them, not at its start;
+ *   - a long part that one member lacks goes to it over a direct link;
+ *     what the link refuses or loses is multicast instead.
  * The simulation (tests/sim) covers the same rules over random schedules.
  */
 #include <stdlib.h>
@@ -47,6 +49,9 @@ struct node {
 static struct node nodes[N];
 static struct msg *queue; /* multicasts not yet delivered, in agreed order */
 static size_t nqueue, capqueue;
+static struct msg sent_direct[8]; /* batches sent over direct links; sender in .sender */
+static uint32_t sent_to[8];
+static size_t nsent;
 static uint64_t view_id;
 
 static int t_join(struct group *g)
@@ -205,10 +210,27 @@ static void view(unsigned set)
 			repl_view(nodes[k].repl, &v);
 }
 
-static void setup(void)
+static int io_direct(void *ctx, uint32_t member, const void *data, size_t len)
+{
+	CHECK(nsent < 8);
+	struct msg *m = &sent_direct[nsent];
+	m->sender = ((struct node *)ctx)->id;
+	m->len = len;
+	m->data = xmalloc(len);
+	memcpy(m->data, data, len);
+	sent_to[nsent++] = member;
+	return 0;
+}
+
+/* Three replicas; with direct, links for parts of 4 ops or more. */
+static void setup_with(int direct)
 {
 	static const struct repl_callbacks cb0 = {.effect = on_effect, .failed = on_failed, .now = node_now};
 	struct repl_io io = {.write = io_write, .read = io_read};
+	if (direct) {
+		io.direct = io_direct;
+		io.direct_min = 4;
+	}
 	view_id = 0;
 	for (int k = 0; k < N; k++) {
 		struct node *n = &nodes[k];
@@ -229,9 +251,22 @@ static void setup(void)
 	}
 }
 
+static void setup(void)
+{
+	setup_with(0);
+}
+
+static void drop_direct(void)
+{
+	for (size_t i = 0; i < nsent; i++)
+		free(sent_direct[i].data);
+	nsent = 0;
+}
+
 static void teardown(void)
 {
 	drop_queue();
+	drop_direct();
 	for (int k = 0; k < N; k++) {
 		for (size_t i = 0; i < nodes[k].njobs; i++)
 			op_clear(&nodes[k].jobs[i].op);
@@ -510,6 +545,87 @@ TEST(an_op_of_another_stream_is_taken_only_as_a_resend)
 	teardown();
 }
 
+/* Replica 1 misses lines g0..g9 of replica 3 (in a view without it), then
+ * all three meet again: the gap's resender is 2. */
+static void miss_ten(const char *prefix)
+{
+	view(R(2) | R(3));
+	run(R(2) | R(3));
+	for (int i = 0; i < 10; i++) {
+		char text[16];
+		snprintf(text, sizeof text, "%s%d", prefix, i);
+		say(3, text);
+	}
+	run(R(2) | R(3));
+	view(ALL);
+	run(ALL);
+}
+
+/* Whether replica id holds lines prefix0..prefix9. */
+static int has_ten(uint32_t id, const char *prefix)
+{
+	size_t at;
+	int all = 1;
+	for (int i = 0; i < 10; i++) {
+		char text[16];
+		snprintf(text, sizeof text, "%s%d", prefix, i);
+		all &= find(id, text, &at);
+	}
+	return all;
+}
+
+TEST(a_long_gap_goes_to_its_one_lacker_over_a_direct_link)
+{
+	setup_with(1);
+	view(ALL);
+	run(ALL);
+	/* Taken: one batch from 2 to 1, nothing multicast for it. */
+	miss_ten("a");
+	CHECK_EQ_INT((int)nsent, 1);
+	CHECK(sent_direct[0].sender == 2 && sent_to[0] == 1);
+	CHECK(!has_ten(1, "a") && repl_syncing(nodes[1].repl));
+	CHECK_EQ_INT(repl_direct_deliver(nodes[0].repl, 2, sent_direct[0].data, sent_direct[0].len), 0);
+	repl_direct_answer(nodes[1].repl, 1, 1);
+	run(ALL);
+	CHECK(has_ten(1, "a") && !repl_syncing(nodes[1].repl));
+	check_converged();
+	/* Refused (the receiver's answer): multicast instead. */
+	drop_direct();
+	miss_ten("b");
+	CHECK_EQ_INT((int)nsent, 1);
+	repl_direct_answer(nodes[1].repl, 1, 0);
+	run(ALL);
+	CHECK(has_ten(1, "b") && !repl_syncing(nodes[1].repl));
+	check_converged();
+	/* The receiver refuses what is not ops, and ops from a replica that is
+	 * not in its view (this batch is then sent again in the next view). */
+	drop_direct();
+	CHECK_EQ_INT(repl_direct_deliver(nodes[0].repl, 2, "xx", 2), -1);
+	miss_ten("c");
+	CHECK_EQ_INT((int)nsent, 1);
+	view(R(1) | R(3));
+	CHECK_EQ_INT(repl_direct_deliver(nodes[0].repl, 2, sent_direct[0].data, sent_direct[0].len), -1);
+	repl_direct_answer(nodes[1].repl, 1, 0);
+	CHECK(!has_ten(1, "c"));
+	view(ALL);
+	run(ALL);
+	CHECK_EQ_INT((int)nsent, 2);
+	CHECK_EQ_INT(repl_direct_deliver(nodes[0].repl, 2, sent_direct[1].data, sent_direct[1].len), 0);
+	repl_direct_answer(nodes[1].repl, 1, 1);
+	run(ALL);
+	CHECK(has_ten(1, "c") && !repl_syncing(nodes[1].repl));
+	check_converged();
+	/* Lost with the link: multicast too. */
+	drop_direct();
+	miss_ten("d");
+	CHECK_EQ_INT((int)nsent, 1);
+	repl_direct_lost(nodes[1].repl, 1);
+	run(ALL);
+	CHECK(has_ten(1, "d") && !repl_syncing(nodes[1].repl));
+	check_converged();
+	teardown();
+}
+
 int main(void)
 {
 	log_set_level(LOG_ERROR + 1);
@@ -519,5 +635,6 @@ int main(void)
 	RUN(an_empty_replica_alone_stamps_by_its_wall_clock);
 	RUN(numbers_near_the_top_are_refused);
 	RUN(an_op_of_another_stream_is_taken_only_as_a_resend);
+	RUN(a_long_gap_goes_to_its_one_lacker_over_a_direct_link);
 	return CHECK_DONE();
 }
