@@ -169,17 +169,20 @@ static int read_cluster(config_t *cf, struct config *cfg)
 		return 0;
 	for (int i = 0; i < config_setting_length(list); i++) {
 		config_setting_t *r = config_setting_get_elem(list, i);
-		int id = 0, port = 0;
+		int id = 0, port = 0, link_port = 0;
 		const char *host = "127.0.0.1", *name = "";
 		config_setting_lookup_int(r, "id", &id);
 		config_setting_lookup_int(r, "port", &port);
+		config_setting_lookup_int(r, "link_port", &link_port);
 		config_setting_lookup_string(r, "host", &host);
 		config_setting_lookup_string(r, "name", &name);
-		if ((*name && !valid_server_name(name)) || add_peer(cfg, (uint32_t)id, host, port) < 0) {
+		if ((*name && !valid_server_name(name)) || link_port < 0 || link_port > 65535 ||
+		    add_peer(cfg, (uint32_t)id, host, port) < 0) {
 			fprintf(stderr, "chorusd: cluster.replicas entry %d is invalid\n", i + 1);
 			return -1;
 		}
 		snprintf(cfg->replicas[cfg->nreplicas - 1].name, SERVER_NAME_MAX, "%s", name);
+		cfg->replicas[cfg->nreplicas - 1].link_port = link_port;
 	}
 	return 0;
 }
@@ -255,6 +258,7 @@ static int read_file(struct config *cfg, const char *path)
 		rc = -1;
 	}
 	lookup_str(&cf, "cluster.group_name", &cfg->group_name);
+	lookup_str(&cf, "cluster.link_key", &cfg->link_key);
 	if (rc == 0)
 		rc = read_cluster(&cf, cfg);
 	config_destroy(&cf);
@@ -311,6 +315,8 @@ static void usage(FILE *out)
 		"      --peer ID=HOST:PORT  a replica of the cluster (repeatable)\n"
 		"      --group KIND         solo (one standalone replica, default) or corosync\n"
 		"      --group-name NAME    the Corosync process group (default chorus)\n"
+		"      --link-key FILE      the catch-up links' key (the same file on every\n"
+		"                           replica); with link_port in cluster.replicas\n"
 		"      --mode MODE          available (default) or majority\n"
 		"      --server-name NAME   this replica's server name (default r<id>.chorus)\n"
 		"      --user NAME          started as root: run as user NAME (and its group) once\n"
@@ -327,7 +333,7 @@ enum {
 	OPT_GROUP, OPT_GROUPNAME, OPT_MODE, OPT_IDENTITY, OPT_TLSCERT, OPT_TLSKEY, OPT_TLSPORT,
 	OPT_STS, OPT_PERADDR, OPT_EXEMPT, OPT_REGTIMEOUT, OPT_OPER, OPT_MAKEVERIFIER, OPT_NEWNAMES,
 	OPT_ROOMSPERUSER, OPT_MEMBERSPERROOM, OPT_USER, OPT_SERVERNAME, OPT_INDEXLAG,
-	OPT_HISTCACHE, OPT_SNAPEVERY,
+	OPT_HISTCACHE, OPT_SNAPEVERY, OPT_LINKKEY,
 };
 
 static const struct option long_opts[] = {
@@ -357,6 +363,7 @@ static const struct option long_opts[] = {
 	{"mode", required_argument, NULL, OPT_MODE},
 	{"identity", required_argument, NULL, OPT_IDENTITY},
 	{"tls-cert", required_argument, NULL, OPT_TLSCERT},
+	{"link-key", required_argument, NULL, OPT_LINKKEY},
 	{"tls-key", required_argument, NULL, OPT_TLSKEY},
 	{"tls-port", required_argument, NULL, OPT_TLSPORT},
 	{"sts-duration", required_argument, NULL, OPT_STS},
@@ -457,6 +464,7 @@ static int apply_flag(struct config *cfg, int c, const char *arg)
 	case OPT_LOGLEVEL: return (cfg->log_level = log_level_parse(arg)) < 0 ? -1 : 0;
 	case OPT_GROUP: return parse_group(arg, cfg);
 	case OPT_GROUPNAME: set_str(&cfg->group_name, arg); return 0;
+	case OPT_LINKKEY: set_str(&cfg->link_key, arg); return 0;
 	case OPT_MODE: return parse_mode(arg, &cfg->mode);
 	case OPT_IDENTITY: return parse_identity(arg, cfg);
 	case OPT_PERADDR:
@@ -590,5 +598,6 @@ void config_free(struct config *cfg)
 	free(cfg->tls_key);
 	free(cfg->motd);
 	free(cfg->group_name);
+	free(cfg->link_key);
 	memset(cfg, 0, sizeof *cfg);
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <openssl/crypto.h>
 #include <unistd.h>
 
 #include "server.h"
@@ -193,10 +194,17 @@ static struct group *make_group(struct server *srv)
 	return group_solo_new(srv->loop, srv->cfg.id, &gcb, srv);
 }
 
+static int io_direct(void *ctx, uint32_t member, const void *data, size_t len)
+{
+	struct server *srv = ctx;
+	return link_send(srv->links, member, data, len);
+}
+
 static const struct repl_io *io_of(struct server *srv)
 {
 	static struct repl_io io = {.write = io_write, .read = io_read, .snapshot = io_snapshot};
 	io.ctx = srv;
+	io.direct = srv->links ? io_direct : NULL;
 	io.snapshot_every = (uint64_t)srv->cfg.snapshot_every;
 	return &io;
 }
@@ -230,6 +238,37 @@ static int lock_data_dir(struct server *srv)
 	}
 	free(path);
 	return fd < 0 ? -1 : 0; /* fd stays open: it holds the lock */
+}
+
+/* With a link key and our link port in the cluster list: listens for
+ * catch-up links and knows the other replicas' link ports. Returns 0 (links
+ * or none, logged) or -1. */
+static int start_links(struct server *srv)
+{
+	const struct config *cfg = &srv->cfg;
+	unsigned char key[TLS_PSK_LEN];
+	char err[300];
+	int port = 0;
+	for (size_t i = 0; i < cfg->nreplicas; i++)
+		if (cfg->replicas[i].id == cfg->id)
+			port = cfg->replicas[i].link_port;
+	if (!cfg->link_key || !port) {
+		log_info("catch-up links off (%s): resends go through the group",
+			 cfg->link_key ? "no link_port of ours in cluster.replicas" : "no link key");
+		return 0;
+	}
+	if (link_key_load(cfg->link_key, key, err, sizeof err) < 0) {
+		log_error("%s", err);
+		return -1;
+	}
+	srv->links = link_new(srv->loop, srv->repl, cfg->id, key);
+	OPENSSL_cleanse(key, sizeof key);
+	if (!srv->links || link_listen(srv->links, cfg->listen, port) < 0)
+		return -1;
+	for (size_t i = 0; i < cfg->nreplicas; i++)
+		if (cfg->replicas[i].link_port)
+			link_add_peer(srv->links, cfg->replicas[i].id, cfg->replicas[i].host, cfg->replicas[i].link_port);
+	return 0;
 }
 
 int replica_start(struct server *srv)
@@ -269,6 +308,8 @@ int replica_start(struct server *srv)
 	uv_check_start(&srv->flush, on_flush);
 	uv_unref((uv_handle_t *)&srv->flush);
 
+	if (start_links(srv) < 0)
+		return -1;
 	srv->group = make_group(srv);
 	if (!srv->group)
 		return -1;
@@ -356,6 +397,9 @@ void replica_stop(struct server *srv)
 	srv->stopping = 1;
 	if (srv->group)
 		group_close(srv->group);
+	if (srv->links)
+		link_close(srv->links);
+	srv->links = NULL;
 	uv_close((uv_handle_t *)&srv->flush, NULL);
 	uv_close((uv_handle_t *)&srv->store_retry, NULL);
 	if (srv->writer)

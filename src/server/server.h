@@ -29,6 +29,7 @@
 #include "common/utf8.h"
 #include "common/util.h"
 #include "group/group.h"
+#include "link/link.h"
 #include "proto/caps.h"
 #include "proto/irc.h"
 #include "repl/repl.h"
@@ -48,6 +49,7 @@ struct replica_addr {
 	uint32_t id;
 	char host[64];
 	int port;
+	int link_port;              /* its catch-up link port (src/link), 0 = none */
 	char name[SERVER_NAME_MAX]; /* its server name, or "" for r<id>.chorus */
 };
 
@@ -93,6 +95,7 @@ struct config {
 	                          * person, no passwords (docs/CONFIG.md) */
 	enum { GROUP_SOLO = 0, GROUP_COROSYNC = 1 } group;
 	char *group_name;        /* the Corosync CPG group (default "chorus") */
+	char *link_key;          /* the catch-up links' key file, NULL = no links */
 	size_t nreplicas;        /* the cluster: replicas clients may be sent to */
 	struct replica_addr replicas[CLUSTER_MAX];
 };
@@ -382,6 +385,7 @@ struct server {
 	struct store *store;
 	struct store_writer *writer;
 	struct group *group;
+	struct link_set *links;     /* catch-up links, or NULL (no link key) */
 	uv_timer_t store_retry;      /* retries a failed store */
 	uint64_t store_retry_ms;     /* its next delay (doubles up to a minute) */
 	uv_check_t flush;            /* multicasts each loop turn's ops */

@@ -5,7 +5,8 @@
  * only. Both sides: chorusd's listener (tls_server: a certificate and key,
  * read at start and again on tls_reload, SIGHUP: new connections use the new
  * pair, open ones keep theirs) and the chorus client (tls_client: how it
- * checks a replica's certificate).
+ * checks a replica's certificate). Also both ends of chorusd's catch-up links
+ * (src/link): TLS 1.3 on a key both hold, no certificates.
  */
 #ifndef CHORUS_TLS_H
 #define CHORUS_TLS_H
@@ -40,6 +41,14 @@ int tls_file_fingerprint(const char *path, char out[100]);
  */
 struct tls_client *tls_client_new(const char *ca_file, const char *fingerprint, int insecure);
 void tls_client_free(struct tls_client *t);
+
+/* The two ends of a TLS 1.3 connection authenticated by a key both hold
+ * (an external PSK with (EC)DHE: forward secret; a peer without the key
+ * fails the handshake). Free them with tls_server_free / tls_client_free;
+ * tls_reload does not apply. */
+#define TLS_PSK_LEN 32
+struct tls_server *tls_psk_server_new(const unsigned char key[TLS_PSK_LEN]);
+struct tls_client *tls_psk_client_new(const unsigned char key[TLS_PSK_LEN]);
 
 /* A new server-side connection (handshake pending). */
 struct tls_conn *tls_conn_new(struct tls_server *t);

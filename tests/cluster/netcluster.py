@@ -112,10 +112,17 @@ class Node:
                     "nodelist {\n%s}\n"
                     "logging {\n  to_logfile: yes\n  logfile: %s/corosync.log\n  to_stderr: no\n  to_syslog: no\n}\n"
                     % (self.c.authkey, nodes, self.dir))
-        replicas = ",\n".join('    { id = %d; host = "%s.%d"; port = %d; }' % (j, NET, j, PORT)
-                              for j in range(1, self.c.n + 1))
+        # Catch-up links (src/link) on PORT + 1, with the cluster's link key
+        # (a node's own key file, so a test can give one node another key).
+        link = "; link_port = %d" % (PORT + 1) if self.c.links else ""
+        replicas = ",\n".join('    { id = %d; host = "%s.%d"; port = %d%s; }' % (j, NET, j, PORT, link)
+                               for j in range(1, self.c.n + 1))
+        key = os.path.join(self.dir, "link.key")
+        with open(key, "w") as f:
+            f.write(self.c.link_key)
         with open(os.path.join(self.dir, "cluster.conf"), "w") as f:
-            f.write('cluster = {\n  mode = "%s";\n  replicas = (\n%s\n  );\n};\n' % (self.c.mode, replicas))
+            f.write('cluster = {\n  mode = "%s";\n  link_key = "%s";\n  replicas = (\n%s\n  );\n};\n'
+                    % (self.c.mode, key, replicas))
 
     def start_corosync(self):
         """Corosync in a new mount namespace with this node's /run,
@@ -265,11 +272,15 @@ class Node:
 
 
 class Cluster:
-    def __init__(self, workdir, n=5, mode="available", small_disk=None, extra_args=()):
+    def __init__(self, workdir, n=5, mode="available", small_disk=None, extra_args=(), links=True):
         """small_disk: (replica id, size) to give that replica's data a tmpfs
         of that size (e.g. "3m"), mounted before its namespaces are made.
-        extra_args: chorusd flags after the harness's own (later ones win)."""
+        extra_args: chorusd flags after the harness's own (later ones win).
+        links: catch-up links between the replicas (else resends all go
+        through Corosync)."""
         self.dir = str(workdir)
+        self.links = links
+        self.link_key = os.urandom(24).hex() + "\n"
         self.extra_args = list(extra_args)
         self.n = n
         self.mode = mode
