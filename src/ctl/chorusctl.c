@@ -352,7 +352,8 @@ static int cmd_up(struct options *o)
 		return 1;
 	snprintf(o->dir, sizeof o->dir, "%s", abs);
 	char fp[100];
-	if (write_corosync_conf(o) < 0 || write_cluster_conf(o) < 0 || make_certificate(o, fp) < 0)
+	if (write_corosync_conf(o) < 0 || write_cluster_conf(o) < 0 || make_link_key(o) < 0 ||
+	    make_certificate(o, fp) < 0)
 		return 1;
 	heap_on_huge_pages();
 	int other = corosync_running_here();
@@ -361,9 +362,10 @@ static int cmd_up(struct options *o)
 				" stop it first (chorusctl down --dir <its dir>)\n", other);
 		return 1;
 	}
+	static const int offsets[] = {0, TLS_PORT_OFFSET, LINK_PORT_OFFSET}; /* client, TLS, link */
 	for (int i = 1; i <= o->n; i++)
-		for (int tls = 0; tls < 2; tls++) {
-			int p = o->port + i - 1 + (tls ? TLS_PORT_OFFSET : 0);
+		for (size_t k = 0; k < sizeof offsets / sizeof offsets[0]; k++) {
+			int p = o->port + i - 1 + offsets[k];
 			if (port_open(p)) {
 				fprintf(stderr, "chorusctl: port %d is taken (a cluster already up? try chorusctl down)\n", p);
 				return 1;

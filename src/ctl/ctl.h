@@ -10,6 +10,7 @@
 
 #define MAX_REPLICAS 32
 #define TLS_PORT_OFFSET 30 /* replica i's TLS port: its client port + 30 (6697 for 6667) */
+#define LINK_PORT_OFFSET 60 /* its catch-up link port: + 60 (6727 for 6667) */
 
 struct options {
 	int n;
@@ -33,8 +34,13 @@ int make_dir(const char *path);
  * it lets o->user (when not root) use Corosync (uidgid). */
 int write_corosync_conf(const struct options *o);
 /* DIR/cluster.conf: the replicas' client addresses (cluster.replicas, with
- * their TLS ports), read by chorusd, chorus and chorusctl status/digest. */
+ * their TLS and link ports) and the link key's file, read by chorusd, chorus
+ * and chorusctl status/digest. */
 int write_cluster_conf(const struct options *o);
+/* DIR/link.key: the catch-up links' key (32 random bytes, hex), made once
+ * and kept, readable by its owner only. Returns 0, or -1 with the reason
+ * printed. */
+int make_link_key(const struct options *o);
 /*
  * DIR/tls/cert.pem and key.pem: a self-signed certificate (P-256, for
  * localhost and 127.0.0.1, valid a year) made once and kept across runs, so

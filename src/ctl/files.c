@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <pwd.h>
@@ -80,10 +81,11 @@ int write_cluster_conf(const struct options *o)
 	char path[PATH_MAX + 32];
 	struct buf b = {0};
 	buf_printf(&b, "# written by chorusctl up\ncluster = {\n  mode = \"%s\";\n  group = \"corosync\";\n"
-		       "  replicas = (\n", o->mode);
+		       "  link_key = \"%s/link.key\";\n  replicas = (\n", o->mode, o->dir);
 	for (int i = 1; i <= o->n; i++)
-		buf_printf(&b, "    { id = %d; host = \"127.0.0.1\"; port = %d; tls_port = %d; }%s\n", i,
-			   o->port + i - 1, o->port + i - 1 + TLS_PORT_OFFSET, i < o->n ? "," : "");
+		buf_printf(&b, "    { id = %d; host = \"127.0.0.1\"; port = %d; tls_port = %d; link_port = %d; }%s\n",
+			   i, o->port + i - 1, o->port + i - 1 + TLS_PORT_OFFSET, o->port + i - 1 + LINK_PORT_OFFSET,
+			   i < o->n ? "," : "");
 	buf_printf(&b, "  );\n};\n");
 	snprintf(path, sizeof path, "%s/cluster.conf", o->dir);
 	int rc = write_file(path, b.data);
@@ -96,6 +98,26 @@ static FILE *open_private(const char *path)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	return fd < 0 ? NULL : fdopen(fd, "w");
+}
+
+int make_link_key(const struct options *o)
+{
+	char path[PATH_MAX + 32];
+	unsigned char key[32];
+	snprintf(path, sizeof path, "%s/link.key", o->dir);
+	if (access(path, R_OK) == 0)
+		return 0;
+	FILE *f = open_private(path);
+	int ok = f && RAND_bytes(key, sizeof key) == 1;
+	for (size_t i = 0; ok && i < sizeof key; i++)
+		ok = fprintf(f, "%02x", key[i]) == 2;
+	ok = ok && fputc('\n', f) != EOF;
+	if (f && fclose(f) != 0)
+		ok = 0;
+	OPENSSL_cleanse(key, sizeof key);
+	if (!ok)
+		fprintf(stderr, "chorusctl: cannot write %s: %s\n", path, strerror(errno));
+	return ok ? 0 : -1;
 }
 
 /* Adds extension nid with value (OpenSSL's text form) to x. */

@@ -239,6 +239,11 @@ def test_chorusctl_up_status_restart_digest_down(netns, tmp_path):
         supervisor = int(f.read())
     assert procs["chorusctl"] == [supervisor], procs
     assert (tmp_path / "cluster" / "cluster.conf").exists()
+    # catch-up links: a private key, each replica listening on its link port
+    assert os.stat(os.path.join(cdir, "link.key")).st_mode & 0o077 == 0
+    for i in range(1, N + 1):
+        log = open(os.path.join(cdir, "r%d.log" % i)).read()
+        assert "catch-up links on 127.0.0.1:%d" % (PORT + i - 1 + 60) in log, log[-2000:]
     # replicas and Corosync run with malloc's heap on huge pages (docs/OPERATIONS.md)
     for pid in procs["corosync"] + [procs[i][0] for i in range(1, N + 1)]:
         with open("/proc/%d/environ" % pid, "rb") as f:

@@ -1,0 +1,58 @@
+"""Catch-up links (src/link) on real Corosync: a replica that missed more
+than REPL_DIRECT_MIN operations gets them from its resenders over direct
+links; with a link key that differs from the others' it gets them through
+Corosync instead. Either way it ends with the others' digest."""
+import os
+import subprocess
+import time
+
+from netcluster import CHORUSD, PORT
+
+BENCH = os.path.join(os.path.dirname(CHORUSD), "chorus-bench")
+
+
+def write_lots(nodes, seconds=1.0):
+    """Writes at saturation from clients on nodes (tens of thousands of
+    operations); returns chorus-bench's output."""
+    targets = ",".join("%s:%d" % (n.addr, PORT) for n in nodes)
+    out = subprocess.run([BENCH, "-t", targets, "-c", "40", "-r", "8", "-R", "0", "-w", "8", "--warmup", "0.2",
+                          "-d", str(seconds)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-500:]
+    return out.stdout
+
+
+def catch_up(cluster, node, wipe):
+    """Restarts node (killed before) and waits until it holds what the others
+    hold, with their digest."""
+    want = cluster.nodes[0].digest()
+    node.start_chorusd(wipe=wipe)
+    deadline = time.monotonic() + 60
+    while node.syncstate() != (want[1], False):
+        assert time.monotonic() < deadline, "replica %d did not catch up: %s of %s" % (
+            node.i, node.syncstate(), want)
+        time.sleep(0.05)
+    assert node.digest() == want
+    return want[1]
+
+
+def test_catch_up_over_links_and_without_them(cluster):
+    last = cluster.nodes[4]
+    last.kill9()
+    write_lots(cluster.nodes[:4])
+    ops = catch_up(cluster, last, wipe=True)
+    assert ops > 8192, "too few operations to need a link: %d" % ops
+    log = last.log()
+    assert "link from replica 1 open" in log, log[-3000:]
+    assert "batch of" in log and " taken" in log
+    assert " refused" not in log
+    assert "link to replica 5" in cluster.nodes[0].log()
+
+    # Another key on replica 5: its links fail, Corosync carries the resends.
+    last.kill9()
+    write_lots(cluster.nodes[:4])
+    with open(os.path.join(last.dir, "link.key"), "w") as f:
+        f.write(os.urandom(24).hex())
+    before = len(last.log())
+    catch_up(cluster, last, wipe=False)
+    assert "taken" not in last.log()[before:]
+    assert "link to replica 5 closed (TLS failed" in cluster.nodes[0].log()
