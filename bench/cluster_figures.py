@@ -14,6 +14,8 @@ starts a fresh cluster:
             caught up per second (operations it missed / those seconds).
   wiped     the same, but replica 5 starts again with its data directory
             wiped: it catches up every operation of the cluster.
+  wiped-corosync  the same without catch-up links (docs/CONFIG.md): every
+            resend goes through Corosync, as before issue 15's links.
   heal      partition {1,2} | {3,4,5}; chorus-bench writes on both sides at
             once; the partition heals. Figures: seconds from the heal until
             every replica's view has all five, and until all five hold the
@@ -24,8 +26,7 @@ Progress is polled every POLL_S with SYNCSTATE, not DIGEST: a digest hashes
 the whole state (~90 ms at 115,000 messages), so polling it would take loop
 time from the replica being measured; the digests are compared once, at the
 end. (Measured both ways on ~22,000 missed operations the figures were the
-same within the runs' spread: the catch-up here is bound by the five
-Corosyncs' knet traffic on two cores, not by the polling.)
+same within the runs' spread.)
   failover  the chorus terminal client (line mode) in a room on replica 1,
             another user writing a line every 20 ms from replica 4;
             replica 1 is killed with SIGKILL. Figure: seconds from the kill
@@ -98,14 +99,14 @@ def _equal(digests):
     return all(d and not d[2] for d in digests) and len({d[0] for d in digests}) == 1
 
 
-def _cluster(workdir, name):
-    c = netcluster.Cluster(os.path.join(workdir, name), extra_args=RELAXED)
+def _cluster(workdir, name, links=True):
+    c = netcluster.Cluster(os.path.join(workdir, name), extra_args=RELAXED, links=links)
     os.makedirs(c.dir, exist_ok=True)
     return c.up()
 
 
-def catchup(build, workdir, run, seconds, wipe=False):
-    c = _cluster(workdir, "%s-%d" % ("wiped" if wipe else "catchup", run))
+def catchup(build, workdir, run, seconds, wipe=False, links=True):
+    c = _cluster(workdir, "%s%s-%d" % ("wiped" if wipe else "catchup", "" if links else "-corosync", run), links)
     try:
         last = c.nodes[4]
         before = last.digest()[1]
@@ -201,6 +202,7 @@ def measure(build, runs, seconds=3.0, log=print):
     for run in range(1, runs + 1):
         for key, fn in (("catchup", lambda: catchup(build, workdir, run, seconds)),
                         ("wiped", lambda: catchup(build, workdir, run, seconds, wipe=True)),
+                        ("wiped-corosync", lambda: catchup(build, workdir, run, seconds, wipe=True, links=False)),
                         ("heal", lambda: heal(build, workdir, run, seconds / 2)),
                         ("failover", lambda: failover(build, workdir, run))):
             try:

@@ -650,6 +650,8 @@ CLUSTER_ROWS = [
     ("catch-up: operations caught up per second", "catchup", "ops_per_s", ""),
     ("wiped replica: operations it caught up (all of them)", "wiped", "missed_ops", ""),
     ("wiped replica: operations caught up per second", "wiped", "ops_per_s", ""),
+    ("wiped replica without catch-up links (all through Corosync): operations per second",
+     "wiped-corosync", "ops_per_s", ""),
     ("heal: messages written on both sides while partitioned", "heal", "written", ""),
     ("heal: seconds from the heal to a view of five everywhere", "heal", "view_s", "s"),
     ("heal: seconds from the heal to five equal digests", "heal", "equal_s", "s"),
