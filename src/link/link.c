@@ -18,6 +18,7 @@
 
 #define LINK_READ_CHUNK (64 * 1024)
 #define LINK_PAUSE_MS 5
+#define LINK_ANSWER_TIMEOUT_MS 15000
 
 enum { LINK_HELLO = 1, LINK_OPS = 2, LINK_ANSWER = 3 };
 
@@ -32,12 +33,15 @@ struct link_conn {
 	struct link_set *ls;
 	uv_tcp_t tcp;
 	uv_connect_t connect;
-	uv_timer_t pause;        /* receiver: tries again while the writer is behind */
+	uv_timer_t timer;        /* incoming: reads again after a pause (the writer was
+	                          * behind); outgoing: closes the link when the oldest
+	                          * unanswered batch waited LINK_ANSWER_TIMEOUT_MS */
 	int handles;             /* open libuv handles; freed when 0 after closing */
 	struct tls_conn *tls;
 	uint32_t peer;           /* outgoing: the member; incoming: from its hello (0 until) */
 	int outgoing, connected, closing, paused;
-	size_t sent, taken;      /* batches: sent (outgoing) or taken (incoming) */
+	size_t sent, answered;   /* outgoing: batches sent, answers received */
+	size_t taken;            /* incoming: batches taken */
 	struct buf in;           /* plaintext received and not yet handled, from in_off */
 	size_t in_off;
 	struct buf early;        /* TLS bytes made before the connection was up */
@@ -167,10 +171,25 @@ static void conn_close(struct link_conn *c, const char *why)
 	}
 	DL_DELETE(ls->conns, c);
 	uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
-	uv_close((uv_handle_t *)&c->pause, on_handle_closed);
+	uv_close((uv_handle_t *)&c->timer, on_handle_closed);
 }
 
 static void on_pause_over(uv_timer_t *t);
+
+static void on_answer_late(uv_timer_t *t)
+{
+	conn_close(t->data, "no answer in time");
+}
+
+/* Outgoing: (re)starts the wait for the oldest unanswered batch, or stops it
+ * when all are answered. */
+static void answer_deadline(struct link_conn *c)
+{
+	if (c->answered < c->sent)
+		uv_timer_start(&c->timer, on_answer_late, LINK_ANSWER_TIMEOUT_MS, 0);
+	else
+		uv_timer_stop(&c->timer);
+}
 
 /* Handles one frame of c (type and its payload). Returns 0, 1 if c pauses
  * before it (the frame stays), -1 if c closed. */
@@ -191,7 +210,7 @@ static int handle_frame(struct link_conn *c, int type, const unsigned char *p, s
 		if (repl_backlog(ls->repl) > LINK_BACKLOG_MAX) {
 			c->paused = 1;
 			uv_read_stop((uv_stream_t *)&c->tcp);
-			uv_timer_start(&c->pause, on_pause_over, LINK_PAUSE_MS, 0);
+			uv_timer_start(&c->timer, on_pause_over, LINK_PAUSE_MS, 0);
 			return 1;
 		}
 		unsigned char taken = repl_direct_deliver(ls->repl, c->peer, p, len) == 0;
@@ -200,7 +219,9 @@ static int handle_frame(struct link_conn *c, int type, const unsigned char *p, s
 			  taken ? "taken" : "refused");
 		return conn_send(c, LINK_ANSWER, &taken, 1);
 	}
-	if (c->outgoing && type == LINK_ANSWER && len == 1) {
+	if (c->outgoing && type == LINK_ANSWER && len == 1 && c->answered < c->sent) {
+		c->answered++;
+		answer_deadline(c);
 		repl_direct_answer(ls->repl, c->peer, p[0] == 1);
 		return c->closing ? -1 : 0;
 	}
@@ -273,8 +294,8 @@ static struct link_conn *conn_new(struct link_set *ls)
 	struct link_conn *c = xcalloc(1, sizeof *c);
 	c->ls = ls;
 	uv_tcp_init(ls->loop, &c->tcp);
-	uv_timer_init(ls->loop, &c->pause);
-	c->tcp.data = c->pause.data = c;
+	uv_timer_init(ls->loop, &c->timer);
+	c->tcp.data = c->timer.data = c;
 	c->handles = 2;
 	DL_APPEND(ls->conns, c);
 	return c;
@@ -374,7 +395,8 @@ int link_send(struct link_set *ls, uint32_t member, const void *data, size_t len
 	}
 	if (len + 1 > LINK_FRAME_MAX || conn_send(c, LINK_OPS, data, len) < 0)
 		return -EIO;
-	c->sent++;
+	if (c->sent++ == c->answered)
+		answer_deadline(c);
 	return 0;
 }
 

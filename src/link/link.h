@@ -13,8 +13,10 @@
  *   LINK_ANSWER (to the sender): u8 1 if the receiver took the batch.
  * The receiver answers batches in order, and stops reading while its
  * writer is more than LINK_BACKLOG_MAX operations behind. A connection that
- * breaks reports repl_direct_lost; the next batch to that member (in a later
- * view) opens a new one.
+ * breaks, or whose oldest unanswered batch waits 15 s (a peer that stopped
+ * reading, a port that drops packets), is closed and reported through
+ * repl_direct_lost; the next batch to that member (in a later view) opens a
+ * new one.
  */
 #ifndef CHORUS_LINK_H
 #define CHORUS_LINK_H

@@ -197,7 +197,7 @@ static struct group *make_group(struct server *srv)
 static int io_direct(void *ctx, uint32_t member, const void *data, size_t len)
 {
 	struct server *srv = ctx;
-	return link_send(srv->links, member, data, len);
+	return srv->links ? link_send(srv->links, member, data, len) : -ENOTCONN; /* stopping */
 }
 
 static const struct repl_io *io_of(struct server *srv)

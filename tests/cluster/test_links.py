@@ -1,7 +1,9 @@
 """Catch-up links (src/link) on real Corosync: a replica that missed more
 than REPL_DIRECT_MIN operations gets them from its resenders over direct
 links; with a link key that differs from the others' it gets them through
-Corosync instead. Either way it ends with the others' digest."""
+Corosync instead, and so it does when its link port drops every packet (the
+link gives up after 15 s without an answer). Either way it ends with the
+others' digest."""
 import os
 import subprocess
 import time
@@ -56,3 +58,22 @@ def test_catch_up_over_links_and_without_them(cluster):
     catch_up(cluster, last, wipe=False)
     assert "taken" not in last.log()[before:]
     assert "link to replica 5 closed (TLS failed" in cluster.nodes[0].log()
+
+    # Its link port drops every packet: the link waits 15 s for an answer,
+    # gives up, and Corosync carries the resends.
+    last.kill9()
+    with open(os.path.join(last.dir, "link.key"), "w") as f:
+        f.write(cluster.link_key)
+    write_lots(cluster.nodes[:4])
+    rules = os.path.join(last.dir, "drop-link.nft")
+    with open(rules, "w") as f:
+        f.write("table inet chorus {\n chain input { type filter hook input priority 0; tcp dport %d drop; }\n}\n"
+                % (PORT + 1))
+    last.ns_exec("nft -f %s" % rules)
+    try:
+        before = len(last.log())
+        catch_up(cluster, last, wipe=False)
+        assert "taken" not in last.log()[before:]
+        assert "link to replica 5 closed (no answer in time)" in cluster.nodes[0].log()
+    finally:
+        cluster.heal()
