@@ -506,7 +506,11 @@ void chat_dm_each(const struct chat *c, const char *person,
 static void msg_store(const struct op *op, const struct chat_fact *fact, struct chat_history *h,
 		      struct chat_effect *eff)
 {
-	eff->change = CHAT_MSG_NEW;
+	int repeat = fact && fact->repeat && !fact->loaded;
+	eff->change = repeat && !fact->line ? CHAT_MSG_REPEAT : CHAT_MSG_NEW;
+	eff->displaced = repeat && fact->line;
+	if (repeat)
+		eff->line = fact->other;
 	history_add(h, op, fact, eff);
 }
 
@@ -570,7 +574,7 @@ static void apply_new(struct chat *c, const struct op *op, const char *like_msgi
 		break;
 	case OP_LIKE:
 	case OP_UNLIKE:
-		like_apply(c, like_msgid, fact, eff);
+		like_apply(c, like_msgid, fact && !fact->loaded ? fact : NULL, eff);
 		break;
 	case OP_TOPIC:
 		eff->change = topic_apply(r, op) ? CHAT_TOPIC_CHANGED : CHAT_UNCHANGED;

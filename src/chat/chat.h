@@ -84,6 +84,9 @@ enum chat_change {
 	CHAT_USER_NEW,        /* OP_USER: a user became known */
 	CHAT_ROOM_NEW,        /* OP_ROOM (or first op naming a room): a room became known */
 	CHAT_MSG_NEW,         /* OP_MSG/OP_DM/OP_POST stored: see history, msg, appended */
+	CHAT_MSG_REPEAT,      /* OP_MSG/OP_DM stored, a repeat of a line its person sent with
+	                       * the same client id (op_client_id): no line; that line is at
+	                       * line (its key) */
 	CHAT_LIKES_CHANGED,   /* OP_LIKE/OP_UNLIKE changed its message's like count */
 	CHAT_LIKE_PENDING,    /* like/unlike kept as a placeholder: message unknown yet */
 	CHAT_LIKE_SAME,       /* like/unlike recorded but the count did not change */
@@ -111,6 +114,11 @@ struct chat_effect {
 	                                * what the room says */
 	char founder_was[128];         /* CHAT_FOUNDER_CHANGED: the former founder (a person) */
 	int room_created;              /* 1 if this op also made its room known */
+	struct op_key line;            /* CHAT_MSG_REPEAT: the key of the line it repeats;
+	                                * CHAT_MSG_NEW with displaced: of the line it replaced */
+	int displaced;                 /* CHAT_MSG_NEW: a repeat that sorts before the line of its
+	                                * client id, and so took its place (that line is no
+	                                * longer one) */
 };
 
 /* What the store knew of an op as it stored it, that chat_apply needs and
@@ -122,6 +130,13 @@ struct chat_fact {
 	uint8_t known;     /* a like or unlike: its message is stored */
 	uint8_t own;       /* a like or unlike: of its author's own message (never counts) */
 	uint8_t changed;   /* a like or unlike: it changed the liker's state (liked or not) */
+	uint8_t repeat;    /* a message: its person sent one with the same client id
+	                    * (op_client_id) before it here: it adds no line */
+	uint8_t line;      /* a repeat: it is now that id's line, for it sorts before
+	                    * the one that was (other); else other is the line */
+	uint8_t loaded;    /* the op is loaded at start-up (store_load: only repeat
+	                    * is set): nothing is cached, no effect is wanted */
+	struct op_key other;
 };
 
 /* Longest nick, and longest string field of an op that chat_apply takes
@@ -246,6 +261,12 @@ int chat_history_last(const struct chat_history *h, struct op_key *k);
  * if the cache holds them all: returns how many; -1 if it does not. The
  * pointers are valid until the next chat_apply. */
 long chat_history_cached(const struct chat_history *h, size_t limit, const struct chat_msg **out);
+/* The latest messages of h the cache holds, at most limit, ascending, into
+ * out; returns how many. A room's cache holds its last chat_set_cache keep
+ * lines, one fewer for each cached line a repeat took the place of
+ * (exactly-once sends: the repeat sorted before the cache) until new lines
+ * come. The pointers are valid until the next chat_apply. */
+size_t chat_history_latest(const struct chat_history *h, size_t limit, const struct chat_msg **out);
 /* The byte budget of the caches of all histories (CHAT_CACHE_DEFAULT at
  * first; lowering it evicts at once), and how many of its last messages a
  * room's cache holds whatever the budget (0 at first). Bytes counted: each

@@ -146,7 +146,8 @@ struct account_entry {
 struct chat_history {
 	struct chat *chat;
 	struct chat_room *room;    /* NULL for a conversation or a feed */
-	size_t n;                  /* messages in it */
+	size_t n;                  /* messages applied to it, repeats included */
+	size_t repeats;            /* of which repeats of a client id's line (chat_fact) */
 	struct op_key last;        /* the key of the last, when n > 0 */
 	struct msg_entry **cache;  /* its last ncached messages, ascending, from cache[first] */
 	size_t first, ncached, cap;

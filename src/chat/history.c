@@ -171,10 +171,33 @@ static void cache_insert(struct chat_history *h, struct msg_entry *m)
 	c->cache_bytes += m->bytes;
 }
 
+/* Messages of h that are lines (repeats are not). */
+static size_t lines_of(const struct chat_history *h)
+{
+	return h->n - h->repeats;
+}
+
+/* Takes the message of key k out of h's cache, if it is there (it stopped
+ * being a line: a repeat took its place). */
+static void uncache(struct chat_history *h, const struct op_key *k)
+{
+	size_t at = cached_after(h, k);
+	if (!at)
+		return;
+	struct msg_entry *m = h->cache[h->first + at - 1];
+	struct op_key mk = op_key_of(&m->msg.op);
+	if (op_key_cmp(&mk, k) != 0)
+		return;
+	memmove(h->cache + h->first + at - 1, h->cache + h->first + at, (h->ncached - at) * sizeof *h->cache);
+	h->ncached--;
+	entry_free(h->chat, m);
+	lru_touch(h);
+}
+
 /* 1 if a message of key k, arriving now, belongs in h's cached suffix. */
 static int cacheable(const struct chat_history *h, const struct op_key *k, int appended)
 {
-	if (appended || h->ncached == h->n)
+	if (appended || h->ncached == lines_of(h))
 		return 1;
 	if (!h->ncached)
 		return 0;
@@ -221,9 +244,17 @@ void history_add(struct chat_history *h, const struct op *msg, const struct chat
 	struct chat *c = h->chat;
 	struct op_key k = op_key_of(msg);
 	int appended = h->n == 0 || op_key_cmp(&k, &h->last) > 0;
+	int line = !fact || !fact->repeat || fact->line;
 	eff->history = h;
 	eff->appended = appended;
-	if (cacheable(h, &k, appended)) {
+	if (fact && fact->repeat) {
+		h->repeats++;
+		if (!fact->loaded && line)
+			uncache(h, &fact->other);
+	}
+	if (fact && fact->loaded)
+		fact = NULL; /* loading: nothing is cached */
+	if (line && cacheable(h, &k, appended)) {
 		size_t size = fact ? entry_size(msg) : 0;
 		int fits = fact && (entry_cost(size) <= c->cache_max || keep_of(h));
 		if (fits)
@@ -270,7 +301,7 @@ int chat_history_last(const struct chat_history *h, struct op_key *k)
 
 long chat_history_cached(const struct chat_history *h, size_t limit, const struct chat_msg **out)
 {
-	size_t want = h->n < limit ? h->n : limit;
+	size_t want = lines_of(h) < limit ? lines_of(h) : limit;
 	if (want > h->ncached)
 		return -1;
 	size_t from = h->first + h->ncached - want;
@@ -279,14 +310,24 @@ long chat_history_cached(const struct chat_history *h, size_t limit, const struc
 	return (long)want;
 }
 
+size_t chat_history_latest(const struct chat_history *h, size_t limit, const struct chat_msg **out)
+{
+	size_t want = h->ncached < limit ? h->ncached : limit;
+	for (size_t i = 0; i < want; i++)
+		out[i] = &h->cache[h->first + h->ncached - want + i]->msg;
+	return want;
+}
+
 void history_snapshot(const struct chat_history *h, struct op_buf *b)
 {
 	snap_u64(b, h->n);
+	snap_u64(b, h->repeats);
 	snap_key(b, &h->last);
 }
 
 void history_restore(struct chat_history *h, struct op_reader *r)
 {
 	h->n = (size_t)snap_read_u64(r);
+	h->repeats = (size_t)snap_read_u64(r);
 	h->last = snap_read_key(r);
 }

@@ -34,6 +34,27 @@ static char *put_hex16(char *p, uint64_t v)
 
 /* "origin-incarnation(16 hex)-boot-seq", written by hand: it is made twice
  * for every stored message (store and fan-out), where snprintf showed. */
+int op_client_id(const struct op *op, char out[OP_CID_MAX])
+{
+	static const char ok[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.";
+	const size_t klen = sizeof OP_CID_TAG - 1;
+	out[0] = '\0';
+	if ((op->kind != OP_MSG && op->kind != OP_DM) || !op->tags)
+		return 0;
+	for (const char *t = op->tags; *t; t += strcspn(t, ";"), t += *t == ';') {
+		size_t n = strcspn(t, ";");
+		if (n <= klen + 1 || strncmp(t, OP_CID_TAG "=", klen + 1) != 0)
+			continue;
+		size_t vlen = n - klen - 1;
+		if (vlen >= OP_CID_MAX || strspn(t + klen + 1, ok) < vlen)
+			return 0;
+		memcpy(out, t + klen + 1, vlen);
+		out[vlen] = '\0';
+		return 1;
+	}
+	return 0;
+}
+
 void op_msgid(const struct op *op, char *buf, size_t len)
 {
 	char id[OP_MSGID_MAX];
@@ -126,6 +147,26 @@ void op_key_bytes(const struct op_key *k, uint8_t out[OP_KEY_BYTES])
 	put_be(out + 12, k->stream.incarnation, 8);
 	put_be(out + 20, k->stream.boot, 4);
 	put_be(out + 24, k->seq, 8);
+}
+
+static uint64_t get_be(const uint8_t *p, int bytes)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < bytes; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+struct op_key op_key_of_bytes(const uint8_t b[OP_KEY_BYTES])
+{
+	struct op_key k;
+	memset(&k, 0, sizeof k);
+	k.lts = get_be(b, 8);
+	k.stream.origin = (uint32_t)get_be(b + 8, 4);
+	k.stream.incarnation = get_be(b + 12, 8);
+	k.stream.boot = (uint32_t)get_be(b + 20, 4);
+	k.seq = get_be(b + 24, 8);
+	return k;
 }
 
 static char *dup_or_empty(const char *s)

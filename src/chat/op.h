@@ -104,6 +104,16 @@ void op_msgid(const struct op *op, char *buf, size_t len);
  * if s is not one. */
 int op_msgid_parse(const char *s, struct op_stream *stream, uint64_t *seq);
 
+/* The client tag that names a line once for its sender (exactly-once sends:
+ * a second message of one person with the same id is the same line), and
+ * the longest id, with its NUL. */
+#define OP_CID_TAG "+chorus/cid"
+#define OP_CID_MAX 65
+/* The client id of op into out (OP_CID_MAX bytes): 1 if op is an OP_MSG or
+ * OP_DM whose tags carry OP_CID_TAG with a value of 1 to 64 letters, digits,
+ * '-', '_' or '.'; else 0 (out ""). */
+int op_client_id(const struct op *op, char out[OP_CID_MAX]);
+
 /* Canonical order: by lts, then origin, incarnation, boot, seq. Returns <0, 0, >0. */
 int op_cmp(const struct op *a, const struct op *b);
 
@@ -131,6 +141,8 @@ struct op_key op_key_at_time(int64_t ms, int after);
  * boot, seq): memcmp orders them as op_key_cmp does. */
 #define OP_KEY_BYTES 32
 void op_key_bytes(const struct op_key *k, uint8_t out[OP_KEY_BYTES]);
+/* The key op_key_bytes wrote as b. */
+struct op_key op_key_of_bytes(const uint8_t b[OP_KEY_BYTES]);
 
 /* Stream equality and order (origin, incarnation, boot). */
 int op_stream_cmp(const struct op_stream *a, const struct op_stream *b);

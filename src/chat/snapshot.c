@@ -3,7 +3,7 @@
  * chat_restore), so a replica starts from its last snapshot and the ops
  * stored after it instead of replaying every op (issue 15).
  *
- * Layout: the magic "chorus-chat-snapshot 1", then the counters (ops
+ * Layout: the magic "chorus-chat-snapshot 2", then the counters (ops
  * applied, highest lts, the set digest's sum), the applied seqs of every
  * stream, the users, the rooms (names, topics, mode registers, founder,
  * history), the conversations, the feeds and follow states (feeds.c) and the
@@ -16,7 +16,7 @@
 
 #include <string.h>
 
-#define SNAP_MAGIC "chorus-chat-snapshot 1"
+#define SNAP_MAGIC "chorus-chat-snapshot 2" /* 2: histories count repeats */
 
 void snap_u64(struct op_buf *b, uint64_t v)
 {

@@ -252,11 +252,11 @@ int repl_new_stream(struct repl *r, struct store *st)
 	return 0;
 }
 
-static int load_one(const struct op *op, void *arg)
+static int load_one(const struct op *op, const struct chat_fact *fact, void *arg)
 {
 	struct repl *r = arg;
 	struct chat_effect eff;
-	if (chat_apply(r->chat, op, NULL, &eff) == 0)
+	if (chat_apply(r->chat, op, fact, &eff) == 0)
 		know_add(r, &op->stream, op->seq);
 	return 0;
 }

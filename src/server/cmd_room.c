@@ -79,9 +79,9 @@ void cmd_join_burst(struct session *s, struct room_presence *r)
 	if (room && !(s->caps & CAP_CHATHISTORY)) {
 		/* A room's cache holds its last REPLAY_ON_JOIN lines (chat_set_cache). */
 		const struct chat_msg *msgs[REPLAY_ON_JOIN];
-		long n = chat_history_cached(room->history, REPLAY_ON_JOIN, msgs);
-		if (n > 0)
-			fanout_history(s, room->name, msgs, (size_t)n);
+		size_t n = chat_history_latest(room->history, REPLAY_ON_JOIN, msgs);
+		if (n)
+			fanout_history(s, room->name, msgs, n);
 	}
 }
 

@@ -22,6 +22,7 @@
 struct show {
 	const struct op *op;
 	const char *msgid;
+	int64_t time_ms;        /* server-time: the op's canonical time */
 	const char *command;    /* PRIVMSG, NOTICE, TAGMSG, TOPIC, FOLLOW, UNFOLLOW */
 	const char *target;     /* as shown on the line */
 	const char *text;       /* trailing text, or NULL */
@@ -85,7 +86,7 @@ static void show_to(struct show *sh, struct session *s)
 	}
 	if (sh->needs_tags && !(s->caps & CAP_MESSAGE_TAGS))
 		return;
-	t.time_ms = op_time_ms(sh->op);
+	t.time_ms = sh->time_ms;
 	t.msgid = sh->msgid;
 	t.batch = batch_for(sh->merged, s);
 	t.client_tags = sh->client_tags;
@@ -106,7 +107,7 @@ static void show_to(struct show *sh, struct session *s)
 static void show_copy(struct show *sh, struct session *s)
 {
 	struct line_tags t = LINE_TAGS_INIT;
-	t.time_ms = op_time_ms(sh->op);
+	t.time_ms = sh->time_ms;
 	t.msgid = sh->msgid;
 	t.client_tags = sh->client_tags;
 	t.likes = sh->likes;
@@ -187,6 +188,25 @@ static void show_message(struct server *srv, const struct op *op, const struct c
 		sh->merged = &merged;
 	show_everywhere(srv, sh, op->target);
 	batch_set_close(&merged);
+}
+
+/* A repeat of a line its person sent before with the same client id
+ * (exactly-once sends): nobody sees it again; its maker gets the echo of
+ * that line, with its msgid and time. */
+static void show_repeat(const struct op *op, const struct chat_effect *eff, struct show *sh)
+{
+	char msgid[OP_MSGID_MAX];
+	struct op line = {.stream = eff->line.stream, .seq = eff->line.seq};
+	if (!sh->origin)
+		return;
+	op_msgid(&line, msgid, sizeof msgid);
+	sh->msgid = msgid;
+	sh->time_ms = op_key_time_ms(&eff->line);
+	sh->command = (op->flags & OP_FLAG_NOTICE) ? "NOTICE" : "PRIVMSG";
+	sh->target = op->target;
+	sh->text = op->body;
+	sh->client_tags = op->tags;
+	show_to(sh, sh->origin);
 }
 
 static void show_like(struct server *srv, const struct op *op, const struct chat_effect *eff,
@@ -408,6 +428,9 @@ static void show_effect(struct server *srv, const struct op *op, const struct ch
 		else
 			show_message(srv, op, eff, sh);
 		return;
+	case CHAT_MSG_REPEAT:
+		show_repeat(op, eff, sh);
+		return;
 	case CHAT_LIKES_CHANGED:
 	case CHAT_LIKE_SAME:
 	case CHAT_LIKE_PENDING:
@@ -480,6 +503,7 @@ void fanout_effect(struct server *srv, const struct op *op, const struct chat_ef
 	op_msgid(op, msgid, sizeof msgid);
 	sh.op = op;
 	sh.msgid = msgid;
+	sh.time_ms = op_time_ms(op);
 	sh.likes = -1;
 	sh.origin = p ? session_find(srv, p->session_id) : NULL;
 	sh.label = p ? p->label : NULL;

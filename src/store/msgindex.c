@@ -39,6 +39,9 @@ enum stmt {
 	ST_OP_OF,
 	ST_SELECT_ASC,
 	ST_SELECT_DESC,
+	ST_CID_GET,
+	ST_CID_PUT,
+	ST_DROP_ENTRY,
 	ST_COUNT
 };
 
@@ -65,6 +68,9 @@ static const char *const SQL[ST_COUNT] = {
 		     " WHERE o.origin = ?1 AND o.incarnation = ?2 AND o.boot = ?3 AND o.seq = ?4",
 	[ST_SELECT_ASC] = SELECT_MSGS " ORDER BY m.ckey LIMIT ?4",
 	[ST_SELECT_DESC] = SELECT_MSGS " ORDER BY m.ckey DESC LIMIT ?4",
+	[ST_CID_GET] = "SELECT hist, ckey, first FROM cids WHERE person = ?1 AND cid = ?2",
+	[ST_CID_PUT] = "INSERT OR REPLACE INTO cids(person, cid, hist, ckey, first) VALUES(?1, ?2, ?3, ?4, ?5)",
+	[ST_DROP_ENTRY] = "DELETE FROM msgs WHERE hist = ?1 AND ckey = ?2",
 };
 
 /* A digest's pass (prepared for it, on whichever connection it reads). */
@@ -148,10 +154,128 @@ static int entry_of(const struct op *op, sqlite3_int64 row, struct entry *e)
 
 static int put_like(struct msgindex *x, const struct op *op, struct chat_fact *f);
 
-/* Reads the tail's ops after upto (at most limit of them) into x->tail,
- * and sets the like states of its likes if likes_too (an upgrade); *n gets
- * how many ops were read, *top the last rowid. */
-static int read_tail(struct msgindex *x, sqlite3_int64 limit, int likes_too, sqlite3_int64 *n,
+/* ---- exactly-once sends: a client id's line (cids) ---- */
+
+/* The line recorded for a client id. */
+struct cid_line {
+	int found;
+	char *hist;
+	uint8_t ckey[OP_KEY_BYTES];
+	sqlite3_int64 first;
+};
+
+/* Reads person's row for cid into *l (l->hist: a new string when found). */
+static int cid_get(struct msgindex *x, const char *person, const char *cid, struct cid_line *l)
+{
+	sqlite3_stmt *st = stmt(x, ST_CID_GET);
+	memset(l, 0, sizeof *l);
+	if (!st)
+		return SQLITE_ERROR;
+	sqlite3_bind_text(st, 1, person, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, cid, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 1) == OP_KEY_BYTES) {
+		l->found = 1;
+		l->hist = xstrdup((const char *)sqlite3_column_text(st, 0));
+		memcpy(l->ckey, sqlite3_column_blob(st, 1), OP_KEY_BYTES);
+		l->first = sqlite3_column_int64(st, 2);
+	}
+	return done(st, rc);
+}
+
+/* Takes the entry (hist, ckey) out of the index: out of the tail if there,
+ * else out of msgs. */
+static int drop_entry(struct msgindex *x, const char *hist, const uint8_t ckey[OP_KEY_BYTES])
+{
+	for (size_t i = 0; i < utarray_len(x->tail); i++) {
+		struct entry *e = utarray_eltptr(x->tail, i);
+		if (strcmp(e->hist, hist) == 0 && memcmp(e->ckey, ckey, OP_KEY_BYTES) == 0) {
+			utarray_erase(x->tail, i, 1);
+			return SQLITE_OK;
+		}
+	}
+	sqlite3_stmt *st = stmt(x, ST_DROP_ENTRY);
+	if (!st)
+		return SQLITE_ERROR;
+	sqlite3_bind_text(st, 1, hist, -1, SQLITE_STATIC);
+	bind_blob(st, 2, ckey, OP_KEY_BYTES);
+	return run(st);
+}
+
+/*
+ * Message op (its entry e) carries client id cid: the first of its person's
+ * messages with cid is recorded as the line; a later one is a repeat (*f, if
+ * not NULL), and the line only if it sorts before the recorded one, whose
+ * entry then leaves the index. *line gets whether e is the line.
+ */
+static int client_id_seen(struct msgindex *x, const struct op *op, const char *cid, const struct entry *e,
+			  struct chat_fact *f, int *line)
+{
+	char *person = chat_person(op->author, op->account);
+	struct cid_line l;
+	int rc = cid_get(x, person, cid, &l);
+	*line = !l.found || memcmp(e->ckey, l.ckey, OP_KEY_BYTES) < 0;
+	if (rc == SQLITE_OK && l.found && f) {
+		f->repeat = 1;
+		f->line = (uint8_t)*line;
+		f->other = op_key_of_bytes(l.ckey);
+	}
+	if (rc == SQLITE_OK && l.found && *line)
+		rc = drop_entry(x, l.hist, l.ckey);
+	sqlite3_stmt *st = rc == SQLITE_OK && *line ? stmt(x, ST_CID_PUT) : NULL;
+	if (st) {
+		sqlite3_bind_text(st, 1, person, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, cid, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, e->hist, -1, SQLITE_STATIC);
+		bind_blob(st, 4, e->ckey, OP_KEY_BYTES);
+		sqlite3_bind_int64(st, 5, l.found ? l.first : e->row);
+		rc = run(st);
+	} else if (rc == SQLITE_OK && *line) {
+		rc = SQLITE_ERROR;
+	}
+	free(l.hist);
+	free(person);
+	return rc;
+}
+
+/* Whether message op (entry e) with client id cid is its id's line now (by
+ * cids, as appends left it): *line. */
+static int client_id_is_line(struct msgindex *x, const struct op *op, const char *cid, const struct entry *e,
+			     int *line)
+{
+	char *person = chat_person(op->author, op->account);
+	struct cid_line l;
+	int rc = cid_get(x, person, cid, &l);
+	*line = l.found && memcmp(e->ckey, l.ckey, OP_KEY_BYTES) == 0;
+	free(l.hist);
+	free(person);
+	return rc;
+}
+
+int msgindex_repeat(struct msgindex *x, const struct op *op, sqlite3_int64 row, int *repeat)
+{
+	char cid[OP_CID_MAX];
+	*repeat = 0;
+	if (!op_client_id(op, cid) || chat_op_valid(op) < 0)
+		return SQLITE_OK;
+	char *person = chat_person(op->author, op->account);
+	struct cid_line l;
+	int rc = cid_get(x, person, cid, &l);
+	*repeat = l.found && l.first != row;
+	free(l.hist);
+	free(person);
+	return rc;
+}
+
+/* How read_tail takes the ops it reads. */
+enum tail_read {
+	TAIL_RELOAD,  /* their appends kept likes and cids: a message is indexed if it is a line */
+	TAIL_REBUILD, /* an upgrade: keep likes and cids as their appends would have */
+};
+
+/* Reads the tail's ops after upto (at most limit of them) into x->tail, as
+ * how says; *n gets how many ops were read, *top the last rowid. */
+static int read_tail(struct msgindex *x, sqlite3_int64 limit, enum tail_read how, sqlite3_int64 *n,
 		     sqlite3_int64 *top)
 {
 	sqlite3_stmt *st = stmt(x, ST_TAIL);
@@ -164,14 +288,27 @@ static int read_tail(struct msgindex *x, sqlite3_int64 limit, int likes_too, sql
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct op op;
 		struct entry e;
+		char cid[OP_CID_MAX];
+		int line = 1;
 		store_sqlite_row_op(st, &op);
 		*top = sqlite3_column_int64(st, 14);
 		(*n)++;
-		if (entry_of(&op, *top, &e))
-			utarray_push_back(x->tail, &e);
-		else if (likes_too && (op.kind == OP_LIKE || op.kind == OP_UNLIKE) &&
-			 chat_op_valid(&op) == 0 && (rc = put_like(x, &op, NULL)) != SQLITE_OK)
+		if (entry_of(&op, *top, &e)) {
+			int err = !op_client_id(&op, cid) ? SQLITE_OK
+				  : how == TAIL_REBUILD   ? client_id_seen(x, &op, cid, &e, NULL, &line)
+							  : client_id_is_line(x, &op, cid, &e, &line);
+			if (err == SQLITE_OK && line)
+				utarray_push_back(x->tail, &e);
+			else
+				free(e.hist);
+			if (err != SQLITE_OK) {
+				rc = err;
+				break;
+			}
+		} else if (how == TAIL_REBUILD && (op.kind == OP_LIKE || op.kind == OP_UNLIKE) &&
+			   chat_op_valid(&op) == 0 && (rc = put_like(x, &op, NULL)) != SQLITE_OK) {
 			break;
+		}
 	}
 	return done(st, rc);
 }
@@ -193,7 +330,7 @@ int msgindex_reload(struct msgindex *x)
 	if ((rc = done(st, rc)) != SQLITE_OK)
 		return rc;
 	utarray_clear(x->tail);
-	return read_tail(x, INT64_MAX, 0, &n, &top);
+	return read_tail(x, INT64_MAX, TAIL_RELOAD, &n, &top);
 }
 
 sqlite3_int64 msgindex_last(const struct msgindex *x)
@@ -310,10 +447,15 @@ static int put_like(struct msgindex *x, const struct op *op, struct chat_fact *f
 int msgindex_added(struct msgindex *x, const struct op *op, sqlite3_int64 row, struct chat_fact *f)
 {
 	struct entry e;
+	char cid[OP_CID_MAX];
 	x->last = row;
 	if (entry_of(op, row, &e)) {
-		utarray_push_back(x->tail, &e);
-		return f ? count_likes(x, op, &f->likes) : SQLITE_OK;
+		int line = 1, rc = op_client_id(op, cid) ? client_id_seen(x, op, cid, &e, f, &line) : SQLITE_OK;
+		if (rc == SQLITE_OK && line)
+			utarray_push_back(x->tail, &e);
+		else
+			free(e.hist);
+		return rc == SQLITE_OK && line && f ? count_likes(x, op, &f->likes) : rc;
 	}
 	if ((op->kind == OP_LIKE || op->kind == OP_UNLIKE) && chat_op_valid(op) == 0)
 		return put_like(x, op, f);
@@ -379,7 +521,7 @@ int msgindex_catch_up(struct msgindex *x, int force)
 	utarray_clear(x->tail);
 	while (rc == SQLITE_OK && x->upto < x->last) {
 		sqlite3_int64 n, top = x->upto;
-		rc = read_tail(x, CHUNK, 1, &n, &top);
+		rc = read_tail(x, CHUNK, TAIL_REBUILD, &n, &top);
 		if (rc == SQLITE_OK)
 			rc = write_tail(x, n < CHUNK ? x->last : top);
 	}

@@ -19,6 +19,13 @@
  *     chat_fact: msgindex_added). A message's like
  *     count is counted when it is read: its liked states, the author's not
  *     counted (one's own likes never count).
+ *   cids(person, cid, hist, ckey, first): exactly-once sends (op_client_id):
+ *     of a person's messages with one client id, the line is the first in
+ *     canonical order (ckey, in history hist); the others are repeats, in
+ *     no history. first: the rowid of the first of them stored here (a
+ *     repeat is a message stored after it). Kept by each append: a message
+ *     that sorts before the recorded line takes its place (its entry leaves
+ *     msgs or the tail).
  * Only ops that chat_op_valid accepts count.
  */
 #ifndef CHORUS_MSGINDEX_H
@@ -39,7 +46,11 @@
 	" PRIMARY KEY(hist, ckey)) WITHOUT ROWID;"                             \
 	"CREATE TABLE IF NOT EXISTS likes("                                    \
 	" id BLOB NOT NULL, person TEXT NOT NULL, liked INTEGER NOT NULL,"     \
-	" by BLOB NOT NULL, PRIMARY KEY(id, person)) WITHOUT ROWID;"
+	" by BLOB NOT NULL, PRIMARY KEY(id, person)) WITHOUT ROWID;"          \
+	"CREATE TABLE IF NOT EXISTS cids("                                     \
+	" person TEXT NOT NULL, cid TEXT NOT NULL, hist TEXT NOT NULL,"        \
+	" ckey BLOB NOT NULL, first INTEGER NOT NULL,"                         \
+	" PRIMARY KEY(person, cid)) WITHOUT ROWID;"
 
 struct msgindex;
 
@@ -67,6 +78,9 @@ int msgindex_catch_up(struct msgindex *x, int force);
 int msgindex_reload(struct msgindex *x);
 /* The highest rowid of ops stored. */
 sqlite3_int64 msgindex_last(const struct msgindex *x);
+/* Whether op, stored at row, is a repeat (see cids): *repeat. Returns
+ * SQLITE_OK or the SQLite error. */
+int msgindex_repeat(struct msgindex *x, const struct op *op, sqlite3_int64 row, int *repeat);
 
 /* Fills op from the current row of a statement whose 14 columns from
  * column first are ops' (origin ... tags, in table order); the strings

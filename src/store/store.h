@@ -15,7 +15,8 @@
 
 #include "../chat/chat.h"
 
-/* Storage format version, kept in meta "format". 5: the message index
+/* Storage format version, kept in meta "format". 6: the cids table (a
+ * client id's line: exactly-once sends, msgindex.h). 5: the message index
  * (msgs and likes tables, src/store/msgindex.h) and the snapshot table (one
  * row: the chat's state and the position it holds the ops up to; made when
  * missing, so format-5 databases from before it get it on open). 4: an op has client tags.
@@ -23,9 +24,9 @@
  * (DESIGN.md 4.2). Formats 1 (lts given at delivery) to 3 are upgraded on
  * open: their ops keep the lts they were stored with and get the account ""
  * (formats 1 and 2: there were no accounts) and the tags "". Opening any
- * other version fails. Formats 1 to 4 get the message index built from
+ * other version fails. Formats 1 to 5 get the message index built from
  * their ops on open (a pass over all of them, once). */
-#define STORE_FORMAT_VERSION 5
+#define STORE_FORMAT_VERSION 6
 
 enum store_status {
 	STORE_OK = 0,
@@ -83,6 +84,9 @@ struct store_feed {
 	struct op_key from;
 };
 
+/* What store_load calls for each op. */
+typedef int store_load_fn(const struct op *op, const struct chat_fact *fact, void *arg);
+
 struct store_ops {
 	/* Writes n ops in one transaction (group commit); an op already stored
 	 * (same stream and seq) is skipped. All or nothing: on error none is
@@ -90,10 +94,12 @@ struct store_ops {
 	 * (struct chat_fact; zero for one skipped). Returns a store_status. */
 	int (*append)(struct store *s, const struct op *ops, size_t n, struct chat_fact *facts);
 	/* Calls fn for every op stored after position after (0: every op), in
-	 * the order they were appended; stops early and returns fn's value if
-	 * it is non-zero. The op's strings are valid only during the call (copy
-	 * what you keep), and fn must not call into the same store. */
-	int (*load)(struct store *s, uint64_t after, int (*fn)(const struct op *op, void *arg), void *arg);
+	 * the order they were appended, with its fact for a load (loaded set;
+	 * repeat: a message that is a repeat of a client id, see msgindex.h);
+	 * stops early and returns fn's value if it is non-zero. The op's
+	 * strings are valid only during the call (copy what you keep), and fn
+	 * must not call into the same store. */
+	int (*load)(struct store *s, uint64_t after, store_load_fn *fn, void *arg);
 	/* The position of the last op stored: every op appended later has a
 	 * greater one, an op stored keeps its own (0: none stored). */
 	uint64_t (*position)(struct store *s);
@@ -174,8 +180,7 @@ static inline int store_append(struct store *s, const struct op *ops, size_t n,
 {
 	return s->ops->append(s, ops, n, facts);
 }
-static inline int store_load(struct store *s, uint64_t after, int (*fn)(const struct op *, void *),
-			     void *arg)
+static inline int store_load(struct store *s, uint64_t after, store_load_fn *fn, void *arg)
 {
 	return s->ops->load(s, after, fn, arg);
 }

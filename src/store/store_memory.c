@@ -56,8 +56,7 @@ static int mem_meta_set(struct store *base, const char *key, const char *value)
 	return rc != STORE_OK ? rc : store_meta_set(s->db, key, value);
 }
 
-static int mem_load(struct store *base, uint64_t after, int (*fn)(const struct op *op, void *arg),
-		    void *arg)
+static int mem_load(struct store *base, uint64_t after, store_load_fn *fn, void *arg)
 {
 	return store_load(to_memory(base)->db, after, fn, arg);
 }

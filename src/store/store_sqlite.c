@@ -83,7 +83,7 @@ static const char INSERT_SQL[] =
 
 static const char LOAD_SQL[] =
 	"SELECT origin, incarnation, boot, seq, lts, wall_ms, kind, flags,"
-	" target, author, body, ref, account, tags FROM ops WHERE rowid > ?1 ORDER BY rowid";
+	" target, author, body, ref, account, tags, rowid FROM ops WHERE rowid > ?1 ORDER BY rowid";
 
 static const char SNAPSHOT_GET_SQL[] = "SELECT upto, data FROM snapshot WHERE id = 1";
 static const char SNAPSHOT_PUT_SQL[] = "INSERT OR REPLACE INTO snapshot(id, upto, data) VALUES(1, ?1, ?2)";
@@ -230,8 +230,7 @@ void store_sqlite_row_op(sqlite3_stmt *st, struct op *op)
 
 /* Calls fn per row after position after, in rowid (append) order. fn must
  * not call into this store. */
-static int sq_load(struct store *base, uint64_t after, int (*fn)(const struct op *op, void *arg),
-		   void *arg)
+static int sq_load(struct store *base, uint64_t after, store_load_fn *fn, void *arg)
 {
 	struct sqlite_store *s = to_sqlite(base);
 	sqlite3_stmt *st = NULL;
@@ -244,8 +243,13 @@ static int sq_load(struct store *base, uint64_t after, int (*fn)(const struct op
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)after);
 	while (ret == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct op op;
+		struct chat_fact fact = {.loaded = 1};
+		int repeat;
 		store_sqlite_row_op(st, &op);
-		ret = fn(&op, arg);
+		if ((rc = msgindex_repeat(s->index, &op, sqlite3_column_int64(st, 14), &repeat)) != SQLITE_OK)
+			break;
+		fact.repeat = (uint8_t)repeat;
+		ret = fn(&op, &fact, arg);
 	}
 	if (ret == 0 && rc != SQLITE_DONE) {
 		set_error(s, "load");
@@ -675,7 +679,7 @@ static int configure(struct sqlite_store *s, const struct store_sqlite_options *
 
 /* Inside the schema transaction, before the op statements are prepared:
  * writes the format on a database that has none (a new one), upgrades
- * formats 1 to 4 (see store.h: *reindex is set, the message index is to be
+ * formats 1 to 5 (see store.h: *reindex is set, the message index is to be
  * built from the ops), refuses any other version. */
 static int check_format(struct sqlite_store *s, int *reindex, char **msg)
 {

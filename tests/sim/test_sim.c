@@ -5,8 +5,14 @@
  * unfollows, posts), partitions, merges, crashes, restarts and wiped disks.
  * Each schedule ends with a full heal and checks that
  *   (a) every replica holds the same canonical state (equal digests),
- *   (b) every acknowledged message is present everywhere,
- *   (c) messages appended during one view kept their relative order.
+ *   (b) every acknowledged message is present everywhere (for one sent with
+ *       a client id: that id's line, which may be an earlier copy),
+ *   (c) messages appended during one view kept their relative order,
+ *   (e) no room shows two lines of one person with one client id.
+ * Half the messages and DMs carry a client id (exactly-once sends), and
+ * clients now and then send one of their last lines again, with its id, at
+ * a random replica (as the chorus client does after a failover): in the
+ * same component, or in another partition.
  * With --settle, some steps also run every component until nothing is left
  * to do, without a membership change, and then check that
  *   (d) the members of each component hold the same state: a view's sync
@@ -93,9 +99,26 @@ struct link {
 	int open;
 };
 
+/* An acknowledged message: its msgid, and its client id if it had one (with
+ * its history and person, to find the id's line). */
+struct ack {
+	char msgid[OP_MSGID_MAX];
+	char cid[OP_CID_MAX];
+	char *hist, *person;
+};
+
+/* A line a client sent, to send again. */
+struct sent {
+	struct op op;
+	int used;
+};
+
+enum { SENT_KEEP = 8 };
+
 struct world;
 
 static uint64_t starts_from_snapshot;
+static uint64_t repeats_sent;         /* lines sent again with their client id */
 static uint64_t direct_batches;       /* batches taken over direct links */ /* replicas (re)started with a snapshot in their store */
 
 struct replica {
@@ -109,6 +132,7 @@ struct replica {
 	struct job *jobs, *jobs_tail;
 	uint64_t view_gen;
 	int64_t skew_ms;  /* this replica's wall clock minus the world's */
+	int displaced[ROOMS]; /* a repeat took a line's place in this room here */
 };
 
 struct world {
@@ -120,8 +144,11 @@ struct world {
 	struct msg *queue[N], *tail[N];
 	uint64_t view_id;
 	int64_t time_ms;         /* the world's wall clock: moves on with every step */
-	char (*acked)[OP_MSGID_MAX];
+	struct ack *acked;
 	char *excused;           /* acked[i] was stored only on a disk that was wiped */
+	uint64_t cid_rng;        /* client ids and lines sent again: their own stream */
+	uint64_t next_cid;
+	struct sent sent[SENT_KEEP]; /* the last lines sent with a client id */
 	size_t nacked, capacked;
 	struct appended *app;
 	size_t napp, capapp;
@@ -569,17 +596,25 @@ static void on_effect(void *arg, const struct op *op, const struct chat_effect *
 {
 	struct replica *r = arg;
 	struct world *w = r->w;
-	if (eff->change != CHAT_MSG_NEW)
+	if (eff->change != CHAT_MSG_NEW && eff->change != CHAT_MSG_REPEAT)
 		return;
-	if (own) {
+	if (own) { /* a repeat is answered with its line's msgid */
 		if (w->nacked == w->capacked) {
 			w->capacked = w->capacked ? w->capacked * 2 : 256;
 			w->acked = xrealloc(w->acked, w->capacked * sizeof *w->acked);
 			w->excused = xrealloc(w->excused, w->capacked);
 		}
-		w->excused[w->nacked] = 0;
-		op_msgid(op, w->acked[w->nacked++], OP_MSGID_MAX);
+		struct ack *a = &w->acked[w->nacked];
+		struct op line = {.stream = eff->line.stream, .seq = eff->line.seq};
+		w->excused[w->nacked++] = 0;
+		op_msgid(eff->change == CHAT_MSG_REPEAT ? &line : op, a->msgid, OP_MSGID_MAX);
+		a->hist = op_client_id(op, a->cid) ? chat_history_key(op) : NULL;
+		a->person = a->hist ? chat_person(op->author, op->account) : NULL;
 	}
+	if (eff->change != CHAT_MSG_NEW)
+		return;
+	for (int k = 0; k < ROOMS && eff->displaced; k++)
+		r->displaced[k] |= strcasecmp(op->target, rooms[k]) == 0;
 	if (eff->appended && op->kind == OP_MSG) {
 		if (w->napp == w->capapp) {
 			w->capapp = w->capapp ? w->capapp * 2 : 256;
@@ -695,6 +730,29 @@ static int stored_msg(struct store *st, const char *msgid, struct op *out)
 	return found;
 }
 
+/* The lines of history hist in st that person sent with client id cid. */
+static size_t cid_lines(struct store *st, const char *hist, const char *person, const char *cid)
+{
+	struct store_msgs all;
+	size_t n = 0;
+	if (store_history(st, hist, NULL, NULL, SIZE_MAX, 0, &all) != STORE_OK)
+		return 0;
+	for (size_t i = 0; i < all.n; i++) {
+		char id[OP_CID_MAX], *who = chat_person(all.ops[i].author, all.ops[i].account);
+		n += op_client_id(&all.ops[i], id) && strcmp(id, cid) == 0 && strcmp(who, person) == 0;
+		free(who);
+	}
+	store_msgs_free(&all);
+	return n;
+}
+
+/* Whether st holds acknowledged message a: its msgid, or, if it had a client
+ * id, that id's line (an earlier copy may have taken its place). */
+static int acked_stored(struct store *st, const struct ack *a)
+{
+	return stored_msg(st, a->msgid, NULL) || (a->hist && cid_lines(st, a->hist, a->person, a->cid) > 0);
+}
+
 /* Before r's disk is wiped: an acknowledged message that no other replica
  * has stored (a crashed one keeps what its store has) can no longer be
  * expected anywhere. */
@@ -704,7 +762,7 @@ static void excuse_wiped(struct world *w, struct replica *r)
 		int elsewhere = 0;
 		for (int i = 0; i < N; i++)
 			if (&w->r[i] != r)
-				elsewhere |= stored_msg(w->r[i].store, w->acked[a], NULL);
+				elsewhere |= acked_stored(w->r[i].store, &w->acked[a]);
 		if (!elsewhere)
 			w->excused[a] = 1;
 	}
@@ -801,6 +859,32 @@ static char *account_of(struct chat *chat, const char *name)
 	return xstrdup(a ? a->regid : "");
 }
 
+/* From the client id stream: sometimes gives a message or DM a client id
+ * (kept to send again); sometimes, instead of a new write, sends one of the
+ * last lines with an id again at r (returns 1 then). */
+static int client_id_write(struct world *w, struct replica *r, struct op *op)
+{
+	if (!op) {
+		struct sent *s = &w->sent[next_rnd(&w->cid_rng, SENT_KEEP)];
+		if (next_rnd(&w->cid_rng, 100) >= 8 || !s->op.author)
+			return 0;
+		struct op again;
+		op_copy(&again, &s->op);
+		repl_submit(r->repl, &again);
+		op_clear(&again);
+		repeats_sent++;
+		return 1;
+	}
+	if ((op->kind != OP_MSG && op->kind != OP_DM) || next_rnd(&w->cid_rng, 2))
+		return 0;
+	free(op->tags);
+	op->tags = xasprintf("+x=1;" OP_CID_TAG "=c%" PRIu64, ++w->next_cid);
+	struct sent *s = &w->sent[w->next_cid % SENT_KEEP];
+	op_clear(&s->op);
+	op_copy(&s->op, op);
+	return 0;
+}
+
 /* A client's write at replica r, as a session there would make it: logged in
  * to the author's account if r knows it registered (the op carries it), a DM
  * to the recipient's account likewise. */
@@ -808,6 +892,8 @@ static void client_write(struct world *w, struct replica *r)
 {
 	struct chat *chat = repl_chat(r->repl);
 	struct op op = {0};
+	if (client_id_write(w, r, NULL))
+		return;
 	const char *author = nicks[rnd(w, 4)];
 	uint64_t k = rnd(w, 100);
 	account_write(w, r, author);
@@ -853,6 +939,7 @@ static void client_write(struct world *w, struct replica *r)
 		op.target = xstrdup(CHAT_TIMELINE);
 		op.body = xasprintf("p%" PRIu64, rnd(w, 1000000));
 	}
+	client_id_write(w, r, &op);
 	repl_submit(r->repl, &op);
 	op_clear(&op);
 }
@@ -972,8 +1059,10 @@ static void heal(struct world *w)
 
 /* ---- checks ---- */
 
-/* Every room's cache of replica r holds the room's last lines (at least
- * SIM_CACHE_KEEP of them) as its store does, with the same like counts. */
+/* Every room's cache of replica r holds the room's last lines as its store
+ * does, with the same like counts: at least SIM_CACHE_KEEP of them, unless
+ * a repeat took the place of a cached line in that room (then fewer until
+ * new lines come: chat_history_latest). */
 static int cache_matches_store(struct replica *r, uint64_t seed)
 {
 	struct chat *chat = repl_chat(r->repl);
@@ -985,10 +1074,13 @@ static int cache_matches_store(struct replica *r, uint64_t seed)
 		if (!room)
 			continue;
 		char *hist = chat_room_history_key(room->name);
-		long n = chat_history_cached(room->history, 64, cached);
-		if (n < 0)
-			n = chat_history_cached(room->history, SIM_CACHE_KEEP, cached);
-		if (n < 0 || store_history(r->store, hist, NULL, NULL, (size_t)n, 1, &last) != STORE_OK) {
+		size_t n = chat_history_latest(room->history, 64, cached);
+		struct store_msgs all = {0};
+		int st = store_history(r->store, hist, NULL, NULL, SIZE_MAX, 0, &all);
+		size_t want = all.n < SIM_CACHE_KEEP ? all.n : SIM_CACHE_KEEP;
+		store_msgs_free(&all);
+		if (st != STORE_OK || (n < want && !r->displaced[k]) ||
+		    store_history(r->store, hist, NULL, NULL, n, 1, &last) != STORE_OK) {
 			fprintf(stderr, "seed %" PRIu64 ": replica %u: %s: no cache of its last lines\n", seed,
 				r->id, rooms[k]);
 			ok = 0;
@@ -1024,14 +1116,21 @@ static int check(struct world *w, uint64_t seed)
 	}
 	for (size_t a = 0; a < w->nacked && ok; a++)
 		for (int i = 0; i < N && !w->excused[a]; i++)
-			if (!stored_msg(w->r[i].store, w->acked[a], NULL)) {
+			if (!acked_stored(w->r[i].store, &w->acked[a])) {
 				fprintf(stderr, "seed %" PRIu64 ": acknowledged %s missing on replica %d\n", seed,
-					w->acked[a], i + 1);
+					w->acked[a].msgid, i + 1);
 				ok = 0;
 				break;
 			}
 	for (int i = 0; i < N && ok; i++)
 		ok = cache_matches_store(&w->r[i], seed);
+	/* (e): one line per client id. */
+	for (size_t a = 0; a < w->nacked && ok; a++)
+		if (w->acked[a].hist && cid_lines(w->r[0].store, w->acked[a].hist, w->acked[a].person, w->acked[a].cid) > 1) {
+			fprintf(stderr, "seed %" PRIu64 ": client id %s shows as more than one line\n", seed,
+				w->acked[a].cid);
+			ok = 0;
+		}
 	/* (c): consecutive appends of one replica in one view stay in order. */
 	for (size_t a = 1; a < w->napp && ok; a++) {
 		struct appended *x = &w->app[a - 1], *y = &w->app[a];
@@ -1073,13 +1172,20 @@ static void world_free(struct world *w)
 			lmsg_free_all(&w->link[a][b].to_peer);
 			lmsg_free_all(&w->link[a][b].back);
 		}
+	for (size_t a = 0; a < w->nacked; a++) {
+		free(w->acked[a].hist);
+		free(w->acked[a].person);
+	}
+	for (int k = 0; k < SENT_KEEP; k++)
+		op_clear(&w->sent[k].op);
 	free(w->acked);
 	free(w->excused);
 	free(w->app);
 }
 
-static int dump_op(const struct op *op, void *arg)
+static int dump_op(const struct op *op, const struct chat_fact *fact, void *arg)
 {
+	(void)fact;
 	fprintf(stderr, "  r%d op %u/%u/%" PRIu64 " lts %" PRIu64 " kind %d %s\n", *(int *)arg, op->stream.origin,
 		op->stream.boot, op->seq, op->lts, op->kind, op->target);
 	return 0;
@@ -1094,6 +1200,7 @@ static int run_seed(uint64_t seed, int verbose, int settle_steps)
 	w.rng = seed * 0x9E3779B97F4A7C15ULL + 1;
 	w.account_rng = seed * 0xD1B54A32D192ED03ULL + 7;
 	w.link_rng = seed * 0x94D049BB133111EBULL + 13;
+	w.cid_rng = seed * 0xBF58476D1CE4E5B9ULL + 17;
 	/* Direct links in three schedules of four, for parts of 1, 2 or 4 ops
 	 * and more. */
 	w.direct_min = next_rnd(&w.link_rng, 4) ? 1ULL << next_rnd(&w.link_rng, 3) : 0;
@@ -1157,7 +1264,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "FAILED seed %" PRIu64 " (replay: test_sim --seed %" PRIu64 ")\n", s, s);
 		}
 	printf("simulation: %" PRIu64 " schedules, %" PRIu64 " failed (%" PRIu64
-	       " starts from a snapshot, %" PRIu64 " batches over direct links)\n", seeds, failed,
-	       starts_from_snapshot, direct_batches);
+	       " starts from a snapshot, %" PRIu64 " batches over direct links, %" PRIu64
+	       " lines sent again)\n", seeds, failed, starts_from_snapshot, direct_batches, repeats_sent);
 	return failed != 0;
 }

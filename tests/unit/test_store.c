@@ -47,10 +47,17 @@ static void list_free(struct op_list *l)
 	memset(l, 0, sizeof *l);
 }
 
-static int collect_fn(const struct op *op, void *arg)
+static int collect_fn(const struct op *op, const struct chat_fact *fact, void *arg)
 {
+	(void)fact;
 	list_push(arg, op);
 	return 0;
+}
+
+/* The same for store_load_range. */
+static int collect_range(const struct op *op, void *arg)
+{
+	return collect_fn(op, NULL, arg);
 }
 
 static size_t count_ops(struct store *s)
@@ -215,10 +222,17 @@ static void contract_order(const struct impl *im)
 	store_close(s);
 }
 
-static int stop_after_two(const struct op *op, void *arg)
+static int stop_after_two(const struct op *op, const struct chat_fact *fact, void *arg)
 {
+	(void)fact;
+	(void)op;
 	int *seen = arg;
 	return ++*seen == 2 ? 42 : 0;
+}
+
+static int stop_range_after_two(const struct op *op, void *arg)
+{
+	return stop_after_two(op, NULL, arg);
 }
 
 static void contract_load_stops(const struct impl *im)
@@ -272,35 +286,35 @@ static void contract_load_range(const struct impl *im)
 	}
 	struct op_list l = {0};
 	/* Inside. */
-	CHECK_EQ_INT(store_load_range(s, &mine, 3, 7, collect_fn, &l), STORE_OK);
+	CHECK_EQ_INT(store_load_range(s, &mine, 3, 7, collect_range, &l), STORE_OK);
 	check_range(&l, 3, 7);
 	list_free(&l);
-	CHECK_EQ_INT(store_load_range(s, &mine, 6, 6, collect_fn, &l), STORE_OK);
+	CHECK_EQ_INT(store_load_range(s, &mine, 6, 6, collect_range, &l), STORE_OK);
 	check_range(&l, 6, 6);
 	list_free(&l);
 	/* Partly outside, either end. */
-	CHECK_EQ_INT(store_load_range(s, &mine, 8, 20, collect_fn, &l), STORE_OK);
+	CHECK_EQ_INT(store_load_range(s, &mine, 8, 20, collect_range, &l), STORE_OK);
 	check_range(&l, 8, 10);
 	list_free(&l);
-	CHECK_EQ_INT(store_load_range(s, &mine, 0, 2, collect_fn, &l), STORE_OK);
+	CHECK_EQ_INT(store_load_range(s, &mine, 0, 2, collect_range, &l), STORE_OK);
 	check_range(&l, 1, 2);
 	list_free(&l);
 	/* All of it, by a range larger than the store. */
-	CHECK_EQ_INT(store_load_range(s, &mine, 0, UINT64_MAX, collect_fn, &l), STORE_OK);
+	CHECK_EQ_INT(store_load_range(s, &mine, 0, UINT64_MAX, collect_range, &l), STORE_OK);
 	check_range(&l, 1, 10);
 	list_free(&l);
 	/* Empty: past the end, reversed, an unknown stream. */
-	CHECK_EQ_INT(store_load_range(s, &mine, 11, 1000, collect_fn, &l), STORE_OK);
+	CHECK_EQ_INT(store_load_range(s, &mine, 11, 1000, collect_range, &l), STORE_OK);
 	CHECK_EQ_INT(l.n, 0);
-	CHECK_EQ_INT(store_load_range(s, &mine, 5, 4, collect_fn, &l), STORE_OK);
+	CHECK_EQ_INT(store_load_range(s, &mine, 5, 4, collect_range, &l), STORE_OK);
 	CHECK_EQ_INT(l.n, 0);
-	CHECK_EQ_INT(store_load_range(s, &mine, UINT64_MAX, 0, collect_fn, &l), STORE_OK);
+	CHECK_EQ_INT(store_load_range(s, &mine, UINT64_MAX, 0, collect_range, &l), STORE_OK);
 	CHECK_EQ_INT(l.n, 0);
 	const struct op_stream unknown = {9, 7, 1};
-	CHECK_EQ_INT(store_load_range(s, &unknown, 0, UINT64_MAX, collect_fn, &l), STORE_OK);
+	CHECK_EQ_INT(store_load_range(s, &unknown, 0, UINT64_MAX, collect_range, &l), STORE_OK);
 	CHECK_EQ_INT(l.n, 0);
 	/* A neighbour gets its own ops only. */
-	CHECK_EQ_INT(store_load_range(s, &others[0], 2, 4, collect_fn, &l), STORE_OK);
+	CHECK_EQ_INT(store_load_range(s, &others[0], 2, 4, collect_range, &l), STORE_OK);
 	CHECK_EQ_INT(l.n, 3);
 	for (size_t i = 0; i < l.n; i++) {
 		CHECK(op_stream_cmp(&l.v[i].stream, &others[0]) == 0);
@@ -310,10 +324,10 @@ static void contract_load_range(const struct impl *im)
 	list_free(&l);
 	/* Stops early with fn's value. */
 	int seen = 0;
-	CHECK_EQ_INT(store_load_range(s, &mine, 1, 10, stop_after_two, &seen), 42);
+	CHECK_EQ_INT(store_load_range(s, &mine, 1, 10, stop_range_after_two, &seen), 42);
 	CHECK_EQ_INT(seen, 2);
 	seen = 0;
-	CHECK_EQ_INT(store_load_range(s, &mine, 0, UINT64_MAX, stop_after_two, &seen), 42);
+	CHECK_EQ_INT(store_load_range(s, &mine, 0, UINT64_MAX, stop_range_after_two, &seen), 42);
 	CHECK_EQ_INT(seen, 2);
 	/* The store is still usable after a stopped read. */
 	struct op more = make_op(1, 7, 1, 11, "a11");
@@ -330,28 +344,28 @@ static void contract_load_range(const struct impl *im)
 		op.seq = big_seqs[i];
 		CHECK_EQ_INT(store_append(s, &op, 1, NULL), STORE_OK);
 	}
-	CHECK_EQ_INT(store_load_range(s, &big, 0, UINT64_MAX, collect_fn, &l), STORE_OK);
+	CHECK_EQ_INT(store_load_range(s, &big, 0, UINT64_MAX, collect_range, &l), STORE_OK);
 	CHECK_EQ_INT(l.n, 7);
 	for (size_t i = 0; i < l.n && i < 7; i++)
 		CHECK(l.v[i].seq == big_sorted[i]);
 	list_free(&l);
-	CHECK_EQ_INT(store_load_range(s, &big, 1, 5, collect_fn, &l), STORE_OK);
+	CHECK_EQ_INT(store_load_range(s, &big, 1, 5, collect_range, &l), STORE_OK);
 	CHECK_EQ_INT(l.n, 3);
 	if (l.n == 3)
 		CHECK(l.v[0].seq == 1 && l.v[1].seq == 3 && l.v[2].seq == 5);
 	list_free(&l);
-	CHECK_EQ_INT(store_load_range(s, &big, (uint64_t)INT64_MAX, 1ull << 63, collect_fn, &l),
+	CHECK_EQ_INT(store_load_range(s, &big, (uint64_t)INT64_MAX, 1ull << 63, collect_range, &l),
 		     STORE_OK);
 	CHECK_EQ_INT(l.n, 2);
 	if (l.n == 2)
 		CHECK(l.v[0].seq == (uint64_t)INT64_MAX && l.v[1].seq == 1ull << 63);
 	list_free(&l);
-	CHECK_EQ_INT(store_load_range(s, &big, 1ull << 63, UINT64_MAX, collect_fn, &l), STORE_OK);
+	CHECK_EQ_INT(store_load_range(s, &big, 1ull << 63, UINT64_MAX, collect_range, &l), STORE_OK);
 	CHECK_EQ_INT(l.n, 3);
 	if (l.n == 3)
 		CHECK(l.v[0].seq == 1ull << 63 && l.v[2].seq == UINT64_MAX);
 	list_free(&l);
-	CHECK_EQ_INT(store_load_range(s, &big, UINT64_MAX, UINT64_MAX, collect_fn, &l), STORE_OK);
+	CHECK_EQ_INT(store_load_range(s, &big, UINT64_MAX, UINT64_MAX, collect_range, &l), STORE_OK);
 	CHECK_EQ_INT(l.n, 1);
 	list_free(&l);
 	CHECK_EQ_INT(count_ops(s), 10 * 5 + 1 + 7);
@@ -552,7 +566,7 @@ TEST(sqlite_persists)
 	CHECK_EQ_INT(atoi(v ? v : "0"), STORE_FORMAT_VERSION);
 	free(v);
 	const struct op_stream st = {1, 0x8000000000000000ull, 3};
-	CHECK_EQ_INT(store_load_range(s, &st, 2, 9, collect_fn, &l), STORE_OK);
+	CHECK_EQ_INT(store_load_range(s, &st, 2, 9, collect_range, &l), STORE_OK);
 	CHECK_EQ_INT(l.n, 1);
 	if (l.n == 1)
 		CHECK(op_same(&l.v[0], &ops[1]));
@@ -629,7 +643,7 @@ static void make_old_format(const char *dir, const char *format)
  * column), 3 (no tags column) and 4 (no message index) are upgraded on
  * open: their ops are all there with the lts they had, no account and no
  * tags, new ops keep theirs, the message index holds the old lines with
- * their like and the new one, and the format is 5. */
+ * their like and the new one, and the format is the current one. */
 TEST(sqlite_old_formats_upgraded)
 {
 	const char *formats[] = {"1", "2", "3", "4"};
@@ -643,7 +657,7 @@ TEST(sqlite_old_formats_upgraded)
 			return;
 		char *v = NULL;
 		CHECK_EQ_INT(store_meta_get(s, "format", &v), STORE_OK);
-		CHECK(v && strcmp(v, "5") == 0);
+		CHECK_EQ_INT(atoi(v ? v : "0"), STORE_FORMAT_VERSION);
 		free(v);
 		struct op added = make_op(1, 7, 1, 3, "three");
 		added.target = "#r";
@@ -666,6 +680,49 @@ TEST(sqlite_old_formats_upgraded)
 		store_msgs_free(&ms);
 		store_close(s);
 	}
+}
+
+/* The lines of #room in s, their bodies joined by ",". */
+static void room_bodies(struct store *s, char *out, size_t len)
+{
+	struct store_msgs ms;
+	out[0] = '\0';
+	if (store_history(s, "#room", NULL, NULL, 1000000, 0, &ms) != STORE_OK)
+		return;
+	for (size_t i = 0; i < ms.n; i++)
+		snprintf(out + strlen(out), len - strlen(out), "%s%s", i ? "," : "", ms.ops[i].body);
+	store_msgs_free(&ms);
+}
+
+/* Format 5 kept client ids as tags but made no line of them: upgraded, a
+ * person's two messages with one id are one line. */
+TEST(sqlite_format_5_upgraded)
+{
+	struct store *s = open_sqlite_dir("format5", NULL);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	struct op ops[] = {make_op(1, 1, 1, 1, "one"), make_op(2, 1, 1, 1, "one again"), make_op(1, 1, 1, 2, "two")};
+	CHECK_EQ_INT(store_append(s, ops, 3, NULL), STORE_OK);
+	store_close(s);
+	char *path = tmp_path("format5/chorus.db");
+	sqlite3 *db = NULL;
+	CHECK_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
+	CHECK_EQ_INT(sqlite3_exec(db,
+				  "UPDATE ops SET tags = '+chorus/cid=z' WHERE body LIKE 'one%';"
+				  "UPDATE meta SET value = '5' WHERE key = 'format'; DROP TABLE cids;",
+				  NULL, NULL, NULL),
+		     SQLITE_OK);
+	sqlite3_close(db);
+	free(path);
+	s = open_sqlite_dir("format5", NULL);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	char got[256];
+	room_bodies(s, got, sizeof got);
+	CHECK_EQ_STR(got, "one,two");
+	store_close(s);
 }
 
 TEST(sqlite_open_errors)
@@ -717,6 +774,84 @@ static long history_len(struct store *s)
 			n = -1;
 	store_msgs_free(&ms);
 	return n;
+}
+
+static int load_repeats(const struct op *op, const struct chat_fact *fact, void *arg)
+{
+	char *out = arg;
+	snprintf(out + strlen(out), 64 - strlen(out), "%s%d", *out ? "," : "", fact->repeat);
+	(void)op;
+	return 0;
+}
+
+/* Exactly-once sends: of one person's messages with one client id, the
+ * first in canonical order is the line, whatever order they are stored in;
+ * the others are repeats (their facts say which line they repeat). Across
+ * the index's bulks (lag 2: the line that loses has left the tail for msgs)
+ * and a reopen (the tail read again, loads told which ops are repeats). */
+TEST(sqlite_client_ids_make_one_line)
+{
+	struct store_sqlite_options opt = {.sync = STORE_SYNC_OFF, .index_lag = 2};
+	struct store *s = open_sqlite_dir("cids", &opt);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	struct op a = make_op(1, 1, 1, 1, "first"), b = make_op(2, 1, 1, 1, "again");
+	struct op c = make_op(3, 1, 1, 1, "earlier"), d = make_op(1, 1, 1, 2, "other person");
+	struct op e = make_op(1, 1, 1, 3, "no id"), f = make_op(2, 1, 1, 2, "bad id");
+	a.lts = 50, b.lts = 60, c.lts = 40, d.lts = 55, e.lts = 70, f.lts = 80;
+	a.tags = b.tags = c.tags = "+chorus/cid=x1";
+	d.tags = "+other=1;+chorus/cid=x1";
+	d.author = "bob";
+	f.tags = "+chorus/cid=x 1";
+	struct chat_fact fa = {0}, fb = {0}, fc = {0}, fd = {0}, rest[2] = {{0}};
+	char got[256];
+	CHECK_EQ_INT(store_append(s, &a, 1, &fa), STORE_OK);
+	CHECK(!fa.repeat);
+	CHECK_EQ_INT(store_append(s, &b, 1, &fb), STORE_OK);
+	struct op_key ka = op_key_of(&a);
+	CHECK(fb.repeat && !fb.line && op_key_cmp(&fb.other, &ka) == 0);
+	room_bodies(s, got, sizeof got);
+	CHECK_EQ_STR(got, "first");
+	CHECK_EQ_INT(store_append(s, &c, 1, &fc), STORE_OK); /* sorts first: takes the place */
+	CHECK(fc.repeat && fc.line && op_key_cmp(&fc.other, &ka) == 0);
+	CHECK_EQ_INT(store_append(s, &d, 1, &fd), STORE_OK); /* another person's id */
+	CHECK(!fd.repeat);
+	struct op more[2] = {e, f};
+	CHECK_EQ_INT(store_append(s, more, 2, rest), STORE_OK);
+	CHECK(!rest[0].repeat && !rest[1].repeat);
+	room_bodies(s, got, sizeof got);
+	CHECK_EQ_STR(got, "earlier,other person,no id,bad id");
+	char digest[65], digest2[65];
+	CHECK_EQ_INT(store_digest(s, digest), STORE_OK);
+	store_close(s);
+
+	s = open_sqlite_dir("cids", &opt);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	room_bodies(s, got, sizeof got);
+	CHECK_EQ_STR(got, "earlier,other person,no id,bad id");
+	char repeats[64] = "";
+	CHECK_EQ_INT(store_load(s, 0, load_repeats, repeats), STORE_OK);
+	CHECK_EQ_STR(repeats, "0,1,1,0,0,0");
+	CHECK_EQ_INT(store_digest(s, digest2), STORE_OK);
+	CHECK_EQ_STR(digest2, digest);
+	store_close(s);
+
+	/* The same ops in another order: the same lines and digest. */
+	s = open_sqlite_dir("cids2", &opt);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	struct op all[6] = {e, c, f, b, d, a};
+	for (int i = 0; i < 6; i++)
+		CHECK_EQ_INT(store_append(s, &all[i], 1, NULL), STORE_OK);
+	room_bodies(s, got, sizeof got);
+	CHECK_EQ_STR(got, "earlier,other person,no id,bad id");
+	CHECK_EQ_INT(store_digest(s, digest2), STORE_OK);
+	CHECK_EQ_STR(digest2, digest);
+	store_close(s);
 }
 
 /* A full disk: the failed batch leaves nothing, in the ops or in the
@@ -897,7 +1032,7 @@ static int slow_append(struct store *base, const struct op *ops, size_t n, struc
 	return rc;
 }
 
-static int slow_load(struct store *base, uint64_t after, int (*fn)(const struct op *, void *), void *arg)
+static int slow_load(struct store *base, uint64_t after, store_load_fn *fn, void *arg)
 {
 	return store_load(((struct slow_store *)base)->inner, after, fn, arg);
 }
@@ -1608,8 +1743,10 @@ int main(void)
 	RUN(sqlite_positions_and_snapshot);
 	RUN(digest_pinned_while_appends_go_on);
 	RUN(sqlite_persists);
+	RUN(sqlite_client_ids_make_one_line);
 	RUN(sqlite_format_mismatch);
 	RUN(sqlite_old_formats_upgraded);
+	RUN(sqlite_format_5_upgraded);
 	RUN(sqlite_open_errors);
 	RUN(sqlite_full);
 	RUN(sqlite_range_plan);
