@@ -7,6 +7,7 @@
  *   session.c    the IRC session over it: capabilities, login, joining the
  *                room, keep-alive, and failover to another replica
  *   requests.c   labeled requests and their answers; batches
+ *   outbox.c     lines sent and not yet answered: sent again after a failover
  *   history.c    CHATHISTORY: the first lines, gap filling, refresh, `h`
  *   incoming.c   what the server sends that nobody asked for (live lines)
  *   commands.c   the command table: one entry per user command
@@ -186,6 +187,10 @@ struct client {
 	int joined;              /* the server has us in room */
 	char *pending_join;      /* a JOIN we sent and wait for */
 
+	/* Lines sent and not yet answered (outbox.c). */
+	struct outbox_line *outbox;
+	size_t noutbox;
+
 	/* Requests and batches in flight (requests.c). */
 	struct request *requests;
 	unsigned next_label;
@@ -325,6 +330,19 @@ void request_keep_line(struct request *q, const char *text);
 void requests_drop(struct client *c);
 /* Handles one line from the server: batches, labels, then incoming.c. */
 void requests_line(struct client *c, struct irc_msg *m);
+
+/* 1 if m is an error: FAIL or a numeric from 400 on. */
+int request_is_error(const struct irc_msg *m);
+
+/* outbox.c */
+#define OUTBOX_ID_LEN 16 /* hex digits of a line's client id */
+/* Sends text to target (PRIVMSG) with a new client id and keeps it until
+ * its answer; token (0: none) is the wait released when the answer is in. */
+void outbox_send(struct client *c, const char *target, const char *text, unsigned token);
+/* The client is back on a replica (logged in, in its room): sends every
+ * waiting line again, with its id, in order. */
+void outbox_resend(struct client *c);
+void outbox_free(struct client *c);
 
 /* history.c */
 enum history_mode {

@@ -57,12 +57,6 @@ static struct request *waiting_request(struct client *c, const char *what)
 	return q;
 }
 
-/* 1 if m is an error: FAIL or a numeric from 400 on. */
-static int is_error(const struct irc_msg *m)
-{
-	return strcasecmp(m->command, "FAIL") == 0 || (strlen(m->command) == 3 && atoi(m->command) >= 400);
-}
-
 /* 1 if the screen shows the timeline. */
 static int in_timeline(const struct client *c)
 {
@@ -134,7 +128,7 @@ static void cmd_timeline(struct client *c, char **argv)
 static int post_line(struct client *c, struct request *q, struct irc_msg *m)
 {
 	(void)c;
-	if (is_error(m))
+	if (request_is_error(m))
 		q->failed = 1;
 	return 0;
 }
@@ -164,8 +158,7 @@ static void cmd_append(struct client *c, char **argv)
 		cmd_post(c, argv);
 		return;
 	}
-	struct request *q = waiting_request(c, "sending");
-	request_send(c, q, NULL, "PRIVMSG %s :%s", c->room->name, argv[0]);
+	outbox_send(c, c->room->name, argv[0], client_wait(c, "sending", 1));
 }
 
 /* FAIL TAGMSG <code> ...: what the server knows of our like state. */
@@ -277,8 +270,7 @@ static void cmd_view(struct client *c, char **argv)
 
 static void cmd_message(struct client *c, char **argv)
 {
-	struct request *q = waiting_request(c, "sending");
-	request_send(c, q, NULL, "PRIVMSG %s :%s", argv[0], argv[1]);
+	outbox_send(c, argv[0], argv[1], client_wait(c, "sending", 1));
 }
 
 /* A 421 in the answer to q: this server lacks the verb. Returns 1 if m

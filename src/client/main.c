@@ -202,6 +202,8 @@ void client_status(const struct client *c, struct buf *b)
 			break;
 		}
 	}
+	if (c->noutbox)
+		buf_printf(b, ", %zu line(s) waiting for the replica", c->noutbox);
 }
 
 static void on_tick(uv_timer_t *t)
@@ -237,6 +239,7 @@ static void client_free(struct client *c)
 	tls_client_free(c->tls);
 	auth_free(c);
 	commands_free(c);
+	outbox_free(c);
 	free(c->nick);
 	free(c->ls_caps);
 	free(c->pending_join);

@@ -48,6 +48,11 @@ void request_send(struct client *c, struct request *q, const char *tags, const c
 	buf_free(&b);
 }
 
+int request_is_error(const struct irc_msg *m)
+{
+	return strcasecmp(m->command, "FAIL") == 0 || (strlen(m->command) == 3 && atoi(m->command) >= 400);
+}
+
 void request_keep_line(struct request *q, const char *text)
 {
 	q->lines = xrealloc(q->lines, (q->nlines + 1) * sizeof *q->lines);

@@ -191,7 +191,10 @@ void session_lost(struct client *c, const char *reason)
 	c->round_start = (gone + 1) % (long)c->replicas.n;
 	c->tried = 0;
 	c->rounds = 0;
-	if (c->waiting && c->waiting != c->link_token)
+	if (c->noutbox)
+		client_note(c, NOTE_INFO, "%zu line(s) not yet answered: they go again once reconnected",
+			    c->noutbox);
+	else if (c->waiting && c->waiting != c->link_token)
 		client_note(c, NOTE_ERROR, "%s: no answer before the replica went away", c->wait_what);
 	c->link_token = client_wait(c, "reconnecting", 0);
 	const struct replica *next = &c->replicas.v[c->round_start];
@@ -342,10 +345,12 @@ void session_registered(struct client *c, const char *nick)
 	free(c->nick);
 	c->nick = xstrdup(nick);
 	client_note(c, NOTE_INFO, "logged in as %s", nick);
-	if (c->room)
+	if (c->room) {
 		session_join(c, c->room->name, 1, c->link_token);
-	else
+	} else {
+		outbox_resend(c);
 		client_unwait(c, c->link_token);
+	}
 	client_dirty(c);
 }
 
@@ -438,6 +443,8 @@ static void join_done(struct client *c, struct request *q)
 		switch_room(c, q->room);
 		session_send(c, "NAMES %s", c->room->name);
 	}
+	if (q->mode) /* back in the room after a lost link */
+		outbox_resend(c);
 	if (q->replayed) {
 		c->room->ready = 1;
 		client_dirty(c);

@@ -9,6 +9,7 @@ checks the merge rule (after a netjoin or an unasked chathistory batch the
 client re-reads the room and redraws it in the server's order) and what an
 older server without the follow verbs gets."""
 import datetime
+import signal
 import time
 
 import pytest
@@ -525,6 +526,40 @@ def test_reconnect_after_kill_fills_the_gap(server, chorus):
     c.send("a alice is back")
     m = bob.expect(lambda m: m.command == "PRIVMSG" and m.nick == "alice")
     assert m.params[1] == "alice is back"
+    c.quit()
+
+
+def test_lines_sent_across_a_kill_show_once(server, chorus):
+    """Exactly-once sends: 200 lines typed; after the first 50 the replica
+    stops reading (SIGSTOP), then dies (SIGKILL) and comes back. The line it
+    never read is sent again with its id after the reconnect, then the rest:
+    every line is in the room once, in order.
+    (A line stored and not answered is answered with its msgid when it comes
+    again: test_exactly_once.py.)"""
+    dead = "127.0.0.1:%d" % free_port()
+    c = chorus(dead, addr(server)).login(2, "alice", "#r")
+    want = ["line %d" % i for i in range(200)]
+    for text in want[:50]:
+        c.send("a " + text)
+    c.screen(lambda s: s.texts()[-1:] == ["line 49"])
+    server.proc.send_signal(signal.SIGSTOP)
+    for text in want[50:]:  # "line 50" goes out and is never read
+        c.send("a " + text)
+    time.sleep(0.3)
+    server.kill9()
+    c.info("line(s) not yet answered: they go again once reconnected")
+    server.start()
+    c.info("sending 1 waiting line(s) again")
+    c.info("back in #r")
+    reader = server.client().login("reader", ("batch", "message-tags", "draft/chathistory"))
+    deadline = time.monotonic() + 20
+    while reader.history("LATEST", "#r", "*", 1)[-1:][0].params[-1] != want[-1]:
+        assert time.monotonic() < deadline, "the last line never came"
+        time.sleep(0.2)
+    page = reader.history("LATEST", "#r", "*", 100)
+    first = reader.history("BEFORE", "#r", "msgid=" + page[0].tags["msgid"], 100)
+    texts = [m.params[-1] for m in first + page]
+    assert texts == want, (len(texts), [t for t in want if texts.count(t) != 1][:10])
     c.quit()
 
 
