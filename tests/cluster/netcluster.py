@@ -230,8 +230,9 @@ class Node:
         p = self.note("SYNCSTATE")
         return (int(p[0]), p[1] == "1") if p and len(p) >= 2 else None
 
-    def history(self, room, nick):
-        """Every msgid of room on this replica, oldest first, read through
+    def history(self, room, nick, texts=False):
+        """Every msgid (with texts: every line's text) of room on this
+        replica, oldest first, read through
         CHATHISTORY by a client named nick (pages of 100, newest first);
         none if the replica does not know room (a wiped replica still alone
         answers FAIL ... INVALID_TARGET). The reader's nick gets a fresh
@@ -240,7 +241,7 @@ class Node:
         Node.readers += 1
         c = self.client("%s-%d" % (nick, Node.readers))
         try:
-            ids, ref = [], "*"
+            ids, lines, ref = [], [], "*"
             while True:
                 if ref == "*":
                     c.send("CHATHISTORY LATEST %s * 100" % room)
@@ -251,17 +252,19 @@ class Node:
                     assert start.params[1] == "INVALID_TARGET", "CHATHISTORY on replica %d: %s" % (self.i, start)
                     return ids
                 batch = start.params[0][1:]
-                page = []
+                page, page_lines = [], []
                 while True:
                     m = c.expect(lambda m: m.command in ("PRIVMSG", "BATCH"), timeout=15)
                     if m.command == "BATCH" and m.params[0] == "-" + batch:
                         break
                     if m.command == "PRIVMSG":
                         page.append(m.tags["msgid"])
+                        page_lines.append(m.params[-1])
                 c.backlog.clear()
                 if not page:
-                    return ids
+                    return lines if texts else ids
                 ids = page + ids
+                lines = page_lines + lines
                 ref = page[0]
         finally:
             c.close()

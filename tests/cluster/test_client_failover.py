@@ -38,3 +38,31 @@ def test_client_fails_over_and_fills_the_gap(cluster, tmp_path):
         c.quit()
     finally:
         c.kill()
+
+
+def test_lines_sent_across_a_kill9_show_once_everywhere(cluster, tmp_path):
+    """Exactly-once sends on a real cluster: the client sends 200 lines and
+    its replica is killed with SIGKILL while they go. The lines it had not
+    answered go again, with their ids, on the replica the client moves to:
+    each of the 200 is in the room once, in order, on every live replica
+    (a line the killed replica had multicast before dying is answered as a
+    repeat, with its msgid)."""
+    replicas = ["%s:6667" % n.addr for n in cluster.nodes[:3]]
+    c = ChorusClient(replicas, (), log_dir=str(tmp_path))
+    want = ["line %d" % i for i in range(200)]
+    try:
+        c.login(1, "alice", "#once")
+        for text in want:
+            c.send("a " + text)
+        c.screen(lambda s: any(t.startswith("line ") for t in s.texts()), timeout=15)
+        cluster.nodes[0].kill9()
+        c.error("replica 1 (%s) went away" % replicas[0], timeout=15)
+        c.info("back in #once", timeout=30)
+        c.screen(lambda s: s.texts()[-1:] == [want[-1]], timeout=60)
+        c.quit()
+    finally:
+        c.kill()
+    for node in cluster.nodes[1:]:
+        got = node.history("#once", "checker%d" % node.i, texts=True)
+        assert got == want, "replica %d: %d lines, not once each: %s" % (
+            node.i, len(got), [t for t in want if got.count(t) != 1][:10])
