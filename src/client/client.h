@@ -266,6 +266,9 @@ void session_login(struct client *c, unsigned token);
 /* Joins room (with rejoin, the current room again, keeping its lines and
  * filling the gap). */
 void session_join(struct client *c, const char *room, int rejoin, unsigned token);
+/* Leaves the room on screen (or the timeline): the screen shows none after
+ * (`lv`, `exit` in the timeline); token is released when it is done. */
+void session_leave(struct client *c, unsigned token);
 /* Sends a line if the link is up. */
 void session_send(struct client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The link broke (or a replica answered with ERROR): tell, then fail over. */

@@ -116,6 +116,12 @@ static void cmd_join(struct client *c, char **argv)
 	free(room);
 }
 
+static void cmd_leave(struct client *c, char **argv)
+{
+	(void)argv;
+	session_leave(c, client_wait(c, "leaving", 1));
+}
+
 static void cmd_timeline(struct client *c, char **argv)
 {
 	(void)argv;
@@ -389,17 +395,18 @@ static const struct command commands[] = {
 	{"u", NULL, "u <name>", "log in as name (again: change name); asks for the password of a registered name", NEED_LINK, 1, cmd_user, 0},
 	{"reg", NULL, "reg [password]", "register your name as an account (without a password: asks for it, not shown)", NEED_LOGIN, 1, cmd_register, 1},
 	{"j", NULL, "j <room>", "join a room (leaving the one on screen)", NEED_LOGIN, 1, cmd_join, 0},
+	{"lv", NULL, "lv", "leave the room on screen (in the timeline, exit does too)", NEED_ROOM, 0, cmd_leave, 0},
 	{"a", NULL, "a <text>", "append a line to the room", NEED_ROOM, 1, cmd_append, 0},
 	{"l", NULL, "l <n>", "like line n of the screen", NEED_ROOM, 1, cmd_like, 0},
 	{"r", NULL, "r <n>", "remove your like of line n", NEED_ROOM, 1, cmd_unlike, 0},
 	{"h", "p", "h (or p)", "the whole history of the room", NEED_ROOM, 0, cmd_history, 0},
-	{"v", NULL, "v", "the replicas in this replica's view", NEED_LOGIN, 0, cmd_view, 0},
+	{"v", NULL, "v", "the replicas in this replica's view", NEED_LINK, 0, cmd_view, 0},
 	{"m", NULL, "m <user> <text>", "direct message to a user", NEED_LOGIN, 2, cmd_message, 0},
 	{"f", NULL, "f <user>", "follow a user's feed", NEED_LOGIN, 1, cmd_follow, 0},
 	{"uf", NULL, "uf <user>", "stop following a user", NEED_LOGIN, 1, cmd_unfollow, 0},
 	{"ls", NULL, "ls", "all users: following = you follow them, follower = they follow you, online", NEED_LOGIN, 0, cmd_users, 0},
 	{"t", NULL, "t", "your timeline: posts of the users you follow; there a line is a post", NEED_LOGIN, 0, cmd_timeline, 0},
-	{"q", NULL, "q", "quit", NEED_NOTHING, 0, cmd_quit, 0},
+	{"q", "Leave", "q (or Leave)", "quit", NEED_NOTHING, 0, cmd_quit, 0},
 	{"help", NULL, "help", "this list", NEED_NOTHING, 0, cmd_help, 0},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
@@ -477,6 +484,8 @@ static void run(struct client *c, const char *text)
 	size_t wlen = strcspn(text, " \t");
 	char *word = xstrndup(text, wlen), *rest = xstrdup(text + wlen), *argv[2] = {NULL, NULL};
 	const struct command *cmd = command_find(word);
+	if (in_timeline(c) && strcmp(text, "exit") == 0)
+		cmd = command_find("lv");
 	if (!cmd && in_timeline(c)) {
 		free(rest);
 		rest = xstrdup(text); /* the whole line is the post */
@@ -494,12 +503,14 @@ static void run(struct client *c, const char *text)
 
 /* ---- the queue ---- */
 
-/* 1 if the command in text runs at once, ahead of the queue: `q` and `c`
- * while the client is reconnecting (a wait with no end of its own). */
+/* 1 if the command in text runs at once, ahead of the queue: `q` (`Leave`)
+ * and `c` while the client is reconnecting (a wait with no end of its own). */
 static int runs_at_once(const struct client *c, const char *text)
 {
-	size_t len = strcspn(text, " \t");
-	return c->keep_trying && len == 1 && (text[0] == 'q' || text[0] == 'c');
+	char *word = xstrndup(text, strcspn(text, " \t"));
+	const struct command *cmd = command_find(word);
+	free(word);
+	return c->keep_trying && cmd && (cmd->exec == cmd_quit || cmd->exec == cmd_connect);
 }
 
 static void push(char ***q, size_t *n, size_t *cap, char *line)

@@ -17,7 +17,7 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: chorus [--config FILE] [--replica HOST:PORT]... [--plain]\n"
+		"usage: chorus [--config FILE] [--replica HOST:PORT]... [-u NAME] [--plain]\n"
 		"              [--tls [--tls-ca FILE | --tls-fingerprint SHA256 | --insecure]]\n"
 		"  --config FILE         take the replicas from FILE's cluster.replicas (as chorusd)\n"
 		"  --replica HOST:PORT   add a replica (repeat; `c i` picks the i-th)\n"
@@ -28,6 +28,8 @@ static void usage(FILE *f)
 		"                        self-signed run/tls/cert.pem of `make run`)\n"
 		"  --tls-fingerprint FP  trust only the certificate with this SHA-256 fingerprint\n"
 		"  --insecure            speak TLS without checking the certificate\n"
+		"  -u, --user NAME       at start, connect to the first replica and log in as\n"
+		"                        NAME (as `c` and `u NAME` would)\n"
 		"  --password-file FILE  the password of the account `u <name>` logs in to\n"
 		"                        (its first line); otherwise it is asked for\n"
 		"  --plain               line mode even on a terminal (the default when stdin\n"
@@ -56,9 +58,10 @@ static int read_password(struct client *c, const char *path)
 	return 0;
 }
 
-/* Fills c->replicas, c->tls and *plain from argv. Returns 0 to run, 1 to
- * exit 0 (--help, --version), -1 on an error (printed). */
-static int parse_args(struct client *c, int argc, char **argv, int *plain)
+/* Fills c->replicas, c->tls, *plain and *user (-u, or NULL) from argv.
+ * Returns 0 to run, 1 to exit 0 (--help, --version), -1 on an error
+ * (printed). */
+static int parse_args(struct client *c, int argc, char **argv, int *plain, const char **user)
 {
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'C'},
@@ -69,6 +72,7 @@ static int parse_args(struct client *c, int argc, char **argv, int *plain)
 		{"tls-fingerprint", required_argument, NULL, 'F'},
 		{"insecure", no_argument, NULL, 'I'},
 		{"password-file", required_argument, NULL, 'P'},
+		{"user", required_argument, NULL, 'u'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -76,8 +80,11 @@ static int parse_args(struct client *c, int argc, char **argv, int *plain)
 	char err[512];
 	const char *ca = NULL, *fingerprint = NULL;
 	int o, tls = 0, insecure = 0;
-	while ((o = getopt_long(argc, argv, "C:r:phV", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "C:r:u:phV", opts, NULL)) != -1) {
 		switch (o) {
+		case 'u':
+			*user = optarg;
+			break;
 		case 't':
 			tls = 1;
 			break;
@@ -132,6 +139,10 @@ static int parse_args(struct client *c, int argc, char **argv, int *plain)
 	}
 	if (tls && !(c->tls = tls_client_new(ca, fingerprint, insecure)))
 		return -1;
+	if (*user && !c->replicas.n) {
+		fprintf(stderr, "chorus: -u %s: no replica to log in to (give --config or --replica)\n", *user);
+		return -1;
+	}
 	return 0;
 }
 
@@ -266,10 +277,11 @@ int main(int argc, char **argv)
 	struct client c = {0};
 	uv_loop_t loop;
 	int plain = 0;
+	const char *user = NULL;
 
 	setlocale(LC_ALL, "");
 	signal(SIGPIPE, SIG_IGN);
-	int rc = parse_args(&c, argc, argv, &plain);
+	int rc = parse_args(&c, argc, argv, &plain, &user);
 	if (rc != 0) {
 		client_free(&c);
 		return rc < 0 ? 2 : 0;
@@ -285,6 +297,13 @@ int main(int argc, char **argv)
 		client_note(&c, NOTE_INFO, "chorus %s: %zu replica%s known; c <i|host:port> to connect, help for commands",
 			    CHORUS_VERSION, c.replicas.n, c.replicas.n == 1 ? "" : "s");
 		client_dirty(&c);
+		if (user) { /* -u: as if the user typed them first */
+			char *connect = xasprintf("c %u", c.replicas.v[0].id), *login = xasprintf("u %s", user);
+			client_input(&c, connect);
+			client_input(&c, login);
+			free(connect);
+			free(login);
+		}
 	}
 	uv_run(&loop, UV_RUN_DEFAULT);
 	if (uv_loop_close(&loop) != 0)

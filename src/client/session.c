@@ -405,6 +405,37 @@ void session_self_part(struct client *c, const char *room, const char *why)
 	client_dirty(c);
 }
 
+/* Our PART in the answer to a leave: ours, so no note of it. */
+static int leave_line(struct client *c, struct request *q, struct irc_msg *m)
+{
+	(void)c;
+	if (request_is_error(m))
+		q->failed = 1;
+	return strcasecmp(m->command, "PART") == 0;
+}
+
+static void leave_done(struct client *c, struct request *q)
+{
+	if (c->room && strcasecmp(c->room->name, q->room) == 0) {
+		client_note(c, NOTE_INFO, "left %s%s", c->room->timeline ? "your timeline" : q->room,
+			    c->room->timeline ? "" : ": j <room> to join one");
+		room_free(c->room);
+		c->room = NULL;
+		c->joined = 0;
+		client_dirty(c);
+	}
+	client_unwait(c, q->token);
+}
+
+void session_leave(struct client *c, unsigned token)
+{
+	struct request *q = request_new(c, token);
+	q->room = xstrdup(c->room->name);
+	q->on_line = leave_line;
+	q->on_done = leave_done;
+	request_send(c, q, NULL, "PART %s :leaving", c->room->name);
+}
+
 static int join_line(struct client *c, struct request *q, struct irc_msg *m)
 {
 	const char *cmd = m->command;

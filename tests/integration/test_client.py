@@ -10,12 +10,13 @@ client re-reads the room and redraws it in the server's order) and what an
 older server without the follow verbs gets."""
 import datetime
 import signal
+import subprocess
 import time
 
 import pytest
 
 from conftest import free_port
-from client_helpers import ChorusClient, FakeReplica
+from client_helpers import ChorusClient, FakeReplica, client_binary
 from ircclient import ALL_CAPS
 
 
@@ -53,7 +54,7 @@ def test_help_lists_every_command(chorus):
     c.send("help")
     lines = c.page("help")
     names = [l.split()[0] for l in lines]
-    for name in ("c", "u", "j", "a", "l", "r", "h", "v", "m", "f", "uf", "ls", "t", "q", "help"):
+    for name in ("c", "u", "j", "lv", "a", "l", "r", "h", "v", "m", "f", "uf", "ls", "t", "q", "help"):
         assert name in names, lines
     c.quit()
 
@@ -67,12 +68,12 @@ def test_commands_before_connect_login_join_are_refused(server, chorus):
     c.error("no replica 7")
     c.send("c 1")
     c.info("connected to replica 1")
-    for cmd in ("j #x", "a hello", "v", "m bob hi", "f bob", "t"):
+    for cmd in ("j #x", "a hello", "m bob hi", "f bob", "t"):
         c.send(cmd)
         c.error("not logged in: use u")
     c.send("u alice")
     c.info("logged in as alice")
-    for cmd in ("a hello", "l 1", "r 1", "h", "p"):
+    for cmd in ("a hello", "l 1", "r 1", "h", "p", "lv"):
         c.send(cmd)
         c.error("not in a room: use j")
     c.send("a")
@@ -351,6 +352,49 @@ def test_timeline_latest_20_live_posting_and_leaving(server, chorus):
     s = c.screen(lambda s: s.room == "&timeline")
     assert s.texts()[-2:] == ["live from bob", "while alice is away"]
     c.quit()
+
+
+def test_leaving_a_room_the_timeline_and_the_client(server, chorus):
+    """lv leaves the room on screen (PART); in the timeline exit leaves it
+    (and is not posted); Leave quits like q."""
+    bob = server.client().login("bob", ALL_CAPS)
+    bob.join("#r")
+    bob.settle()
+    c = chorus(addr(server)).login(1, "alice", "#r")
+    bob.expect(lambda m: m.command == "JOIN" and m.nick == "alice")
+    c.send("lv")
+    c.info("left #r")
+    part = bob.expect(lambda m: m.command == "PART")
+    assert part.nick == "alice" and part.params[0] == "#r"
+    c.send("a hello?")
+    c.error("a: not in a room")
+    assert all("no longer in" not in e for e in c.errors_since(0)), c.errors_since(0)
+    c.send("t")
+    c.screen(lambda s: s.room == "&timeline")
+    c.send("exit")
+    c.info("left your timeline")
+    c.send("exit")
+    c.error("unknown command exit")
+    bob.send("FOLLOW alice")
+    bob.expect("FOLLOW")
+    c.send("Leave")
+    assert c.proc.wait(timeout=10) == 0
+    c.check_sanitizers()
+
+
+def test_u_at_start_and_v_before_login(server, chorus):
+    c = chorus(addr(server), args=["-u", "alice"])
+    c.info("connected to replica 1")
+    c.info("logged in as alice")
+    c.quit()
+    c = chorus(addr(server))
+    c.send("c 1")
+    c.info("connected to replica 1")
+    c.send("v")
+    assert c.page("view") == ["replica 1 at 127.0.0.1:%d (this replica)" % server.port]
+    c.quit()
+    out = subprocess.run([client_binary(), "-u", "alice"], capture_output=True, text=True, timeout=10)
+    assert out.returncode == 2 and "no replica to log in to" in out.stderr
 
 
 def test_timeline_after_reconnect_fills_the_gap(server, chorus):
