@@ -179,6 +179,9 @@ struct client {
 	uv_timer_t renick;       /* the pause before asking for our name again */
 	unsigned renick_tries;   /* 433s met logging in again after a lost link */
 	int relogin;             /* logging in again by ourselves (after a lost link) */
+	long move_to;            /* a replica (index) to move to on this loop turn: this
+	                          * one refused a write for want of a majority; -1 none */
+	int stay;                /* --stay: never move for that */
 
 	/* Who and where. */
 	char *nick;              /* the name asked with `u` (NULL before) */
@@ -280,6 +283,13 @@ int session_is_me(const struct client *c, const char *nick);
 /* Called by incoming.c on 001, and on a refused name before it. */
 void session_registered(struct client *c, const char *nick);
 void session_login_refused(struct client *c, const char *why);
+/* A write was refused with FAIL ... MAJORITY_REQUIRED and text (which names
+ * the replicas that can take it): unless --stay, moves to the first of them
+ * on this loop turn (session_connect, keeping the session), where the
+ * waiting lines go again. */
+void session_majority_refused(struct client *c, const char *text);
+/* Runs a move that session_majority_refused asked for (from the loop). */
+void session_move_now(struct client *c);
 /* The port c connects to on r: its TLS port with --tls when the config
  * gives one, else its port. */
 int session_port(const struct client *c, const struct replica *r);

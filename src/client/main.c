@@ -30,6 +30,8 @@ static void usage(FILE *f)
 		"  --insecure            speak TLS without checking the certificate\n"
 		"  -u, --user NAME       at start, connect to the first replica and log in as\n"
 		"                        NAME (as `c` and `u NAME` would)\n"
+		"  --stay                stay on a replica that refuses writes for want of a\n"
+		"                        majority (by default the client moves to one it names)\n"
 		"  --password-file FILE  the password of the account `u <name>` logs in to\n"
 		"                        (its first line); otherwise it is asked for\n"
 		"  --plain               line mode even on a terminal (the default when stdin\n"
@@ -73,6 +75,7 @@ static int parse_args(struct client *c, int argc, char **argv, int *plain, const
 		{"insecure", no_argument, NULL, 'I'},
 		{"password-file", required_argument, NULL, 'P'},
 		{"user", required_argument, NULL, 'u'},
+		{"stay", no_argument, NULL, 's'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -84,6 +87,9 @@ static int parse_args(struct client *c, int argc, char **argv, int *plain, const
 		switch (o) {
 		case 'u':
 			*user = optarg;
+			break;
+		case 's':
+			c->stay = 1;
 			break;
 		case 't':
 			tls = 1;
@@ -167,6 +173,8 @@ static void on_idle(uv_idle_t *h)
 		c->dirty = 0;
 		c->ui->redraw(c); /* first: a queued `l n` means the line n just drawn */
 	}
+	if (c->move_to >= 0) /* before the next command: it goes to the new replica */
+		session_move_now(c);
 	if (c->pump) {
 		c->pump = 0;
 		commands_pump(c);

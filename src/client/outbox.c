@@ -42,11 +42,13 @@ static void take(struct client *c, const char *cid)
  * majority-mode refusal keeps the line for another replica. */
 static int answer_line(struct client *c, struct request *q, struct irc_msg *m)
 {
-	(void)c;
 	if (request_is_error(m)) {
 		q->failed = 1;
-		q->mode |= strcasecmp(m->command, "FAIL") == 0 && m->nparams >= 2 &&
-			   strcmp(m->params[1], "MAJORITY_REQUIRED") == 0;
+		if (strcasecmp(m->command, "FAIL") == 0 && m->nparams >= 2 &&
+		    strcmp(m->params[1], "MAJORITY_REQUIRED") == 0) {
+			q->mode = 1;
+			session_majority_refused(c, msg_text(m));
+		}
 	}
 	return 0;
 }

@@ -203,6 +203,43 @@ void session_lost(struct client *c, const char *reason)
 	attempt(c, c->round_start);
 }
 
+void session_majority_refused(struct client *c, const char *text)
+{
+	const char *p = strstr(text, "reconnect to replica ");
+	unsigned id;
+	char where[300];
+	if (!p || sscanf(p, "reconnect to replica %u at %299[^, ]", &id, where) != 2 || c->move_to >= 0)
+		return;
+	long i = -1;
+	for (size_t k = 0; k < c->replicas.n && i < 0; k++)
+		if (c->replicas.v[k].id == id)
+			i = (long)k;
+	if (i < 0)
+		i = replicas_add(&c->replicas, where);
+	if (i < 0 || i == c->replica)
+		return;
+	if (c->stay) {
+		client_note(c, NOTE_INFO, "this replica is cut off from the majority; staying (--stay): "
+					  "c %u moves to replica %u", c->replicas.v[i].id, c->replicas.v[i].id);
+		return;
+	}
+	c->move_to = i;
+	client_pump(c);
+}
+
+void session_move_now(struct client *c)
+{
+	long i = c->move_to;
+	c->move_to = -1;
+	if (i < 0 || c->quitting)
+		return;
+	const struct replica *r = &c->replicas.v[i];
+	client_note(c, NOTE_INFO, "this replica is cut off from the majority: moving to replica %u (%s:%d)", r->id,
+		    r->host, session_port(c, r));
+	session_connect(c, i, client_wait(c, "moving", 0));
+	c->keep_trying = 1; /* as after a lost link: until one answers */
+}
+
 void session_close(struct client *c)
 {
 	if (c->conn) {
@@ -233,6 +270,7 @@ void session_tick(struct client *c)
 void session_init(struct client *c)
 {
 	c->replica = -1;
+	c->move_to = -1;
 	uv_timer_init(c->loop, &c->retry);
 	c->retry.data = c;
 	uv_timer_init(c->loop, &c->renick);

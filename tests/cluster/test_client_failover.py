@@ -66,3 +66,35 @@ def test_lines_sent_across_a_kill9_show_once_everywhere(cluster, tmp_path):
         got = node.history("#once", "checker%d" % node.i, texts=True)
         assert got == want, "replica %d: %d lines, not once each: %s" % (
             node.i, len(got), [t for t in want if got.count(t) != 1][:10])
+
+
+def test_majority_mode_moves_the_client_to_the_majority(majority_cluster, tmp_path):
+    """Majority mode: the client's replica is cut off in a minority; its
+    lines are refused (MAJORITY_REQUIRED, naming the majority's replicas);
+    the client says so, moves to one of them and sends the waiting lines
+    there: after the heal every line is in the room once, on every replica."""
+    c = majority_cluster
+    replicas = ["%s:6667" % n.addr for n in c.nodes]
+    client = ChorusClient(replicas, (), log_dir=str(tmp_path))
+    want = ["line %d" % i for i in range(20)]
+    try:
+        client.login(1, "alice", "#maj")
+        client.send("a " + want[0])
+        client.screen(lambda s: s.texts()[-1:] == [want[0]], timeout=15)
+        c.partition([1, 2], [3, 4, 5])
+        c.wait_view([1, 2], c.nodes[:2])
+        c.wait_view([3, 4, 5], c.nodes[2:])
+        for text in want[1:]:
+            client.send("a " + text)
+        client.info("cut off from the majority: moving to replica 3", timeout=15)
+        client.info("back in #maj", timeout=30)
+        client.screen(lambda s: s.texts()[-1:] == [want[-1]], timeout=30)
+        c.heal()
+        c.wait_view([1, 2, 3, 4, 5])
+        c.wait_converged(15)
+        client.quit()
+    finally:
+        client.kill()
+    for node in c.nodes:
+        got = node.history("#maj", "checker%d" % node.i, texts=True)
+        assert got == want, "replica %d: %s" % (node.i, got)
