@@ -183,6 +183,15 @@ static int cid_get(struct msgindex *x, const char *person, const char *cid, stru
 	return done(st, rc);
 }
 
+/* The same for op's person. */
+static int cid_get_of(struct msgindex *x, const struct op *op, const char *cid, struct cid_line *l)
+{
+	char *person = chat_person(op->author, op->account);
+	int rc = cid_get(x, person, cid, l);
+	free(person);
+	return rc;
+}
+
 /* Takes the entry (hist, ckey) out of the index: out of the tail if there,
  * else out of msgs. */
 static int drop_entry(struct msgindex *x, const char *hist, const uint8_t ckey[OP_KEY_BYTES])
@@ -222,16 +231,18 @@ static int client_id_seen(struct msgindex *x, const struct op *op, const char *c
 	}
 	if (rc == SQLITE_OK && l.found && *line)
 		rc = drop_entry(x, l.hist, l.ckey);
-	sqlite3_stmt *st = rc == SQLITE_OK && *line ? stmt(x, ST_CID_PUT) : NULL;
-	if (st) {
-		sqlite3_bind_text(st, 1, person, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, cid, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 3, e->hist, -1, SQLITE_STATIC);
-		bind_blob(st, 4, e->ckey, OP_KEY_BYTES);
-		sqlite3_bind_int64(st, 5, l.found ? l.first : e->row);
-		rc = run(st);
-	} else if (rc == SQLITE_OK && *line) {
-		rc = SQLITE_ERROR;
+	if (rc == SQLITE_OK && *line) { /* e is the line: recorded as such */
+		sqlite3_stmt *st = stmt(x, ST_CID_PUT);
+		if (!st) {
+			rc = SQLITE_ERROR;
+		} else {
+			sqlite3_bind_text(st, 1, person, -1, SQLITE_STATIC);
+			sqlite3_bind_text(st, 2, cid, -1, SQLITE_STATIC);
+			sqlite3_bind_text(st, 3, e->hist, -1, SQLITE_STATIC);
+			bind_blob(st, 4, e->ckey, OP_KEY_BYTES);
+			sqlite3_bind_int64(st, 5, l.found ? l.first : e->row);
+			rc = run(st);
+		}
 	}
 	free(l.hist);
 	free(person);
@@ -243,12 +254,10 @@ static int client_id_seen(struct msgindex *x, const struct op *op, const char *c
 static int client_id_is_line(struct msgindex *x, const struct op *op, const char *cid, const struct entry *e,
 			     int *line)
 {
-	char *person = chat_person(op->author, op->account);
 	struct cid_line l;
-	int rc = cid_get(x, person, cid, &l);
+	int rc = cid_get_of(x, op, cid, &l);
 	*line = l.found && memcmp(e->ckey, l.ckey, OP_KEY_BYTES) == 0;
 	free(l.hist);
-	free(person);
 	return rc;
 }
 
@@ -258,12 +267,10 @@ int msgindex_repeat(struct msgindex *x, const struct op *op, sqlite3_int64 row, 
 	*repeat = 0;
 	if (!op_client_id(op, cid) || chat_op_valid(op) < 0)
 		return SQLITE_OK;
-	char *person = chat_person(op->author, op->account);
 	struct cid_line l;
-	int rc = cid_get(x, person, cid, &l);
+	int rc = cid_get_of(x, op, cid, &l);
 	*repeat = l.found && l.first != row;
 	free(l.hist);
-	free(person);
 	return rc;
 }
 
