@@ -34,27 +34,6 @@ static char *put_hex16(char *p, uint64_t v)
 
 /* "origin-incarnation(16 hex)-boot-seq", written by hand: it is made twice
  * for every stored message (store and fan-out), where snprintf showed. */
-int op_client_id(const struct op *op, char out[OP_CID_MAX])
-{
-	static const char ok[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.";
-	const size_t klen = sizeof OP_CID_TAG - 1;
-	out[0] = '\0';
-	if ((op->kind != OP_MSG && op->kind != OP_DM) || !op->tags)
-		return 0;
-	for (const char *t = op->tags; *t; t += strcspn(t, ";"), t += *t == ';') {
-		size_t n = strcspn(t, ";");
-		if (n <= klen + 1 || strncmp(t, OP_CID_TAG "=", klen + 1) != 0)
-			continue;
-		size_t vlen = n - klen - 1;
-		if (vlen >= OP_CID_MAX || strspn(t + klen + 1, ok) < vlen)
-			return 0;
-		memcpy(out, t + klen + 1, vlen);
-		out[vlen] = '\0';
-		return 1;
-	}
-	return 0;
-}
-
 void op_msgid(const struct op *op, char *buf, size_t len)
 {
 	char id[OP_MSGID_MAX];
@@ -89,6 +68,27 @@ int op_msgid_parse(const char *s, struct op_stream *stream, uint64_t *seq)
 	stream->incarnation = inc;
 	stream->boot = (uint32_t)boot;
 	*seq = sq;
+	return 0;
+}
+
+int op_client_id(const struct op *op, char out[OP_CID_MAX])
+{
+	static const char ok[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.";
+	const size_t klen = sizeof OP_CID_TAG - 1;
+	out[0] = '\0';
+	if ((op->kind != OP_MSG && op->kind != OP_DM) || !op->tags)
+		return 0;
+	for (const char *t = op->tags; *t; t += strcspn(t, ";"), t += *t == ';') {
+		size_t n = strcspn(t, ";");
+		if (n <= klen + 1 || strncmp(t, OP_CID_TAG "=", klen + 1) != 0)
+			continue;
+		size_t vlen = n - klen - 1;
+		if (vlen >= OP_CID_MAX || strspn(t + klen + 1, ok) < vlen)
+			return 0;
+		memcpy(out, t + klen + 1, vlen);
+		out[vlen] = '\0';
+		return 1;
+	}
 	return 0;
 }
 
