@@ -418,7 +418,7 @@ static void switch_room(struct client *c, const char *name)
 		c->room = room_new(name);
 		if (c->room->timeline)
 			client_note(c, NOTE_INFO, "your timeline: posts of the users you follow; "
-						  "a line that is no command is a post; j <room> leaves");
+						  "a line that is no command is a post; exit or j <room> leaves");
 		else
 			client_note(c, NOTE_INFO, "joined %s", name);
 	}
