@@ -1,7 +1,9 @@
 /*
  * fuzz_op.c: the operation codec (op_decode), which reads what other
  * replicas multicast. Any input must decode or be refused without a crash or
- * a leak; what decodes must encode back to the very same bytes.
+ * a leak; what decodes must encode back to the very same bytes, and a
+ * message's client id (op_client_id, read from its tags) is one of the form
+ * it promises or none.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -25,6 +27,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		uint64_t seq;
 		op_msgid(&ops[i], msgid, sizeof msgid);
 		if (op_msgid_parse(msgid, &s, &seq) < 0 || seq != ops[i].seq || op_stream_cmp(&s, &ops[i].stream) != 0)
+			abort();
+		char cid[OP_CID_MAX];
+		int has = op_client_id(&ops[i], cid);
+		size_t len = strlen(cid);
+		if (has ? len == 0 || len >= OP_CID_MAX ||
+				  strspn(cid, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") != len
+			: len != 0)
 			abort();
 	}
 	op_buf_free(&again);
