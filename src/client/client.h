@@ -269,9 +269,17 @@ void session_login(struct client *c, unsigned token);
 /* Joins room (with rejoin, the current room again, keeping its lines and
  * filling the gap). */
 void session_join(struct client *c, const char *room, int rejoin, unsigned token);
-/* Leaves the room on screen (or the timeline): the screen shows none after
- * (`lv`, `exit` in the timeline); token is released when it is done. */
+/* Leaves the room on screen (or the timeline, or a conversation): the
+ * screen shows none after (`lv`, `exit` in the timeline); token is released
+ * when it is done. */
 void session_leave(struct client *c, unsigned token);
+/* Shows the direct conversation with nick like a room (`d <nick>`): its
+ * latest lines, then live ones, likes; the room shown before is left. */
+void session_show_conversation(struct client *c, const char *nick, unsigned token);
+/* Reads the room on screen again after a reconnect: a room or the timeline
+ * is joined again (JOIN) and its gap filled, a conversation only read (its
+ * gap after its last line). */
+void session_rejoin(struct client *c, unsigned token);
 /* Sends a line if the link is up. */
 void session_send(struct client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The link broke (or a replica answered with ERROR): tell, then fail over. */
@@ -378,8 +386,9 @@ void history_reload(struct client *c);
 
 /* incoming.c */
 void incoming_line(struct client *c, struct irc_msg *m);
-/* Reads a PRIVMSG/NOTICE to a room into m (pointers into msg, the author
- * into nick[len]). Returns 0, or -1 if it is not a room line with a msgid. */
+/* Reads a PRIVMSG/NOTICE (to a room or a person) into m (pointers into
+ * msg, the author into nick[len]). Returns 0, or -1 if it is not such a line
+ * with a msgid. */
 int incoming_room_msg(struct irc_msg *msg, struct room_msg *m, char *nick, size_t len);
 /* 1 if target names a room ('#' or '&'). */
 int is_room_name(const char *target);

@@ -86,9 +86,12 @@ static void nick_done(struct client *c, struct request *q)
 		client_unwait(c, q->token);
 		return;
 	}
-	if (c->room->timeline)
-		room_clear(c->room);
-	session_join(c, c->room->name, !c->room->timeline, q->token);
+	if (c->room->timeline || c->room->conversation)
+		room_clear(c->room); /* another person's now */
+	if (c->room->conversation)
+		session_show_conversation(c, c->room->name, q->token);
+	else
+		session_join(c, c->room->name, !c->room->timeline, q->token);
 }
 
 static void cmd_user(struct client *c, char **argv)
@@ -114,6 +117,11 @@ static void cmd_join(struct client *c, char **argv)
 	int same = c->room && strcasecmp(c->room->name, room) == 0;
 	session_join(c, room, same, client_wait(c, "joining", 1));
 	free(room);
+}
+
+static void cmd_conversation(struct client *c, char **argv)
+{
+	session_show_conversation(c, argv[0], client_wait(c, "reading the conversation", 1));
 }
 
 static void cmd_leave(struct client *c, char **argv)
@@ -402,6 +410,7 @@ static const struct command commands[] = {
 	{"h", "p", "h (or p)", "the whole history of the room", NEED_ROOM, 0, cmd_history, 0},
 	{"v", NULL, "v", "the replicas in this replica's view", NEED_LINK, 0, cmd_view, 0},
 	{"m", NULL, "m <user> <text>", "direct message to a user", NEED_LOGIN, 2, cmd_message, 0},
+	{"d", NULL, "d <user>", "your conversation with a user, shown like a room (a writes to them)", NEED_LOGIN, 1, cmd_conversation, 0},
 	{"f", NULL, "f <user>", "follow a user's feed", NEED_LOGIN, 1, cmd_follow, 0},
 	{"uf", NULL, "uf <user>", "stop following a user", NEED_LOGIN, 1, cmd_unfollow, 0},
 	{"ls", NULL, "ls", "all users: following = you follow them, follower = they follow you, online", NEED_LOGIN, 0, cmd_users, 0},

@@ -37,10 +37,21 @@ static int in_current_room(const struct client *c, const char *target)
 	return c->room && target && strcasecmp(target, c->room->name) == 0;
 }
 
+/* 1 if a line from nick to target belongs to the conversation on screen:
+ * between us and its other person, either way. */
+static int in_current_conversation(const struct client *c, const char *target, const char *nick)
+{
+	if (!c->room || !c->room->conversation || !target)
+		return 0;
+	const char *peer = c->room->name;
+	return (strcasecmp(target, peer) == 0 && session_is_me(c, nick)) ||
+	       (session_is_me(c, target) && strcasecmp(nick, peer) == 0);
+}
+
 int incoming_room_msg(struct irc_msg *msg, struct room_msg *m, char *nick, size_t len)
 {
 	if ((strcasecmp(msg->command, "PRIVMSG") != 0 && strcasecmp(msg->command, "NOTICE") != 0) ||
-	    msg->nparams < 2 || !is_room_name(msg->params[0]))
+	    msg->nparams < 2)
 		return -1;
 	const char *msgid = irc_tag_get(msg, "msgid");
 	const char *time = irc_tag_get(msg, "time");
@@ -76,10 +87,15 @@ static void on_message(struct client *c, struct irc_msg *m)
 		return;
 	}
 	const char *msgid = irc_tag_get(m, "msgid");
+	source_nick(m, nick, sizeof nick);
+	if (in_current_conversation(c, target, nick)) {
+		if (incoming_room_msg(m, &rm, nick, sizeof nick) == 0 && room_append(c->room, &rm))
+			client_dirty(c);
+		return;
+	}
 	if (msgid && strcmp(msgid, c->last_dm) == 0)
 		return; /* shown already */
 	snprintf(c->last_dm, sizeof c->last_dm, "%s", msgid ? msgid : "");
-	source_nick(m, nick, sizeof nick);
 	if (session_is_me(c, nick) && !session_is_me(c, target))
 		client_note(c, NOTE_DM, "%s -> %s: %s", nick, target, msg_text(m));
 	else
@@ -95,9 +111,11 @@ static void on_tagmsg(struct client *c, struct irc_msg *m)
 	char nick[64];
 	if (!ref)
 		ref = irc_tag_get(m, "+reply");
-	if (m->nparams < 1 || !in_current_room(c, m->params[0]) || !ref || (!react && !unreact))
+	source_nick(m, nick, sizeof nick);
+	if (m->nparams < 1 || !ref || (!react && !unreact) ||
+	    !(in_current_room(c, m->params[0]) || in_current_conversation(c, m->params[0], nick)))
 		return;
-	if (session_is_me(c, source_nick(m, nick, sizeof nick)))
+	if (session_is_me(c, nick))
 		room_set_mine(c->room, ref, react ? MINE_LIKED : MINE_NOT_LIKED);
 	if (likes && room_set_likes(c->room, ref, atoi(likes)))
 		client_dirty(c);

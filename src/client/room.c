@@ -19,6 +19,7 @@ struct room *room_new(const char *name)
 	struct room *r = xcalloc(1, sizeof *r);
 	r->name = xstrdup(name);
 	r->timeline = strcasecmp(name, ROOM_TIMELINE) == 0;
+	r->conversation = name[0] != '#' && name[0] != '&';
 	r->window = r->timeline ? TIMELINE_WINDOW : ROOM_WINDOW;
 	return r;
 }

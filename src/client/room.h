@@ -58,10 +58,12 @@ struct room {
 	size_t nshown;
 	size_t window;                /* lines on screen: ROOM_WINDOW, or TIMELINE_WINDOW */
 	int timeline;                 /* this is &timeline: its lines are posts */
+	int conversation;             /* a direct conversation: name is the other person */
 	int ready;                    /* the first history arrived: worth drawing */
 };
 
-/* A room, or the timeline if name is ROOM_TIMELINE (any case). */
+/* A room, the timeline if name is ROOM_TIMELINE (any case), or the direct
+ * conversation with name if it is no room name ('#' or '&'). */
 struct room *room_new(const char *name);
 void room_free(struct room *r);
 /* Drops every line (the room is then as new: not ready); keeps the name and

@@ -384,7 +384,7 @@ void session_registered(struct client *c, const char *nick)
 	c->nick = xstrdup(nick);
 	client_note(c, NOTE_INFO, "logged in as %s", nick);
 	if (c->room) {
-		session_join(c, c->room->name, 1, c->link_token);
+		session_rejoin(c, c->link_token);
 	} else {
 		outbox_resend(c);
 		client_unwait(c, c->link_token);
@@ -412,7 +412,7 @@ static void switch_room(struct client *c, const char *name)
 		free(c->room->name);
 		c->room->name = xstrdup(name); /* the server's spelling */
 	} else {
-		if (c->room && c->joined)
+		if (c->room && c->joined && !c->room->conversation)
 			session_send(c, "PART %s :switching room", c->room->name);
 		room_free(c->room);
 		c->room = room_new(name);
@@ -467,6 +467,15 @@ static void leave_done(struct client *c, struct request *q)
 
 void session_leave(struct client *c, unsigned token)
 {
+	if (c->room->conversation) { /* nothing to leave on the server */
+		client_note(c, NOTE_INFO, "left the conversation with %s", c->room->name);
+		room_free(c->room);
+		c->room = NULL;
+		c->joined = 0;
+		client_dirty(c);
+		client_unwait(c, token);
+		return;
+	}
 	struct request *q = request_new(c, token);
 	q->room = xstrdup(c->room->name);
 	q->on_line = leave_line;
@@ -523,6 +532,36 @@ static void join_done(struct client *c, struct request *q)
 	} else {
 		history_fetch(c, HISTORY_FIRST, NULL, q->token);
 	}
+}
+
+void session_show_conversation(struct client *c, const char *nick, unsigned token)
+{
+	int same = c->room && c->room->conversation && strcasecmp(c->room->name, nick) == 0;
+	if (!same) {
+		if (c->room && c->joined && !c->room->conversation)
+			session_send(c, "PART %s :switching room", c->room->name);
+		room_free(c->room);
+		c->room = room_new(nick);
+		room_person_add(c->room, c->nick);
+		room_person_add(c->room, nick);
+		client_note(c, NOTE_INFO, "conversation with %s: a <text> writes to %s, lv leaves", nick, nick);
+	}
+	c->joined = 1;
+	client_dirty(c);
+	history_fetch(c, HISTORY_FIRST, NULL, token);
+}
+
+void session_rejoin(struct client *c, unsigned token)
+{
+	if (!c->room->conversation) {
+		session_join(c, c->room->name, 1, token);
+		return;
+	}
+	outbox_resend(c);
+	if (c->room->n > 0)
+		history_fetch(c, HISTORY_GAP, c->room->lines[c->room->n - 1]->msgid, token);
+	else
+		history_fetch(c, HISTORY_FIRST, NULL, token);
 }
 
 void session_join(struct client *c, const char *room, int rejoin, unsigned token)

@@ -230,6 +230,65 @@ def test_direct_messages(server, chorus):
     c.quit()
 
 
+@pytest.mark.open_identity
+def test_a_conversation_shown_like_a_room(server, chorus):
+    """d <user>: the conversation's lines (those sent while the client was
+    not there too), then live ones both ways, likes of the other's lines;
+    a writes to the other person; lv leaves; a DM from a third person is
+    still a note."""
+    bob = server.client().login("bob", ALL_CAPS)
+    away = server.client().login("alice", ALL_CAPS)  # alice's other session
+    for i in range(3):
+        bob.send("PRIVMSG alice :while you were out %d" % i)
+        bob.expect(lambda m: m.command == "PRIVMSG" and m.nick == "bob")
+    away.close()
+    c = chorus(addr(server)).login(1, "alice")
+    c.send("d bob")
+    s = c.screen(lambda s: s.room == "bob" and len(s.lines) == 3)
+    assert s.texts() == ["while you were out %d" % i for i in range(3)], s
+    assert sorted(s.people) == ["alice", "bob"]
+    c.send("a back now")
+    m = bob.expect(lambda m: m.command == "PRIVMSG" and m.nick == "alice")
+    assert m.params == ["bob", "back now"]
+    bob.send("PRIVMSG alice :welcome back")
+    s = c.screen(lambda s: s.texts()[-2:] == ["back now", "welcome back"])
+    c.send("l 5")
+    t = bob.expect(lambda m: m.command == "TAGMSG")
+    assert t.nick == "alice" and t.tags["chorus/likes"] == "1"
+    c.screen(lambda s: s.lines[-1].likes == 1)
+    c.send("l 4")
+    c.error("line 4 is yours")
+    carol = server.client().login("carol", ALL_CAPS)
+    carol.send("PRIVMSG alice :psst")
+    c.dm("carol: psst")
+    c.send("lv")
+    c.info("left the conversation with bob")
+    c.quit()
+
+
+@pytest.mark.open_identity
+def test_a_conversation_after_a_reconnect_fills_the_gap(server, chorus):
+    dead = "127.0.0.1:%d" % free_port()
+    bob = server.client().login("bob", ALL_CAPS)
+    c = chorus(dead, addr(server)).login(2, "alice")
+    bob.send("PRIVMSG alice :before")
+    c.dm("bob: before")
+    c.send("d bob")
+    c.screen(lambda s: s.room == "bob" and s.texts() == ["before"])
+    server.kill9()
+    c.error("went away")
+    server.start()
+    away = server.client().login("alice", ALL_CAPS)  # so that bob may write to alice
+    bob = server.client().login("bob", ALL_CAPS)
+    bob.send("PRIVMSG alice :during")
+    bob.expect(lambda m: m.command == "PRIVMSG" and m.nick == "bob")
+    away.close()
+    c.info("back in bob")
+    s = c.screen(lambda s: s.texts() == ["before", "during"])
+    assert s.room == "bob"
+    c.quit()
+
+
 # The client's time zone in the timeline tests: UTC+5:30, in POSIX form (no
 # tzdata needed), so that "local time" differs from the server's UTC.
 TZ_ENV = {"TZ": "CHR-5:30"}
