@@ -10,6 +10,7 @@
  *   outbox.c     lines sent and not yet answered: sent again after a failover
  *   history.c    CHATHISTORY: the first lines, gap filling, refresh, `h`
  *   incoming.c   what the server sends that nobody asked for (live lines)
+ *   input.c      the input queue: commands run one after another
  *   commands.c   the command table: one entry per user command
  *   room.c       the room model (pure; room.h)
  *   ui_plain.c   line mode for scripts and tests
@@ -244,7 +245,7 @@ void client_pump(struct client *c);
 /* The status line: which replica and whether it is reachable. */
 void client_status(const struct client *c, struct buf *b);
 
-/* commands.c: the user's input. */
+/* input.c: the user's input queue. */
 void client_input(struct client *c, const char *line);
 void client_input_end(struct client *c);
 /* Holds the command queue until client_unwait(token); what is shown while
@@ -253,10 +254,17 @@ unsigned client_wait(struct client *c, const char *what, int timeout);
 /* Releases the queue if token still holds it, and runs queued commands. */
 void client_unwait(struct client *c, unsigned token);
 /* Runs queued commands while nothing holds the queue. */
-void commands_pump(struct client *c);
+void input_pump(struct client *c);
 /* Gives up a wait past its deadline. */
-void commands_tick(struct client *c);
-void commands_free(struct client *c);
+void input_tick(struct client *c);
+void input_free(struct client *c);
+
+/* commands.c: the command table. */
+/* Runs one command line now. */
+void commands_run(struct client *c, const char *line);
+/* 1 if line runs at once, ahead of the queue: `q` (`Leave`) and `c` while
+ * the client is reconnecting (a wait with no end of its own). */
+int commands_urgent(const struct client *c, const char *line);
 
 /* session.c */
 void session_init(struct client *c);

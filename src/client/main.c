@@ -177,7 +177,7 @@ static void on_idle(uv_idle_t *h)
 		session_move_now(c);
 	if (c->pump) {
 		c->pump = 0;
-		commands_pump(c);
+		input_pump(c);
 	}
 }
 
@@ -229,7 +229,7 @@ static void on_tick(uv_timer_t *t)
 {
 	struct client *c = t->data;
 	session_tick(c);
-	commands_tick(c);
+	input_tick(c);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -257,7 +257,7 @@ static void client_free(struct client *c)
 	replicas_free(&c->replicas);
 	tls_client_free(c->tls);
 	auth_free(c);
-	commands_free(c);
+	input_free(c);
 	outbox_free(c);
 	free(c->nick);
 	free(c->ls_caps);
