@@ -8,6 +8,7 @@
  *                room, keep-alive, and failover to another replica
  *   requests.c   labeled requests and their answers; batches
  *   outbox.c     lines sent and not yet answered: sent again after a failover
+ *   conversations.c  `d`: the direct conversations and their new lines
  *   history.c    CHATHISTORY: the first lines, gap filling, refresh, `h`
  *   incoming.c   what the server sends that nobody asked for (live lines)
  *   input.c      the input queue: commands run one after another
@@ -191,6 +192,12 @@ struct client {
 	int joined;              /* the server has us in room */
 	char *pending_join;      /* a JOIN we sent and wait for */
 
+	/* Conversations (conversations.c): the latest line of each shown, and
+	 * the `d` under way. */
+	struct seen_mark *seen;
+	size_t nseen;
+	struct listing *listing;
+
 	/* Lines sent and not yet answered (outbox.c). */
 	struct outbox_line *outbox;
 	size_t noutbox;
@@ -372,6 +379,14 @@ void outbox_send(struct client *c, const char *target, const char *text, unsigne
  * waiting line again, with its id, in order. */
 void outbox_resend(struct client *c);
 void outbox_free(struct client *c);
+
+/* conversations.c */
+/* `d`: the list of conversations with their new lines, as a page; token is
+ * released when it is shown. */
+void conversations_list(struct client *c, unsigned token);
+/* A line of the conversation with peer, of time ms, was shown. */
+void conversations_seen(struct client *c, const char *peer, int64_t ms);
+void conversations_free(struct client *c);
 
 /* history.c */
 enum history_mode {

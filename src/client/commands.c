@@ -118,7 +118,10 @@ static void cmd_join(struct client *c, char **argv)
 
 static void cmd_conversation(struct client *c, char **argv)
 {
-	session_show_conversation(c, argv[0], client_wait(c, "reading the conversation", 1));
+	if (!argv[0])
+		conversations_list(c, client_wait(c, "conversations", 1));
+	else
+		session_show_conversation(c, argv[0], client_wait(c, "reading the conversation", 1));
 }
 
 static void cmd_leave(struct client *c, char **argv)
@@ -407,7 +410,7 @@ static const struct command commands[] = {
 	{"h", "p", "h (or p)", "the whole history of the room", NEED_ROOM, 0, cmd_history, 0},
 	{"v", NULL, "v", "the replicas in this replica's view", NEED_LINK, 0, cmd_view, 0},
 	{"m", NULL, "m <user> <text>", "direct message to a user", NEED_LOGIN, 2, cmd_message, 0},
-	{"d", NULL, "d <user>", "your conversation with a user, shown like a room (a writes to them)", NEED_LOGIN, 1, cmd_conversation, 0},
+	{"d", NULL, "d [user]", "your conversations and their new lines; with a user, that one shown like a room (a writes to them)", NEED_LOGIN, 1, cmd_conversation, 1},
 	{"f", NULL, "f <user>", "follow a user's feed", NEED_LOGIN, 1, cmd_follow, 0},
 	{"uf", NULL, "uf <user>", "stop following a user", NEED_LOGIN, 1, cmd_unfollow, 0},
 	{"ls", NULL, "ls", "all users: following = you follow them, follower = they follow you, online", NEED_LOGIN, 0, cmd_users, 0},

@@ -39,6 +39,8 @@ static void on_history(struct client *c, struct request *q, struct room_msg *lin
 		where = ROOM_BEFORE;
 	q->count = n;
 	q->added += room_merge(c->room, lines, n, where, q->ref);
+	for (size_t i = 0; c->room->conversation && i < n; i++)
+		conversations_seen(c, c->room->name, lines[i].time_ms);
 	if (n > 0)
 		q->next_ref = xstrdup(lines[q->mode == HISTORY_FULL ? 0 : n - 1].msgid);
 	client_dirty(c);

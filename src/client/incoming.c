@@ -89,17 +89,24 @@ static void on_message(struct client *c, struct irc_msg *m)
 	const char *msgid = irc_tag_get(m, "msgid");
 	source_nick(m, nick, sizeof nick);
 	if (in_current_conversation(c, target, nick)) {
-		if (incoming_room_msg(m, &rm, nick, sizeof nick) == 0 && room_append(c->room, &rm))
+		if (incoming_room_msg(m, &rm, nick, sizeof nick) == 0 && room_append(c->room, &rm)) {
+			conversations_seen(c, c->room->name, rm.time_ms);
 			client_dirty(c);
+		}
 		return;
 	}
 	if (msgid && strcmp(msgid, c->last_dm) == 0)
 		return; /* shown already */
 	snprintf(c->last_dm, sizeof c->last_dm, "%s", msgid ? msgid : "");
-	if (session_is_me(c, nick) && !session_is_me(c, target))
+	if (session_is_me(c, nick) && !session_is_me(c, target)) {
 		client_note(c, NOTE_DM, "%s -> %s: %s", nick, target, msg_text(m));
-	else
+	} else {
+		const char *time = irc_tag_get(m, "time");
+		int64_t ms = 0;
+		if (time && parse_server_time(time, &ms) == 0)
+			conversations_seen(c, nick, ms);
 		client_note(c, NOTE_DM, "%s: %s", nick, msg_text(m));
+	}
 }
 
 static void on_tagmsg(struct client *c, struct irc_msg *m)

@@ -259,6 +259,7 @@ static void client_free(struct client *c)
 	auth_free(c);
 	input_free(c);
 	outbox_free(c);
+	conversations_free(c);
 	free(c->nick);
 	free(c->ls_caps);
 	free(c->pending_join);

@@ -243,6 +243,9 @@ def test_a_conversation_shown_like_a_room(server, chorus):
         bob.expect(lambda m: m.command == "PRIVMSG" and m.nick == "bob")
     away.close()
     c = chorus(addr(server)).login(1, "alice")
+    c.send("d")
+    page = c.page("conversations")
+    assert len(page) == 1 and page[0].startswith("bob: 3 new, last "), page
     c.send("d bob")
     s = c.screen(lambda s: s.room == "bob" and len(s.lines) == 3)
     assert s.texts() == ["while you were out %d" % i for i in range(3)], s
@@ -263,6 +266,22 @@ def test_a_conversation_shown_like_a_room(server, chorus):
     c.dm("carol: psst")
     c.send("lv")
     c.info("left the conversation with bob")
+    bob.send("PRIVMSG alice :one more")
+    c.dm("bob: one more")  # shown as a note: not new
+    c.send("d")
+    page = c.page("conversations")
+    assert [l.split(",")[0].split(": last")[0] for l in page] == ["bob", "carol"], page
+    assert all(" new" not in l for l in page), page
+    c.quit()
+
+
+def test_a_guest_has_no_conversations(server, chorus):
+    bob = server.client().login("bob", ALL_CAPS)
+    c = chorus(addr(server)).login(1, "alice")
+    c.send("m bob hi")
+    bob.expect("PRIVMSG")
+    c.send("d")
+    c.info("d: no conversations yet")
     c.quit()
 
 
