@@ -4,6 +4,7 @@ test types with send-keys and reads the screen with capture-pane. A raw IRC
 client (bob) is on the other side. Skipped, loudly, without tmux."""
 import os
 import shutil
+import signal
 import subprocess
 import time
 
@@ -149,4 +150,38 @@ def test_full_screen_timeline(server, tui):
     tui.wait(lambda s: "* posted: hello from the timeline" in s, "the post's note")
     tui.type("j #back")
     tui.wait(lambda s: rows(s)[0].startswith(" #back |"), "the room again")
+    quit_and_check(tui)
+
+
+@pytest.mark.open_identity
+def test_full_screen_conversation_and_waiting_lines(server, tui):
+    """`d bob` puts the conversation on screen like a room (header: the two
+    of them); a line typed while the replica does not answer shows in the
+    status line as waiting, and is there once after the answer."""
+    bob = server.client().login("bob", ALL_CAPS)
+    tui.wait(lambda s: "1 replica known" in s, "the greeting")
+    tui.type("c 1")
+    tui.type("u alice")
+    tui.wait(lambda s: "logged in as alice" in s, "the login")
+    bob.send("PRIVMSG alice :hi alice")
+    bob.expect("PRIVMSG")
+    tui.wait(lambda s: "[dm] bob: hi alice" in s, "the DM as a note")
+    tui.type("d")
+    tui.wait(lambda s: "conversations" in rows(s)[0] and "bob: last " in s, "the conversations page")
+    tui.tmux("send-keys", "-t", "t", "Escape")
+    tui.type("d bob")
+    text = tui.wait(lambda s: "1. bob: hi alice" in s, "the conversation")
+    header = rows(text)[0]
+    assert "bob" in header and "alice" in header, header
+    server.proc.send_signal(signal.SIGSTOP)
+    try:
+        tui.type("a are you there")
+        tui.wait(lambda s: "1 line(s) waiting for the replica" in rows(s)[HEIGHT - 2], "the waiting line")
+    finally:
+        server.proc.send_signal(signal.SIGCONT)
+    text = tui.wait(lambda s: "2. alice: are you there" in s and "waiting for the replica" not in s,
+                    "the line answered")
+    assert text.count("are you there") == 1, text
+    m = bob.expect(lambda m: m.command == "PRIVMSG" and m.nick == "alice")
+    assert m.params == ["bob", "are you there"]
     quit_and_check(tui)
