@@ -54,7 +54,7 @@ def test_help_lists_every_command(chorus):
     c.send("help")
     lines = c.page("help")
     names = [l.split()[0] for l in lines]
-    for name in ("c", "u", "j", "lv", "a", "l", "r", "h", "v", "m", "f", "uf", "ls", "t", "q", "help"):
+    for name in ("c", "u", "j", "lv", "a", "l", "r", "h", "v", "m", "d", "f", "uf", "ls", "t", "q", "help"):
         assert name in names, lines
     c.quit()
 

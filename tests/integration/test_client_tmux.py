@@ -185,3 +185,28 @@ def test_full_screen_conversation_and_waiting_lines(server, tui):
     m = bob.expect(lambda m: m.command == "PRIVMSG" and m.nick == "alice")
     assert m.params == ["bob", "are you there"]
     quit_and_check(tui)
+
+
+def test_full_screen_login_at_start_leaving_and_exit(server, tmp_path):
+    """-u logs in at start; lv leaves the room (the screen says there is
+    none); in the timeline exit leaves it; Leave quits."""
+    t = Tmux(tmp_path, "%s --replica 127.0.0.1:%d -u alice" % (client_binary(), server.port))
+    try:
+        t.wait(lambda s: "logged in as alice" in s, "the login at start")
+        t.type("j #tui")
+        t.wait(lambda s: "#tui |" in rows(s)[0], "the room")
+        t.type("lv")
+        text = t.wait(lambda s: "left #tui" in s, "the leave")
+        assert "#tui |" not in rows(text)[0], text
+        t.type("t")
+        t.wait(lambda s: "&timeline" in rows(s)[0], "the timeline")
+        t.type("exit")
+        text = t.wait(lambda s: "left your timeline" in s, "leaving the timeline")
+        assert "&timeline" not in rows(text)[0], text
+        t.type("Leave")
+        deadline = time.monotonic() + 10
+        while t.alive() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not t.alive(), "chorus did not exit on Leave:\n" + t.screen()
+    finally:
+        t.close()
