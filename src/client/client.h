@@ -71,6 +71,11 @@ long replicas_add(struct replica_list *l, const char *spec);
 /* The index the argument of `c` names: a replica id, else a 1-based
  * position, else a host:port (added to the list). -1 if none. */
 long replicas_pick(struct replica_list *l, const char *arg);
+/* A replica a replica named (LINKS): replica id at spec "host:port". An
+ * unknown address is added with that id (or, if an entry has the id by its
+ * place, a free one); a known one stays as it is. Returns 1 if added, 0 if
+ * known, -1 if spec is malformed. */
+int replicas_learn(struct replica_list *l, unsigned id, const char *spec);
 void replicas_free(struct replica_list *l);
 
 /* ---- conn.c ---- */

@@ -1,8 +1,10 @@
 /*
  * replicas.c: the replicas the client may connect to, in order. They come
  * from the cluster config file chorusd uses (cluster.replicas, with ids),
- * from --replica host:port flags (id = position), and from `c host:port`.
- * `c <i>` names a replica by id, else by 1-based position.
+ * from --replica host:port flags (id = position), from `c host:port`, and
+ * from the replicas themselves (LINKS after each login: the members of the
+ * connected replica's view, with their real ids). `c <i>` names a replica by
+ * id, else by 1-based position.
  */
 #include <libconfig.h>
 #include <stdio.h>
@@ -82,6 +84,22 @@ long replicas_add(struct replica_list *l, const char *spec)
 	long i = add(l, next_free_id(l), host, port);
 	free(host);
 	return i;
+}
+
+int replicas_learn(struct replica_list *l, unsigned id, const char *spec)
+{
+	char *host;
+	int port;
+	if (id == 0 || split_hostport(spec, &host, &port) < 0)
+		return -1;
+	int added = find(l, host, port) < 0;
+	for (size_t k = 0; added && k < l->n; k++)
+		if (l->v[k].id == id) /* taken (ids by place): another */
+			id = next_free_id(l);
+	if (added)
+		add(l, id, host, port);
+	free(host);
+	return added;
 }
 
 int replicas_load_config(struct replica_list *l, const char *path, char *err, size_t errlen)

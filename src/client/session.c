@@ -374,6 +374,35 @@ void session_login(struct client *c, unsigned token)
 	session_send(c, "USER %s 0 * :%s", c->nick, c->nick);
 }
 
+/* The answer to the LINKS sent after a login: every line is ours. */
+static int learn_line(struct client *c, struct request *q, struct irc_msg *m)
+{
+	unsigned id;
+	char where[300];
+	const char *at = strstr(msg_text(m), "replica ");
+	if (strcmp(m->command, "364") == 0 && at && !strstr(at, "(this replica)") && /* reached already */
+	    sscanf(at, "replica %u at %299s", &id, where) == 2 && replicas_learn(&c->replicas, id, where) == 1)
+		q->count++;
+	return 1;
+}
+
+static void learn_done(struct client *c, struct request *q)
+{
+	if (q->count)
+		client_note(c, NOTE_INFO, "%zu more replica(s) learned from this one: %zu known", q->count,
+			    c->replicas.n);
+}
+
+/* Asks the replica for the replicas in its view, to know where to go if it
+ * goes away (only the address it was given, say). */
+static void learn_replicas(struct client *c)
+{
+	struct request *q = request_new(c, 0);
+	q->on_line = learn_line;
+	q->on_done = learn_done;
+	request_send(c, q, NULL, "LINKS");
+}
+
 void session_registered(struct client *c, const char *nick)
 {
 	if (c->link != LINK_READY)
@@ -383,6 +412,7 @@ void session_registered(struct client *c, const char *nick)
 	free(c->nick);
 	c->nick = xstrdup(nick);
 	client_note(c, NOTE_INFO, "logged in as %s", nick);
+	learn_replicas(c);
 	if (c->room) {
 		session_rejoin(c, c->link_token);
 	} else {

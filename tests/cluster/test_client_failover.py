@@ -98,3 +98,26 @@ def test_majority_mode_moves_the_client_to_the_majority(majority_cluster, tmp_pa
     for node in c.nodes:
         got = node.history("#maj", "checker%d" % node.i, texts=True)
         assert got == want, "replica %d: %s" % (node.i, got)
+
+
+def test_client_given_one_address_learns_the_others_and_fails_over(cluster, tmp_path):
+    """Discovery: the client is given replica 2's address only; after it
+    logs in it knows the replicas of that replica's view (LINKS); when
+    replica 2 is killed it fails over to one it only learned about."""
+    c = ChorusClient(["%s:6667" % cluster.nodes[1].addr], (), log_dir=str(tmp_path))
+    try:
+        c.login(1, "alice")
+        c.info("4 more replica(s) learned from this one: 5 known", timeout=15)
+        c.join("#learn")
+        c.send("a before the failover")
+        c.screen(lambda s: s.texts() == ["before the failover"], timeout=15)
+        cluster.nodes[1].kill9()
+        c.error("went away", timeout=15)
+        c.info("back in #learn", timeout=30)
+        s = c.last_screen()
+        assert "connected as alice" in s.status and cluster.nodes[1].addr + ":" not in s.status, s.status
+        c.send("a after the failover")
+        c.screen(lambda s: s.texts() == ["before the failover", "after the failover"], timeout=15)
+        c.quit()
+    finally:
+        c.kill()
