@@ -189,6 +189,7 @@ struct client {
 	long move_to;            /* a replica (index) to move to on this loop turn: this
 	                          * one refused a write for want of a majority; -1 none */
 	int stay;                /* --stay: never move for that */
+	long bounce;             /* a replica (index) a full one named (RPL_BOUNCE), -1 none */
 
 	/* Who and where. */
 	char *nick;              /* the name asked with `u` (NULL before) */
@@ -318,6 +319,9 @@ void session_login_refused(struct client *c, const char *why);
 void session_majority_refused(struct client *c, const char *text);
 /* Runs a move that session_majority_refused asked for (from the loop). */
 void session_move_now(struct client *c);
+/* The replica is full and names another (RPL_BOUNCE: host, port, why): the
+ * client goes there when the replica closes the link. */
+void session_bounced(struct client *c, const char *host, const char *port, const char *why);
 /* The port c connects to on r: its TLS port with --tls when the config
  * gives one, else its port. */
 int session_port(const struct client *c, const struct replica *r);

@@ -196,6 +196,10 @@ static void on_numeric(struct client *c, struct irc_msg *m, int num)
 	case 1:
 		session_registered(c, m->nparams ? m->params[0] : c->nick);
 		return;
+	case 10: /* RPL_BOUNCE <me> <host> <port> :why: the replica is full */
+		if (m->nparams >= 3)
+			session_bounced(c, m->params[1], m->params[2], msg_text(m));
+		return;
 	case 353: /* me = #room :names */
 		if (m->nparams >= 4 && in_current_room(c, m->params[2])) {
 			room_names_reply(c->room, m->params[3]);

@@ -175,12 +175,33 @@ void session_connect(struct client *c, long i, unsigned token)
 	attempt(c, i);
 }
 
+void session_bounced(struct client *c, const char *host, const char *port, const char *why)
+{
+	char spec[300];
+	snprintf(spec, sizeof spec, strchr(host, ':') ? "[%s]:%s" : "%s:%s", host, port);
+	long i = replicas_add(&c->replicas, spec);
+	if (i < 0 || i == c->replica)
+		return;
+	c->bounce = i;
+	client_note(c, NOTE_INFO, "the replica is full (%s): going to replica %u (%s)", why, c->replicas.v[i].id,
+		    spec);
+}
+
 void session_lost(struct client *c, const char *reason)
 {
 	const struct replica *r = current(c);
 	if (!c->conn || !r)
 		return;
 	long gone = c->replica;
+	if (c->bounce >= 0) { /* a full replica named another: straight there */
+		long to = c->bounce;
+		c->bounce = -1;
+		drop_link(c);
+		int wanted = c->session_wanted;
+		session_connect(c, to, c->link_token);
+		c->keep_trying = wanted; /* as after a lost link, if a session was up */
+		return;
+	}
 	drop_link(c);
 	client_note(c, NOTE_ERROR, "replica %u (%s:%d) went away: %s", r->id, r->host, session_port(c, r), reason);
 	if (!c->session_wanted || c->quitting) { /* it never got as far as a session */
@@ -271,6 +292,7 @@ void session_init(struct client *c)
 {
 	c->replica = -1;
 	c->move_to = -1;
+	c->bounce = -1;
 	uv_timer_init(c->loop, &c->retry);
 	c->retry.data = c;
 	uv_timer_init(c->loop, &c->renick);

@@ -399,6 +399,7 @@ struct server {
 	struct tls_server *tls;      /* certificate and key, or NULL (no TLS listener) */
 	struct session *sessions;
 	unsigned nsessions;
+	unsigned bounces;            /* connections refused as full: whose turn to name */
 	uint64_t next_session_id;
 	struct session *closing;     /* sessions to close at the end of this turn */
 	struct session *dirty;       /* sessions with output queued this turn */

@@ -565,24 +565,42 @@ static void on_ping_tick(uv_timer_t *t)
 
 /* ---- accepting ---- */
 
-/* The address of a replica other than this one, for "server full", or NULL. */
+/* A replica other than this one for "server full", or NULL: the members of
+ * our view in turn (they are up, and turns spread the load), else the
+ * configured ones in turn. */
 static const struct replica_addr *other_replica(struct server *srv)
 {
-	for (size_t i = 0; i < srv->cfg.nreplicas; i++)
-		if (srv->cfg.replicas[i].id != srv->cfg.id)
-			return &srv->cfg.replicas[i];
-	return NULL;
+	const struct group_view *v = repl_current_view(srv->repl);
+	const struct replica_addr *in_view[CLUSTER_MAX], *any[CLUSTER_MAX];
+	size_t nview = 0, nany = 0;
+	for (size_t i = 0; i < srv->cfg.nreplicas; i++) {
+		const struct replica_addr *a = &srv->cfg.replicas[i];
+		if (a->id == srv->cfg.id)
+			continue;
+		any[nany++] = a;
+		for (size_t j = 0; j < v->n; j++)
+			if (v->members[j] == a->id)
+				in_view[nview++] = a;
+	}
+	srv->bounces++;
+	return nview ? in_view[srv->bounces % nview] : nany ? any[srv->bounces % nany] : NULL;
 }
 
+/* Refuses a connection past max_clients: RPL_BOUNCE (010) naming another
+ * replica, then ERROR. */
 static void refuse_full(struct session *s)
 {
 	const struct replica_addr *other = other_replica(s->srv);
 	char reason[160];
-	if (other)
+	if (other) {
+		struct line_tags t = LINE_TAGS_INIT;
+		reply_line(s, &t, s->srv->name, "010 * %s %d :Server full: try replica %u", other->host,
+			   other->port, other->id);
 		snprintf(reason, sizeof reason, "Server full: try replica %u at %s:%d", other->id,
 			 other->host, other->port);
-	else
+	} else {
 		snprintf(reason, sizeof reason, "Server full");
+	}
 	session_close(s, reason);
 }
 

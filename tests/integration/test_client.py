@@ -579,6 +579,22 @@ def test_failover_past_a_dead_replica(server, chorus):
     c.quit()
 
 
+def test_a_full_replica_bounces_the_client_to_another(make_server, chorus):
+    """A replica at its --max-clients answers RPL_BOUNCE (010) naming
+    another replica, and the client given only the full one goes there."""
+    other = make_server(["--id", "2"], name="r2")
+    full = make_server(["--max-clients", "2", "--peer", "2=127.0.0.1:%d" % other.port])
+    full.client().login("one")
+    full.client().login("two")
+    c = chorus("127.0.0.1:%d" % full.port)
+    c.send("c 1")
+    c.info("the replica is full (Server full: try replica 2): going to replica 2 (127.0.0.1:%d)" % other.port)
+    c.info("connected to replica 2 (127.0.0.1:%d)" % other.port)
+    c.send("u alice")
+    c.info("logged in as alice")
+    c.quit()
+
+
 def test_replicas_from_the_cluster_config(server, chorus, tmp_path):
     dead = free_port()
     conf = tmp_path / "cluster.conf"
