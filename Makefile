@@ -11,7 +11,7 @@ REPLICAS   ?= 5
 DIR        ?= run
 PYTEST     := /usr/bin/python3 -m pytest
 
-.PHONY: all deps build asan run test unit integration test-asan fuzz fuzz-ci clean chaos irctest
+.PHONY: all deps build asan run test unit integration test-asan fuzz fuzz-ci clean chaos irctest install deb
 
 all: build
 
@@ -25,6 +25,20 @@ build: deps
 asan: deps
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCHORUS_SANITIZE=ON >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
+
+# Installs chorusd (sbin), chorus and chorusctl (bin), their man pages, the
+# systemd unit, the system user (sysusers.d), an example configuration and
+# the docs under $(PREFIX), in $(DESTDIR) if set (docs/OPERATIONS.md).
+PREFIX ?= /usr/local
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
+
+# The Debian package of the same files (CPack's DEB generator; dependencies
+# by dpkg-shlibdeps), installed under /usr: build-deb/chorus_<version>_<arch>.deb.
+deb: deps
+	@cmake -S . -B build-deb -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@cmake --build build-deb -j $(JOBS) --target chorusd chorus chorusctl
+	cd build-deb && cpack -G DEB
 
 # A local cluster: a private Corosync and $(REPLICAS) replicas on ports
 # $(PORT).., data in $(DIR)/, supervised until Ctrl-C (needs root).

@@ -12,6 +12,7 @@ PACKAGES=(
   python3 python3-pytest
   python3-pytest-xdist python3-ecdsa python3-filelock
   iproute2 nftables tmux openssl
+  systemd dpkg-dev
 )
 
 missing=()
