@@ -319,9 +319,10 @@ void session_login_refused(struct client *c, const char *why);
 void session_majority_refused(struct client *c, const char *text);
 /* Runs a move that session_majority_refused asked for (from the loop). */
 void session_move_now(struct client *c);
-/* The replica is full and names another (RPL_BOUNCE: host, port, why): the
+/* The replica sends the client to another, at spec "host:port" (RPL_BOUNCE
+ * of a full replica, or the ERROR of one shutting down), for why: the
  * client goes there when the replica closes the link. */
-void session_bounced(struct client *c, const char *host, const char *port, const char *why);
+void session_bounced(struct client *c, const char *spec, const char *why);
 /* The port c connects to on r: its TLS port with --tls when the config
  * gives one, else its port. */
 int session_port(const struct client *c, const struct replica *r);

@@ -197,8 +197,13 @@ static void on_numeric(struct client *c, struct irc_msg *m, int num)
 		session_registered(c, m->nparams ? m->params[0] : c->nick);
 		return;
 	case 10: /* RPL_BOUNCE <me> <host> <port> :why: the replica is full */
-		if (m->nparams >= 3)
-			session_bounced(c, m->params[1], m->params[2], msg_text(m));
+		if (m->nparams >= 3) {
+			char spec[300], why[300];
+			snprintf(spec, sizeof spec, strchr(m->params[1], ':') ? "[%s]:%s" : "%s:%s", m->params[1],
+				 m->params[2]);
+			snprintf(why, sizeof why, "the replica is full (%s)", msg_text(m));
+			session_bounced(c, spec, why);
+		}
 		return;
 	case 353: /* me = #room :names */
 		if (m->nparams >= 4 && in_current_room(c, m->params[2])) {
@@ -238,6 +243,18 @@ static void on_numeric(struct client *c, struct irc_msg *m, int num)
 		note_numeric(c, m);
 }
 
+/* ERROR: the replica closes the link; one that shuts down names another
+ * ("... try replica N at host:port)"): the client goes there. */
+static void on_error(struct client *c, const char *text)
+{
+	const char *at = strstr(text, "shutting down: try replica ");
+	unsigned id;
+	char where[300];
+	client_note(c, NOTE_ERROR, "the replica says: %s", text);
+	if (at && sscanf(at, "shutting down: try replica %u at %299[^) ]", &id, where) == 2)
+		session_bounced(c, where, "the replica is shutting down");
+}
+
 void incoming_line(struct client *c, struct irc_msg *m)
 {
 	const char *cmd = m->command;
@@ -271,5 +288,5 @@ void incoming_line(struct client *c, struct irc_msg *m)
 		client_note(c, NOTE_ERROR, "%s", msg_text(m));
 	}
 	else if (strcasecmp(cmd, "ERROR") == 0)
-		client_note(c, NOTE_ERROR, "the replica says: %s", msg_text(m));
+		on_error(c, msg_text(m));
 }

@@ -175,16 +175,13 @@ void session_connect(struct client *c, long i, unsigned token)
 	attempt(c, i);
 }
 
-void session_bounced(struct client *c, const char *host, const char *port, const char *why)
+void session_bounced(struct client *c, const char *spec, const char *why)
 {
-	char spec[300];
-	snprintf(spec, sizeof spec, strchr(host, ':') ? "[%s]:%s" : "%s:%s", host, port);
 	long i = replicas_add(&c->replicas, spec);
 	if (i < 0 || i == c->replica)
 		return;
 	c->bounce = i;
-	client_note(c, NOTE_INFO, "the replica is full (%s): going to replica %u (%s)", why, c->replicas.v[i].id,
-		    spec);
+	client_note(c, NOTE_INFO, "%s: going to replica %u (%s)", why, c->replicas.v[i].id, spec);
 }
 
 void session_lost(struct client *c, const char *reason)
@@ -193,13 +190,15 @@ void session_lost(struct client *c, const char *reason)
 	if (!c->conn || !r)
 		return;
 	long gone = c->replica;
-	if (c->bounce >= 0) { /* a full replica named another: straight there */
+	if (c->bounce >= 0) { /* the replica named another: straight there */
 		long to = c->bounce;
 		c->bounce = -1;
 		drop_link(c);
-		int wanted = c->session_wanted;
-		session_connect(c, to, c->link_token);
-		c->keep_trying = wanted; /* as after a lost link, if a session was up */
+		int wanted = c->session_wanted && !c->quitting;
+		/* a session was up: hold the commands until it is back there, as
+		 * after a lost link; else the `c` that connected waits on */
+		session_connect(c, to, wanted ? client_wait(c, "moving", 0) : c->link_token);
+		c->keep_trying = wanted;
 		return;
 	}
 	drop_link(c);

@@ -751,8 +751,17 @@ int session_listen(struct server *srv)
 void session_close_all(struct server *srv)
 {
 	struct session *s, *tmp;
-	HASH_ITER(hh, srv->sessions, s, tmp)
-		session_close(s, "Server shutting down");
+	HASH_ITER(hh, srv->sessions, s, tmp) {
+		/* each client told where to go: the members of our view in turn */
+		const struct replica_addr *other = other_replica(srv);
+		char reason[200];
+		if (other)
+			snprintf(reason, sizeof reason, "Server shutting down: try replica %u at %s:%d", other->id,
+				 other->host, other->port);
+		else
+			snprintf(reason, sizeof reason, "Server shutting down");
+		session_close(s, reason);
+	}
 	on_reap(&srv->reaper);
 	uv_close((uv_handle_t *)&srv->listener, NULL);
 	if (srv->tls)

@@ -595,6 +595,24 @@ def test_a_full_replica_bounces_the_client_to_another(make_server, chorus):
     c.quit()
 
 
+def test_a_replica_shutting_down_sends_its_clients_to_another(make_server, chorus):
+    """SIGTERM: every client gets an ERROR naming another replica, and the
+    client goes there, logs in again and is back in its room."""
+    other = make_server(["--id", "2"], name="r2")
+    leaving = make_server(["--peer", "2=127.0.0.1:%d" % other.port])
+    c = chorus("127.0.0.1:%d" % leaving.port).login(1, "alice", "#r")
+    c.send("a before")
+    c.screen(lambda s: s.texts() == ["before"])
+    leaving.stop()
+    c.error("Server shutting down: try replica 2 at 127.0.0.1:%d" % other.port)
+    c.info("the replica is shutting down: going to replica 2 (127.0.0.1:%d)" % other.port)
+    c.info("connected to replica 2")
+    c.info("logged in as alice")
+    c.send("a after")
+    c.screen(lambda s: s.texts()[-1:] == ["after"])
+    c.quit()
+
+
 def test_replicas_from_the_cluster_config(server, chorus, tmp_path):
     dead = free_port()
     conf = tmp_path / "cluster.conf"
