@@ -7,7 +7,7 @@ set -eu
 
 PACKAGES=(
   build-essential cmake pkg-config clang
-  libuv1-dev libsqlite3-dev libconfig-dev libssl-dev uthash-dev libncurses-dev
+  libuv1-dev libsqlite3-dev libconfig-dev libssl-dev uthash-dev libncurses-dev libmicrohttpd-dev
   corosync libcpg-dev libquorum-dev libvotequorum-dev
   python3 python3-pytest
   python3-pytest-xdist python3-ecdsa python3-filelock

@@ -259,6 +259,7 @@ static int read_file(struct config *cfg, const char *path)
 	}
 	lookup_str(&cf, "cluster.group_name", &cfg->group_name);
 	lookup_str(&cf, "cluster.link_key", &cfg->link_key);
+	lookup_str(&cf, "metrics.listen", &cfg->metrics);
 	if (rc == 0)
 		rc = read_cluster(&cf, cfg);
 	config_destroy(&cf);
@@ -315,6 +316,8 @@ static void usage(FILE *out)
 		"      --peer ID=HOST:PORT  a replica of the cluster (repeatable)\n"
 		"      --group KIND         solo (one standalone replica, default) or corosync\n"
 		"      --group-name NAME    the Corosync process group (default chorus)\n"
+		"      --metrics ADDR:PORT  serve Prometheus metrics at http://ADDR:PORT/metrics\n"
+		"                           (default: none)\n"
 		"      --link-key FILE      the catch-up links' key (the same file on every\n"
 		"                           replica); with link_port in cluster.replicas\n"
 		"      --mode MODE          available (default) or majority\n"
@@ -333,7 +336,7 @@ enum {
 	OPT_GROUP, OPT_GROUPNAME, OPT_MODE, OPT_IDENTITY, OPT_TLSCERT, OPT_TLSKEY, OPT_TLSPORT,
 	OPT_STS, OPT_PERADDR, OPT_EXEMPT, OPT_REGTIMEOUT, OPT_OPER, OPT_MAKEVERIFIER, OPT_NEWNAMES,
 	OPT_ROOMSPERUSER, OPT_MEMBERSPERROOM, OPT_USER, OPT_SERVERNAME, OPT_INDEXLAG,
-	OPT_HISTCACHE, OPT_SNAPEVERY, OPT_LINKKEY,
+	OPT_HISTCACHE, OPT_SNAPEVERY, OPT_LINKKEY, OPT_METRICS,
 };
 
 static const struct option long_opts[] = {
@@ -364,6 +367,7 @@ static const struct option long_opts[] = {
 	{"identity", required_argument, NULL, OPT_IDENTITY},
 	{"tls-cert", required_argument, NULL, OPT_TLSCERT},
 	{"link-key", required_argument, NULL, OPT_LINKKEY},
+	{"metrics", required_argument, NULL, OPT_METRICS},
 	{"tls-key", required_argument, NULL, OPT_TLSKEY},
 	{"tls-port", required_argument, NULL, OPT_TLSPORT},
 	{"sts-duration", required_argument, NULL, OPT_STS},
@@ -465,6 +469,7 @@ static int apply_flag(struct config *cfg, int c, const char *arg)
 	case OPT_GROUP: return parse_group(arg, cfg);
 	case OPT_GROUPNAME: set_str(&cfg->group_name, arg); return 0;
 	case OPT_LINKKEY: set_str(&cfg->link_key, arg); return 0;
+	case OPT_METRICS: set_str(&cfg->metrics, arg); return 0;
 	case OPT_MODE: return parse_mode(arg, &cfg->mode);
 	case OPT_IDENTITY: return parse_identity(arg, cfg);
 	case OPT_PERADDR:
@@ -599,5 +604,6 @@ void config_free(struct config *cfg)
 	free(cfg->motd);
 	free(cfg->group_name);
 	free(cfg->link_key);
+	free(cfg->metrics);
 	memset(cfg, 0, sizeof *cfg);
 }

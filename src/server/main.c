@@ -18,6 +18,7 @@ static void on_signal(uv_signal_t *h, int signum)
 	struct server *srv = h->data;
 	log_info("signal %d: shutting down", signum);
 	session_close_all(srv);
+	metrics_stop(srv);
 	replica_stop(srv);
 	uv_close((uv_handle_t *)&sigint, NULL);
 	uv_close((uv_handle_t *)&sigterm, NULL);
@@ -49,6 +50,7 @@ int main(int argc, char **argv)
 	if (srv.cfg.tls_cert && !(srv.tls = tls_server_new(srv.cfg.tls_cert, srv.cfg.tls_key)))
 		return 1;
 
+	metrics_init(&srv.metrics);
 	if (replica_start(&srv) < 0)
 		return 1;
 	if ((rc = session_listen(&srv)) < 0) {
@@ -56,6 +58,8 @@ int main(int argc, char **argv)
 			  srv.tls ? " and the TLS port" : "", uv_strerror(rc));
 		return 1;
 	}
+	if (metrics_start(&srv) < 0)
+		return 1;
 	if (srv.cfg.user && become_user(srv.cfg.user, srv.cfg.data_dir) < 0)
 		return 1;
 	log_info("listening on %s:%d", srv.cfg.listen, srv.cfg.port);
@@ -81,6 +85,7 @@ int main(int argc, char **argv)
 	tls_server_free(srv.tls);
 	auth_buckets_prune(&srv, 1);
 	whowas_free(&srv);
+	metrics_free(&srv.metrics);
 	config_free(&srv.cfg);
 	if (uv_loop_close(srv.loop) != 0)
 		log_warn("event loop closed with handles still open");

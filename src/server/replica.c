@@ -52,6 +52,7 @@ static void on_effect(void *arg, const struct op *op, const struct chat_effect *
 {
 	struct server *srv = arg;
 	struct pending *p = own ? pending_take(srv, op) : NULL;
+	metrics_applied(&srv->metrics, op->kind);
 	fanout_effect(srv, op, eff, p);
 	if (p)
 		pending_done(srv, p);
@@ -79,6 +80,7 @@ static void on_view(void *arg, const struct group_view *v)
 	struct group_view old = srv->view;
 	log_info("view %" PRIu64 ": %zu replica(s)", v->id, v->n);
 	srv->view = *v;
+	srv->metrics.view_changes++;
 	presence_view(srv, &old, v);
 }
 
@@ -92,6 +94,7 @@ static void on_soft(void *arg, uint32_t sender, const void *data, size_t len)
 static void io_write(void *ctx, struct op *op)
 {
 	struct server *srv = ctx;
+	metrics_written(&srv->metrics);
 	store_writer_submit(srv->writer, op);
 }
 
@@ -121,6 +124,7 @@ static void on_stored(void *arg, int status, const struct op *ops, const struct 
 		      size_t n)
 {
 	struct server *srv = arg;
+	metrics_stored(&srv->metrics, n);
 	repl_stored(srv->repl, status, ops, facts, n);
 }
 

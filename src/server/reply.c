@@ -143,6 +143,7 @@ void reply_refused(struct session *s, const char *command, const char *target, i
 	struct server *srv = s->srv;
 	const struct group_view *v = repl_current_view(srv->repl);
 	struct buf others = {0};
+	metrics_refused(&srv->metrics, REFUSED_WRITE);
 	if (why != REPL_MINORITY) {
 		reply_fail(s, command, "STORAGE_ERROR", target,
 			   "Not stored: this replica cannot write to its disk; try again later or another replica");

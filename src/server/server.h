@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include <utarray.h>
 #include <uthash.h>
 
 #include "chat/chat.h"
@@ -96,6 +97,7 @@ struct config {
 	enum { GROUP_SOLO = 0, GROUP_COROSYNC = 1 } group;
 	char *group_name;        /* the Corosync CPG group (default "chorus") */
 	char *link_key;          /* the catch-up links' key file, NULL = no links */
+	char *metrics;           /* ADDR:PORT of the metrics endpoint, NULL = none */
 	size_t nreplicas;        /* the cluster: replicas clients may be sent to */
 	struct replica_addr replicas[CLUSTER_MAX];
 };
@@ -373,6 +375,50 @@ struct whowas {
 	int64_t left_ms;
 };
 
+/* ---- metrics (metrics.c) ---- */
+
+/* A limit that refused a connection or a write. */
+enum refusal {
+	REFUSED_FULL,             /* --max-clients */
+	REFUSED_ADDRESS,          /* --per-address */
+	REFUSED_SENDQ,            /* a slow reader's send queue */
+	REFUSED_RECVQ,            /* a flood past the receive queue */
+	REFUSED_REGISTER_TIMEOUT, /* no registration in time */
+	REFUSED_NEW_NAMES,        /* too many new rooms and nicks */
+	REFUSED_WRITE,            /* a write refused: majority mode, a store failing */
+	REFUSED_COUNT
+};
+
+#define METRICS_KINDS 17   /* op kinds counted: 1..16 */
+#define METRICS_BUCKETS 10 /* bounded buckets of the write latency histogram */
+
+/* What the replica counts, for the metrics endpoint. */
+struct metrics {
+	uint64_t applied[METRICS_KINDS];        /* ops applied, by kind */
+	uint64_t view_changes;
+	uint64_t refused[REFUSED_COUNT];
+	uint64_t latency[METRICS_BUCKETS + 1];  /* write latency, per bucket (the last: above all) */
+	double latency_sum;
+	uint64_t latency_count;
+	UT_array *written;                      /* hand-over times (uv_hrtime) of ops not yet stored */
+	size_t head;                            /* ... from this index */
+	struct MHD_Daemon *mhd;                 /* the endpoint, or NULL */
+	uv_poll_t poll;
+	uv_timer_t timer;
+};
+
+void metrics_init(struct metrics *m);
+void metrics_free(struct metrics *m);
+/* Counting: an op of kind applied; an op handed to the writer; n ops
+ * reported stored (in the order written); a refusal by a limit. */
+void metrics_applied(struct metrics *m, int kind);
+void metrics_written(struct metrics *m);
+void metrics_stored(struct metrics *m, size_t n);
+void metrics_refused(struct metrics *m, enum refusal why);
+/* The endpoint at cfg.metrics (ADDR:PORT), if set. Returns 0 or -1 (logged). */
+int metrics_start(struct server *srv);
+void metrics_stop(struct server *srv);
+
 struct server {
 	uv_loop_t *loop;
 	struct config cfg;
@@ -386,6 +432,7 @@ struct server {
 	struct store_writer *writer;
 	struct group *group;
 	struct link_set *links;     /* catch-up links, or NULL (no link key) */
+	struct metrics metrics;
 	uv_timer_t store_retry;      /* retries a failed store */
 	uint64_t store_retry_ms;     /* its next delay (doubles up to a minute) */
 	uv_check_t flush;            /* multicasts each loop turn's ops */

@@ -116,6 +116,7 @@ static void session_write(struct session *s, const char *data, size_t len)
 	if (s->closing == 2)
 		return;
 	if (s->sendq + len > s->srv->cfg.sendq_max && !s->closing) {
+		metrics_refused(&s->srv->metrics, REFUSED_SENDQ);
 		session_close(s, "SendQ exceeded");
 		return;
 	}
@@ -152,6 +153,7 @@ void session_send_raw(struct session *s, const char *line, size_t len)
 		/* A labeled answer is held until the command ends: it counts
 		 * against the send queue as if it were queued already. */
 		if (s->capture->lines.len + len + s->sendq > s->srv->cfg.sendq_max) {
+			metrics_refused(&s->srv->metrics, REFUSED_SENDQ);
 			session_close(s, "SendQ exceeded");
 			return;
 		}
@@ -213,8 +215,10 @@ int session_may_create(struct session *s)
 	if (s->addr_key[0])
 		HASH_FIND_STR(srv->addr_counts, s->addr_key, a);
 	if (bucket_refill(&s->names, burst, burst / 60, now) < 1 ||
-	    (a && bucket_refill(&a->names, 3 * burst, 3 * burst / 60, now) < 1))
+	    (a && bucket_refill(&a->names, 3 * burst, 3 * burst / 60, now) < 1)) {
+		metrics_refused(&srv->metrics, REFUSED_NEW_NAMES);
 		return 0;
+	}
 	s->names.tokens -= 1;
 	if (a)
 		a->names.tokens -= 1;
@@ -483,10 +487,12 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		rc = plain.len ? irc_reader_feed(&s->reader, plain.data, plain.len) : 0;
 		buf_free(&plain);
 		if (rc < 0) {
+			metrics_refused(&s->srv->metrics, REFUSED_RECVQ);
 			session_close(s, "Excess Flood");
 			return;
 		}
 	} else if (irc_reader_feed(&s->reader, buf->base, (size_t)nread) < 0) {
+		metrics_refused(&s->srv->metrics, REFUSED_RECVQ);
 		session_close(s, "Excess Flood");
 		return;
 	}
@@ -549,6 +555,7 @@ static void on_ping_tick(uv_timer_t *t)
 	HASH_ITER(hh, srv->sessions, s, tmp) {
 		uint64_t idle = now - s->last_seen_ms;
 		if (!s->registered && now - s->connected_ms > (uint64_t)srv->cfg.register_timeout * 1000) {
+			metrics_refused(&srv->metrics, REFUSED_REGISTER_TIMEOUT);
 			session_close(s, "Registration timed out");
 			continue;
 		}
@@ -616,12 +623,14 @@ static void session_start(struct server *srv, struct session *s)
 	HASH_ADD(hh, srv->sessions, id, sizeof s->id, s);
 	srv->nsessions++;
 	if (srv->nsessions > (unsigned)srv->cfg.max_clients) {
+		metrics_refused(&srv->metrics, REFUSED_FULL);
 		refuse_full(s);
 		return;
 	}
 	if (!s->control && addr_take(s) > (unsigned)srv->cfg.per_address) {
 		char reason[96];
 		snprintf(reason, sizeof reason, "Too many connections from your address (%d)", srv->cfg.per_address);
+		metrics_refused(&srv->metrics, REFUSED_ADDRESS);
 		session_close(s, reason);
 		return;
 	}
