@@ -473,6 +473,11 @@ void link_add_peer(struct link_set *ls, uint32_t member, const char *host, int p
 	p->port = port;
 }
 
+void link_clear_peers(struct link_set *ls)
+{
+	ls->npeers = 0;
+}
+
 /* One of the set's own handles (its timer, its listener) closed: freed with
  * the last. */
 static void on_set_handle_closed(uv_handle_t *h)

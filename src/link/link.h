@@ -42,6 +42,9 @@ int link_listen(struct link_set *ls, const char *addr, int port);
 /* Where member's link port is. host: an address or a name (resolved when a
  * link is opened). */
 void link_add_peer(struct link_set *ls, uint32_t member, const char *host, int port);
+/* Forgets every peer's address (before adding the list again; open links
+ * stay). */
+void link_clear_peers(struct link_set *ls);
 /* For repl_io.direct: sends a batch to member, opening its link if needed.
  * Returns 0, or a negative error: -ENOENT if member's link port is not
  * known, -ECONNRESET while its broken link is not yet reported. */

@@ -198,6 +198,11 @@ static void clear_sync(struct repl *r)
 		y->pump = PUMP_IDLE;
 }
 
+void repl_set_cluster_size(struct repl *r, unsigned cluster_size)
+{
+	r->cluster_size = cluster_size ? cluster_size : 1;
+}
+
 static void know_clear(struct repl *r);
 
 void repl_free(struct repl *r)

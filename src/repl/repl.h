@@ -109,10 +109,11 @@ struct repl_callbacks {
 struct repl;
 
 /* A replica with id self; cluster_size is the number of configured replicas
- * (for majority mode). */
+ * (for majority mode; repl_set_cluster_size changes it). */
 struct repl *repl_new(uint32_t self, enum repl_mode mode, unsigned cluster_size,
 		      const struct repl_callbacks *cb);
 void repl_free(struct repl *r);
+void repl_set_cluster_size(struct repl *r, unsigned cluster_size);
 
 /*
  * Takes the identity stored in st (making it on first use; a data directory

@@ -589,6 +589,66 @@ int config_load(struct config *cfg, int argc, char **argv)
 	return 0;
 }
 
+/* Takes the string *from into *to (freeing what *to held); 1 if it differs. */
+static int take_str(char **to, char **from)
+{
+	int changed = (*to == NULL) != (*from == NULL) || (*to && strcmp(*to, *from) != 0);
+	free(*to);
+	*to = *from;
+	*from = NULL;
+	return changed;
+}
+
+/* Whether a setting that only a restart changes differs in fresh (logged). */
+static int fixed_changed(const struct config *cfg, const struct config *fresh)
+{
+	int changed = cfg->id != fresh->id || cfg->port != fresh->port || cfg->tls_port != fresh->tls_port ||
+		      strcmp(cfg->listen, fresh->listen) != 0 || strcmp(cfg->data_dir, fresh->data_dir) != 0 ||
+		      cfg->group != fresh->group || cfg->mode != fresh->mode || cfg->sync != fresh->sync ||
+		      cfg->identity != fresh->identity || (!cfg->tls_cert != !fresh->tls_cert) ||
+		      (!cfg->link_key != !fresh->link_key) || (!cfg->metrics != !fresh->metrics);
+	if (changed)
+		log_warn("configuration: the id, addresses, ports, data directory, group, mode, sync, "
+			 "identity, TLS on or off, links on or off and metrics change only with a restart");
+	return changed;
+}
+
+int config_reload(struct config *cfg, int argc, char **argv)
+{
+	struct config fresh;
+	memset(&fresh, 0, sizeof fresh);
+	if (config_load(&fresh, argc, argv) != 0) {
+		log_error("configuration: not reloaded (the file or flags are wrong; see above)");
+		config_free(&fresh);
+		return -1;
+	}
+	fixed_changed(cfg, &fresh);
+	/* Limits, texts, the operator and the replica list take effect now. */
+	cfg->max_clients = fresh.max_clients;
+	cfg->sendq_max = fresh.sendq_max;
+	cfg->recvq_max = fresh.recvq_max;
+	cfg->flood_rate = fresh.flood_rate;
+	cfg->flood_burst = fresh.flood_burst;
+	cfg->ping_interval = fresh.ping_interval;
+	cfg->ping_timeout = fresh.ping_timeout;
+	cfg->per_address = fresh.per_address;
+	cfg->register_timeout = fresh.register_timeout;
+	cfg->rooms_per_user = fresh.rooms_per_user;
+	cfg->members_per_room = fresh.members_per_room;
+	cfg->new_names = fresh.new_names;
+	take_str(&cfg->exempt, &fresh.exempt);
+	take_str(&cfg->motd, &fresh.motd);
+	take_str(&cfg->password, &fresh.password);
+	take_str(&cfg->oper_name, &fresh.oper_name);
+	take_str(&cfg->oper_verifier, &fresh.oper_verifier);
+	take_str(&cfg->tls_cert, &fresh.tls_cert);
+	take_str(&cfg->tls_key, &fresh.tls_key);
+	cfg->nreplicas = fresh.nreplicas;
+	memcpy(cfg->replicas, fresh.replicas, sizeof cfg->replicas);
+	config_free(&fresh);
+	return 0;
+}
+
 void config_free(struct config *cfg)
 {
 	free(cfg->listen);

@@ -25,18 +25,26 @@ static void on_signal(uv_signal_t *h, int signum)
 	uv_close((uv_handle_t *)&sighup, NULL);
 }
 
-/* SIGHUP: the TLS certificate and key are read again. */
+/* SIGHUP: the configuration file and flags are read again (config_reload:
+ * limits, MOTD, password, operator, replica list), the TLS certificate and
+ * key too; clients stay connected. */
 static void on_hup(uv_signal_t *h, int signum)
 {
 	struct server *srv = h->data;
 	(void)signum;
+	if (config_reload(&srv->cfg, srv->argc, srv->argv) == 0) {
+		replica_reconfigured(srv);
+		log_info("configuration reloaded: %zu replica(s) in the cluster list", srv->cfg.nreplicas);
+	}
 	if (srv->tls)
-		tls_reload(srv->tls);
+		tls_reload(srv->tls, srv->cfg.tls_cert, srv->cfg.tls_key);
 }
 
 int main(int argc, char **argv)
 {
 	static struct server srv;
+	srv.argc = argc;
+	srv.argv = argv;
 	int rc = config_load(&srv.cfg, argc, argv);
 	if (rc != 0)
 		return rc > 0 ? 0 : 2;

@@ -244,6 +244,15 @@ static int lock_data_dir(struct server *srv)
 	return fd < 0 ? -1 : 0; /* fd stays open: it holds the lock */
 }
 
+/* The link ports of the cluster list's replicas. */
+static void add_link_peers(struct server *srv)
+{
+	const struct config *cfg = &srv->cfg;
+	for (size_t i = 0; i < cfg->nreplicas; i++)
+		if (cfg->replicas[i].link_port)
+			link_add_peer(srv->links, cfg->replicas[i].id, cfg->replicas[i].host, cfg->replicas[i].link_port);
+}
+
 /* With a link key and our link port in the cluster list: listens for
  * catch-up links and knows the other replicas' link ports. Returns 0 (links
  * or none, logged) or -1. */
@@ -269,10 +278,17 @@ static int start_links(struct server *srv)
 	OPENSSL_cleanse(key, sizeof key);
 	if (!srv->links || link_listen(srv->links, cfg->listen, port) < 0)
 		return -1;
-	for (size_t i = 0; i < cfg->nreplicas; i++)
-		if (cfg->replicas[i].link_port)
-			link_add_peer(srv->links, cfg->replicas[i].id, cfg->replicas[i].host, cfg->replicas[i].link_port);
+	add_link_peers(srv);
 	return 0;
+}
+
+void replica_reconfigured(struct server *srv)
+{
+	repl_set_cluster_size(srv->repl, (unsigned)srv->cfg.nreplicas);
+	if (srv->links) {
+		link_clear_peers(srv->links);
+		add_link_peers(srv);
+	}
 }
 
 int replica_start(struct server *srv)

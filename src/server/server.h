@@ -106,6 +106,12 @@ struct config {
  * other flags. Returns 0; 1 if the program should exit 0 now (--help,
  * --version); -1 on an error (already printed). */
 int config_load(struct config *cfg, int argc, char **argv);
+/* SIGHUP: reads the file and flags again (argc, argv as config_load had)
+ * and takes what may change while running: the limits, MOTD, server
+ * password, operator, TLS file names and the replica list; what only a
+ * restart changes is kept (and a warning logged if it differs). Returns 0,
+ * or -1 (logged) with cfg as it was. */
+int config_reload(struct config *cfg, int argc, char **argv);
 void config_free(struct config *cfg);
 
 /* ---- sessions (session.c) ---- */
@@ -422,6 +428,8 @@ void metrics_stop(struct server *srv);
 struct server {
 	uv_loop_t *loop;
 	struct config cfg;
+	int argc;                    /* the command line, for a reload (SIGHUP) */
+	char **argv;
 	char name[SERVER_NAME_MAX];  /* this replica's server name (server_name_of) */
 	int64_t started_ms;
 
@@ -471,6 +479,9 @@ struct server {
 /* Opens the store, takes a new stream (boot), rebuilds chat state from the
  * store, and joins the group. Returns 0, or -1 with the reason logged. */
 int replica_start(struct server *srv);
+/* The configuration was reloaded (SIGHUP): the majority size and the links'
+ * peers follow the replica list. */
+void replica_reconfigured(struct server *srv);
 void replica_stop(struct server *srv);
 /*
  * Makes an operation from a session's command (repl_submit) and queues it for

@@ -87,15 +87,19 @@ struct tls_server *tls_server_new(const char *cert, const char *key)
 	return t;
 }
 
-int tls_reload(struct tls_server *t)
+int tls_reload(struct tls_server *t, const char *cert, const char *key)
 {
-	SSL_CTX *ctx = make_ctx(t->cert, t->key);
+	SSL_CTX *ctx = make_ctx(cert, key);
 	if (!ctx) {
 		log_warn("tls: reload failed; keeping the certificate in use");
 		return -1;
 	}
 	SSL_CTX_free(t->ctx); /* open connections hold their own reference */
 	t->ctx = ctx;
+	free(t->cert);
+	free(t->key);
+	t->cert = xstrdup(cert);
+	t->key = xstrdup(key);
 	log_info("tls: certificate %s reloaded", t->cert);
 	return 0;
 }

@@ -22,9 +22,9 @@ struct tls_conn;
 /* Loads cert (PEM, chain allowed) and key. Returns NULL with the reason
  * logged. */
 struct tls_server *tls_server_new(const char *cert, const char *key);
-/* Loads the pair again; on failure keeps the old one (logged). Returns 0 or
- * -1. */
-int tls_reload(struct tls_server *t);
+/* Loads the pair cert and key (their files may have changed, or their
+ * names); on failure keeps the one in use (logged). Returns 0 or -1. */
+int tls_reload(struct tls_server *t, const char *cert, const char *key);
 void tls_server_free(struct tls_server *t);
 /* The SHA-256 fingerprint of the certificate in use, "AB:CD:..." (96
  * chars and a NUL at most). */
