@@ -94,13 +94,26 @@ void log_msg(enum log_level level, const char *fmt, ...)
 
 	if (level < current_level)
 		return;
+	char text[4096], line[4096 * 4 + 256];
 	format_server_time(wall_ms(), when, sizeof when);
-	fprintf(stderr, "%s %s%s%s: ", when, current_tag ? current_tag : "",
-		current_tag ? " " : "", names[level]);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(text, sizeof text, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	int n = snprintf(line, sizeof line, "ts=%s %s%slevel=%s msg=\"", when, current_tag ? current_tag : "",
+			 current_tag ? " " : "", names[level]);
+	for (const unsigned char *p = (const unsigned char *)text; *p && n < (int)sizeof line - 8; p++) {
+		if (*p == '"' || *p == '\\')
+			n += snprintf(line + n, sizeof line - (size_t)n, "\\%c", *p);
+		else if (*p == '\n')
+			n += snprintf(line + n, sizeof line - (size_t)n, "\\n");
+		else if (*p < 0x20 || *p == 0x7f)
+			n += snprintf(line + n, sizeof line - (size_t)n, "\\x%02x", *p);
+		else
+			line[n++] = (char)*p;
+	}
+	line[n++] = '"';
+	line[n++] = '\n';
+	fwrite(line, 1, (size_t)n, stderr);
 }
 
 int64_t wall_ms(void)

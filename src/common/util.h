@@ -26,8 +26,12 @@ enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR };
 void log_set_level(enum log_level level);
 /* Parses "debug", "info", "warn", "error"; returns -1 on anything else. */
 int log_level_parse(const char *name);
-/* Tag printed in front of every line (e.g. "r1"), may be NULL. */
+/* Fields printed on every line after the time, as "key=value ..." (e.g.
+ * "replica=1 server=r1.chorus"); NULL for none. The string is kept. */
 void log_set_tag(const char *tag);
+/* Writes one line to stderr, key=value: ts=<UTC time> <the tag's fields>
+ * level=<level> msg="<the message>" (", \ and control characters escaped
+ * as \", \\, \n, \xHH). */
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)

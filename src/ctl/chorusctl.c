@@ -727,7 +727,7 @@ int main(int argc, char **argv)
 		default: usage(stderr); return 2;
 		}
 	}
-	log_set_tag("chorusctl");
+	log_set_tag("program=chorusctl");
 	if (!o.user && geteuid() == 0)
 		o.user = "nobody"; /* never root by default: see chorusd --user */
 	if (strcmp(verb, "up") == 0)

@@ -50,7 +50,9 @@ int main(int argc, char **argv)
 		return rc > 0 ? 0 : 2;
 	log_set_level(srv.cfg.log_level);
 	server_name_of(&srv, srv.cfg.id, srv.name);
-	log_set_tag(srv.name);
+	static char fields[64 + SERVER_NAME_MAX];
+	snprintf(fields, sizeof fields, "replica=%u server=%s", (unsigned)srv.cfg.id, srv.name);
+	log_set_tag(fields);
 	signal(SIGPIPE, SIG_IGN);
 
 	srv.loop = uv_default_loop();
