@@ -93,3 +93,18 @@ def test_operator_verbs_need_oper_or_the_control_socket(make_server):
     d = other.client().login("nobody")
     d.send("OPER boss x")
     assert d.expect("491")
+
+
+def test_log_lines_are_key_value(server):
+    """Every log line: ts=<time> replica=<id> server=<name> level=<level>
+    msg="<text>" (the escaping itself: tests/unit/test_log.c)."""
+    import re
+    c = server.client().login("quoter")
+    c.send("PING :x")
+    c.expect("PONG")
+    pattern = re.compile(r'ts=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z replica=1 server=r1\.chorus '
+                         r'level=(debug|info|warn|error) msg="([^"\\]|\\["\\n]|\\x[0-9a-f]{2})*"')
+    lines = [l for l in server.log().splitlines() if l]
+    assert lines
+    for line in lines:
+        assert pattern.fullmatch(line), line
