@@ -654,6 +654,22 @@ static int cmd_down(const struct options *o)
 	return 0;
 }
 
+/* `init --hosts h1,h2,...`: every host's configuration, in DIR. */
+static int cmd_init(struct options *o)
+{
+	if (!o->hosts) {
+		fprintf(stderr, "chorusctl: init needs --hosts h1,h2,...\n");
+		return 2;
+	}
+	if (write_host_files(o, o->hosts) < 0)
+		return 1;
+	printf("chorus: configurations in %s/<host>/ for %s: on each host, corosync.conf to /etc/corosync/\n"
+	       "and chorus.conf to /etc/chorus/; %s/authkey to /etc/corosync/authkey (root, 0400) and\n"
+	       "%s/link.key to /etc/chorus/link.key (root:chorus, 0640) on every host\n",
+	       o->dir, o->hosts, o->dir, o->dir);
+	return 0;
+}
+
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: chorusctl up [-n N] [--dir DIR] [--port P] [--mode available|majority]\n"
@@ -661,6 +677,8 @@ static void usage(FILE *out)
 		     "                    [--user NAME] [--replica-arg FLAG]...   (passed to every chorusd)\n"
 		     "       chorusctl status|down [--dir DIR]\n"
 		     "       chorusctl digest [--dir DIR] [--full]\n"
+		     "       chorusctl init --hosts H1,H2,... [--dir DIR] [--port P] [--mode M]\n"
+		     "                    (every host's corosync.conf and chorus.conf, and the keys)\n"
 		     "A local chorus cluster: a private Corosync on 127.0.0.1 and N replicas,\n"
 		     "restarted whenever they die. Defaults: -n 5, --dir run, --port 6667; run\n"
 		     "as root, the replicas run as --user (default nobody; root keeps root).\n");
@@ -695,6 +713,7 @@ int main(int argc, char **argv)
 		{"detach", no_argument, NULL, 'D'},     {"chorusd", required_argument, NULL, 'c'},
 		{"replica-arg", required_argument, NULL, 'a'}, {"user", required_argument, NULL, 'u'},
 		{"full", no_argument, NULL, 'F'},       {"help", no_argument, NULL, 'h'},
+		{"hosts", required_argument, NULL, 'H'},
 		{NULL, 0, NULL, 0},
 	};
 	int c;
@@ -714,6 +733,7 @@ int main(int argc, char **argv)
 		case 's': o.sync = optarg; break;
 		case 'D': o.detach = 1; break;
 		case 'F': o.full = 1; break;
+		case 'H': o.hosts = optarg; break;
 		case 'c': o.chorusd = optarg; break;
 		case 'u': o.user = optarg; break;
 		case 'a':
@@ -732,6 +752,8 @@ int main(int argc, char **argv)
 		o.user = "nobody"; /* never root by default: see chorusd --user */
 	if (strcmp(verb, "up") == 0)
 		return cmd_up(&o);
+	if (strcmp(verb, "init") == 0)
+		return cmd_init(&o);
 	if (strcmp(verb, "status") == 0)
 		return cmd_status(&o);
 	if (strcmp(verb, "digest") == 0)

@@ -22,6 +22,7 @@ struct options {
 	int full;                 /* digest --full: hash the whole state */
 	const char *chorusd;
 	const char *user;         /* replicas run as this user (chorusd --user), or NULL */
+	const char *hosts;        /* init --hosts: comma-separated hosts */
 	char *extra[64];          /* --replica-arg: more flags for every chorusd */
 	int nextra;
 };
@@ -41,6 +42,16 @@ int write_cluster_conf(const struct options *o);
  * and kept, readable by its owner only. Returns 0, or -1 with the reason
  * printed. */
 int make_link_key(const struct options *o);
+/*
+ * `chorusctl init --hosts`: for the comma-separated hosts (addresses or
+ * names: replica i is the i-th), DIR/<host>/corosync.conf (knet with crypto,
+ * the timing and MTU the cluster tests use, the nodelist, chorus allowed to
+ * use Corosync) and DIR/<host>/chorus.conf (its replica id, every replica's
+ * ports: client o->port, TLS +30, link +60), and once DIR/authkey (Corosync's
+ * key: 256 random bytes) and DIR/link.key, both readable by their owner only.
+ * Returns 0, or -1 with the reason printed.
+ */
+int write_host_files(const struct options *o, const char *hosts);
 /*
  * DIR/tls/cert.pem and key.pem: a self-signed certificate (P-256, for
  * localhost and 127.0.0.1, valid a year) made once and kept across runs, so

@@ -120,6 +120,83 @@ int make_link_key(const struct options *o)
 	return ok ? 0 : -1;
 }
 
+/* DIR/authkey: n random bytes, made once and kept. */
+static int make_authkey(const struct options *o)
+{
+	char path[PATH_MAX + 32];
+	unsigned char key[256];
+	snprintf(path, sizeof path, "%s/authkey", o->dir);
+	if (access(path, R_OK) == 0)
+		return 0;
+	FILE *f = open_private(path);
+	int ok = f && RAND_bytes(key, sizeof key) == 1 && fwrite(key, 1, sizeof key, f) == sizeof key;
+	if (f && fclose(f) != 0)
+		ok = 0;
+	OPENSSL_cleanse(key, sizeof key);
+	if (!ok)
+		fprintf(stderr, "chorusctl: cannot write %s: %s\n", path, strerror(errno));
+	return ok ? 0 : -1;
+}
+
+int write_host_files(const struct options *o, const char *hosts)
+{
+	char *list = xstrdup(hosts), *save = NULL, *host[MAX_REPLICAS];
+	int n = 0, rc = 0;
+	for (char *h = strtok_r(list, ",", &save); h && n < MAX_REPLICAS; h = strtok_r(NULL, ",", &save))
+		if (*h)
+			host[n++] = h;
+	if (n < 1 || (save && *save)) {
+		fprintf(stderr, "chorusctl: --hosts takes 1 to %d comma-separated hosts\n", MAX_REPLICAS);
+		free(list);
+		return -1;
+	}
+	struct buf nodes = {0}, replicas = {0};
+	for (int i = 0; i < n; i++) {
+		buf_printf(&nodes, "  node {\n    ring0_addr: %s\n    nodeid: %d\n  }\n", host[i], i + 1);
+		buf_printf(&replicas, "    { id = %d; host = \"%s\"; port = %d; tls_port = %d; link_port = %d; }%s\n", i + 1,
+			   host[i], o->port, o->port + TLS_PORT_OFFSET, o->port + LINK_PORT_OFFSET, i + 1 < n ? "," : "");
+	}
+	rc = make_dir(o->dir) < 0 || make_authkey(o) < 0 || make_link_key(o) < 0 ? -1 : 0;
+	for (int i = 0; i < n && rc == 0; i++) {
+		char dir[PATH_MAX + 300], path[PATH_MAX + 340];
+		snprintf(dir, sizeof dir, "%s/%s", o->dir, host[i]);
+		if (make_dir(dir) < 0) {
+			rc = -1;
+			break;
+		}
+		char *text = xasprintf(
+			"# written by chorusctl init for host %s (replica %d): /etc/corosync/corosync.conf\n"
+			"totem {\n  version: 2\n  cluster_name: chorus\n  transport: knet\n"
+			"  token: 1000\n  token_coefficient: 0\n"
+			"  # the smallest MTU on the path between the hosts\n  knet_mtu: 1500\n"
+			"  crypto_cipher: aes256\n  crypto_hash: sha256\n  keyfile: /etc/corosync/authkey\n}\n"
+			"nodelist {\n%s}\n"
+			"quorum {\n  provider: corosync_votequorum\n}\n"
+			"logging {\n  to_syslog: yes\n}\n"
+			"uidgid {\n  uid: chorus\n  gid: chorus\n}\n",
+			host[i], i + 1, nodes.data);
+		snprintf(path, sizeof path, "%s/corosync.conf", dir);
+		rc = write_file(path, text);
+		free(text);
+		if (rc < 0)
+			break;
+		text = xasprintf(
+			"# written by chorusctl init for host %s: /etc/chorus/chorus.conf (docs/CONFIG.md)\n"
+			"replica = {\n  id = %d;\n  listen = \"0.0.0.0\";\n  port = %d;\n};\n"
+			"# tls = { cert = \"/etc/chorus/cert.pem\"; key = \"/etc/chorus/key.pem\"; port = %d; };\n"
+			"cluster = {\n  group = \"corosync\";\n  mode = \"%s\";\n"
+			"  link_key = \"/etc/chorus/link.key\";\n  replicas = (\n%s  );\n};\n",
+			host[i], i + 1, o->port, o->port + TLS_PORT_OFFSET, o->mode, replicas.data);
+		snprintf(path, sizeof path, "%s/chorus.conf", dir);
+		rc = write_file(path, text);
+		free(text);
+	}
+	buf_free(&nodes);
+	buf_free(&replicas);
+	free(list);
+	return rc;
+}
+
 /* Adds extension nid with value (OpenSSL's text form) to x. */
 static int add_ext(X509 *x, int nid, const char *value)
 {
