@@ -641,8 +641,10 @@ int config_reload(struct config *cfg, int argc, char **argv)
 	take_str(&cfg->password, &fresh.password);
 	take_str(&cfg->oper_name, &fresh.oper_name);
 	take_str(&cfg->oper_verifier, &fresh.oper_verifier);
-	take_str(&cfg->tls_cert, &fresh.tls_cert);
-	take_str(&cfg->tls_key, &fresh.tls_key);
+	if (cfg->tls_cert && fresh.tls_cert) { /* TLS stays on: its files may change */
+		take_str(&cfg->tls_cert, &fresh.tls_cert);
+		take_str(&cfg->tls_key, &fresh.tls_key);
+	}
 	cfg->nreplicas = fresh.nreplicas;
 	memcpy(cfg->replicas, fresh.replicas, sizeof cfg->replicas);
 	config_free(&fresh);
