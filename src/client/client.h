@@ -71,6 +71,13 @@ long replicas_add(struct replica_list *l, const char *spec);
 /* The index the argument of `c` names: a replica id, else a 1-based
  * position, else a host:port (added to the list). -1 if none. */
 long replicas_pick(struct replica_list *l, const char *arg);
+/* The longest "host:port" a replica names, with its NUL. */
+#define REPLICA_SPEC_MAX 300
+/* Reads "<after>replica <id> at <host:port>" in a replica's text (LINKS,
+ * a full or stopping replica's ERROR, a majority refusal): the address
+ * ends at ',', ')', a space or the end. Returns 0, or -1 if it is not
+ * there. */
+int replicas_named(const char *text, const char *after, unsigned *id, char where[REPLICA_SPEC_MAX]);
 /* A replica a replica named (LINKS): replica id at spec "host:port". An
  * unknown address is added with that id (or, if an entry has the id by its
  * place, a free one); a known one stays as it is. Returns 1 if added, 0 if

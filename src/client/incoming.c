@@ -198,7 +198,7 @@ static void on_numeric(struct client *c, struct irc_msg *m, int num)
 		return;
 	case 10: /* RPL_BOUNCE <me> <host> <port> :why: the replica is full */
 		if (m->nparams >= 3) {
-			char spec[300], why[300];
+			char spec[REPLICA_SPEC_MAX], why[300];
 			snprintf(spec, sizeof spec, strchr(m->params[1], ':') ? "[%s]:%s" : "%s:%s", m->params[1],
 				 m->params[2]);
 			snprintf(why, sizeof why, "the replica is full (%s)", msg_text(m));
@@ -247,11 +247,10 @@ static void on_numeric(struct client *c, struct irc_msg *m, int num)
  * ("... try replica N at host:port)"): the client goes there. */
 static void on_error(struct client *c, const char *text)
 {
-	const char *at = strstr(text, "shutting down: try replica ");
 	unsigned id;
-	char where[300];
+	char where[REPLICA_SPEC_MAX];
 	client_note(c, NOTE_ERROR, "the replica says: %s", text);
-	if (at && sscanf(at, "shutting down: try replica %u at %299[^) ]", &id, where) == 2)
+	if (replicas_named(text, "shutting down: try ", &id, where) == 0)
 		session_bounced(c, where, "the replica is shutting down");
 }
 

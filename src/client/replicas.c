@@ -86,6 +86,14 @@ long replicas_add(struct replica_list *l, const char *spec)
 	return i;
 }
 
+int replicas_named(const char *text, const char *after, unsigned *id, char where[REPLICA_SPEC_MAX])
+{
+	const char *p = strstr(text, after);
+	char phrase[64];
+	snprintf(phrase, sizeof phrase, "%sreplica %%u at %%%d[^,) ]", after, REPLICA_SPEC_MAX - 1);
+	return p && sscanf(p, phrase, id, where) == 2 ? 0 : -1;
+}
+
 int replicas_learn(struct replica_list *l, unsigned id, const char *spec)
 {
 	char *host;

@@ -225,10 +225,9 @@ void session_lost(struct client *c, const char *reason)
 
 void session_majority_refused(struct client *c, const char *text)
 {
-	const char *p = strstr(text, "reconnect to replica ");
 	unsigned id;
-	char where[300];
-	if (!p || sscanf(p, "reconnect to replica %u at %299[^, ]", &id, where) != 2 || c->move_to >= 0)
+	char where[REPLICA_SPEC_MAX];
+	if (replicas_named(text, "reconnect to ", &id, where) < 0 || c->move_to >= 0)
 		return;
 	long i = -1;
 	for (size_t k = 0; k < c->replicas.n && i < 0; k++)
@@ -399,10 +398,9 @@ void session_login(struct client *c, unsigned token)
 static int learn_line(struct client *c, struct request *q, struct irc_msg *m)
 {
 	unsigned id;
-	char where[300];
-	const char *at = strstr(msg_text(m), "replica ");
-	if (strcmp(m->command, "364") == 0 && at && !strstr(at, "(this replica)") && /* reached already */
-	    sscanf(at, "replica %u at %299s", &id, where) == 2 && replicas_learn(&c->replicas, id, where) == 1)
+	char where[REPLICA_SPEC_MAX];
+	if (strcmp(m->command, "364") == 0 && !strstr(msg_text(m), "(this replica)") && /* reached already */
+	    replicas_named(msg_text(m), "", &id, where) == 0 && replicas_learn(&c->replicas, id, where) == 1)
 		q->count++;
 	return 1;
 }

@@ -100,18 +100,21 @@ static FILE *open_private(const char *path)
 	return fd < 0 ? NULL : fdopen(fd, "w");
 }
 
-int make_link_key(const struct options *o)
+/* DIR/name: n random bytes (at most 256), as they are or in hex with a
+ * newline, readable by its owner only; made once and kept. Returns 0, or -1
+ * with the reason printed. */
+static int make_key_file(const struct options *o, const char *name, size_t n, int hex)
 {
 	char path[PATH_MAX + 32];
-	unsigned char key[32];
-	snprintf(path, sizeof path, "%s/link.key", o->dir);
+	unsigned char key[256];
+	snprintf(path, sizeof path, "%s/%s", o->dir, name);
 	if (access(path, R_OK) == 0)
 		return 0;
 	FILE *f = open_private(path);
-	int ok = f && RAND_bytes(key, sizeof key) == 1;
-	for (size_t i = 0; ok && i < sizeof key; i++)
+	int ok = f && n <= sizeof key && RAND_bytes(key, (int)n) == 1;
+	for (size_t i = 0; ok && hex && i < n; i++)
 		ok = fprintf(f, "%02x", key[i]) == 2;
-	ok = ok && fputc('\n', f) != EOF;
+	ok = ok && (hex ? fputc('\n', f) != EOF : fwrite(key, 1, n, f) == n);
 	if (f && fclose(f) != 0)
 		ok = 0;
 	OPENSSL_cleanse(key, sizeof key);
@@ -120,22 +123,15 @@ int make_link_key(const struct options *o)
 	return ok ? 0 : -1;
 }
 
-/* DIR/authkey: n random bytes, made once and kept. */
+int make_link_key(const struct options *o)
+{
+	return make_key_file(o, "link.key", 32, 1);
+}
+
+/* DIR/authkey: Corosync's key, 256 random bytes. */
 static int make_authkey(const struct options *o)
 {
-	char path[PATH_MAX + 32];
-	unsigned char key[256];
-	snprintf(path, sizeof path, "%s/authkey", o->dir);
-	if (access(path, R_OK) == 0)
-		return 0;
-	FILE *f = open_private(path);
-	int ok = f && RAND_bytes(key, sizeof key) == 1 && fwrite(key, 1, sizeof key, f) == sizeof key;
-	if (f && fclose(f) != 0)
-		ok = 0;
-	OPENSSL_cleanse(key, sizeof key);
-	if (!ok)
-		fprintf(stderr, "chorusctl: cannot write %s: %s\n", path, strerror(errno));
-	return ok ? 0 : -1;
+	return make_key_file(o, "authkey", 256, 0);
 }
 
 int write_host_files(const struct options *o, const char *hosts)

@@ -681,25 +681,18 @@ static void add_task(struct repl *r, const struct op_stream *s, uint64_t a, uint
 	*pp = t;
 }
 
-/* 1 if member holds all of [a, b] of e by the rows. */
-static int holds(const struct row_entry *e, uint32_t member, uint64_t a, uint64_t b)
-{
-	for (size_t i = 0; i < e->nheld; i++)
-		if (e->held[i].member == member && e->held[i].a <= a && b <= e->held[i].b)
-			return 1;
-	return 0;
-}
-
 /* How we resend [a, b] of e: to the one member lacking it over a direct link
  * when there is one and the part is long enough; else 0 (multicast). */
+static uint64_t held_end(const struct row_entry *e, uint32_t member, uint64_t seq, uint64_t *next);
+
 static uint32_t direct_to(const struct repl *r, const struct row_entry *e, uint64_t a, uint64_t b,
 			  unsigned holders)
 {
-	uint64_t min = r->io.direct_min ? r->io.direct_min : REPL_DIRECT_MIN;
+	uint64_t min = r->io.direct_min ? r->io.direct_min : REPL_DIRECT_MIN, next;
 	if (!r->io.direct || holders + 1 != r->sync.view.n || b - a + 1 < min)
 		return 0;
-	for (size_t i = 0; i < r->sync.view.n; i++)
-		if (!holds(e, r->sync.view.members[i], a, b))
+	for (size_t i = 0; i < r->sync.view.n; i++) /* the one whose ranges do not cover it */
+		if (held_end(e, r->sync.view.members[i], a, &next) < b)
 			return r->sync.view.members[i];
 	return 0;
 }

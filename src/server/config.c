@@ -599,8 +599,8 @@ static int take_str(char **to, char **from)
 	return changed;
 }
 
-/* Whether a setting that only a restart changes differs in fresh (logged). */
-static int fixed_changed(const struct config *cfg, const struct config *fresh)
+/* Logs it if a setting that only a restart changes differs in fresh. */
+static void warn_fixed_changed(const struct config *cfg, const struct config *fresh)
 {
 	int changed = cfg->id != fresh->id || cfg->port != fresh->port || cfg->tls_port != fresh->tls_port ||
 		      strcmp(cfg->listen, fresh->listen) != 0 || strcmp(cfg->data_dir, fresh->data_dir) != 0 ||
@@ -610,7 +610,6 @@ static int fixed_changed(const struct config *cfg, const struct config *fresh)
 	if (changed)
 		log_warn("configuration: the id, addresses, ports, data directory, group, mode, sync, "
 			 "identity, TLS on or off, links on or off and metrics change only with a restart");
-	return changed;
 }
 
 int config_reload(struct config *cfg, int argc, char **argv)
@@ -622,7 +621,7 @@ int config_reload(struct config *cfg, int argc, char **argv)
 		config_free(&fresh);
 		return -1;
 	}
-	fixed_changed(cfg, &fresh);
+	warn_fixed_changed(cfg, &fresh);
 	/* Limits, texts, the operator and the replica list take effect now. */
 	cfg->max_clients = fresh.max_clients;
 	cfg->sendq_max = fresh.sendq_max;

@@ -173,6 +173,15 @@ static void show_everywhere(struct server *srv, struct show *sh, const char *con
 		show_to(sh, sh->origin);
 }
 
+/* sh shows message op as its line: PRIVMSG or NOTICE, target, text, tags. */
+static void message_line(struct show *sh, const struct op *op)
+{
+	sh->command = (op->flags & OP_FLAG_NOTICE) ? "NOTICE" : "PRIVMSG";
+	sh->target = op->target;
+	sh->text = op->body;
+	sh->client_tags = op->tags;
+}
+
 /* A message. One that a merge placed earlier than the end of its room or
  * conversation goes inside a chathistory batch (original time and msgid), so
  * clients can tell it from a live line and put it in its place. */
@@ -180,10 +189,7 @@ static void show_message(struct server *srv, const struct op *op, const struct c
 			 struct show *sh)
 {
 	struct batch_set merged = {"chathistory", op->target, NULL};
-	sh->command = (op->flags & OP_FLAG_NOTICE) ? "NOTICE" : "PRIVMSG";
-	sh->target = op->target;
-	sh->text = op->body;
-	sh->client_tags = op->tags;
+	message_line(sh, op);
 	if (!eff->appended)
 		sh->merged = &merged;
 	show_everywhere(srv, sh, op->target);
@@ -202,10 +208,7 @@ static void show_repeat(const struct op *op, const struct chat_effect *eff, stru
 	op_msgid(&line, msgid, sizeof msgid);
 	sh->msgid = msgid;
 	sh->time_ms = op_key_time_ms(&eff->line);
-	sh->command = (op->flags & OP_FLAG_NOTICE) ? "NOTICE" : "PRIVMSG";
-	sh->target = op->target;
-	sh->text = op->body;
-	sh->client_tags = op->tags;
+	message_line(sh, op);
 	show_to(sh, sh->origin);
 }
 
