@@ -88,9 +88,10 @@ long replicas_add(struct replica_list *l, const char *spec)
 
 int replicas_named(const char *text, const char *after, unsigned *id, char where[REPLICA_SPEC_MAX])
 {
-	const char *p = strstr(text, after);
-	char phrase[64];
-	snprintf(phrase, sizeof phrase, "%sreplica %%u at %%%d[^,) ]", after, REPLICA_SPEC_MAX - 1);
+	char start[64], phrase[96];
+	snprintf(start, sizeof start, "%sreplica ", after);
+	snprintf(phrase, sizeof phrase, "%s%%u at %%%d[^,) ]", start, REPLICA_SPEC_MAX - 1);
+	const char *p = strstr(text, start);
 	return p && sscanf(p, phrase, id, where) == 2 ? 0 : -1;
 }
 
